@@ -1,3 +1,24 @@
 //! netloop: a single-threaded mio reactor modelled on Node.js `net`.
+//!
+//! * [`reactor`]: the event loop (phases, ready list, tokens, timers, signals);
+//! * [`conn`]: a connection's lifecycle state machine and write queue;
+//! * [`net`]: listening, accepting, connecting, errors;
+//! * [`timer`]: the hierarchical timing wheel;
+//! * [`apps`]: the servers the `netloop` binary runs;
+//! * [`cli`]: command-line parsing helpers (durations, sizes).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod apps;
+pub mod cli;
+pub mod conn;
+pub mod net;
+pub mod reactor;
+pub mod timer;
+
+pub use bytes::{Bytes, BytesMut};
+pub use conn::state::State;
+pub use net::error::{ErrorCode, NetError, WriteError};
+pub use reactor::config::{ConnectOptions, ListenOptions, SocketOptions};
+pub use reactor::token::{ConnId, ServerId};
+pub use reactor::{Exit, Handler, Reactor, Remote, TimerId};

@@ -1,0 +1,3 @@
+//! The servers of the `netloop` binary, each a [`crate::Handler`].
+
+pub mod echo;

@@ -1,0 +1,3 @@
+//! The `netloop` command line.
+
+pub mod units;

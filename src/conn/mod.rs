@@ -1,0 +1,107 @@
+//! One connection's state: socket, buffers, lifecycle and readiness.
+//!
+//! The reactor owns these in a slab; applications see them only through a
+//! `ConnId` and the `Reactor` methods. Memory held by an idle connection is
+//! this struct alone: the read buffer and the write queue allocate only while
+//! data is in them and give their memory back when they empty (an idle
+//! connection costs a few hundred bytes, not two 64 KiB buffers).
+
+pub mod state;
+pub mod write_queue;
+
+use crate::net::error::NetError;
+use crate::reactor::config::SocketOptions;
+use crate::reactor::token::ServerId;
+use crate::timer::{Tick, TimerKey};
+use bytes::BytesMut;
+use mio::net::TcpStream;
+use state::State;
+use std::net::SocketAddr;
+use write_queue::WriteQueue;
+
+/// A connection as the reactor stores it.
+#[derive(Debug)]
+pub struct Conn {
+    /// The socket; `None` once closed (the fd is released at once, the entry
+    /// stays until the close phase has delivered `close`).
+    pub stream: Option<TcpStream>,
+    /// Lifecycle.
+    pub state: State,
+    /// The server that accepted it; `None` for outbound connections.
+    pub server: Option<ServerId>,
+    /// Bytes read but not yet consumed by the application.
+    pub rbuf: BytesMut,
+    /// Bytes queued for the socket.
+    pub wq: WriteQueue,
+    /// Edge cache: the last read ended for budget, not `WouldBlock`.
+    pub readable: bool,
+    /// Edge cache: the last write did not hit `WouldBlock`.
+    pub writable: bool,
+    /// `pause()` was called: do not read.
+    pub paused: bool,
+    /// Already on the ready list.
+    pub in_ready: bool,
+    /// `resume()` found buffered data: deliver it from the ready list.
+    pub redeliver: bool,
+    /// `write()` returned false; emit `drain` below the low-water mark.
+    pub need_drain: bool,
+    /// `end()` was called while still connecting.
+    pub end_after_connect: bool,
+    /// Options (watermarks, cap, half-open).
+    pub opts: SocketOptions,
+    /// Idle timeout in ms (`set_timeout`), 0 = off.
+    pub idle_ms: u64,
+    /// Armed idle timer, if any (re-armed lazily, see `reactor::timers`).
+    pub idle_timer: Option<TimerKey>,
+    /// Tick of the last read or write.
+    pub last_activity: Tick,
+    /// Connect timeout timer of an outbound connection.
+    pub connect_timer: Option<TimerKey>,
+    /// Bytes received from the socket.
+    pub bytes_read: u64,
+    /// Bytes handed to the socket.
+    pub bytes_written: u64,
+    /// Remote address (known after accept or connect).
+    pub peer: Option<SocketAddr>,
+    /// The error that closed it, delivered before `close`.
+    pub error: Option<NetError>,
+    /// `close(had_error)` argument.
+    pub had_error: bool,
+}
+
+impl Conn {
+    /// A fresh connection record.
+    pub fn new(
+        stream: Option<TcpStream>,
+        state: State,
+        server: Option<ServerId>,
+        peer: Option<SocketAddr>,
+        opts: SocketOptions,
+        now: Tick,
+    ) -> Conn {
+        Conn {
+            stream,
+            state,
+            server,
+            rbuf: BytesMut::new(),
+            wq: WriteQueue::new(),
+            readable: false,
+            writable: false,
+            paused: false,
+            in_ready: false,
+            redeliver: false,
+            need_drain: false,
+            end_after_connect: false,
+            opts,
+            idle_ms: 0,
+            idle_timer: None,
+            last_activity: now,
+            connect_timer: None,
+            bytes_read: 0,
+            bytes_written: 0,
+            peer,
+            error: None,
+            had_error: false,
+        }
+    }
+}

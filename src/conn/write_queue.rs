@@ -1,0 +1,284 @@
+//! The per-connection write queue: a list of `Bytes` flushed with `writev`.
+//!
+//! A queued `Bytes` is a reference-counted view, so one encoded chat message
+//! can sit in a thousand queues without a copy. Flushing gathers up to
+//! [`MAX_IOVECS`] buffers into one vectored write and advances past whatever
+//! the kernel took, partial buffers included.
+//!
+//! Accounting has two figures: [`WriteQueue::len`] counts payload bytes (what
+//! the watermarks and Node's `writableLength` mean) and
+//! [`WriteQueue::footprint`] adds [`ENTRY_OVERHEAD`] per queued buffer, so a
+//! flood of one-byte messages cannot hide behind a byte-only cap (netty PR
+//! #5961). The hard cap is checked against the footprint.
+
+use bytes::{Buf, Bytes};
+use std::collections::VecDeque;
+use std::io::{self, IoSlice, Write};
+
+/// Buffers gathered into one `writev`. Linux allows 1024 (IOV_MAX); 64 keeps
+/// the on-stack slice array small and already amortises the syscall.
+pub const MAX_IOVECS: usize = 64;
+
+/// Bytes charged per queued buffer on top of its payload: roughly the size of
+/// a `Bytes` handle plus its shared header, so the cap tracks real memory.
+pub const ENTRY_OVERHEAD: usize = 48;
+
+/// Above this many slots an emptied queue gives its ring back, so an idle
+/// connection that once had a burst holds no memory.
+const RETAIN_SLOTS: usize = 16;
+
+/// Outcome of one flush attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Flush {
+    /// Everything queued was written.
+    Done,
+    /// The kernel buffer is full (`WouldBlock`); wait for a writable event.
+    Blocked,
+    /// The per-wakeup budget was spent with data still queued and the socket
+    /// still writable: park the connection on the ready list.
+    Budget,
+}
+
+/// A FIFO of byte buffers awaiting the socket.
+#[derive(Debug, Default)]
+pub struct WriteQueue {
+    bufs: VecDeque<Bytes>,
+    len: usize,
+}
+
+impl WriteQueue {
+    /// An empty queue; allocates nothing until the first push.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Payload bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Nothing queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of queued buffers.
+    pub fn entries(&self) -> usize {
+        self.bufs.len()
+    }
+
+    /// Payload plus per-entry overhead: what the hard cap is checked against.
+    pub fn footprint(&self) -> usize {
+        self.len + self.bufs.len() * ENTRY_OVERHEAD
+    }
+
+    /// Footprint after pushing `extra` payload bytes as one more buffer.
+    pub fn footprint_with(&self, extra: usize) -> usize {
+        self.footprint() + extra + ENTRY_OVERHEAD
+    }
+
+    /// Append a buffer. Empty buffers are ignored.
+    pub fn push(&mut self, data: Bytes) {
+        if data.is_empty() {
+            return;
+        }
+        self.len += data.len();
+        self.bufs.push_back(data);
+    }
+
+    /// Drop everything queued (`destroy()`), and the ring's memory with it.
+    pub fn clear(&mut self) {
+        self.bufs = VecDeque::new();
+        self.len = 0;
+    }
+
+    /// Write as much as the writer takes, up to `budget` bytes, with vectored
+    /// writes. Returns the bytes written and how the attempt ended.
+    /// `Interrupted` is retried; other errors are returned with the count so
+    /// far discarded (the caller destroys the connection).
+    pub fn flush_to<W: Write>(&mut self, w: &mut W, budget: usize) -> io::Result<(usize, Flush)> {
+        let mut written = 0;
+        loop {
+            if self.bufs.is_empty() {
+                self.release_if_large();
+                return Ok((written, Flush::Done));
+            }
+            if written >= budget {
+                return Ok((written, Flush::Budget));
+            }
+            let n = {
+                let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+                let mut count = 0;
+                for (slot, buf) in slices.iter_mut().zip(self.bufs.iter()) {
+                    *slot = IoSlice::new(buf);
+                    count += 1;
+                }
+                match w.write_vectored(&slices[..count]) {
+                    Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        return Ok((written, Flush::Blocked))
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.consume(n);
+            written += n;
+        }
+    }
+
+    /// Remove `n` written bytes from the front.
+    fn consume(&mut self, mut n: usize) {
+        self.len -= n;
+        while n > 0 {
+            let Some(front) = self.bufs.front_mut() else {
+                debug_assert!(false, "consumed more than queued");
+                return;
+            };
+            if n >= front.len() {
+                n -= front.len();
+                self.bufs.pop_front();
+            } else {
+                front.advance(n);
+                n = 0;
+            }
+        }
+    }
+
+    fn release_if_large(&mut self) {
+        if self.bufs.capacity() > RETAIN_SLOTS {
+            self.bufs = VecDeque::new();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that takes at most `cap` bytes per call and reports
+    /// `WouldBlock` once `room` is exhausted.
+    struct Trickle {
+        out: Vec<u8>,
+        cap: usize,
+        room: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.write_vectored(&[IoSlice::new(buf)])
+        }
+        fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let mut n = 0;
+            for b in bufs {
+                let take = b.len().min(self.cap - n).min(self.room - n);
+                self.out.extend_from_slice(&b[..take]);
+                n += take;
+                if n == self.cap || n == self.room {
+                    break;
+                }
+            }
+            self.room -= n;
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn queue_of(parts: &[&[u8]]) -> WriteQueue {
+        let mut q = WriteQueue::new();
+        for p in parts {
+            q.push(Bytes::copy_from_slice(p));
+        }
+        q
+    }
+
+    #[test]
+    fn partial_writes_advance_across_buffers_in_order() {
+        let mut q = queue_of(&[b"hello ", b"", b"wor", b"ld", b"!"]);
+        assert_eq!(q.len(), 12);
+        assert_eq!(q.entries(), 4, "empty buffers are not queued");
+        let mut w = Trickle {
+            out: vec![],
+            cap: 5,
+            room: usize::MAX,
+        };
+        let (n, how) = q.flush_to(&mut w, usize::MAX).unwrap();
+        assert_eq!((n, how), (12, Flush::Done));
+        assert_eq!(w.out, b"hello world!");
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn would_block_keeps_the_rest() {
+        let mut q = queue_of(&[b"abcdef", b"ghij"]);
+        let mut w = Trickle {
+            out: vec![],
+            cap: 100,
+            room: 7,
+        };
+        let (n, how) = q.flush_to(&mut w, usize::MAX).unwrap();
+        assert_eq!((n, how), (7, Flush::Blocked));
+        assert_eq!(q.len(), 3);
+        w.room = 100;
+        q.flush_to(&mut w, usize::MAX).unwrap();
+        assert_eq!(w.out, b"abcdefghij");
+    }
+
+    #[test]
+    fn budget_stops_with_data_left() {
+        let mut q = WriteQueue::new();
+        for _ in 0..10 {
+            q.push(Bytes::from(vec![7u8; 1000]));
+        }
+        let mut w = Trickle {
+            out: vec![],
+            cap: 1000,
+            room: usize::MAX,
+        };
+        let (n, how) = q.flush_to(&mut w, 3000).unwrap();
+        assert_eq!((n, how), (3000, Flush::Budget));
+        assert_eq!(q.len(), 7000);
+    }
+
+    #[test]
+    fn footprint_counts_entries() {
+        let q = queue_of(&[b"a", b"b", b"c"]);
+        assert_eq!(q.len(), 3);
+        assert_eq!(q.footprint(), 3 + 3 * ENTRY_OVERHEAD);
+        assert_eq!(q.footprint_with(10), q.footprint() + 10 + ENTRY_OVERHEAD);
+    }
+
+    #[test]
+    fn shared_bytes_are_not_copied() {
+        let msg = Bytes::from_static(b"broadcast\n");
+        let mut a = WriteQueue::new();
+        let mut b = WriteQueue::new();
+        a.push(msg.clone());
+        b.push(msg.clone());
+        assert_eq!(a.bufs[0].as_ptr(), b.bufs[0].as_ptr());
+    }
+
+    #[test]
+    fn more_than_max_iovecs_buffers() {
+        let mut q = WriteQueue::new();
+        let mut expect = Vec::new();
+        for i in 0..(MAX_IOVECS * 3 + 5) {
+            let b = vec![(i % 251) as u8; 3];
+            expect.extend_from_slice(&b);
+            q.push(Bytes::from(b));
+        }
+        let mut w = Trickle {
+            out: vec![],
+            cap: usize::MAX,
+            room: usize::MAX,
+        };
+        q.flush_to(&mut w, usize::MAX).unwrap();
+        assert_eq!(w.out, expect);
+    }
+}

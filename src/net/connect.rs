@@ -1,0 +1,230 @@
+//! Outbound connections: name resolution off the loop, non-blocking connect.
+//!
+//! `connect(host, port)` returns a `ConnId` at once, in state `Connecting`.
+//! An IP literal is connected straight away. A host name is resolved on the
+//! resolver thread (libuv runs `getaddrinfo` on its thread pool), which posts
+//! the result back through the loop's waker; `on_lookup` reports it.
+//!
+//! A non-blocking connect is complete only when the socket is writable,
+//! `take_error()` is empty and `peer_addr()` succeeds (mio #1942; stale or
+//! early writable events gave false successes in netty PR #7738). A writable
+//! event without a peer address is spurious and we keep waiting. Failures
+//! reach the app as `error` with Node's codes (ECONNREFUSED, ENOTFOUND,
+//! ETIMEDOUT, ECONNRESET), then `close(true)`.
+
+use crate::conn::state::State;
+use crate::conn::Conn;
+use crate::net::error::{ErrorCode, NetError};
+use crate::reactor::config::ConnectOptions;
+use crate::reactor::remote::Inbox;
+use crate::reactor::timers::TimerEntry;
+use crate::reactor::token::{ConnId, Key, Kind};
+use crate::reactor::{Handler, Reactor};
+use mio::Interest;
+use std::io;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::sync::mpsc;
+
+/// A lookup for the resolver thread.
+pub(crate) struct LookupJob {
+    key: Key,
+    host: String,
+    port: u16,
+    remote: crate::reactor::Remote,
+}
+
+fn resolve(host: &str, port: u16) -> Result<SocketAddr, NetError> {
+    let not_found = |detail: String| NetError::new(ErrorCode::NotFound, "getaddrinfo", detail);
+    let mut addrs = (host, port)
+        .to_socket_addrs()
+        .map_err(|e| not_found(format!("{host}: {e}")))?;
+    addrs.next().ok_or_else(|| not_found(host.to_string()))
+}
+
+/// The resolver thread: one, started on first use, serving lookups in order.
+/// It ends when the loop (the only sender) is dropped.
+fn spawn_resolver() -> io::Result<mpsc::Sender<LookupJob>> {
+    let (tx, rx) = mpsc::channel::<LookupJob>();
+    std::thread::Builder::new()
+        .name("netloop-resolver".into())
+        .spawn(move || {
+            for job in rx {
+                let result = resolve(&job.host, job.port);
+                job.remote.send(Inbox::Lookup {
+                    key: job.key,
+                    result,
+                });
+            }
+        })?;
+    Ok(tx)
+}
+
+impl Reactor {
+    /// `net.connect({host, port})`. Events follow: `lookup` (host names
+    /// only), then `connect` and `ready`, or `error` and `close(true)`.
+    pub fn connect(&mut self, host: &str, port: u16, opts: ConnectOptions) -> ConnId {
+        let timeout = opts.timeout;
+        let conn = Conn::new(
+            None,
+            State::Connecting,
+            None,
+            None,
+            opts.socket,
+            self.now_tick,
+        );
+        let key = self.conns.insert(&mut self.gens, conn);
+        let timer = self.arm(timeout, TimerEntry::Connect(key));
+        if let Some(c) = self.conns.get_mut(key) {
+            c.connect_timer = Some(timer);
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = host.parse::<IpAddr>() {
+            self.start_connect(key, SocketAddr::new(ip, port));
+        } else {
+            self.start_lookup(key, host, port);
+        }
+        ConnId(key)
+    }
+
+    fn start_lookup(&mut self, key: Key, host: &str, port: u16) {
+        if self.resolver.is_none() {
+            match spawn_resolver() {
+                Ok(tx) => self.resolver = Some(tx),
+                Err(e) => {
+                    self.close_conn(key, Some(NetError::from_io("getaddrinfo", &e)));
+                    return;
+                }
+            }
+        }
+        let job = LookupJob {
+            key,
+            host: host.to_string(),
+            port,
+            remote: self.remote(),
+        };
+        match self.resolver.as_ref().map(|tx| tx.send(job)) {
+            Some(Ok(())) => self.pending_lookups += 1,
+            _ => {
+                let err = NetError::new(ErrorCode::NotFound, "getaddrinfo", "resolver unavailable");
+                self.close_conn(key, Some(err));
+            }
+        }
+    }
+
+    pub(crate) fn lookup_done<H: Handler>(
+        &mut self,
+        h: &mut H,
+        key: Key,
+        result: Result<SocketAddr, NetError>,
+    ) {
+        self.pending_lookups = self.pending_lookups.saturating_sub(1);
+        if !self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.state == State::Connecting)
+        {
+            return; // destroyed or timed out meanwhile
+        }
+        h.on_lookup(self, ConnId(key), result.as_ref().copied());
+        match result {
+            Ok(addr) => self.start_connect(key, addr),
+            Err(e) => self.close_conn(key, Some(e)),
+        }
+    }
+
+    fn start_connect(&mut self, key: Key, addr: SocketAddr) {
+        let mut stream = match mio::net::TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                self.close_conn(
+                    key,
+                    Some(NetError::new(
+                        ErrorCode::from_io(&e),
+                        "connect",
+                        format!("{addr}: {e}"),
+                    )),
+                );
+                return;
+            }
+        };
+        let token = Reactor::token_of(Kind::Conn, key);
+        if let Err(e) = self.poll.registry().register(
+            &mut stream,
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            self.close_conn(key, Some(NetError::from_io("connect", &e)));
+            return;
+        }
+        match self.conns.get_mut(key) {
+            Some(c) if c.state == State::Connecting => {
+                c.stream = Some(stream);
+                c.peer = Some(addr);
+            }
+            _ => {
+                let _ = self.poll.registry().deregister(&mut stream);
+            }
+        }
+    }
+
+    /// A readiness event on a `Connecting` socket: did the connect finish?
+    pub(crate) fn finish_connect<H: Handler>(&mut self, h: &mut H, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(stream) = c.stream.as_ref() else {
+            return;
+        };
+        let target = c.peer;
+        let failed = match stream.take_error() {
+            Ok(Some(e)) | Err(e) => Some(e),
+            Ok(None) => None,
+        };
+        if let Some(e) = failed {
+            let detail = match target {
+                Some(a) => format!("{a}: {e}"),
+                None => e.to_string(),
+            };
+            self.close_conn(
+                key,
+                Some(NetError::new(ErrorCode::from_io(&e), "connect", detail)),
+            );
+            return;
+        }
+        match stream.peer_addr() {
+            Ok(addr) => c.peer = Some(addr),
+            // Spurious wakeup: not connected yet (mio #1942).
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+            Err(e) => {
+                self.close_conn(key, Some(NetError::from_io("connect", &e)));
+                return;
+            }
+        }
+        if c.opts.no_delay {
+            let _ = stream.set_nodelay(true);
+        }
+        c.state = State::Open;
+        c.writable = true;
+        // The connect's own readable edge may already be consumed: try a read.
+        c.readable = true;
+        if let Some(t) = c.connect_timer.take() {
+            self.wheel.cancel(t);
+        }
+        let idle = c.opts.idle_timeout;
+        let end_after = std::mem::take(&mut c.end_after_connect);
+        let id = ConnId(key);
+        if idle.is_some() {
+            self.set_idle_timeout(id, idle);
+        }
+        h.on_connect(self, id);
+        h.on_ready(self, id);
+        self.deliver_pending(h);
+        if self.conns.get(key).is_some_and(|c| !c.wq.is_empty()) {
+            self.flush(key);
+        }
+        if end_after {
+            let _ = self.end_conn(key);
+        }
+        self.park(Kind::Conn, key);
+    }
+}

@@ -1,0 +1,285 @@
+//! Listening sockets: `listen`, the accept loop, `maxConnections`, EMFILE.
+//!
+//! The accept loop takes up to [`ACCEPT_BUDGET`] connections per wakeup and
+//! parks the listener on the ready list if the budget ran out (edge triggers:
+//! no second event comes for a backlog that is still full, envoy PR #27773).
+//!
+//! Descriptor exhaustion (EMFILE/ENFILE, and ENOBUFS/ENOMEM) must neither spin
+//! nor stall (libuv #690, tokio #3529/#4782, bun PR #32705). We close our
+//! reserve descriptor, accept and close what is queued so those peers get a
+//! clean close instead of hanging (libuv's `uv__emfile_trick`), reopen the
+//! reserve, and pause accepting for a backoff (50 ms doubling to 1 s, Netty
+//! #1328) while existing connections go on being served. Per-connection
+//! failures such as ECONNABORTED start no backoff (swindon-rs/tk-http #25).
+
+use crate::conn::state::State;
+use crate::conn::Conn;
+use crate::net::error::{ErrorCode, NetError};
+use crate::reactor::config::{
+    ListenOptions, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ACCEPT_BUDGET, EMFILE_SHED_MAX,
+};
+use crate::reactor::timers::TimerEntry;
+use crate::reactor::token::{ConnId, Key, Kind, ServerId};
+use crate::reactor::{Handler, Reactor};
+use mio::net::TcpListener;
+use mio::Interest;
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+/// A listening server as the reactor stores it.
+#[derive(Debug)]
+pub struct Server {
+    /// The listener; `None` once `close()` was called.
+    pub listener: Option<TcpListener>,
+    /// Bound address (with the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    /// Options, including those given to accepted sockets.
+    pub opts: ListenOptions,
+    /// Live connections accepted by this server.
+    pub conns: usize,
+    /// On the ready list.
+    pub in_ready: bool,
+    /// Edge cache: accept has not yet returned `WouldBlock`.
+    pub readable: bool,
+    /// Accepting is paused after descriptor exhaustion.
+    pub accept_paused: bool,
+    /// Next accept pause.
+    pub backoff: Duration,
+}
+
+fn is_resource_exhaustion(e: &io::Error) -> bool {
+    // EMFILE 24, ENFILE 23, ENOBUFS 105, ENOMEM 12 on Linux.
+    matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
+}
+
+fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // Node sets SO_REUSEADDR on every server socket: restart without waiting
+    // out TIME_WAIT.
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&addr.into())?;
+    sock.listen(backlog)?;
+    Ok(TcpListener::from_std(sock.into()))
+}
+
+impl Reactor {
+    /// `server.listen(port, host, backlog)`. The address is known at once
+    /// ([`Reactor::server_addr`]); `on_listening` follows from the loop.
+    pub fn listen(&mut self, opts: ListenOptions) -> Result<ServerId, NetError> {
+        let addr = (opts.host.as_str(), opts.port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                NetError::new(
+                    ErrorCode::NotFound,
+                    "getaddrinfo",
+                    format!("{}: {e}", opts.host),
+                )
+            })?
+            .next()
+            .ok_or_else(|| NetError::new(ErrorCode::NotFound, "getaddrinfo", opts.host.clone()))?;
+        let mut listener = bind_listener(addr, opts.backlog)
+            .map_err(|e| NetError::new(ErrorCode::from_io(&e), "listen", format!("{addr}: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| NetError::from_io("listen", &e))?;
+        if !addr.ip().is_loopback() {
+            log::warn!(
+                "listening on {addr}, which is reachable from other hosts: this service has no encryption"
+            );
+        }
+        let server = Server {
+            listener: None,
+            addr,
+            opts,
+            conns: 0,
+            in_ready: false,
+            readable: false,
+            accept_paused: false,
+            backoff: ACCEPT_BACKOFF_MIN,
+        };
+        let key = self.servers.insert(&mut self.gens, server);
+        let token = Reactor::token_of(Kind::Listener, key);
+        self.registry()
+            .register(&mut listener, token, Interest::READABLE)
+            .map_err(|e| NetError::from_io("listen", &e))?;
+        if let Some(s) = self.servers.get_mut(key) {
+            s.listener = Some(listener);
+        }
+        let sid = ServerId(key);
+        self.pending
+            .push_back(crate::reactor::Pending::Listening(sid, addr));
+        Ok(sid)
+    }
+
+    /// The address a server is bound to (`server.address()`).
+    pub fn server_addr(&self, server: ServerId) -> Option<SocketAddr> {
+        self.servers.get(server.0).map(|s| s.addr)
+    }
+
+    /// Connections a server currently has (`server.getConnections`).
+    pub fn server_connections(&self, server: ServerId) -> usize {
+        self.servers.get(server.0).map_or(0, |s| s.conns)
+    }
+
+    /// `server.close()`: stop accepting. Existing connections go on; the
+    /// server's `close` fires once the last of them has closed.
+    pub fn close_server(&mut self, server: ServerId) {
+        let key = server.0;
+        let Some(s) = self.servers.get_mut(key) else {
+            return;
+        };
+        let Some(mut l) = s.listener.take() else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut l);
+        drop(l);
+        if s.conns == 0 {
+            self.closing_servers.push(key);
+        }
+    }
+
+    /// A connection of `key` went away: maybe deliver the server's `close`.
+    pub(crate) fn server_conn_closed(&mut self, key: Key) {
+        if let Some(s) = self.servers.get_mut(key) {
+            s.conns = s.conns.saturating_sub(1);
+            if s.conns == 0 && s.listener.is_none() {
+                self.closing_servers.push(key);
+            }
+        }
+    }
+
+    /// The accept loop (see the module docs).
+    pub(crate) fn accept<H: Handler>(&mut self, h: &mut H, key: Key) {
+        for _ in 0..ACCEPT_BUDGET {
+            let Some(s) = self.servers.get_mut(key) else {
+                return;
+            };
+            if s.accept_paused {
+                return;
+            }
+            let Some(listener) = s.listener.as_ref() else {
+                return;
+            };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    s.backoff = ACCEPT_BACKOFF_MIN;
+                    if s.opts.max_connections.is_some_and(|max| s.conns >= max) {
+                        drop(stream);
+                        self.stats.dropped += 1;
+                        log::debug!("{}: over max_connections, dropped {peer}", ServerId(key));
+                        h.on_drop(self, ServerId(key), peer);
+                        self.deliver_pending(h);
+                        continue;
+                    }
+                    s.conns += 1;
+                    let opts = s.opts.socket.clone();
+                    self.stats.accepted += 1;
+                    if opts.no_delay {
+                        let _ = stream.set_nodelay(true);
+                    }
+                    let id =
+                        self.add_conn(stream, State::Open, Some(ServerId(key)), Some(peer), opts);
+                    let Some(id) = id else {
+                        self.server_conn_closed(key);
+                        continue;
+                    };
+                    log::debug!("{id} accepted from {peer}");
+                    h.on_connection(self, ServerId(key), id);
+                    self.deliver_pending(h);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    s.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if is_resource_exhaustion(&e) => {
+                    self.fd_exhausted(h, key, &e);
+                    return;
+                }
+                Err(e) => {
+                    // ECONNABORTED and friends: that peer is gone, go on.
+                    log::debug!("{}: accept: {e}", ServerId(key));
+                }
+            }
+        }
+        self.park(Kind::Listener, key);
+    }
+
+    fn fd_exhausted<H: Handler>(&mut self, h: &mut H, key: Key, e: &io::Error) {
+        self.stats.fd_exhaustion += 1;
+        // Free our reserve descriptor so accept() can succeed, then close what
+        // is queued: those peers see a close instead of a hang.
+        self.spare_fd = None;
+        let mut shed = 0;
+        if let Some(l) = self.servers.get(key).and_then(|s| s.listener.as_ref()) {
+            while shed < EMFILE_SHED_MAX {
+                match l.accept() {
+                    Ok((stream, _)) => {
+                        drop(stream);
+                        shed += 1;
+                    }
+                    Err(_) => break,
+                }
+            }
+        }
+        self.stats.shed += shed as u64;
+        self.spare_fd = std::fs::File::open("/dev/null").ok();
+        let Some(s) = self.servers.get_mut(key) else {
+            return;
+        };
+        let pause = s.backoff;
+        s.backoff = (s.backoff * 2).min(ACCEPT_BACKOFF_MAX);
+        s.accept_paused = true;
+        if self.stats.fd_exhaustion.is_power_of_two() {
+            // Logged at 1, 2, 4, 8, ... episodes: a flood cannot flood the log
+            // (tokio #3529).
+            log::warn!(
+                "{}: {e}; shed {shed} queued connection(s), pausing accept for {pause:?} ({} episode(s))",
+                ServerId(key),
+                self.stats.fd_exhaustion
+            );
+        }
+        self.arm(pause, TimerEntry::AcceptBackoff(key));
+        let err = NetError::from_io("accept", e);
+        h.on_server_error(self, ServerId(key), &err);
+    }
+
+    /// Register a connected stream and store it. `None` if registration failed.
+    pub(crate) fn add_conn(
+        &mut self,
+        stream: mio::net::TcpStream,
+        state: State,
+        server: Option<ServerId>,
+        peer: Option<SocketAddr>,
+        opts: crate::reactor::config::SocketOptions,
+    ) -> Option<ConnId> {
+        let idle = opts.idle_timeout;
+        let mut conn = Conn::new(Some(stream), state, server, peer, opts, self.now_tick);
+        // A fresh socket has room in its send buffer: let the first write go
+        // straight out instead of waiting for the registration's edge.
+        conn.writable = state == State::Open;
+        let key = self.conns.insert(&mut self.gens, conn);
+        let token = Reactor::token_of(Kind::Conn, key);
+        let registered = match self.conns.get_mut(key).and_then(|c| c.stream.as_mut()) {
+            Some(stream) => self.poll.registry().register(
+                stream,
+                token,
+                Interest::READABLE | Interest::WRITABLE,
+            ),
+            None => Ok(()),
+        };
+        if let Err(e) = registered {
+            log::warn!("register: {e}");
+            self.conns.remove(key);
+            return None;
+        }
+        let id = ConnId(key);
+        if idle.is_some() {
+            self.set_idle_timeout(id, idle);
+        }
+        Some(id)
+    }
+}

@@ -1,0 +1,249 @@
+//! The socket operations applications call: Node's `net.Socket` methods.
+
+use super::timers::TimerEntry;
+use super::token::ConnId;
+use super::Reactor;
+use crate::conn::state::State;
+use crate::net::error::{ErrorCode, NetError, WriteError};
+use bytes::{Bytes, BytesMut};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Why `end()` refused.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum EndError {
+    /// No such connection.
+    NotFound,
+    /// `end()` was already called, or the connection is closed.
+    AlreadyEnded,
+}
+
+impl fmt::Display for EndError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EndError::NotFound => "no such connection",
+            EndError::AlreadyEnded => "already ended",
+        })
+    }
+}
+
+impl std::error::Error for EndError {}
+
+impl Reactor {
+    /// Queue `data` on `conn` and try to send it at once. Returns `Ok(true)`
+    /// while the queue is below the high-water mark and `Ok(false)` once it
+    /// reaches it (then wait for `drain`), like Node's `socket.write`.
+    ///
+    /// If the queue's footprint would pass the connection's
+    /// `max_write_buffer`, the connection is destroyed as a slow consumer
+    /// (`error` ERR_SLOW_CONSUMER, then `close(true)`) and `Err(Closed)` is
+    /// returned: one peer that does not read cannot grow our memory.
+    pub fn write(&mut self, conn: ConnId, data: impl Into<Bytes>) -> Result<bool, WriteError> {
+        let key = conn.0;
+        let Some(c) = self.conns.get_mut(key) else {
+            return Err(WriteError::NotFound);
+        };
+        if !c.state.accepts_writes() || c.end_after_connect {
+            return Err(match c.state {
+                State::Closed => WriteError::Closed,
+                _ => WriteError::AfterEnd,
+            });
+        }
+        let data = data.into();
+        let len = data.len();
+        if c.wq.footprint_with(len) > c.opts.max_write_buffer {
+            let queued = c.wq.len();
+            log::warn!(
+                "{conn} slow consumer: {queued} bytes queued, cap {}; destroying",
+                c.opts.max_write_buffer
+            );
+            let err = NetError::new(
+                ErrorCode::SlowConsumer,
+                "write",
+                format!("{queued} bytes queued, cap {}", c.opts.max_write_buffer),
+            );
+            self.close_conn(key, Some(err));
+            return Err(WriteError::Closed);
+        }
+        let was_empty = c.wq.is_empty();
+        c.wq.push(data);
+        if was_empty && c.writable && c.state != State::Connecting {
+            self.flush(key);
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return Err(WriteError::Closed);
+        };
+        if c.state == State::Closed {
+            return Err(WriteError::Closed);
+        }
+        let below = c.wq.len() < c.opts.high_water_mark;
+        if !below {
+            c.need_drain = true;
+        }
+        Ok(below)
+    }
+
+    /// `end()`: refuse further writes, flush the queue, then send FIN
+    /// (`shutdown(Write)`). Reading goes on until the peer's FIN.
+    pub fn end(&mut self, conn: ConnId) -> Result<(), EndError> {
+        self.end_conn(conn.0)
+    }
+
+    /// `end(data)`: write `data`, then end.
+    pub fn end_with(&mut self, conn: ConnId, data: impl Into<Bytes>) -> Result<(), EndError> {
+        match self.write(conn, data) {
+            Ok(_) => {}
+            Err(WriteError::NotFound) => return Err(EndError::NotFound),
+            Err(_) => return Err(EndError::AlreadyEnded),
+        }
+        self.end_conn(conn.0)
+    }
+
+    /// `destroy()`: close at once, dropping whatever is queued. `close(false)`
+    /// follows in the close phase. No-op on a closed or unknown id.
+    pub fn destroy(&mut self, conn: ConnId) {
+        self.close_conn(conn.0, None);
+    }
+
+    /// `destroy(err)`: close at once and report `err` before `close(true)`.
+    pub fn destroy_with_error(&mut self, conn: ConnId, err: NetError) {
+        self.close_conn(conn.0, Some(err));
+    }
+
+    /// `pause()`: stop reading. The kernel buffer fills and TCP flow control
+    /// slows the peer down.
+    pub fn pause(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(conn.0) {
+            c.paused = true;
+        }
+    }
+
+    /// `resume()`: read again. Data that was already readable (or already
+    /// buffered) is delivered from the ready list in the next iteration, not
+    /// left waiting for an edge that will not come.
+    pub fn resume(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return;
+        };
+        if !c.paused {
+            return;
+        }
+        c.paused = false;
+        if !c.rbuf.is_empty() {
+            c.redeliver = true;
+        }
+        if c.readable || c.redeliver {
+            self.park(super::token::Kind::Conn, conn.0);
+        }
+    }
+
+    /// Is `conn` paused?
+    pub fn is_paused(&self, conn: ConnId) -> bool {
+        self.conns.get(conn.0).is_some_and(|c| c.paused)
+    }
+
+    /// Take the bytes read but not consumed (for example a final line
+    /// without a terminator, at `end`).
+    pub fn take_unread(&mut self, conn: ConnId) -> BytesMut {
+        self.conns
+            .get_mut(conn.0)
+            .map(|c| std::mem::take(&mut c.rbuf))
+            .unwrap_or_default()
+    }
+
+    /// Node's `socket.setTimeout(ms)`: emit `timeout` after `after` of
+    /// inactivity in either direction (`None` or zero: off). The connection is
+    /// not closed. Activity only records a timestamp; the timer re-arms itself
+    /// for the remainder when it fires.
+    pub fn set_idle_timeout(&mut self, conn: ConnId, after: Option<Duration>) {
+        let key = conn.0;
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(t) = c.idle_timer.take() {
+            self.wheel.cancel(t);
+        }
+        let ms = after
+            .map(|d| d.as_nanos().div_ceil(1_000_000) as u64)
+            .unwrap_or(0);
+        c.idle_ms = ms;
+        c.last_activity = self.now_tick;
+        if ms > 0 && c.state != State::Closed {
+            c.idle_timer = Some(self.wheel.insert(self.now_tick + ms, TimerEntry::Idle(key)));
+        }
+    }
+
+    /// `TCP_NODELAY` on or off.
+    pub fn set_no_delay(&mut self, conn: ConnId, on: bool) -> std::io::Result<()> {
+        match self.conns.get(conn.0).and_then(|c| c.stream.as_ref()) {
+            Some(s) => s.set_nodelay(on),
+            None => Ok(()),
+        }
+    }
+
+    /// TCP keep-alive with the first probe after `initial_delay`.
+    pub fn set_keep_alive(
+        &mut self,
+        conn: ConnId,
+        enable: bool,
+        initial_delay: Duration,
+    ) -> std::io::Result<()> {
+        let Some(s) = self.conns.get(conn.0).and_then(|c| c.stream.as_ref()) else {
+            return Ok(());
+        };
+        let sock = socket2::SockRef::from(s);
+        if enable {
+            let ka =
+                socket2::TcpKeepalive::new().with_time(initial_delay.max(Duration::from_secs(1)));
+            sock.set_tcp_keepalive(&ka)
+        } else {
+            sock.set_keepalive(false)
+        }
+    }
+
+    /// Lifecycle state of `conn`.
+    pub fn state(&self, conn: ConnId) -> Option<State> {
+        self.conns.get(conn.0).map(|c| c.state)
+    }
+
+    /// Can `write()` be called (Node's `socket.writable`)?
+    pub fn is_writable(&self, conn: ConnId) -> bool {
+        self.conns
+            .get(conn.0)
+            .is_some_and(|c| c.state.accepts_writes() && !c.end_after_connect)
+    }
+
+    /// Bytes received (`socket.bytesRead`).
+    pub fn bytes_read(&self, conn: ConnId) -> u64 {
+        self.conns.get(conn.0).map_or(0, |c| c.bytes_read)
+    }
+
+    /// Bytes handed to the kernel (`socket.bytesWritten` minus the queue).
+    pub fn bytes_written(&self, conn: ConnId) -> u64 {
+        self.conns.get(conn.0).map_or(0, |c| c.bytes_written)
+    }
+
+    /// Bytes queued and not yet sent (`socket.writableLength`).
+    pub fn buffer_size(&self, conn: ConnId) -> usize {
+        self.conns.get(conn.0).map_or(0, |c| c.wq.len())
+    }
+
+    /// Remote address.
+    pub fn peer_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns.get(conn.0).and_then(|c| c.peer)
+    }
+
+    /// Local address.
+    pub fn local_addr(&self, conn: ConnId) -> Option<SocketAddr> {
+        self.conns
+            .get(conn.0)
+            .and_then(|c| c.stream.as_ref())
+            .and_then(|s| s.local_addr().ok())
+    }
+
+    /// The server that accepted `conn`, if any.
+    pub fn server_of(&self, conn: ConnId) -> Option<super::token::ServerId> {
+        self.conns.get(conn.0).and_then(|c| c.server)
+    }
+}

@@ -1,0 +1,137 @@
+//! Budgets, limits and defaults of the loop, each with the reason for its value.
+
+use std::time::Duration;
+
+/// Bytes asked for per `read()`. libuv suggests 64 KiB to its `alloc_cb`; a
+/// loopback segment is at most 64 KiB, so one read usually drains one.
+pub const READ_CHUNK: usize = 64 * 1024;
+
+/// Reads per connection per wakeup before it is parked on the ready list
+/// (Netty reads 16 messages per loop, libuv 32): fairness under edge triggers.
+pub const READ_BUDGET_CALLS: usize = 16;
+
+/// Bytes read per connection per wakeup before it is parked: one busy peer
+/// cannot starve the others (mio #45).
+pub const READ_BUDGET_BYTES: usize = 256 * 1024;
+
+/// Bytes written per connection per wakeup before it is parked. Redis uses
+/// 64 KiB; loopback buffers take more, so we match the read budget.
+pub const WRITE_BUDGET_BYTES: usize = 256 * 1024;
+
+/// Accepts per listener per wakeup before the listener is parked on the ready
+/// list (envoy PR #27773: a capped accept loop must be re-visited, or the
+/// backlog sits there with no further edge).
+pub const ACCEPT_BUDGET: usize = 64;
+
+/// Capacity of the `Events` array handed to `epoll_wait`.
+pub const EVENTS_CAPACITY: usize = 1024;
+
+/// First pause of the accept loop after EMFILE/ENFILE (then doubled).
+pub const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(50);
+
+/// Longest pause of the accept loop under descriptor exhaustion (Netty: 1 s).
+pub const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// Queued connections shed per EMFILE episode: bounds the work of the
+/// reserve-descriptor trick when a flood keeps the backlog full.
+pub const EMFILE_SHED_MAX: usize = 1024;
+
+/// Default high-water mark of a write queue: `write()` returns false at or
+/// above it (Node's default since v22, nodejs/node PR #52037).
+pub const DEFAULT_HIGH_WATER_MARK: usize = 64 * 1024;
+
+/// Default hard cap of a write queue: a peer whose queue would pass it is
+/// destroyed as a slow consumer (Redis client-output-buffer-limit).
+pub const DEFAULT_MAX_WRITE_BUFFER: usize = 8 * 1024 * 1024;
+
+/// Default listen backlog, Node's.
+pub const DEFAULT_BACKLOG: i32 = 511;
+
+/// Default connect timeout for outbound connections.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default grace period of a graceful shutdown before the remaining
+/// connections are destroyed.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
+
+/// Per-socket options: what `net.Socket` takes as constructor options.
+#[derive(Clone, Debug)]
+pub struct SocketOptions {
+    /// Keep our write side open after the peer's FIN (Node's `allowHalfOpen`).
+    pub allow_half_open: bool,
+    /// `TCP_NODELAY`: on by default (Nagle + delayed ACK stalls small
+    /// request/response traffic by ~40 ms, seastar #968).
+    pub no_delay: bool,
+    /// `write()` returns false at or above this many queued bytes.
+    pub high_water_mark: usize,
+    /// Destroy the connection as a slow consumer past this queue footprint.
+    pub max_write_buffer: usize,
+    /// Inactivity timeout (`socket.setTimeout`); `None` = off.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            allow_half_open: false,
+            no_delay: true,
+            high_water_mark: DEFAULT_HIGH_WATER_MARK,
+            max_write_buffer: DEFAULT_MAX_WRITE_BUFFER,
+            idle_timeout: None,
+        }
+    }
+}
+
+impl SocketOptions {
+    /// The low-water mark: `drain` fires when the queue falls below it.
+    /// Half the high-water mark, as Netty's 32/64 KiB pair, for hysteresis.
+    pub fn low_water_mark(&self) -> usize {
+        self.high_water_mark / 2
+    }
+}
+
+/// Options of `listen()`.
+#[derive(Clone, Debug)]
+pub struct ListenOptions {
+    /// Host or IP to bind; `127.0.0.1` by default.
+    pub host: String,
+    /// Port; 0 picks a free one (see `Reactor::server_addr`).
+    pub port: u16,
+    /// Listen backlog.
+    pub backlog: i32,
+    /// Connections over this count are accepted, closed and reported as
+    /// `drop` (Node's `server.maxConnections`). `None` = unlimited.
+    pub max_connections: Option<usize>,
+    /// Options given to every accepted socket.
+    pub socket: SocketOptions,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        ListenOptions {
+            host: "127.0.0.1".into(),
+            port: 0,
+            backlog: DEFAULT_BACKLOG,
+            max_connections: None,
+            socket: SocketOptions::default(),
+        }
+    }
+}
+
+/// Options of `connect()`.
+#[derive(Clone, Debug)]
+pub struct ConnectOptions {
+    /// Give up (ETIMEDOUT) if not connected within this time.
+    pub timeout: Duration,
+    /// Options of the socket once connected.
+    pub socket: SocketOptions,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        ConnectOptions {
+            timeout: DEFAULT_CONNECT_TIMEOUT,
+            socket: SocketOptions::default(),
+        }
+    }
+}

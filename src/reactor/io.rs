@@ -1,0 +1,247 @@
+//! The per-connection I/O paths: read, deliver, flush, half-close, close.
+//!
+//! Read path: `read()` into the loop's scratch buffer, append what arrived to
+//! the connection's `BytesMut`, hand that buffer to `on_data`, repeat until
+//! `WouldBlock`, a FIN, `pause()`, or the budget (then the ready list).
+//! Delivering after every read, not once per wakeup, lets a `pause()` issued
+//! inside `on_data` take effect before the next read, which is what keeps
+//! memory bounded for a pipe-like app such as the echo server.
+//!
+//! Write path: `write()` appends a `Bytes` to the queue and, if the socket is
+//! believed writable, flushes at once (libuv's `uv_try_write`, Redis's
+//! "write before installing a handler"). What the kernel does not take waits
+//! for the next writable edge. A flush that empties an `Ending` queue issues
+//! `shutdown(Write)`.
+
+use super::config::{READ_BUDGET_BYTES, READ_BUDGET_CALLS, WRITE_BUDGET_BYTES};
+use super::timers::TimerEntry;
+use super::token::{ConnId, Key, Kind};
+use super::{Handler, Pending, Reactor};
+use crate::conn::state::State;
+use crate::conn::write_queue::Flush;
+use crate::net::error::NetError;
+use bytes::BytesMut;
+use std::io::{self, Read};
+use std::net::Shutdown;
+
+impl Reactor {
+    /// Read from a connection until `WouldBlock`, FIN, pause or budget.
+    pub(crate) fn read<H: Handler>(&mut self, h: &mut H, key: Key) {
+        let mut calls = 0;
+        let mut bytes = 0;
+        loop {
+            let Some(c) = self.conns.get_mut(key) else {
+                return;
+            };
+            if c.paused || !c.state.reads_open() {
+                return;
+            }
+            let Some(stream) = c.stream.as_ref() else {
+                return;
+            };
+            if calls >= READ_BUDGET_CALLS || bytes >= READ_BUDGET_BYTES {
+                // Budget spent with data possibly left: no new edge will
+                // come for it, so serve it next iteration (mio #45).
+                self.park(Kind::Conn, key);
+                return;
+            }
+            let mut s: &mio::net::TcpStream = stream;
+            match s.read(&mut self.scratch) {
+                Ok(0) => {
+                    c.readable = false;
+                    self.on_fin(h, key);
+                    return;
+                }
+                Ok(n) => {
+                    calls += 1;
+                    bytes += n;
+                    c.bytes_read += n as u64;
+                    c.rbuf.extend_from_slice(&self.scratch[..n]);
+                    self.stats.bytes_read += n as u64;
+                    self.touch(key);
+                    self.deliver_data(h, key);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.readable = false;
+                    return;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.close_conn(key, Some(NetError::from_io("read", &e)));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Hand the read buffer to `on_data`, then keep what the app left.
+    pub(crate) fn deliver_data<H: Handler>(&mut self, h: &mut H, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let mut buf = std::mem::take(&mut c.rbuf);
+        h.on_data(self, ConnId(key), &mut buf);
+        if let Some(c) = self.conns.get_mut(key) {
+            // An empty buffer is dropped with its capacity: idle connections
+            // hold no read memory.
+            if !buf.is_empty() && c.state != State::Closed {
+                c.rbuf = buf;
+            }
+        }
+        self.deliver_pending(h);
+    }
+
+    /// `read() == 0`: the peer's FIN, the only evidence we trust.
+    fn on_fin<H: Handler>(&mut self, h: &mut H, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Ok(next) = c.state.on_peer_fin() else {
+            return;
+        };
+        c.state = next;
+        if next == State::Closed {
+            // We had already sent our FIN: both directions are done.
+            self.close_conn(key, None);
+            return;
+        }
+        h.on_end(self, ConnId(key));
+        self.deliver_pending(h);
+        if let Some(c) = self.conns.get(key) {
+            if !c.opts.allow_half_open && c.state == State::ReadClosed {
+                // Node's allowHalfOpen=false: end our side ourselves.
+                let _ = self.end_conn(key);
+            }
+        }
+    }
+
+    /// Flush the write queue within the write budget.
+    pub(crate) fn flush(&mut self, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        let Some(stream) = c.stream.as_ref() else {
+            return;
+        };
+        let mut s: &mio::net::TcpStream = stream;
+        match c.wq.flush_to(&mut s, WRITE_BUDGET_BYTES) {
+            Ok((n, how)) => {
+                c.bytes_written += n as u64;
+                self.stats.bytes_written += n as u64;
+                match how {
+                    Flush::Done => {}
+                    Flush::Blocked => c.writable = false,
+                    Flush::Budget => self.park(Kind::Conn, key),
+                }
+                if n > 0 {
+                    self.touch(key);
+                }
+                self.after_flush(key);
+            }
+            Err(e) => self.close_conn(key, Some(NetError::from_io("write", &e))),
+        }
+    }
+
+    /// Drain notification and the deferred FIN of `end()`.
+    fn after_flush(&mut self, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.need_drain && c.wq.len() < c.opts.low_water_mark() {
+            c.need_drain = false;
+            self.pending.push_back(Pending::Drain(ConnId(key)));
+        }
+        if c.wq.is_empty() && matches!(c.state, State::Ending { .. }) {
+            self.shutdown_write(key);
+        }
+    }
+
+    /// Our queue is empty after `end()`: send FIN.
+    fn shutdown_write(&mut self, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if let Some(s) = c.stream.as_ref() {
+            // ENOTCONN here means the peer already reset: the next read or
+            // the close below reports it.
+            let _ = s.shutdown(Shutdown::Write);
+        }
+        c.state = c.state.on_flushed();
+        if c.state == State::Closed {
+            self.close_conn(key, None);
+        }
+    }
+
+    /// `end()`: no more writes; FIN once the queue is flushed.
+    pub(crate) fn end_conn(&mut self, key: Key) -> Result<(), super::api::EndError> {
+        let Some(c) = self.conns.get_mut(key) else {
+            return Err(super::api::EndError::NotFound);
+        };
+        if c.state == State::Connecting {
+            if c.end_after_connect {
+                return Err(super::api::EndError::AlreadyEnded);
+            }
+            c.end_after_connect = true;
+            return Ok(());
+        }
+        c.state = c
+            .state
+            .on_end()
+            .map_err(|_| super::api::EndError::AlreadyEnded)?;
+        if c.wq.is_empty() {
+            self.shutdown_write(key);
+        } else if c.writable {
+            self.flush(key);
+        }
+        Ok(())
+    }
+
+    /// Close the socket now (destroy, error, or both directions done). The
+    /// fd is released at once; `error` and `close` are delivered in the
+    /// close phase, exactly once.
+    pub(crate) fn close_conn(&mut self, key: Key, err: Option<NetError>) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.state == State::Closed && c.stream.is_none() {
+            return;
+        }
+        if let Some(mut s) = c.stream.take() {
+            let _ = self.poll.registry().deregister(&mut s);
+        }
+        let was = c.state;
+        c.state = State::Closed;
+        c.wq.clear();
+        c.rbuf = BytesMut::new();
+        c.paused = false;
+        if let Some(t) = c.idle_timer.take() {
+            self.wheel.cancel(t);
+        }
+        if let Some(t) = c.connect_timer.take() {
+            self.wheel.cancel(t);
+        }
+        if let Some(e) = &err {
+            log::debug!("{} error in state {was}: {e}", ConnId(key));
+            if e.code == crate::net::error::ErrorCode::SlowConsumer {
+                self.stats.slow_consumers += 1;
+            }
+        }
+        c.had_error = err.is_some();
+        c.error = err;
+        self.closing.push(key);
+    }
+
+    /// Record activity for the idle timeout: a field write, and a wheel insert
+    /// only if the timer is not armed (it is re-armed lazily when it fires,
+    /// Netty's IdleStateHandler; per-activity timer work was node #268).
+    pub(crate) fn touch(&mut self, key: Key) {
+        let now = self.now_tick;
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.last_activity = now;
+        if c.idle_ms > 0 && c.idle_timer.is_none() {
+            c.idle_timer = Some(self.wheel.insert(now + c.idle_ms, TimerEntry::Idle(key)));
+        }
+    }
+}

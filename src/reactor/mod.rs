@@ -1,0 +1,561 @@
+//! The event loop: one `mio::Poll`, one thread, phases modelled on libuv.
+//!
+//! # One iteration
+//!
+//! | # | phase      | what runs                                              | libuv analogue            |
+//! |---|------------|--------------------------------------------------------|---------------------------|
+//! | 1 | timers     | due timers: `set_timeout`/`set_interval`, idle and connect timeouts, accept backoff, shutdown grace | timers (`uv__run_timers`) |
+//! | 2 | ready      | connections and listeners parked on the ready list     | pending callbacks         |
+//! | 3 | poll       | `epoll_wait`; timeout = 0 if any work is pending, else the next timer deadline rounded **up** to the ms, else infinite | poll (`uv__io_poll`) |
+//! | 4 | dispatch   | the I/O events just returned: accept, connect, read, write | poll callbacks         |
+//! | 5 | check      | callbacks queued with `set_immediate`                  | check (`setImmediate`)    |
+//! | 6 | close      | `error` then `close` of connections closed this iteration; `close` of servers | closing handles |
+//!
+//! `now` is read once per iteration, when `poll` returns (libuv's
+//! `uv_update_time`): every timestamp taken while dispatching, and the timers
+//! of the next iteration, use that value. Timer ticks are milliseconds since
+//! the loop started; deadlines round up, so a timer never fires early.
+//!
+//! # Edge triggering
+//!
+//! mio registers sockets edge-triggered. A connection is read until
+//! `WouldBlock` or until its per-wakeup budget ([`config::READ_BUDGET_CALLS`],
+//! [`config::READ_BUDGET_BYTES`]) is spent; in the second case it goes on the
+//! [`ready_list`] and is served in phase 2 of the next iteration, with a zero
+//! poll timeout meanwhile. Writes and the accept loop work the same way.
+//! Readiness is cached per connection (`readable`, `writable`) so a paused
+//! connection that is resumed can be read without waiting for an edge that
+//! will never come (mio #1085, gnirehtet #208).
+//!
+//! # What a callback may do
+//!
+//! Anything on the [`Reactor`]: write to any connection, end, destroy,
+//! pause, listen, connect, arm timers. Events those calls cause are queued and
+//! delivered after the callback returns; a callback is never re-entered.
+
+pub mod config;
+pub mod handler;
+pub mod ready_list;
+pub mod remote;
+pub mod stats;
+pub mod timers;
+pub mod token;
+
+mod api;
+mod io;
+mod shutdown;
+
+use crate::conn::state::State;
+use crate::conn::Conn;
+use crate::net::server::Server;
+use crate::timer::{Tick, Wheel};
+use mio::{Events, Poll, Token, Waker};
+use ready_list::ReadyList;
+use remote::Inbox;
+use stats::LoopStats;
+use std::collections::{HashMap, VecDeque};
+use std::io as stdio;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use timers::{AppTimer, TimerEntry};
+use token::{ConnId, GenCounter, GenSlab, Key, Kind, ServerId};
+
+pub use handler::Handler;
+pub use remote::Remote;
+pub use timers::TimerId;
+
+/// System token index of the cross-thread waker.
+const WAKER_INDEX: u32 = 0;
+/// System token index of the signal source.
+const SIGNAL_INDEX: u32 = 1;
+/// System token indices from here on are watched descriptors.
+const WATCH_BASE: u32 = 2;
+
+/// Why [`Reactor::run`] returned.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// Nothing was left to do: no server, connection, timer or lookup.
+    Idle,
+    /// [`Reactor::stop`] was called.
+    Stopped,
+    /// A graceful shutdown finished: every connection closed.
+    Graceful,
+    /// A second signal arrived during a graceful shutdown.
+    Forced(i32),
+}
+
+/// Events queued by reactor operations, delivered after the current callback.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Listening(ServerId, std::net::SocketAddr),
+    Drain(ConnId),
+    Shutdown,
+}
+
+/// The event loop and everything it owns except the application handler.
+pub struct Reactor {
+    pub(crate) poll: Poll,
+    pub(crate) events: Events,
+    pub(crate) conns: GenSlab<Conn>,
+    pub(crate) servers: GenSlab<Server>,
+    pub(crate) gens: GenCounter,
+    pub(crate) wheel: Wheel<TimerEntry>,
+    pub(crate) epoch: Instant,
+    pub(crate) now: Instant,
+    pub(crate) now_tick: Tick,
+    pub(crate) ready: ReadyList,
+    pub(crate) pending: VecDeque<Pending>,
+    pub(crate) immediates: VecDeque<u64>,
+    pub(crate) closing: Vec<Key>,
+    pub(crate) closing_servers: Vec<Key>,
+    /// One read buffer for the whole loop: a read lands here, then only the
+    /// bytes that arrived are appended to the connection's own buffer.
+    pub(crate) scratch: Vec<u8>,
+    pub(crate) app_timers: HashMap<u64, AppTimer>,
+    pub(crate) next_timer_id: u64,
+    pub(crate) waker: Arc<Waker>,
+    pub(crate) inbox_tx: Sender<Inbox>,
+    pub(crate) inbox_rx: Receiver<Inbox>,
+    pub(crate) resolver: Option<Sender<crate::net::connect::LookupJob>>,
+    pub(crate) pending_lookups: usize,
+    pub(crate) signals: Option<signal_hook_mio::v1_0::Signals>,
+    pub(crate) signal_grace: Duration,
+    pub(crate) draining: bool,
+    pub(crate) stop: Option<Exit>,
+    pub(crate) spare_fd: Option<std::fs::File>,
+    pub(crate) watched: slab::Slab<(std::os::fd::RawFd, u64)>,
+    pub(crate) stats: LoopStats,
+}
+
+impl std::fmt::Debug for Reactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reactor")
+            .field("conns", &self.conns.len())
+            .field("servers", &self.servers.len())
+            .field("timers", &self.wheel.len())
+            .field("ready", &self.ready.len())
+            .finish()
+    }
+}
+
+impl Reactor {
+    /// A new loop. Nothing is registered yet.
+    pub fn new() -> stdio::Result<Reactor> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(
+            poll.registry(),
+            Key {
+                index: WAKER_INDEX,
+                gen: 0,
+            }
+            .token(Kind::System),
+        )?);
+        let (inbox_tx, inbox_rx) = std::sync::mpsc::channel();
+        let now = Instant::now();
+        Ok(Reactor {
+            poll,
+            events: Events::with_capacity(config::EVENTS_CAPACITY),
+            conns: GenSlab::default(),
+            servers: GenSlab::default(),
+            gens: GenCounter::default(),
+            wheel: Wheel::new(),
+            epoch: now,
+            now,
+            now_tick: 0,
+            ready: ReadyList::default(),
+            pending: VecDeque::new(),
+            immediates: VecDeque::new(),
+            closing: Vec::new(),
+            closing_servers: Vec::new(),
+            scratch: vec![0; config::READ_CHUNK],
+            app_timers: HashMap::new(),
+            next_timer_id: 1,
+            waker,
+            inbox_tx,
+            inbox_rx,
+            resolver: None,
+            pending_lookups: 0,
+            signals: None,
+            signal_grace: config::DEFAULT_GRACE,
+            draining: false,
+            stop: None,
+            // Reserve descriptor for the EMFILE trick (libuv uv__emfile_trick).
+            spare_fd: std::fs::File::open("/dev/null").ok(),
+            watched: slab::Slab::new(),
+            stats: LoopStats::default(),
+        })
+    }
+
+    /// Run until there is nothing left to do, [`Reactor::stop`] is called, or
+    /// a graceful shutdown completes.
+    pub fn run<H: Handler>(&mut self, h: &mut H) -> stdio::Result<Exit> {
+        self.update_now();
+        loop {
+            self.deliver_pending(h);
+            if let Some(exit) = self.stop.take() {
+                return Ok(exit);
+            }
+            if self.draining && self.conns.is_empty() && self.closing_servers.is_empty() {
+                self.servers = GenSlab::default();
+                return Ok(Exit::Graceful);
+            }
+            if !self.is_alive() {
+                return Ok(Exit::Idle);
+            }
+            self.stats.iterations += 1;
+            // 1. timers
+            self.run_timers(h);
+            // 2. ready list
+            self.run_ready(h);
+            // 3. poll
+            let timeout = self.poll_timeout();
+            let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+            let t0 = Instant::now();
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            self.update_now();
+            self.stats.poll_blocked += self.now.saturating_duration_since(t0);
+            // 4. dispatch
+            let mut n = 0;
+            for event in events.iter() {
+                n += 1;
+                self.dispatch(h, event);
+                self.deliver_pending(h);
+            }
+            self.stats.events += n;
+            self.events = events;
+            // 5. check (setImmediate)
+            self.run_immediates(h);
+            // 6. close callbacks
+            self.run_closing(h);
+        }
+    }
+
+    /// Make [`Reactor::run`] return after the current callback.
+    pub fn stop(&mut self) {
+        self.stop = Some(Exit::Stopped);
+    }
+
+    /// The loop's cached time (read once per iteration).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Counters kept by the loop.
+    pub fn stats(&self) -> &LoopStats {
+        &self.stats
+    }
+
+    /// Number of live connections (including ones closing this iteration).
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Ids of all live connections.
+    pub fn connection_ids(&self) -> Vec<ConnId> {
+        self.conns.keys().map(ConnId).collect()
+    }
+
+    /// Connections by lifecycle state, indexed like [`State::NAMES`].
+    pub fn connections_by_state(&self) -> [usize; 6] {
+        let mut counts = [0; 6];
+        for (_, c) in self.conns.iter() {
+            counts[c.state.index()] += 1;
+        }
+        counts
+    }
+
+    /// Bytes queued for writing across all connections now.
+    pub fn queued_bytes(&self) -> usize {
+        self.conns.iter().map(|(_, c)| c.wq.len()).sum()
+    }
+
+    /// Length of the ready list now.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Armed timers of every kind.
+    pub fn timer_count(&self) -> usize {
+        self.wheel.len()
+    }
+
+    fn update_now(&mut self) {
+        self.now = Instant::now();
+        self.now_tick = self.now.saturating_duration_since(self.epoch).as_millis() as Tick;
+    }
+
+    /// Tick at which something `after` from now is due, rounded up, and never
+    /// the current tick (so it fires in a later iteration, as Node clamps
+    /// `setTimeout(0)` to 1 ms).
+    pub(crate) fn deadline_after(&self, after: Duration) -> Tick {
+        let at = self.now.saturating_duration_since(self.epoch) + after;
+        let ms = at.as_nanos().div_ceil(1_000_000) as Tick;
+        ms.max(self.now_tick + 1)
+    }
+
+    fn is_alive(&self) -> bool {
+        !self.conns.is_empty()
+            || !self.servers.is_empty()
+            || !self.app_timers.is_empty()
+            || !self.immediates.is_empty()
+            || !self.pending.is_empty()
+            || !self.closing.is_empty()
+            || !self.closing_servers.is_empty()
+            || self.pending_lookups > 0
+            || !self.watched.is_empty()
+    }
+
+    fn poll_timeout(&self) -> Option<Duration> {
+        if !self.ready.is_empty()
+            || !self.immediates.is_empty()
+            || !self.closing.is_empty()
+            || !self.closing_servers.is_empty()
+            || !self.pending.is_empty()
+            || self.stop.is_some()
+        {
+            return Some(Duration::ZERO);
+        }
+        let deadline = self.wheel.next_deadline()?;
+        let target = Duration::from_millis(deadline);
+        let since = self.now.saturating_duration_since(self.epoch);
+        let wait = target.saturating_sub(since);
+        // Round up to whole ms: a sub-ms timeout truncated to 0 busy-loops
+        // (mio PRs #1615/#1616).
+        Some(Duration::from_millis(
+            wait.as_nanos().div_ceil(1_000_000) as u64
+        ))
+    }
+
+    fn dispatch<H: Handler>(&mut self, h: &mut H, event: &mio::event::Event) {
+        let Some((kind, key)) = Key::from_token(event.token()) else {
+            return;
+        };
+        match kind {
+            Kind::Conn => {
+                // Errors and hang-ups are reported as both: the read or the
+                // write that follows surfaces the real error. The closed
+                // flags are hints only (mio PR #1110).
+                let err = event.is_error();
+                let readable = event.is_readable() || event.is_read_closed() || err;
+                let writable = event.is_writable() || event.is_write_closed() || err;
+                self.conn_event(h, key, readable, writable);
+            }
+            Kind::Listener => {
+                if let Some(s) = self.servers.get_mut(key) {
+                    s.readable = true;
+                }
+                self.accept(h, key);
+            }
+            Kind::System => match key.index {
+                WAKER_INDEX => self.drain_inbox(h),
+                SIGNAL_INDEX => self.handle_signals_event(),
+                i => {
+                    let slot = (i - WATCH_BASE) as usize;
+                    if let Some(&(_, tag)) = self.watched.get(slot) {
+                        h.on_fd_readable(self, tag);
+                    }
+                }
+            },
+        }
+    }
+
+    fn conn_event<H: Handler>(&mut self, h: &mut H, key: Key, readable: bool, writable: bool) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return; // stale token: the slot was freed (mio #219)
+        };
+        if c.state == State::Closed {
+            return;
+        }
+        if c.state == State::Connecting {
+            if c.stream.is_some() && (readable || writable) {
+                self.finish_connect(h, key);
+            }
+            return;
+        }
+        if writable {
+            c.writable = true;
+            if !c.wq.is_empty() {
+                self.flush(key);
+            }
+        }
+        if readable {
+            if let Some(c) = self.conns.get_mut(key) {
+                c.readable = true;
+                self.read(h, key);
+            }
+        }
+    }
+
+    /// Put a connection or listener on the ready list (once).
+    pub(crate) fn park(&mut self, kind: Kind, key: Key) {
+        let flag = match kind {
+            Kind::Conn => self.conns.get_mut(key).map(|c| &mut c.in_ready),
+            Kind::Listener => self.servers.get_mut(key).map(|s| &mut s.in_ready),
+            Kind::System => None,
+        };
+        if let Some(flag) = flag {
+            if !*flag {
+                *flag = true;
+                self.ready.push(kind, key);
+                self.stats.ready_parks += 1;
+            }
+        }
+    }
+
+    fn run_ready<H: Handler>(&mut self, h: &mut H) {
+        if self.ready.is_empty() {
+            return;
+        }
+        let mut batch = self.ready.take_batch();
+        while let Some((kind, key)) = batch.pop_front() {
+            match kind {
+                Kind::Conn => self.serve_ready_conn(h, key),
+                Kind::Listener => {
+                    if let Some(s) = self.servers.get_mut(key) {
+                        s.in_ready = false;
+                        self.accept(h, key);
+                    }
+                }
+                Kind::System => {}
+            }
+            self.deliver_pending(h);
+        }
+        self.ready.recycle(batch);
+    }
+
+    fn serve_ready_conn<H: Handler>(&mut self, h: &mut H, key: Key) {
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.in_ready = false;
+        if c.state == State::Closed || c.state == State::Connecting {
+            return;
+        }
+        if c.writable && !c.wq.is_empty() {
+            self.flush(key);
+        }
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        if c.paused {
+            return;
+        }
+        if !c.rbuf.is_empty() && c.redeliver {
+            // resume(): hand over what was buffered while paused.
+            c.redeliver = false;
+            self.deliver_data(h, key);
+        }
+        if self.conns.get(key).is_some_and(|c| c.readable) {
+            self.read(h, key);
+        }
+    }
+
+    fn run_immediates<H: Handler>(&mut self, h: &mut H) {
+        // Immediates queued while this phase runs wait for the next
+        // iteration, as in Node.
+        for _ in 0..self.immediates.len() {
+            let Some(tag) = self.immediates.pop_front() else {
+                break;
+            };
+            h.on_immediate(self, tag);
+            self.deliver_pending(h);
+        }
+    }
+
+    fn run_closing<H: Handler>(&mut self, h: &mut H) {
+        while !self.closing.is_empty() || !self.closing_servers.is_empty() {
+            for key in std::mem::take(&mut self.closing) {
+                let Some(c) = self.conns.get_mut(key) else {
+                    continue;
+                };
+                let err = c.error.take();
+                let had_error = c.had_error;
+                let id = ConnId(key);
+                if let Some(e) = err {
+                    h.on_error(self, id, &e);
+                }
+                h.on_close(self, id, had_error);
+                self.stats.closed += 1;
+                if let Some(c) = self.conns.remove(key) {
+                    if let Some(sid) = c.server {
+                        self.server_conn_closed(sid.0);
+                    }
+                }
+                self.deliver_pending(h);
+            }
+            for key in std::mem::take(&mut self.closing_servers) {
+                if self.servers.remove(key).is_some() {
+                    h.on_server_close(self, ServerId(key));
+                    self.deliver_pending(h);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn deliver_pending<H: Handler>(&mut self, h: &mut H) {
+        while let Some(p) = self.pending.pop_front() {
+            match p {
+                Pending::Listening(sid, addr) => h.on_listening(self, sid, addr),
+                Pending::Drain(id) => {
+                    if self
+                        .conns
+                        .get(id.0)
+                        .is_some_and(|c| c.state != State::Closed)
+                    {
+                        h.on_drain(self, id)
+                    }
+                }
+                Pending::Shutdown => self.begin_drain(h),
+            }
+        }
+    }
+
+    /// Queue `tag` for the check phase (Node's `setImmediate`).
+    pub fn set_immediate(&mut self, tag: u64) {
+        self.immediates.push_back(tag);
+    }
+
+    /// Watch a descriptor for readability (edge-triggered): `on_fd_readable`
+    /// fires with `tag`. The caller makes the descriptor non-blocking and
+    /// reads it until `WouldBlock`. A watched descriptor keeps the loop alive
+    /// until [`Reactor::unwatch_fd`].
+    pub fn watch_fd(&mut self, fd: std::os::fd::RawFd, tag: u64) -> stdio::Result<u64> {
+        let slot = self.watched.vacant_entry();
+        let index = slot.key();
+        let token = Key {
+            index: WATCH_BASE + index as u32,
+            gen: 0,
+        }
+        .token(Kind::System);
+        self.poll.registry().register(
+            &mut mio::unix::SourceFd(&fd),
+            token,
+            mio::Interest::READABLE,
+        )?;
+        slot.insert((fd, tag));
+        Ok(index as u64)
+    }
+
+    /// Stop watching a descriptor registered with [`Reactor::watch_fd`].
+    pub fn unwatch_fd(&mut self, watch: u64) {
+        if let Some((fd, _)) = self.watched.try_remove(watch as usize) {
+            let _ = self
+                .poll
+                .registry()
+                .deregister(&mut mio::unix::SourceFd(&fd));
+        }
+    }
+
+    pub(crate) fn registry(&self) -> &mio::Registry {
+        self.poll.registry()
+    }
+
+    pub(crate) fn token_of(kind: Kind, key: Key) -> Token {
+        key.token(kind)
+    }
+}

@@ -1,0 +1,169 @@
+//! Timers on the loop: what the wheel holds and what happens when it fires.
+//!
+//! The wheel ([`crate::timer`]) stores a [`TimerEntry`] per armed timer. Some
+//! belong to applications (`set_timeout`, `set_interval`), the rest to the
+//! loop itself: idle timeouts, connect timeouts, the accept backoff after
+//! EMFILE, and the grace period of a shutdown.
+//!
+//! Idle timeouts are lazy: reads and writes only store `last_activity`.
+//! When the timer fires, the loop compares with `last_activity` and either
+//! emits `timeout` or re-arms for the remainder (Netty's IdleStateHandler).
+//! After a `timeout` the timer stays disarmed until the next activity, as in
+//! Node.
+
+use super::token::{ConnId, Key, Kind};
+use super::{Handler, Reactor};
+use crate::conn::state::State;
+use crate::net::error::{ErrorCode, NetError};
+use crate::timer::{Tick, TimerKey};
+use std::time::Duration;
+
+/// What an armed timer is for.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum TimerEntry {
+    /// An application timer (`set_timeout`/`set_interval`), by id.
+    App(u64),
+    /// A connection's idle timeout.
+    Idle(Key),
+    /// An outbound connection's connect timeout.
+    Connect(Key),
+    /// End of a listener's accept pause after EMFILE/ENFILE.
+    AcceptBackoff(Key),
+    /// End of a graceful shutdown's grace period.
+    Grace,
+}
+
+/// Handle of an application timer, for [`Reactor::clear_timer`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct TimerId(pub(crate) u64);
+
+/// An application timer's bookkeeping.
+#[derive(Debug)]
+pub(crate) struct AppTimer {
+    pub(crate) key: TimerKey,
+    pub(crate) due: Tick,
+    pub(crate) tag: u64,
+    pub(crate) interval: Option<Duration>,
+}
+
+impl Reactor {
+    /// Node's `setTimeout`: `on_timer(id, tag)` fires once, `after` from now
+    /// (rounded up to the ms, at least 1 ms).
+    pub fn set_timeout(&mut self, after: Duration, tag: u64) -> TimerId {
+        self.arm_app(after, tag, None)
+    }
+
+    /// Node's `setInterval`: `on_timer(id, tag)` fires every `every` until
+    /// cleared. The next run is scheduled from the time it fired.
+    pub fn set_interval(&mut self, every: Duration, tag: u64) -> TimerId {
+        self.arm_app(every, tag, Some(every))
+    }
+
+    /// Cancel an application timer. Returns false if it had already fired
+    /// (one-shot) or was cleared.
+    pub fn clear_timer(&mut self, id: TimerId) -> bool {
+        match self.app_timers.remove(&id.0) {
+            Some(t) => {
+                self.wheel.cancel(t.key);
+                self.stats.timers_cancelled += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn arm_app(&mut self, after: Duration, tag: u64, interval: Option<Duration>) -> TimerId {
+        let id = self.next_timer_id;
+        self.next_timer_id += 1;
+        let due = self.deadline_after(after);
+        let key = self.wheel.insert(due, TimerEntry::App(id));
+        self.app_timers.insert(
+            id,
+            AppTimer {
+                key,
+                due,
+                tag,
+                interval,
+            },
+        );
+        self.stats.timers_armed += 1;
+        TimerId(id)
+    }
+
+    pub(crate) fn arm(&mut self, after: Duration, entry: TimerEntry) -> TimerKey {
+        let at = self.deadline_after(after);
+        self.wheel.insert(at, entry)
+    }
+
+    /// Phase 1: fire every timer due at the cached `now`.
+    pub(crate) fn run_timers<H: Handler>(&mut self, h: &mut H) {
+        while let Some((_, entry)) = self.wheel.poll(self.now_tick) {
+            self.stats.timers_fired += 1;
+            match entry {
+                TimerEntry::App(id) => self.fire_app(h, id),
+                TimerEntry::Idle(key) => self.fire_idle(h, key),
+                TimerEntry::Connect(key) => {
+                    if let Some(c) = self.conns.get_mut(key) {
+                        c.connect_timer = None;
+                        if c.state == State::Connecting {
+                            let err =
+                                NetError::new(ErrorCode::TimedOut, "connect", "connect timed out");
+                            self.close_conn(key, Some(err));
+                        }
+                    }
+                }
+                TimerEntry::AcceptBackoff(key) => {
+                    if let Some(s) = self.servers.get_mut(key) {
+                        s.accept_paused = false;
+                        if s.listener.is_some() {
+                            self.park(Kind::Listener, key);
+                        }
+                    }
+                }
+                TimerEntry::Grace => self.grace_expired(),
+            }
+            self.deliver_pending(h);
+        }
+    }
+
+    fn fire_app<H: Handler>(&mut self, h: &mut H, id: u64) {
+        let Some(t) = self.app_timers.get(&id) else {
+            return;
+        };
+        let next = t.interval.map(|every| self.deadline_after(every));
+        let Some(t) = self.app_timers.get_mut(&id) else {
+            return;
+        };
+        let tag = t.tag;
+        self.stats
+            .record_lateness(self.now_tick.saturating_sub(t.due));
+        match next {
+            Some(at) => {
+                t.due = at;
+                t.key = self.wheel.insert(at, TimerEntry::App(id));
+            }
+            None => {
+                self.app_timers.remove(&id);
+            }
+        }
+        h.on_timer(self, TimerId(id), tag);
+    }
+
+    fn fire_idle<H: Handler>(&mut self, h: &mut H, key: Key) {
+        let now: Tick = self.now_tick;
+        let Some(c) = self.conns.get_mut(key) else {
+            return;
+        };
+        c.idle_timer = None;
+        if c.idle_ms == 0 || c.state == State::Closed {
+            return;
+        }
+        let due = c.last_activity + c.idle_ms;
+        if now >= due {
+            h.on_timeout(self, ConnId(key));
+        } else {
+            // Activity since arming: re-arm for the remainder only.
+            c.idle_timer = Some(self.wheel.insert(due, TimerEntry::Idle(key)));
+        }
+    }
+}

@@ -1,0 +1,328 @@
+//! Shared helpers for the integration tests: an in-process loop on a thread,
+//! the `netloop` binary as a child process, and bounded blocking clients.
+#![allow(dead_code)]
+
+use netloop::{ConnId, Handler, ListenOptions, Reactor, ServerId, TimerId};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Upper bound for any single wait in a test.
+pub const TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A message that makes the test loop stop.
+struct Stop;
+
+/// Wraps an application handler: stops the loop on [`Stop`].
+struct Wrap<H>(H);
+
+impl<H: Handler> Handler for Wrap<H> {
+    fn on_listening(&mut self, r: &mut Reactor, s: ServerId, a: SocketAddr) {
+        self.0.on_listening(r, s, a)
+    }
+    fn on_connection(&mut self, r: &mut Reactor, s: ServerId, c: ConnId) {
+        self.0.on_connection(r, s, c)
+    }
+    fn on_drop(&mut self, r: &mut Reactor, s: ServerId, p: SocketAddr) {
+        self.0.on_drop(r, s, p)
+    }
+    fn on_server_close(&mut self, r: &mut Reactor, s: ServerId) {
+        self.0.on_server_close(r, s)
+    }
+    fn on_connect(&mut self, r: &mut Reactor, c: ConnId) {
+        self.0.on_connect(r, c)
+    }
+    fn on_ready(&mut self, r: &mut Reactor, c: ConnId) {
+        self.0.on_ready(r, c)
+    }
+    fn on_lookup(
+        &mut self,
+        r: &mut Reactor,
+        c: ConnId,
+        res: Result<SocketAddr, &netloop::NetError>,
+    ) {
+        self.0.on_lookup(r, c, res)
+    }
+    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut netloop::BytesMut) {
+        self.0.on_data(r, c, d)
+    }
+    fn on_end(&mut self, r: &mut Reactor, c: ConnId) {
+        self.0.on_end(r, c)
+    }
+    fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
+        self.0.on_drain(r, c)
+    }
+    fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
+        self.0.on_timeout(r, c)
+    }
+    fn on_error(&mut self, r: &mut Reactor, c: ConnId, e: &netloop::NetError) {
+        self.0.on_error(r, c, e)
+    }
+    fn on_close(&mut self, r: &mut Reactor, c: ConnId, had_error: bool) {
+        self.0.on_close(r, c, had_error)
+    }
+    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
+        self.0.on_timer(r, t, tag)
+    }
+    fn on_immediate(&mut self, r: &mut Reactor, tag: u64) {
+        self.0.on_immediate(r, tag)
+    }
+    fn on_shutdown(&mut self, r: &mut Reactor) {
+        self.0.on_shutdown(r)
+    }
+    fn on_message(&mut self, r: &mut Reactor, m: Box<dyn std::any::Any + Send>) {
+        if m.is::<Stop>() {
+            r.stop();
+        } else {
+            self.0.on_message(r, m)
+        }
+    }
+}
+
+/// A reactor running `H` on its own thread, listening on 127.0.0.1:0.
+pub struct TestLoop {
+    pub addr: SocketAddr,
+    remote: netloop::Remote,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl TestLoop {
+    /// Start a loop whose handler is made by `make` (on the loop thread).
+    pub fn start<H, F>(opts: ListenOptions, make: F) -> TestLoop
+    where
+        H: Handler + 'static,
+        F: FnOnce() -> H + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut r = Reactor::new().expect("reactor");
+            let sid = r.listen(opts).expect("listen");
+            let addr = r.server_addr(sid).expect("addr");
+            tx.send((addr, r.remote())).expect("send addr");
+            let mut h = Wrap(make());
+            r.run(&mut h).expect("run");
+        });
+        let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
+        TestLoop {
+            addr,
+            remote,
+            thread: Some(thread),
+        }
+    }
+
+    /// Post an application message to the loop.
+    pub fn post<M: Send + 'static>(&self, m: M) {
+        self.remote.post(Box::new(m));
+    }
+}
+
+impl Drop for TestLoop {
+    fn drop(&mut self) {
+        self.remote.post(Box::new(Stop));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A connected blocking client with a read timeout.
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let s = TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s
+}
+
+/// Read until EOF (bounded by the read timeout).
+pub fn read_to_end(s: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).expect("read to end");
+    out
+}
+
+/// Read exactly `n` bytes.
+pub fn read_exact(s: &mut TcpStream, n: usize) -> Vec<u8> {
+    let mut out = vec![0; n];
+    s.read_exact(&mut out).expect("read exact");
+    out
+}
+
+/// Deterministic pseudo-random bytes (splitmix64).
+pub fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed;
+    let mut out = Vec::with_capacity(n + 8);
+    while out.len() < n {
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = x;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        out.extend_from_slice(&z.to_le_bytes());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Send `data` on one thread while reading the echo on this one; returns
+/// what came back (until EOF after our FIN).
+pub fn echo_roundtrip(addr: SocketAddr, data: Vec<u8>) -> Vec<u8> {
+    let mut s = connect(addr);
+    let mut w = s.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for chunk in data.chunks(16 * 1024) {
+            w.write_all(chunk).expect("write");
+        }
+        w.shutdown(std::net::Shutdown::Write).expect("shutdown");
+    });
+    let got = read_to_end(&mut s);
+    writer.join().unwrap();
+    got
+}
+
+/// Poll `cond` until it holds or `TIMEOUT` passes.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The `netloop` binary as a child, with stderr parsed for the listen line.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// Start `netloop <args>` through `sh -c` (so a test can prefix
+    /// `ulimit`), wait for its "listening on ADDR" log line.
+    pub fn start_shell(prefix: &str, args: &[&str]) -> Server {
+        let bin = env!("CARGO_BIN_EXE_netloop");
+        let cmd = format!("{prefix} exec '{bin}' {}", args.join(" "));
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn netloop");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + TIMEOUT;
+        let addr = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).expect("server printed its address");
+            if let Some(pos) = line.find("listening on ") {
+                let rest = &line[pos + "listening on ".len()..];
+                let a = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap()
+                    .trim_end_matches(',');
+                break a.parse().expect("address");
+            }
+        };
+        Server {
+            child,
+            addr,
+            log: rx,
+        }
+    }
+
+    /// Start `netloop <args>`.
+    pub fn start(args: &[&str]) -> Server {
+        Self::start_shell("", args)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send a signal by name (`TERM`, `INT`).
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -{sig} failed");
+    }
+
+    /// Wait for exit (bounded); returns the exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            if let Some(st) = self.child.try_wait().expect("try_wait") {
+                return st.code();
+            }
+            assert!(Instant::now() < deadline, "server did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Resident set size of the child in KiB (from /proc).
+    pub fn rss_kib(&self) -> u64 {
+        proc_status_kib(self.pid(), "VmRSS:")
+    }
+
+    /// User + system CPU time of the child, in clock ticks.
+    pub fn cpu_ticks(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses.
+        let after = stat.rsplit_once(')').map(|x| x.1).unwrap_or("");
+        let f: Vec<&str> = after.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 overall: 12 and 13 here.
+        f.get(11).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+            + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
+    }
+
+    /// Wait for a log line containing `needle`.
+    pub fn wait_log(&self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self
+                .log
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `/proc/PID/status` field in KiB.
+pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    s.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
