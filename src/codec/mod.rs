@@ -26,6 +26,11 @@
 //! frame limit), D6.3 (short bodies stall), D6.4 (quadratic copying), D7.6 (unbounded, rescanned
 //! header), D7.7 (loose header parsing) and D7.1 (path traversal through `Filename`).
 
+pub mod frame;
 pub mod lines;
 
+pub use frame::{
+    encode_frame, parse_message, FrameDecoder, FrameError, MessageError, DEFAULT_MAX_FRAME,
+    FRAME_HEADER_LEN,
+};
 pub use lines::{LineDecoder, LineError, DEFAULT_MAX_LINE};
