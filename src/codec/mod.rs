@@ -28,9 +28,14 @@
 
 pub mod frame;
 pub mod lines;
+pub mod upload_header;
 
 pub use frame::{
     encode_frame, parse_message, FrameDecoder, FrameError, MessageError, DEFAULT_MAX_FRAME,
     FRAME_HEADER_LEN,
 };
 pub use lines::{LineDecoder, LineError, DEFAULT_MAX_LINE};
+pub use upload_header::{
+    validate_filename, FilenameError, HeaderDecoder, HeaderError, UploadHeader,
+    DEFAULT_MAX_FILE_SIZE, MAX_FILENAME_BYTES, MAX_HEADERS, MAX_HEADER_BYTES,
+};
