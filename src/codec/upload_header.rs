@@ -267,10 +267,7 @@ impl HeaderDecoder {
         let window = buf.get(..window_end).unwrap_or_default();
         let mut pos = self.scanned.min(window_end);
         let mut line_start = self.line_start.min(pos);
-        while let Some(offset) = window
-            .get(pos..)
-            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-        {
+        while let Some(offset) = window.get(pos..).and_then(super::lines::find_newline) {
             let newline = pos + offset;
             pos = newline + 1;
             let line = window.get(line_start..newline).unwrap_or_default();
