@@ -4,6 +4,7 @@
 //! * [`conn`]: a connection's lifecycle state machine and write queue;
 //! * [`net`]: listening, accepting, connecting, errors;
 //! * [`timer`]: the hierarchical timing wheel;
+//! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload headers);
 //! * [`apps`]: the servers the `netloop` binary runs;
 //! * [`cli`]: command-line parsing helpers (durations, sizes).
 #![deny(unsafe_code)]
@@ -11,6 +12,7 @@
 
 pub mod apps;
 pub mod cli;
+pub mod codec;
 pub mod conn;
 pub mod net;
 pub mod reactor;

@@ -1,0 +1,41 @@
+//! Sans-IO decoders for the seed programs' wire formats.
+//!
+//! Nothing in this module touches a socket. The reactor keeps one [`bytes::BytesMut`] read buffer
+//! per connection and appends to it exactly the bytes a read returned. The application then calls
+//! a decoder's `decode(&mut buf)` in a loop. Each call that returns a message has consumed that
+//! message (and only that message) from the front of the buffer; `Ok(None)` means "need more
+//! bytes", and the partial tail stays in the buffer for the next read.
+//!
+//! | Decoder | Format | Limit | Programs |
+//! |---|---|---|---|
+//! | [`LineDecoder`] | text lines ended by LF or CRLF, UTF-8 | [`DEFAULT_MAX_LINE`] bytes per line | 02, 03, 08, 09, 10 and the 07 client |
+//! | [`FrameDecoder`] | `u32` big-endian body length, then the body | [`DEFAULT_MAX_FRAME`] bytes per body | 06 |
+//! | [`HeaderDecoder`] | `Key: Value` lines closed by an empty line | [`MAX_HEADER_BYTES`] per block | 07 |
+//!
+//! Caller's contract, common to all decoders:
+//!
+//! * Use one decoder per connection and always pass it the same buffer.
+//! * Call `decode` until it returns `Ok(None)` or an error, after every read.
+//! * Treat `Err(..)` as described by each decoder: a size-limit error means the connection should
+//!   get an error reply and be closed; the decoder's state after it is unspecified.
+//! * The decoders never reserve capacity from a length the peer declared, so a buffer only grows
+//!   by what actually arrived, and each decoder bounds how much it lets accumulate.
+//!
+//! These decoders fix the framing defects of the seed programs: D-X3 and D2.1/D2.2, D3.1, D9.1,
+//! D10.2 (no line framing), D1.1 (UTF-8 split across reads), D6.1 (non-object JSON body), D6.2 (no
+//! frame limit), D6.3 (short bodies stall), D6.4 (quadratic copying), D7.6 (unbounded, rescanned
+//! header), D7.7 (loose header parsing) and D7.1 (path traversal through `Filename`).
+
+pub mod frame;
+pub mod lines;
+pub mod upload_header;
+
+pub use frame::{
+    encode_frame, parse_message, FrameDecoder, FrameError, MessageError, DEFAULT_MAX_FRAME,
+    FRAME_HEADER_LEN,
+};
+pub use lines::{LineDecoder, LineError, DEFAULT_MAX_LINE};
+pub use upload_header::{
+    validate_filename, FilenameError, HeaderDecoder, HeaderError, UploadHeader,
+    DEFAULT_MAX_FILE_SIZE, MAX_FILENAME_BYTES, MAX_HEADERS, MAX_HEADER_BYTES,
+};
