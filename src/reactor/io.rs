@@ -100,13 +100,13 @@ impl Reactor {
             return;
         };
         c.state = next;
+        h.on_end(self, ConnId(key));
+        self.deliver_pending(h);
         if next == State::Closed {
             // We had already sent our FIN: both directions are done.
             self.close_conn(key, None);
             return;
         }
-        h.on_end(self, ConnId(key));
-        self.deliver_pending(h);
         if let Some(c) = self.conns.get(key) {
             if !c.opts.allow_half_open && c.state == State::ReadClosed {
                 // Node's allowHalfOpen=false: end our side ourselves.

@@ -208,7 +208,11 @@ impl Reactor {
             self.run_timers(h);
             // 2. ready list
             self.run_ready(h);
-            // 3. poll
+            // 3. poll (unless the timers phase just finished the last work:
+            // an infinite poll with nothing registered would never return)
+            if !self.is_alive() || self.stop.is_some() {
+                continue;
+            }
             let timeout = self.poll_timeout();
             let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
             let t0 = Instant::now();
