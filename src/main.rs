@@ -1,11 +1,8 @@
 //! The `netloop` binary: runs the servers and clients of the tutorial.
 
-use clap::{Args, Parser, Subcommand};
-use netloop::cli::units::{parse_duration, parse_size};
-use netloop::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
-use netloop::{Exit, Handler, ListenOptions, Reactor, SocketOptions};
+use clap::{Parser, Subcommand};
+use netloop::cli::serve::{serve, ServerArgs};
 use std::process::ExitCode;
-use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -34,87 +31,6 @@ enum ServeApp {
         #[command(flatten)]
         common: ServerArgs,
     },
-}
-
-/// Options every server takes.
-#[derive(Args, Clone, Debug)]
-struct ServerArgs {
-    /// Address to bind. Anything but loopback is reachable from other hosts,
-    /// and no service encrypts.
-    #[arg(long, default_value = "127.0.0.1")]
-    host: String,
-    /// Port to listen on; 0 picks a free one.
-    #[arg(long, default_value_t = 8080)]
-    port: u16,
-    /// Accept at most this many connections; more are accepted and closed.
-    #[arg(long)]
-    max_connections: Option<usize>,
-    /// Inactivity timeout per connection (e.g. 30s; a bare number is ms; 0 = off).
-    #[arg(long, value_parser = parse_duration)]
-    idle_timeout: Option<Duration>,
-    /// write() reports backpressure at this many queued bytes (e.g. 64KiB).
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_HIGH_WATER_MARK)]
-    high_water_mark: usize,
-    /// A connection whose write queue passes this is destroyed as a slow consumer.
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_WRITE_BUFFER)]
-    max_write_buffer: usize,
-    /// Time given to connections to close on SIGINT/SIGTERM before they are destroyed.
-    #[arg(long, value_parser = parse_duration, default_value = "5s")]
-    grace: Duration,
-}
-
-impl ServerArgs {
-    fn listen_options(&self) -> ListenOptions {
-        ListenOptions {
-            host: self.host.clone(),
-            port: self.port,
-            max_connections: self.max_connections,
-            socket: SocketOptions {
-                high_water_mark: self.high_water_mark,
-                max_write_buffer: self.max_write_buffer.max(self.high_water_mark),
-                idle_timeout: self.idle_timeout.filter(|d| !d.is_zero()),
-                ..SocketOptions::default()
-            },
-            ..ListenOptions::default()
-        }
-    }
-}
-
-/// Listen with `args`, run `handler` until shutdown, map the outcome to an
-/// exit status.
-fn serve<H: Handler>(args: &ServerArgs, mut handler: H) -> ExitCode {
-    let mut r = match Reactor::new() {
-        Ok(r) => r,
-        Err(e) => {
-            log::error!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if let Err(e) = r.handle_signals(args.grace) {
-        log::error!("cannot install signal handlers: {e}");
-        return ExitCode::FAILURE;
-    }
-    if let Err(e) = r.listen(args.listen_options()) {
-        log::error!(
-            "cannot listen on {}:{}: {} ({})",
-            args.host,
-            args.port,
-            e,
-            e.code.describe()
-        );
-        return ExitCode::FAILURE;
-    }
-    match r.run(&mut handler) {
-        Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
-        Ok(_) => {
-            log::info!("shut down");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            log::error!("event loop failed: {e}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 fn main() -> ExitCode {

@@ -1,3 +1,4 @@
 //! The `netloop` command line.
 
+pub mod serve;
 pub mod units;

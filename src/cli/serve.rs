@@ -1,0 +1,91 @@
+//! What every `netloop serve APP` shares: the listen options on the command
+//! line, and running a handler until shutdown.
+
+use crate::cli::units::{parse_duration, parse_size};
+use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
+use crate::{Exit, Handler, ListenOptions, Reactor, SocketOptions};
+use clap::Args;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Options every server takes.
+#[derive(Args, Clone, Debug)]
+pub struct ServerArgs {
+    /// Address to bind. Anything but loopback is reachable from other hosts,
+    /// and no service encrypts.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Accept at most this many connections; more are accepted and closed.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Inactivity timeout per connection (e.g. 30s; a bare number is ms; 0 = off).
+    #[arg(long, value_parser = parse_duration)]
+    pub idle_timeout: Option<Duration>,
+    /// write() reports backpressure at this many queued bytes (e.g. 64KiB).
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_HIGH_WATER_MARK)]
+    pub high_water_mark: usize,
+    /// A connection whose write queue passes this is destroyed as a slow consumer.
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_WRITE_BUFFER)]
+    pub max_write_buffer: usize,
+    /// Time given to connections to close on SIGINT/SIGTERM before they are destroyed.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    pub grace: Duration,
+}
+
+impl ServerArgs {
+    /// The listen options these arguments describe.
+    pub fn listen_options(&self) -> ListenOptions {
+        ListenOptions {
+            host: self.host.clone(),
+            port: self.port,
+            max_connections: self.max_connections,
+            socket: SocketOptions {
+                high_water_mark: self.high_water_mark,
+                max_write_buffer: self.max_write_buffer.max(self.high_water_mark),
+                idle_timeout: self.idle_timeout.filter(|d| !d.is_zero()),
+                ..SocketOptions::default()
+            },
+            ..ListenOptions::default()
+        }
+    }
+}
+
+/// Listen with `args`, run `handler` until shutdown, map the outcome to an
+/// exit status.
+pub fn serve<H: Handler>(args: &ServerArgs, mut handler: H) -> ExitCode {
+    let mut r = match Reactor::new() {
+        Ok(r) => r,
+        Err(e) => {
+            log::error!("cannot create the event loop: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = r.handle_signals(args.grace) {
+        log::error!("cannot install signal handlers: {e}");
+        return ExitCode::FAILURE;
+    }
+    if let Err(e) = r.listen(args.listen_options()) {
+        log::error!(
+            "cannot listen on {}:{}: {} ({})",
+            args.host,
+            args.port,
+            e,
+            e.code.describe()
+        );
+        return ExitCode::FAILURE;
+    }
+    match r.run(&mut handler) {
+        Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
+        Ok(_) => {
+            log::info!("shut down");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error!("event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
