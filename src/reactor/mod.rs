@@ -483,6 +483,7 @@ impl Reactor {
                 if let Some(e) = err {
                     h.on_error(self, id, &e);
                 }
+                log::debug!("{id} closed (had_error: {had_error})");
                 h.on_close(self, id, had_error);
                 self.stats.closed += 1;
                 if let Some(c) = self.conns.remove(key) {

@@ -1,0 +1,157 @@
+//! Reproductions of known traps, each citing the issue it guards against.
+
+mod util;
+
+use netloop::{
+    BytesMut, ConnId, ConnectOptions, Handler, ListenOptions, Reactor, ServerId, WriteError,
+};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use util::*;
+
+/// mio #219: a connection id (token) of a closed connection must not reach
+/// the connection that reuses its slab slot.
+#[test]
+fn stale_id_after_slot_reuse_does_not_reach_the_new_connection() {
+    #[derive(Default)]
+    struct Ids {
+        all: Vec<ConnId>,
+        closed: usize,
+        stale_write: Option<Result<bool, WriteError>>,
+    }
+    struct H(Arc<Mutex<Ids>>);
+    impl Handler for H {
+        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+            let mut ids = self.0.lock().unwrap();
+            if let Some(&old) = ids.all.first() {
+                // The first connection is closed by now; its slot is reused.
+                ids.stale_write = Some(r.write(old, &b"stale\n"[..]));
+                r.destroy(old);
+                r.write(c, &b"fresh\n"[..]).unwrap();
+            }
+            ids.all.push(c);
+        }
+        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+            let _ = r.write(c, d.split().freeze());
+        }
+        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+            self.0.lock().unwrap().closed += 1;
+        }
+    }
+    let ids: Arc<Mutex<Ids>> = Default::default();
+    let i2 = ids.clone();
+    let lp = TestLoop::start(ListenOptions::default(), move || H(i2));
+    let mut a = connect(lp.addr);
+    a.write_all(b"a").unwrap();
+    assert_eq!(read_exact(&mut a, 1), b"a");
+    drop(a);
+    // A second connection only once the first is fully gone.
+    wait_until("first closed", || ids.lock().unwrap().closed == 1);
+    let mut b = connect(lp.addr);
+    assert_eq!(read_exact(&mut b, 6), b"fresh\n");
+    let ids = ids.lock().unwrap();
+    assert_eq!(ids.all.len(), 2);
+    assert_eq!(
+        ids.all[0].to_u64() & 0xFFFF_FFFF,
+        ids.all[1].to_u64() & 0xFFFF_FFFF,
+        "slot reused"
+    );
+    assert_eq!(ids.stale_write, Some(Err(WriteError::NotFound)));
+}
+
+/// A connect that never completes fails with ETIMEDOUT after its timeout,
+/// instead of hanging (the reconnecting clients depend on it).
+#[test]
+fn connect_timeout_gives_etimedout() {
+    use socket2::{Domain, Socket, Type};
+    // A listener with a full accept queue drops further SYNs.
+    let l = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    l.bind(
+        &"127.0.0.1:0"
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )
+    .unwrap();
+    l.listen(0).unwrap();
+    let addr = l.local_addr().unwrap().as_socket().unwrap();
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        if let Ok(s) = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            fillers.push(s);
+        }
+    }
+    #[derive(Default)]
+    struct C(Vec<String>);
+    impl Handler for C {
+        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, _d: &mut BytesMut) {}
+        fn on_connect(&mut self, _r: &mut Reactor, _c: ConnId) {
+            self.0.push("connect".into());
+        }
+        fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &netloop::NetError) {
+            self.0.push(e.code.to_string());
+        }
+        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, had_error: bool) {
+            self.0.push(format!("close:{had_error}"));
+        }
+    }
+    let mut r = Reactor::new().unwrap();
+    let opts = ConnectOptions {
+        timeout: Duration::from_millis(300),
+        ..Default::default()
+    };
+    r.connect("127.0.0.1", addr.port(), opts);
+    let mut c = C::default();
+    let t0 = std::time::Instant::now();
+    r.run(&mut c).unwrap();
+    if c.0 == ["connect", "close:false"] || c.0.first().map(String::as_str) == Some("connect") {
+        eprintln!("skipped: this kernel accepted the SYN despite the full backlog");
+        return;
+    }
+    assert_eq!(c.0, ["ETIMEDOUT", "close:true"]);
+    assert!(t0.elapsed() >= Duration::from_millis(300));
+    drop(fillers);
+}
+
+/// A closed server emits `close` once its last connection has gone (Node's
+/// `server.close()`), and stops accepting at once.
+#[test]
+fn server_close_waits_for_its_last_connection() {
+    struct H {
+        log: Arc<Mutex<Vec<String>>>,
+    }
+    impl Handler for H {
+        fn on_connection(&mut self, r: &mut Reactor, s: ServerId, _c: ConnId) {
+            r.close_server(s);
+            self.log
+                .lock()
+                .unwrap()
+                .push("connection; server closed".into());
+        }
+        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+            let _ = r.write(c, d.split().freeze());
+        }
+        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+            self.log.lock().unwrap().push("conn close".into());
+        }
+        fn on_server_close(&mut self, _r: &mut Reactor, _s: ServerId) {
+            self.log.lock().unwrap().push("server close".into());
+        }
+    }
+    let log: Arc<Mutex<Vec<String>>> = Default::default();
+    let l2 = log.clone();
+    let lp = TestLoop::start(ListenOptions::default(), move || H { log: l2 });
+    let mut a = connect(lp.addr);
+    a.write_all(b"x").unwrap();
+    assert_eq!(read_exact(&mut a, 1), b"x");
+    // No longer accepting.
+    assert!(std::net::TcpStream::connect(lp.addr).is_err());
+    assert_eq!(*log.lock().unwrap(), ["connection; server closed"]);
+    drop(a);
+    wait_until("server close", || log.lock().unwrap().len() == 3);
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["connection; server closed", "conn close", "server close"]
+    );
+}
