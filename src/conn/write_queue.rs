@@ -23,10 +23,6 @@ pub const MAX_IOVECS: usize = 64;
 /// a `Bytes` handle plus its shared header, so the cap tracks real memory.
 pub const ENTRY_OVERHEAD: usize = 48;
 
-/// Above this many slots an emptied queue gives its ring back, so an idle
-/// connection that once had a burst holds no memory.
-const RETAIN_SLOTS: usize = 16;
-
 /// Outcome of one flush attempt.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Flush {
@@ -100,7 +96,7 @@ impl WriteQueue {
         let mut written = 0;
         loop {
             if self.bufs.is_empty() {
-                self.release_if_large();
+                self.release();
                 return Ok((written, Flush::Done));
             }
             if written >= budget {
@@ -146,8 +142,11 @@ impl WriteQueue {
         }
     }
 
-    fn release_if_large(&mut self) {
-        if self.bufs.capacity() > RETAIN_SLOTS {
+    /// An emptied queue gives its ring back: the queue is the slow path
+    /// (the reactor writes straight to the socket while it has room), and an
+    /// idle connection should hold no write memory.
+    fn release(&mut self) {
+        if self.bufs.capacity() > 0 {
             self.bufs = VecDeque::new();
         }
     }

@@ -66,16 +66,20 @@ impl Reactor {
             self.close_conn(key, Some(err));
             return Err(WriteError::Closed);
         }
-        let was_empty = c.wq.is_empty();
-        c.wq.push(data);
-        if was_empty && c.writable && c.state != State::Connecting {
-            self.flush(key);
-        }
+        let direct = c.wq.is_empty() && c.writable && c.state != State::Connecting;
+        let rest = if direct {
+            self.write_direct(key, data)
+        } else {
+            Some(data)
+        };
         let Some(c) = self.conns.get_mut(key) else {
             return Err(WriteError::Closed);
         };
         if c.state == State::Closed {
             return Err(WriteError::Closed);
+        }
+        if let Some(rest) = rest {
+            c.wq.push(rest);
         }
         let below = c.wq.len() < c.opts.high_water_mark;
         if !below {

@@ -20,8 +20,8 @@ use super::{Handler, Pending, Reactor};
 use crate::conn::state::State;
 use crate::conn::write_queue::Flush;
 use crate::net::error::NetError;
-use bytes::BytesMut;
-use std::io::{self, Read};
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
 impl Reactor {
@@ -140,6 +140,56 @@ impl Reactor {
             }
             Err(e) => self.close_conn(key, Some(NetError::from_io("write", &e))),
         }
+    }
+
+    /// The fast path of `write()` on an empty queue: hand the buffer to the
+    /// kernel at once and queue only what it did not take. The common case,
+    /// a socket with room, costs one `write` and no queue slot. Returns the
+    /// unwritten rest, or `None` when all was written (or the connection
+    /// failed and was closed).
+    pub(crate) fn write_direct(&mut self, key: Key, mut data: Bytes) -> Option<Bytes> {
+        let Some(c) = self.conns.get_mut(key) else {
+            return Some(data);
+        };
+        let Some(stream) = c.stream.as_ref() else {
+            return Some(data);
+        };
+        let mut s: &mio::net::TcpStream = stream;
+        let mut written = 0;
+        let rest = loop {
+            if data.is_empty() {
+                break None;
+            }
+            match s.write(&data) {
+                Ok(0) => {
+                    let e = io::Error::from(io::ErrorKind::WriteZero);
+                    self.close_conn(key, Some(NetError::from_io("write", &e)));
+                    return None;
+                }
+                Ok(n) => {
+                    written += n;
+                    data.advance(n);
+                }
+                // Only WouldBlock proves the buffer is full: a short write
+                // alone does not, and clearing `writable` without it would
+                // wait for an edge that never comes.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    c.writable = false;
+                    break Some(data);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.close_conn(key, Some(NetError::from_io("write", &e)));
+                    return None;
+                }
+            }
+        };
+        c.bytes_written += written as u64;
+        self.stats.bytes_written += written as u64;
+        if written > 0 {
+            self.touch(key);
+        }
+        rest
     }
 
     /// Drain notification and the deferred FIN of `end()`.
