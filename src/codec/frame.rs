@@ -213,19 +213,7 @@ mod tests {
         (out, buf)
     }
 
-    /// Tiny deterministic PRNG (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::codec::test_rng::Rng;
 
     fn assert_split_invariant(max: usize, input: &[u8]) -> Vec<Item> {
         let (whole, _) = run(max, &[input]);

@@ -39,3 +39,25 @@ pub use upload_header::{
     validate_filename, FilenameError, HeaderDecoder, HeaderError, UploadHeader,
     DEFAULT_MAX_FILE_SIZE, MAX_FILENAME_BYTES, MAX_HEADERS, MAX_HEADER_BYTES,
 };
+
+/// A tiny deterministic PRNG (xorshift64*) for the decoders' split tests.
+#[cfg(test)]
+pub(crate) mod test_rng {
+    /// xorshift64* state.
+    pub(crate) struct Rng(pub(crate) u64);
+
+    impl Rng {
+        /// Next pseudo-random value.
+        pub(crate) fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        /// Uniform-ish value in `0..n`.
+        pub(crate) fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+}

@@ -390,19 +390,7 @@ mod tests {
         }
     }
 
-    /// Tiny deterministic PRNG (xorshift64*).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::codec::test_rng::Rng;
 
     fn assert_split_invariant(input: &[u8]) -> (Option<Item>, Vec<u8>) {
         let whole = decode_all(input);
