@@ -52,3 +52,20 @@ fn second_signal_exits_at_once() {
     let code = srv.wait_exit();
     assert_eq!(code, Some(130), "128 + SIGINT");
 }
+
+#[test]
+fn grace_period_destroys_what_is_left_then_exits_zero() {
+    let mut srv = Server::start(&["serve", "echo", "--port", "0", "--grace", "300ms"]);
+    // This client never closes its side: only the grace timer ends it.
+    let mut s = connect(srv.addr);
+    s.write_all(b"x").unwrap();
+    assert_eq!(read_exact(&mut s, 1), b"x");
+    let t0 = std::time::Instant::now();
+    srv.signal("TERM");
+    // Our FIN arrives first (end()), then the process exits after the grace.
+    let mut buf = [0u8; 1];
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "FIN after end()");
+    assert_eq!(srv.wait_exit(), Some(0));
+    assert!(t0.elapsed() >= Duration::from_millis(300), "exited before the grace period");
+    srv.wait_log("grace period over");
+}
