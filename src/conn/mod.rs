@@ -63,8 +63,9 @@ pub struct Conn {
     pub bytes_written: u64,
     /// Remote address (known after accept or connect).
     pub peer: Option<SocketAddr>,
-    /// The error that closed it, delivered before `close`.
-    pub error: Option<NetError>,
+    /// The error that closed it, delivered before `close` (boxed: rare, and
+    /// an idle connection should stay small).
+    pub error: Option<Box<NetError>>,
     /// `close(had_error)` argument.
     pub had_error: bool,
 }

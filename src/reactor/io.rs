@@ -277,7 +277,7 @@ impl Reactor {
             }
         }
         c.had_error = err.is_some();
-        c.error = err;
+        c.error = err.map(Box::new);
         self.closing.push(key);
     }
 
