@@ -88,7 +88,6 @@ impl CommandServer {
         let mut ids: Vec<u64> = Vec::new();
         let wants_list = line
             .text
-            .trim()
             .split_whitespace()
             .next()
             .map(str::to_ascii_lowercase)
