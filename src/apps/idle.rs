@@ -23,6 +23,8 @@ pub fn idle_close(r: &mut Reactor, conn: ConnId, notice: String) -> Option<Timer
     if r.is_writable(conn) {
         log::info!("{conn} idle: notice, end, destroy in {IDLE_GRACE:?} unless closed");
         let _ = r.end_with(conn, notice);
+        // From now on the grace timer decides, not another idle period.
+        r.set_idle_timeout(conn, None);
         Some(r.set_timeout(IDLE_GRACE, conn.to_u64()))
     } else {
         log::info!("{conn} idle after end: destroying");
