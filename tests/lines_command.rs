@@ -35,7 +35,10 @@ fn every_command_in_english() {
     assert_eq!(v["bytesSent"], sent as u64);
     assert_eq!(v["clientInfo"], a.w.local_addr().unwrap().to_string());
     let at = v["connectedAt"].as_str().unwrap();
-    assert!(at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T', "{at}");
+    assert!(
+        at.len() == 24 && at.ends_with('Z') && at.as_bytes()[10] == b'T',
+        "{at}"
+    );
     assert!(v["uptime"].as_u64().is_some());
     let mut b = LineClient::connect(srv.addr);
     b.expect("Welcome! Connection ID: 2\n");
@@ -46,7 +49,10 @@ fn every_command_in_english() {
     a.send("");
     a.expect("Echo: \n");
     a.send("/INFO now");
-    assert!(a.line().starts_with("Connection info: {"), "case-insensitive, args ignored");
+    assert!(
+        a.line().starts_with("Connection info: {"),
+        "case-insensitive, args ignored"
+    );
     a.send("/quit");
     a.expect("Goodbye!\n");
     assert_eq!(a.rest(), "", "FIN right after goodbye");
