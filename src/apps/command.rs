@@ -106,7 +106,7 @@ impl CommandServer {
         };
         s.bytes_received += line.wire_len as u64;
         let text = line.text.trim();
-        log::debug!("[{}] received: {}", s.id, sanitize(text));
+        log::info!("[{}] received: {}", s.id, sanitize(text));
         if !text.starts_with('/') {
             let msg = cat.echo(&sanitize(text));
             Self::send(r, conn, s, msg);
