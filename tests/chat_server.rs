@@ -219,19 +219,73 @@ fn forged_lines_are_impossible() {
 
 #[test]
 fn idle_timeout_and_shutdown_notices() {
-    let srv = server(&["--lang", "zh", "--idle-timeout", "300ms"]);
-    let mut a = join(&srv);
-    a.expect("连接超时,断开连接\n");
-    assert_eq!(a.rest(), "");
+    for (lang, idle, bye, left) in [
+        (
+            "zh",
+            "连接超时,断开连接\n",
+            "服务器关闭\n",
+            "用户1 离开了服务器\n",
+        ),
+        (
+            "en",
+            "Connection timed out, disconnecting\n",
+            "Server shutting down\n",
+            "user1 left the server\n",
+        ),
+    ] {
+        let srv = server(&["--lang", lang, "--idle-timeout", "300ms"]);
+        let mut a = join(&srv);
+        let mut b = join(&srv);
+        a.expect(idle);
+        assert_eq!(a.rest(), "");
+        // b timed out too, at about the same time; whichever went first was announced to the other.
+        let b_lines = b.rest();
+        assert!(b_lines.ends_with(idle), "{b_lines:?}");
+        assert!(
+            b_lines == idle || b_lines == format!("{left}{idle}"),
+            "{b_lines:?}"
+        );
 
-    let mut srv = server(&["--lang", "zh"]);
-    let mut a = join(&srv);
-    let mut b = join(&srv);
-    srv.signal("INT");
-    a.expect("服务器关闭\n");
-    assert_eq!(a.rest(), "");
-    b.expect("服务器关闭\n");
-    assert_eq!(b.rest(), "");
-    drop((a, b));
-    assert_eq!(srv.wait_exit(), Some(0));
+        let mut srv = server(&["--lang", lang]);
+        let mut a = join(&srv);
+        let mut b = join(&srv);
+        srv.signal("INT");
+        a.expect(bye);
+        assert_eq!(a.rest(), "");
+        b.expect(bye);
+        assert_eq!(b.rest(), "");
+        drop((a, b));
+        assert_eq!(srv.wait_exit(), Some(0));
+    }
+}
+
+#[test]
+fn slow_consumer_notice_in_chinese() {
+    use std::io::Write;
+    let srv = server(&[
+        "--lang",
+        "zh",
+        "--max-write-buffer",
+        "64KiB",
+        "--high-water-mark",
+        "16KiB",
+    ]);
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&srv.addr.into()).unwrap();
+    let _stalled: std::net::TcpStream = sock.into(); // 用户1, never reads
+    let mut reader = join(&srv);
+    let mut flooder = join(&srv);
+    let line = format!("{}\n", "x".repeat(1000));
+    let mut w = flooder.w.try_clone().unwrap();
+    let writer = std::thread::spawn(move || {
+        for _ in 0..8192 {
+            if w.write_all(line.as_bytes()).is_err() {
+                break;
+            }
+        }
+    });
+    reader.until("用户1 接收过慢,已被断开\n");
+    writer.join().unwrap();
+    flooder.shutdown_write();
 }

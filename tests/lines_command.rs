@@ -129,28 +129,42 @@ fn invalid_utf8_is_answered_and_overlong_line_closes() {
 
 #[test]
 fn idle_timeout_notice_end_then_destroy_after_grace() {
-    let srv = server(&["--lang", "zh", "--idle-timeout", "300ms"]);
-    let mut a = LineClient::connect(srv.addr);
-    a.expect("欢迎连接! 连接ID: 1\n");
-    a.expect("连接超时\n");
-    assert_eq!(a.rest(), "", "FIN after the notice");
-    // We keep our side open: the server destroys it after the grace.
-    srv.wait_log("did not close within the grace period");
-    srv.wait_log("[1] closed");
+    for (lang, welcome, notice) in [
+        ("zh", "欢迎连接! 连接ID: 1\n", "连接超时\n"),
+        (
+            "en",
+            "Welcome! Connection ID: 1\n",
+            "Connection timed out\n",
+        ),
+    ] {
+        let srv = server(&["--lang", lang, "--idle-timeout", "300ms"]);
+        let mut a = LineClient::connect(srv.addr);
+        a.expect(welcome);
+        a.expect(notice);
+        assert_eq!(a.rest(), "", "FIN after the notice");
+        // We keep our side open: the server destroys it after the grace.
+        srv.wait_log("did not close within the grace period");
+        srv.wait_log("[1] closed");
+    }
 }
 
 #[test]
 fn sigterm_sends_the_shutdown_notice() {
-    let mut srv = server(&["--lang", "zh"]);
-    let mut a = LineClient::connect(srv.addr);
-    a.line();
-    let mut b = LineClient::connect(srv.addr);
-    b.line();
-    srv.signal("TERM");
-    a.expect("服务器即将关闭\n");
-    assert_eq!(a.rest(), "");
-    b.expect("服务器即将关闭\n");
-    assert_eq!(b.rest(), "");
-    drop((a, b));
-    assert_eq!(srv.wait_exit(), Some(0));
+    for (lang, notice) in [
+        ("zh", "服务器即将关闭\n"),
+        ("en", "Server is shutting down\n"),
+    ] {
+        let mut srv = server(&["--lang", lang]);
+        let mut a = LineClient::connect(srv.addr);
+        a.line();
+        let mut b = LineClient::connect(srv.addr);
+        b.line();
+        srv.signal("TERM");
+        a.expect(notice);
+        assert_eq!(a.rest(), "");
+        b.expect(notice);
+        assert_eq!(b.rest(), "");
+        drop((a, b));
+        assert_eq!(srv.wait_exit(), Some(0));
+    }
 }
