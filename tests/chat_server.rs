@@ -236,11 +236,15 @@ fn idle_timeout_and_shutdown_notices() {
         let srv = server(&["--lang", lang, "--idle-timeout", "300ms"]);
         let mut a = join(&srv);
         let mut b = join(&srv);
-        a.expect(idle);
-        assert_eq!(a.rest(), "");
-        // b timed out too, at about the same time; whichever went first was announced to the other.
+        // Both time out at about the same time; whichever went first is announced to the
+        // other, if the other's session was still on.
+        let left_b = left.replace('1', "2");
+        let a_lines = a.rest();
+        assert!(
+            a_lines == idle || a_lines == format!("{left_b}{idle}"),
+            "{a_lines:?}"
+        );
         let b_lines = b.rest();
-        assert!(b_lines.ends_with(idle), "{b_lines:?}");
         assert!(
             b_lines == idle || b_lines == format!("{left}{idle}"),
             "{b_lines:?}"
@@ -275,7 +279,7 @@ fn slow_consumer_notice_in_chinese() {
     sock.connect(&srv.addr.into()).unwrap();
     let _stalled: std::net::TcpStream = sock.into(); // 用户1, never reads
     let mut reader = join(&srv);
-    let mut flooder = join(&srv);
+    let flooder = join(&srv);
     let line = format!("{}\n", "x".repeat(1000));
     let mut w = flooder.w.try_clone().unwrap();
     let writer = std::thread::spawn(move || {
