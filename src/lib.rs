@@ -6,12 +6,14 @@
 //! * [`timer`]: the hierarchical timing wheel;
 //! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload headers);
 //! * [`apps`]: the servers the `netloop` binary runs;
+//! * [`client`]: the clients the `netloop` binary runs;
 //! * [`cli`]: command-line parsing helpers (durations, sizes).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod apps;
 pub mod cli;
+pub mod client;
 pub mod codec;
 pub mod conn;
 pub mod net;

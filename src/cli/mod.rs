@@ -1,4 +1,5 @@
 //! The `netloop` command line.
 
+pub mod line_args;
 pub mod serve;
 pub mod units;

@@ -55,7 +55,19 @@ impl ServerArgs {
 
 /// Listen with `args`, run `handler` until shutdown, map the outcome to an
 /// exit status.
-pub fn serve<H: Handler>(args: &ServerArgs, mut handler: H) -> ExitCode {
+pub fn serve<H: Handler>(args: &ServerArgs, handler: H) -> ExitCode {
+    serve_with(args, |_| {}, handler)
+}
+
+/// Like [`serve`], with the listen options adjusted by `adjust` first (for
+/// example `allow_half_open` for the half-close demo).
+pub fn serve_with<H: Handler>(
+    args: &ServerArgs,
+    adjust: impl FnOnce(&mut ListenOptions),
+    mut handler: H,
+) -> ExitCode {
+    let mut opts = args.listen_options();
+    adjust(&mut opts);
     let mut r = match Reactor::new() {
         Ok(r) => r,
         Err(e) => {
@@ -67,7 +79,7 @@ pub fn serve<H: Handler>(args: &ServerArgs, mut handler: H) -> ExitCode {
         log::error!("cannot install signal handlers: {e}");
         return ExitCode::FAILURE;
     }
-    if let Err(e) = r.listen(args.listen_options()) {
+    if let Err(e) = r.listen(opts) {
         log::error!(
             "cannot listen on {}:{}: {} ({})",
             args.host,

@@ -1,0 +1,510 @@
+//! `netloop serve chat`: the seed's multi-room chat (program 03), fixed.
+//!
+//! Protocol: one message per line (LF or CRLF), trimmed; empty lines are
+//! ignored (D3.6: the seed broadcast `[nick]: `). A line starting with `/` is a
+//! command: its first whitespace-separated word, lower-cased, names it, and the
+//! rest of the line is its argument (runs of spaces and tabs separate, D3.6).
+//! Commands: `/help`, `/nick <name>`, `/list`, `/rooms`, `/join <room>`,
+//! `/leave`, `/whisper <nick> <message>` (also `/w`), `/quit`.
+//!
+//! Fixes of the seed, each cited where it is done:
+//! * framing: a message is one line, so text can never forge a server line
+//!   (D3.1, D3.2); peer text is passed through [`sanitize`] as well;
+//! * nicknames unique ignoring case, 1 to [`MAX_NAME_CHARS`] characters, no
+//!   whitespace, control characters or `[ ] : "`, and `user<n>` is reserved
+//!   for connection n (D3.3, D3.4); room names follow the same rules, and the
+//!   number of rooms is capped (D3.6);
+//! * a lobby message and a nick-change notice reach only the sender's lobby or
+//!   room (D3.5); a whisper reaches exactly the one user with that nickname;
+//! * a session leaves every broadcast set as soon as it ends (`/quit`, idle),
+//!   not at `close` (D3.7, D-X2).
+//!
+//! Broadcast (D-X1): a message is encoded once into one `Bytes` and the same
+//! buffer is queued on every recipient; nothing waits for any reader. A
+//! recipient whose queue would pass the write-buffer cap is destroyed by the
+//! loop as a slow consumer (`error` ERR_SLOW_CONSUMER); its `close` then tells
+//! everyone it was disconnected. Memory per member is therefore bounded by the
+//! cap. Replies to the sender itself pause its reading at the high-water mark.
+
+use super::catalog::{Catalog, Lang, NameError};
+use super::idle::{idle_close, on_grace_timer};
+use super::lines::{sanitize, LineReader};
+use crate::{ConnId, ErrorCode, Handler, NetError, Reactor, ServerId, TimerId};
+use bytes::{Bytes, BytesMut};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Longest nickname or room name, in characters: long enough for real names,
+/// short enough to keep `/list` lines readable.
+pub const MAX_NAME_CHARS: usize = 32;
+
+/// Most rooms that may exist at once: every room costs a map entry, and a
+/// peer must not be able to create them without bound (D-X6).
+pub const MAX_ROOMS: usize = 1024;
+
+/// Characters a name may not contain besides whitespace and controls: they
+/// delimit server lines (`[nick]: `, `[房间: r]`, `"nick"`).
+const RESERVED_CHARS: [char; 4] = ['[', ']', ':', '"'];
+
+/// Check a nickname or room name's length and characters.
+pub fn validate_name(name: &str) -> Result<(), NameError> {
+    let n = name.chars().count();
+    if n == 0 || n > MAX_NAME_CHARS {
+        return Err(NameError::Length);
+    }
+    if name
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || RESERVED_CHARS.contains(&c))
+    {
+        return Err(NameError::Charset);
+    }
+    Ok(())
+}
+
+/// The default nickname of connection `id`.
+pub fn default_nick(lang: Lang, id: u64) -> String {
+    match lang {
+        Lang::En => format!("user{id}"),
+        Lang::Zh => format!("用户{id}"),
+    }
+}
+
+/// If `name` has the form of a default nickname (`user<n>` or `用户<n>`, any
+/// case), the `n`.
+fn default_nick_owner(name: &str) -> Option<u64> {
+    let lower = name.to_lowercase();
+    let digits = lower
+        .strip_prefix("user")
+        .or_else(|| lower.strip_prefix("用户"))?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
+}
+
+/// One member's session.
+#[derive(Debug)]
+struct Member {
+    id: u64,
+    nick: String,
+    room: Option<String>,
+    reader: LineReader,
+    grace: Option<TimerId>,
+    /// Still in the broadcast sets (false after `/quit`, idle, eviction).
+    active: bool,
+    /// Destroyed as a slow consumer.
+    evicted: bool,
+}
+
+/// The chat server.
+#[derive(Debug)]
+pub struct ChatServer {
+    cat: Catalog,
+    max_line: usize,
+    next_id: u64,
+    members: HashMap<ConnId, Member>,
+    /// Lower-cased nickname → member, for uniqueness and whispers.
+    by_nick: HashMap<String, ConnId>,
+    /// Room name → members.
+    rooms: BTreeMap<String, BTreeSet<ConnId>>,
+    /// Active members in no room.
+    lobby: BTreeSet<ConnId>,
+}
+
+impl ChatServer {
+    /// A server speaking `cat`'s language, with lines of at most `max_line` bytes.
+    pub fn new(cat: Catalog, max_line: usize) -> ChatServer {
+        ChatServer {
+            cat,
+            max_line,
+            next_id: 0,
+            members: HashMap::new(),
+            by_nick: HashMap::new(),
+            rooms: BTreeMap::new(),
+            lobby: BTreeSet::new(),
+        }
+    }
+
+    /// Reply to the member itself; pause its reading at the high-water mark.
+    fn reply(r: &mut Reactor, conn: ConnId, msg: String) {
+        if r.write(conn, msg) == Ok(false) {
+            r.pause(conn);
+        }
+    }
+
+    /// Queue one encoded message on every target but `except`. Never waits:
+    /// a target past its cap is destroyed by the loop, the rest go on.
+    fn fan_out<'a>(
+        r: &mut Reactor,
+        targets: impl Iterator<Item = &'a ConnId>,
+        except: ConnId,
+        msg: &Bytes,
+    ) {
+        for &t in targets {
+            if t != except && r.is_writable(t) {
+                let _ = r.write(t, msg.clone());
+            }
+        }
+    }
+
+    /// To the members of `room` (or the lobby when `None`), except `except`.
+    fn to_place(&self, r: &mut Reactor, room: Option<&str>, except: ConnId, msg: String) {
+        let msg = Bytes::from(msg);
+        match room {
+            Some(name) => {
+                if let Some(set) = self.rooms.get(name) {
+                    Self::fan_out(r, set.iter(), except, &msg);
+                }
+            }
+            None => Self::fan_out(r, self.lobby.iter(), except, &msg),
+        }
+    }
+
+    /// To every active member except `except`.
+    fn to_all(&self, r: &mut Reactor, except: ConnId, msg: String) {
+        let msg = Bytes::from(msg);
+        let active = self
+            .members
+            .iter()
+            .filter(|(_, m)| m.active)
+            .map(|(c, _)| c);
+        Self::fan_out(r, active, except, &msg);
+    }
+
+    /// Take `conn` out of its room, telling the room; back to the lobby if
+    /// `to_lobby`. Returns the room it left.
+    fn leave_room(&mut self, r: &mut Reactor, conn: ConnId, to_lobby: bool) -> Option<String> {
+        let m = self.members.get_mut(&conn)?;
+        let room = m.room.take()?;
+        let nick = m.nick.clone();
+        if let Some(set) = self.rooms.get_mut(&room) {
+            set.remove(&conn);
+            if set.is_empty() {
+                self.rooms.remove(&room);
+            }
+        }
+        self.to_place(r, Some(&room), conn, self.cat.leave_notice(&nick));
+        if to_lobby {
+            self.lobby.insert(conn);
+        }
+        Some(room)
+    }
+
+    /// The session ends (quit, idle, close): out of every set at once (D3.7),
+    /// then `notice` to everyone still here.
+    fn depart(
+        &mut self,
+        r: &mut Reactor,
+        conn: ConnId,
+        notice: impl FnOnce(&Catalog, &str) -> String,
+    ) {
+        if !self.members.get(&conn).is_some_and(|m| m.active) {
+            return;
+        }
+        self.leave_room(r, conn, false);
+        self.lobby.remove(&conn);
+        let Some(m) = self.members.get_mut(&conn) else {
+            return;
+        };
+        m.active = false;
+        let nick = m.nick.clone();
+        self.by_nick.remove(&nick.to_lowercase());
+        let msg = notice(&self.cat, &nick);
+        self.to_all(r, conn, msg);
+    }
+
+    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str) {
+        let text = line.trim();
+        if text.is_empty() {
+            return;
+        }
+        let Some(m) = self.members.get(&conn) else {
+            return;
+        };
+        log::debug!("[{}]: {}", m.nick, sanitize(text));
+        if !text.starts_with('/') {
+            let room = m.room.clone();
+            let msg = self.cat.chat_message(&m.nick, &sanitize(text));
+            self.to_place(r, room.as_deref(), conn, msg);
+            return;
+        }
+        let (cmd, rest) = match text.find(char::is_whitespace) {
+            Some(i) => (&text[..i], text[i..].trim()),
+            None => (text, ""),
+        };
+        let cmd = cmd.to_lowercase();
+        let cat = self.cat;
+        match cmd.as_str() {
+            "/help" => Self::reply(r, conn, cat.chat_help()),
+            "/nick" => self.nick(r, conn, rest),
+            "/list" => {
+                let mut users: Vec<(u64, &str, Option<&str>)> = self
+                    .members
+                    .values()
+                    .filter(|m| m.active)
+                    .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
+                    .collect();
+                users.sort_unstable_by_key(|u| u.0);
+                let msg = cat.chat_list(&users);
+                Self::reply(r, conn, msg);
+            }
+            "/rooms" => {
+                let rooms: Vec<(&str, usize)> = self
+                    .rooms
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.len()))
+                    .collect();
+                let msg = cat.chat_rooms(&rooms);
+                Self::reply(r, conn, msg);
+            }
+            "/join" => self.join(r, conn, rest),
+            "/leave" => {
+                if let Some(room) = self.leave_room(r, conn, true) {
+                    Self::reply(r, conn, cat.left(&room));
+                }
+            }
+            "/whisper" | "/w" => self.whisper(r, conn, rest),
+            "/quit" => {
+                let _ = r.end_with(conn, cat.goodbye());
+                self.depart(r, conn, Catalog::disconnect_notice);
+            }
+            _ => Self::reply(r, conn, cat.chat_unknown(&sanitize(&cmd))),
+        }
+    }
+
+    fn nick(&mut self, r: &mut Reactor, conn: ConnId, new: &str) {
+        let cat = self.cat;
+        if new.is_empty() {
+            return Self::reply(r, conn, cat.nick_usage());
+        }
+        let Some(m) = self.members.get(&conn) else {
+            return;
+        };
+        let key = new.to_lowercase();
+        let check = validate_name(new).and_then(|()| {
+            match default_nick_owner(new) {
+                Some(owner) if owner != m.id => return Err(NameError::Reserved),
+                _ => {}
+            }
+            match self.by_nick.get(&key) {
+                Some(other) if *other != conn => Err(NameError::Taken),
+                _ => Ok(()),
+            }
+        });
+        if let Err(e) = check {
+            return Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS));
+        }
+        let old = m.nick.clone();
+        let room = m.room.clone();
+        self.by_nick.remove(&old.to_lowercase());
+        self.by_nick.insert(key, conn);
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.nick = new.to_string();
+        }
+        Self::reply(r, conn, cat.nick_changed(new));
+        // Only the sender's own room or lobby hears it (D3.5).
+        self.to_place(r, room.as_deref(), conn, cat.nick_notice(&old, new));
+    }
+
+    fn join(&mut self, r: &mut Reactor, conn: ConnId, room: &str) {
+        let cat = self.cat;
+        if room.is_empty() {
+            return Self::reply(r, conn, cat.join_usage());
+        }
+        if let Err(e) = validate_name(room) {
+            return Self::reply(r, conn, cat.room_invalid(e, MAX_NAME_CHARS));
+        }
+        let Some(m) = self.members.get(&conn) else {
+            return;
+        };
+        if m.room.as_deref() == Some(room) {
+            return Self::reply(r, conn, cat.already_in_room(room));
+        }
+        if !self.rooms.contains_key(room) && self.rooms.len() >= MAX_ROOMS {
+            return Self::reply(r, conn, cat.too_many_rooms());
+        }
+        let nick = m.nick.clone();
+        self.leave_room(r, conn, false);
+        self.lobby.remove(&conn);
+        self.rooms.entry(room.to_string()).or_default().insert(conn);
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.room = Some(room.to_string());
+        }
+        Self::reply(r, conn, cat.joined(room));
+        self.to_place(r, Some(room), conn, cat.join_notice(&nick));
+    }
+
+    fn whisper(&mut self, r: &mut Reactor, conn: ConnId, rest: &str) {
+        let cat = self.cat;
+        let (target, msg) = match rest.find(char::is_whitespace) {
+            Some(i) => (&rest[..i], rest[i..].trim()),
+            None => (rest, ""),
+        };
+        if target.is_empty() || msg.is_empty() {
+            return Self::reply(r, conn, cat.whisper_usage());
+        }
+        let msg = sanitize(msg);
+        let Some(sender) = self.members.get(&conn).map(|m| m.nick.clone()) else {
+            return;
+        };
+        let found = self
+            .by_nick
+            .get(&target.to_lowercase())
+            .and_then(|c| self.members.get(c).map(|m| (*c, m.nick.clone())));
+        match found {
+            Some((to, to_nick)) => {
+                let _ = r.write(to, cat.whisper_from(&sender, &msg));
+                Self::reply(r, conn, cat.whisper_to(&to_nick, &msg));
+            }
+            None => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
+        }
+    }
+}
+
+impl Handler for ChatServer {
+    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+        log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
+    }
+
+    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let nick = default_nick(self.cat.lang, id);
+        log::info!(
+            "client {id} connected: {}",
+            r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default()
+        );
+        self.by_nick.insert(nick.to_lowercase(), conn);
+        self.lobby.insert(conn);
+        self.members.insert(
+            conn,
+            Member {
+                id,
+                nick,
+                room: None,
+                reader: LineReader::new(self.max_line),
+                grace: None,
+                active: true,
+                evicted: false,
+            },
+        );
+        Self::reply(r, conn, self.cat.chat_welcome(id));
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        let cat = self.cat;
+        loop {
+            if !r.is_writable(conn) || !self.members.get(&conn).is_some_and(|m| m.active) {
+                data.clear(); // the session is over: nothing more is relayed
+                return;
+            }
+            if r.is_paused(conn) {
+                return;
+            }
+            let Some(m) = self.members.get_mut(&conn) else {
+                return;
+            };
+            let Some(line) = m.reader.next(r, conn, data, &cat) else {
+                if !r.is_writable(conn) {
+                    // overlong line: the reader ended the connection
+                    self.depart(r, conn, Catalog::disconnect_notice);
+                }
+                return;
+            };
+            self.handle_line(r, conn, &line.text);
+        }
+    }
+
+    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
+        let mut rest = r.take_unread(conn);
+        let cat = self.cat;
+        while r.is_writable(conn) && self.members.get(&conn).is_some_and(|m| m.active) {
+            let Some(m) = self.members.get_mut(&conn) else {
+                return;
+            };
+            let Some(line) = m.reader.finish(r, conn, &mut rest, &cat) else {
+                break;
+            };
+            self.handle_line(r, conn, &line.text);
+        }
+        // Without half-open the loop ends our side now: the session is over.
+        self.depart(r, conn, Catalog::disconnect_notice);
+    }
+
+    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
+        r.resume(conn);
+    }
+
+    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+        let grace = idle_close(r, conn, self.cat.chat_timeout());
+        self.depart(r, conn, Catalog::disconnect_notice);
+        if let Some(m) = self.members.get_mut(&conn) {
+            m.grace = grace;
+        }
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        on_grace_timer(r, tag);
+    }
+
+    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &NetError) {
+        if let Some(m) = self.members.get_mut(&conn) {
+            log::info!("client {} error: {err}", m.id);
+            if err.code == ErrorCode::SlowConsumer {
+                m.evicted = true;
+            }
+        }
+    }
+
+    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
+        let evicted = self.members.get(&conn).is_some_and(|m| m.evicted);
+        if evicted {
+            self.depart(r, conn, Catalog::evicted_notice);
+        } else {
+            self.depart(r, conn, Catalog::disconnect_notice);
+        }
+        if let Some(m) = self.members.remove(&conn) {
+            if let Some(t) = m.grace {
+                r.clear_timer(t);
+            }
+            log::info!("client {} ({}) disconnected", m.id, sanitize(&m.nick));
+        }
+    }
+
+    fn on_shutdown(&mut self, r: &mut Reactor) {
+        let msg = Bytes::from(self.cat.chat_shutdown());
+        let all: Vec<ConnId> = self.members.keys().copied().collect();
+        for c in all {
+            if r.is_writable(c) {
+                let _ = r.write(c, msg.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_validated() {
+        assert_eq!(validate_name("alice"), Ok(()));
+        assert_eq!(validate_name("爱丽丝"), Ok(()));
+        assert_eq!(validate_name(""), Err(NameError::Length));
+        assert_eq!(validate_name(&"x".repeat(33)), Err(NameError::Length));
+        assert_eq!(validate_name(&"字".repeat(32)), Ok(()));
+        assert_eq!(validate_name("big boss"), Err(NameError::Charset));
+        assert_eq!(validate_name("eve\n/join"), Err(NameError::Charset));
+        assert_eq!(validate_name("a\u{1b}b"), Err(NameError::Charset));
+        assert_eq!(validate_name("[私聊来自"), Err(NameError::Charset));
+    }
+
+    #[test]
+    fn default_nicks_are_reserved_for_their_owner() {
+        assert_eq!(default_nick_owner("user7"), Some(7));
+        assert_eq!(default_nick_owner("USER7"), Some(7));
+        assert_eq!(default_nick_owner("用户12"), Some(12));
+        assert_eq!(default_nick_owner("user"), None);
+        assert_eq!(default_nick_owner("user7x"), None);
+        assert_eq!(default_nick_owner("alice"), None);
+    }
+}

@@ -1,0 +1,289 @@
+//! `netloop serve command`: the seed's command server (program 02), line-framed.
+//!
+//! Protocol (one request per line, LF or CRLF, trimmed):
+//! * on accept: the welcome with a connection id from a counter (never reused,
+//!   unlike the loop's slot-based `ConnId`);
+//! * `/info`: one line of compact JSON (D2.4) with `connectionId`,
+//!   `clientInfo`, `connectedAt` (ISO-8601 UTC), `bytesReceived` and
+//!   `bytesSent` in bytes (D2.3: the seed counted UTF-16 units), `uptime` (ms).
+//!   Counters are taken before the reply, as in the seed;
+//! * `/list`: the ids of the open sessions; `/quit`: goodbye, then `end()`;
+//! * any other `/x`: the unknown-command reply; any other line, including an
+//!   empty one, is echoed with the prefix.
+//!
+//! Grammar (D2.5): the command is the first whitespace-separated word, matched
+//! ignoring ASCII case; these commands take no arguments and ignore any.
+//!
+//! Flow control: a reply that takes the connection's queue to the high-water
+//! mark pauses reading from it until `drain`, so a client that sends requests
+//! without reading replies cannot grow our memory (D-X1). After our own `end()`
+//! (quit, idle, overlong line) input is dropped: nothing is written after end
+//! (D-X2). Idle: see [`super::idle`]. Shutdown: the notice, then the loop ends
+//! every connection.
+
+use super::catalog::Catalog;
+use super::idle::{idle_close, on_grace_timer};
+use super::lines::{sanitize, Line, LineReader};
+use crate::{ConnId, Handler, Reactor, ServerId, TimerId};
+use bytes::BytesMut;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::time::{Instant, SystemTime};
+
+/// One client's session.
+#[derive(Debug)]
+struct Session {
+    id: u64,
+    client_info: String,
+    connected_at: SystemTime,
+    connected_mono: Instant,
+    bytes_received: u64,
+    bytes_sent: u64,
+    reader: LineReader,
+    grace: Option<TimerId>,
+}
+
+/// The `/info` reply body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Info<'a> {
+    connection_id: u64,
+    client_info: &'a str,
+    connected_at: String,
+    bytes_received: u64,
+    bytes_sent: u64,
+    uptime: u64,
+}
+
+/// The command server.
+#[derive(Debug)]
+pub struct CommandServer {
+    cat: Catalog,
+    max_line: usize,
+    next_id: u64,
+    sessions: HashMap<ConnId, Session>,
+}
+
+impl CommandServer {
+    /// A server speaking `cat`'s language, with lines of at most `max_line` bytes.
+    pub fn new(cat: Catalog, max_line: usize) -> CommandServer {
+        CommandServer {
+            cat,
+            max_line,
+            next_id: 0,
+            sessions: HashMap::new(),
+        }
+    }
+
+    /// Write `msg` to `conn`, count it, pause reading at the high-water mark.
+    fn send(r: &mut Reactor, conn: ConnId, s: &mut Session, msg: String) {
+        s.bytes_sent += msg.len() as u64;
+        if r.write(conn, msg) == Ok(false) {
+            r.pause(conn);
+        }
+    }
+
+    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, line: Line) {
+        let cat = self.cat;
+        let mut ids: Vec<u64> = Vec::new();
+        let wants_list = line
+            .text
+            .split_whitespace()
+            .next()
+            .map(str::to_ascii_lowercase)
+            == Some("/list".into());
+        if wants_list {
+            ids = self
+                .sessions
+                .iter()
+                .filter(|(c, _)| r.is_writable(**c))
+                .map(|(_, s)| s.id)
+                .collect();
+            ids.sort_unstable();
+        }
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        s.bytes_received += line.wire_len as u64;
+        let text = line.text.trim();
+        log::info!("[{}] received: {}", s.id, sanitize(text));
+        if !text.starts_with('/') {
+            let msg = cat.echo(&sanitize(text));
+            Self::send(r, conn, s, msg);
+            return;
+        }
+        let cmd = text
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        match cmd.as_str() {
+            "/info" => {
+                let info = Info {
+                    connection_id: s.id,
+                    client_info: &s.client_info,
+                    connected_at: iso8601(s.connected_at),
+                    bytes_received: s.bytes_received,
+                    bytes_sent: s.bytes_sent,
+                    uptime: s.connected_mono.elapsed().as_millis() as u64,
+                };
+                let json = serde_json::to_string(&info).unwrap_or_else(|_| "{}".into());
+                Self::send(r, conn, s, cat.command_info(&json));
+            }
+            "/list" => Self::send(r, conn, s, cat.command_list(&ids)),
+            "/quit" => {
+                let msg = cat.goodbye();
+                s.bytes_sent += msg.len() as u64;
+                let _ = r.end_with(conn, msg);
+            }
+            _ => Self::send(r, conn, s, cat.command_unknown(&sanitize(text))),
+        }
+    }
+}
+
+impl Handler for CommandServer {
+    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+        log::info!(
+            "command server listening on {addr} (lang {})",
+            self.cat.lang
+        );
+    }
+
+    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+        self.next_id += 1;
+        let id = self.next_id;
+        let client_info = r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default();
+        log::info!("[{id}] new connection: {client_info}");
+        let mut s = Session {
+            id,
+            client_info,
+            connected_at: SystemTime::now(),
+            connected_mono: Instant::now(),
+            bytes_received: 0,
+            bytes_sent: 0,
+            reader: LineReader::new(self.max_line),
+            grace: None,
+        };
+        Self::send(r, conn, &mut s, self.cat.command_welcome(id));
+        self.sessions.insert(conn, s);
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        let cat = self.cat;
+        loop {
+            if !r.is_writable(conn) {
+                data.clear(); // ended by us: nothing more is answered (D-X2)
+                return;
+            }
+            if r.is_paused(conn) {
+                return; // the rest is redelivered after drain
+            }
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                data.clear();
+                return;
+            };
+            let Some(line) = s.reader.next(r, conn, data, &cat) else {
+                return;
+            };
+            self.handle_line(r, conn, line);
+        }
+    }
+
+    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
+        // A last request without a terminator is still a request.
+        let mut rest = r.take_unread(conn);
+        let cat = self.cat;
+        while r.is_writable(conn) {
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            let Some(line) = s.reader.finish(r, conn, &mut rest, &cat) else {
+                return;
+            };
+            self.handle_line(r, conn, line);
+        }
+    }
+
+    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
+        r.resume(conn);
+    }
+
+    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+        let grace = idle_close(r, conn, self.cat.command_timeout());
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            log::info!("[{}] idle timeout", s.id);
+            s.grace = grace;
+        }
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        on_grace_timer(r, tag);
+    }
+
+    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+        if let Some(s) = self.sessions.get(&conn) {
+            log::info!("[{}] socket error: {err}", s.id);
+        }
+    }
+
+    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, had_error: bool) {
+        if let Some(s) = self.sessions.remove(&conn) {
+            if let Some(t) = s.grace {
+                r.clear_timer(t);
+            }
+            let err = if had_error { " (error)" } else { "" };
+            log::info!("[{}] closed: {}{err}", s.id, s.client_info);
+        }
+    }
+
+    fn on_shutdown(&mut self, r: &mut Reactor) {
+        let cat = self.cat;
+        for (conn, s) in self.sessions.iter_mut() {
+            if r.is_writable(*conn) {
+                let msg = cat.command_shutdown();
+                s.bytes_sent += msg.len() as u64;
+                let _ = r.write(*conn, msg);
+            }
+        }
+    }
+}
+
+/// `t` as ISO-8601 UTC with milliseconds, like JavaScript's `toISOString()`.
+pub fn iso8601(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let secs = d.as_secs();
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn iso8601_matches_javascript() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_693_605_233);
+        // new Date(1795693605233).toISOString()
+        assert_eq!(iso8601(t), "2026-11-26T11:46:45.233Z");
+        assert_eq!(iso8601(SystemTime::UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(iso8601(leap), "2000-02-29T00:00:00.000Z");
+    }
+}

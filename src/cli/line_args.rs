@@ -1,0 +1,26 @@
+//! Options of the line-protocol servers (`serve command|chat|halfclose`,
+//! `serve echo --banner`).
+
+use crate::apps::catalog::{Catalog, Lang};
+use crate::cli::units::parse_size;
+use crate::codec::lines::DEFAULT_MAX_LINE;
+use clap::Args;
+
+/// Language and line limit.
+#[derive(Args, Clone, Debug)]
+pub struct LineArgs {
+    /// Language of the server's messages: en, or zh (the seed's strings, byte for byte).
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    pub lang: Lang,
+    /// Longest accepted line (terminator excluded); a longer one gets an error line and the
+    /// connection is closed.
+    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_LINE)]
+    pub max_line: usize,
+}
+
+impl LineArgs {
+    /// The message catalogue for `--lang`.
+    pub fn catalog(&self) -> Catalog {
+        Catalog::new(self.lang)
+    }
+}

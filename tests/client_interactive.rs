@@ -1,0 +1,350 @@
+//! `netloop connect` and `netloop halfclose` as child processes against our
+//! servers: piped input, local commands, reconnect after a server restart
+//! (exactly one new connection, no line sent twice), never-connected exit
+//! status, and the half-close scenarios.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::Instant;
+use util::{Server, TIMEOUT};
+
+struct Client {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    out: Receiver<String>,
+    err: Receiver<String>,
+    seen_out: Vec<String>,
+    seen_err: Vec<String>,
+}
+
+fn lines_of(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+impl Client {
+    fn start(args: &[&str]) -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_netloop"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn client");
+        let out = lines_of(child.stdout.take().unwrap());
+        let err = lines_of(child.stderr.take().unwrap());
+        Client {
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+            seen_out: Vec::new(),
+            seen_err: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, text: &str) {
+        let s = self.stdin.as_mut().expect("stdin open");
+        s.write_all(text.as_bytes()).unwrap();
+        s.flush().unwrap();
+    }
+
+    fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Wait for a stdout line containing `needle`.
+    fn wait_out(&mut self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.out.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no stdout line with {needle:?}; saw {:?}", self.seen_out)
+            });
+            self.seen_out.push(l.clone());
+            if l.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    /// Wait for a stderr line containing `needle`.
+    fn wait_err(&mut self, needle: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.err.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no stderr line with {needle:?}; saw {:?}", self.seen_err)
+            });
+            self.seen_err.push(l.clone());
+            if l.contains(needle) {
+                return;
+            }
+        }
+    }
+
+    /// Wait for exit; then collect the rest of the output.
+    fn wait_exit(&mut self) -> Option<i32> {
+        let deadline = Instant::now() + TIMEOUT;
+        let code = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.code();
+            }
+            assert!(Instant::now() < deadline, "client did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        };
+        while let Ok(l) = self.out.recv_timeout(TIMEOUT) {
+            self.seen_out.push(l);
+        }
+        while let Ok(l) = self.err.recv_timeout(TIMEOUT) {
+            self.seen_err.push(l);
+        }
+        code
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Drain the server's log until a line containing `needle`, returning every line seen.
+fn log_until(srv: &Server, needle: &str) -> Vec<String> {
+    let deadline = Instant::now() + TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let l = srv
+            .log
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line with {needle:?}; saw {seen:?}"));
+        let hit = l.contains(needle);
+        seen.push(l);
+        if hit {
+            return seen;
+        }
+    }
+}
+
+#[test]
+fn piped_input_is_sent_and_the_client_exits_after_eof() {
+    let srv = Server::start(&["serve", "chat", "--port", "0"]);
+    let addr = srv.addr.to_string();
+    let other = std::net::TcpStream::connect(srv.addr).unwrap();
+    other.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut other_r = BufReader::new(other.try_clone().unwrap());
+    let mut line = String::new();
+    while !line.starts_with('╚') {
+        line.clear();
+        other_r.read_line(&mut line).unwrap();
+    }
+    line.clear();
+    other_r.read_line(&mut line).unwrap(); // the banner's empty last line
+    let mut c = Client::start(&["connect", &addr, "--linger", "5s"]);
+    c.send("/nick a\n/status\nhello\n/join dev\n");
+    c.close_stdin();
+    assert_eq!(c.wait_exit(), Some(0));
+    let out = c.seen_out.join("\n");
+    assert!(out.contains("Nickname changed to: a"), "{out}");
+    assert!(out.contains("Joined room: dev"), "/join is sent: {out}");
+    assert!(out.contains("state: connected"), "/status is local: {out}");
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        line.clear();
+        other_r.read_line(&mut line).unwrap();
+        got.push(line.clone());
+    }
+    assert_eq!(
+        got,
+        [
+            "user2 is now known as a\n",
+            "[a]: hello\n",
+            "a left the server\n"
+        ]
+    );
+}
+
+#[test]
+fn local_commands_are_not_sent() {
+    let srv = Server::start(&["serve", "command", "--port", "0"]);
+    let addr = srv.addr.to_string();
+    let mut c = Client::start(&["connect", &addr]);
+    c.send("/status\n/clear\n\nhi\n/list\n/quit\nnever\n");
+    assert_eq!(c.wait_exit(), Some(0));
+    let out = c.seen_out.join("\n");
+    assert!(
+        out.contains("Echo: hi") && out.contains("Active connections: 1"),
+        "{out}"
+    );
+    assert!(!out.contains("never"), "nothing after /quit: {out}");
+    let log = log_until(&srv, "[1] closed");
+    let received: Vec<&String> = log.iter().filter(|l| l.contains("received:")).collect();
+    assert_eq!(
+        received.len(),
+        2,
+        "only hi and /list reach the server: {received:?}"
+    );
+}
+
+#[test]
+fn reconnect_after_restart_one_new_connection_no_line_twice() {
+    let srv = Server::start(&["serve", "command", "--port", "0"]);
+    let port = srv.addr.port().to_string();
+    let addr = srv.addr.to_string();
+    let mut c = Client::start(&[
+        "connect",
+        &addr,
+        "--reconnect-delay",
+        "100ms",
+        "--reconnect-max-delay",
+        "200ms",
+        "--max-attempts",
+        "50",
+    ]);
+    c.wait_out("Welcome! Connection ID: 1");
+    c.send("one\n");
+    c.wait_out("Echo: one");
+    drop(srv); // SIGKILL: the connection is lost
+    c.wait_err("reconnecting in");
+    let srv = Server::start(&["serve", "command", "--port", &port]);
+    c.wait_out("Welcome! Connection ID: 1");
+    c.send("two\n");
+    c.wait_out("Echo: two");
+    c.close_stdin();
+    assert_eq!(c.wait_exit(), Some(0));
+    let log = log_until(&srv, "[1] closed");
+    let conns = log.iter().filter(|l| l.contains("new connection")).count();
+    assert_eq!(conns, 1, "exactly one new connection: {log:?}");
+    assert_eq!(
+        log.iter().filter(|l| l.contains("received: two")).count(),
+        1
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("received: one")),
+        "nothing resent"
+    );
+    assert_eq!(
+        c.seen_out
+            .iter()
+            .filter(|l| l.contains("Echo: two"))
+            .count(),
+        1
+    );
+    assert_eq!(
+        c.seen_out
+            .iter()
+            .filter(|l| l.contains("Echo: one"))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn never_connected_exits_non_zero_after_one_reconnect_per_failure() {
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let mut c = Client::start(&[
+        "connect",
+        &addr,
+        "--max-attempts",
+        "2",
+        "--reconnect-delay",
+        "20ms",
+    ]);
+    let code = c.wait_exit();
+    assert_ne!(code, Some(0));
+    let err = c.seen_err.join("\n");
+    assert_eq!(
+        c.seen_err
+            .iter()
+            .filter(|l| l.contains("reconnecting in"))
+            .count(),
+        2,
+        "{err}"
+    );
+    assert_eq!(
+        c.seen_err
+            .iter()
+            .filter(|l| l.starts_with("connecting to"))
+            .count(),
+        3,
+        "{err}"
+    );
+    assert!(err.contains("connection refused"), "{err}");
+    assert!(err.contains("giving up after 2 attempts"), "{err}");
+
+    let mut c = Client::start(&["connect", &addr, "--no-reconnect"]);
+    assert_ne!(c.wait_exit(), Some(0));
+    assert!(!c.seen_err.iter().any(|l| l.contains("reconnecting")));
+}
+
+#[test]
+fn halfclose_client_scenarios() {
+    let srv = Server::start(&["serve", "halfclose", "--port", "0", "--lang", "zh"]);
+    let addr = srv.addr.to_string();
+
+    let mut c = Client::start(&["halfclose", &addr, "half", "--lang", "zh"]);
+    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(
+        c.seen_out,
+        [
+            "connected",
+            "=== client half-close ===",
+            "received: 服务器确认关闭写端",
+            "server closed its write side",
+            "client sends data after the server's FIN",
+            "client closed its write side",
+            "connection fully closed",
+        ]
+    );
+    log_until(&srv, "line after our end: not answered");
+
+    let mut c = Client::start(&["halfclose", &addr, "normal"]);
+    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(
+        c.seen_out,
+        [
+            "connected",
+            "=== normal communication ===",
+            "received: 回显: Hello Server!",
+            "received: 回显: How are you?",
+            "client closed its write side",
+            "received: 服务器在客户端关闭写端后发送的数据",
+            "server closed its write side",
+            "connection fully closed",
+        ]
+    );
+
+    let mut c = Client::start(&["halfclose", &addr, "shutdown"]);
+    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(
+        c.seen_out,
+        [
+            "connected",
+            "=== server graceful shutdown ===",
+            "received: 开始关闭连接...",
+            "received: 发送最后的数据...",
+            "received: 再见!",
+            "server closed its write side",
+            "client sends data after the server's FIN",
+            "client closed its write side",
+            "connection fully closed",
+        ]
+    );
+}

@@ -1,0 +1,81 @@
+//! `netloop serve halfclose`: the three scenarios of the seed, byte-exact in
+//! both directions, with half-open on; nothing written after our own end.
+
+mod lineclient;
+mod util;
+
+use lineclient::LineClient;
+use util::Server;
+
+fn server(lang: &str) -> Server {
+    Server::start(&["serve", "halfclose", "--port", "0", "--lang", lang])
+}
+
+#[test]
+fn normal_the_extra_line_comes_after_our_fin() {
+    let srv = server("zh");
+    let mut c = LineClient::connect(srv.addr);
+    c.send("Hello Server!");
+    c.expect("回显: Hello Server!\n");
+    c.send("How are you?");
+    c.expect("回显: How are you?\n");
+    c.shutdown_write();
+    // D8.1: half-open is on, so the server still talks after our FIN.
+    assert_eq!(c.rest(), "服务器在客户端关闭写端后发送的数据\n");
+    srv.wait_log("client closed its write side");
+    let l = srv.wait_log("connection fully closed");
+    assert!(!l.contains("error"), "{l}");
+}
+
+#[test]
+fn half_the_server_ends_first_and_never_writes_after() {
+    let srv = server("zh");
+    let mut c = LineClient::connect(srv.addr);
+    c.send("CLOSE_WRITE");
+    assert_eq!(
+        c.rest(),
+        "服务器确认关闭写端\n",
+        "confirmation, then the server's FIN"
+    );
+    // Our side is still open: the server reads but must not answer (D8.2).
+    c.send("客户端最后的消息");
+    srv.wait_log("line after our end: not answered");
+    c.shutdown_write();
+    let l = srv.wait_log("connection fully closed");
+    assert!(!l.contains("error"), "{l}");
+}
+
+#[test]
+fn shutdown_three_lines_then_end() {
+    let srv = server("zh");
+    let mut c = LineClient::connect(srv.addr);
+    c.send("SHUTDOWN");
+    assert_eq!(c.rest(), "开始关闭连接...\n发送最后的数据...\n再见!\n");
+    c.shutdown_write();
+    srv.wait_log("connection fully closed");
+}
+
+#[test]
+fn framed_commands_and_english() {
+    let srv = server("en");
+    let mut c = LineClient::connect(srv.addr);
+    // D8.3: CLOSE_WRITE sharing a segment with other text is still a command.
+    c.send_raw(b"hi\r\nCLOSE_WRITE\nignored\n");
+    assert_eq!(
+        c.rest(),
+        "Echo: hi\nServer confirms: closing its write side\n"
+    );
+    let mut d = LineClient::connect(srv.addr);
+    d.send("SHUTDOWN");
+    assert_eq!(
+        d.rest(),
+        "Starting to close the connection...\nSending the last data...\nGoodbye!\n"
+    );
+    let mut e = LineClient::connect(srv.addr);
+    e.send_raw(b"tail without newline");
+    e.shutdown_write();
+    assert_eq!(
+        e.rest(),
+        "Echo: tail without newline\nData the server sent after the client closed its write side\n"
+    );
+}
