@@ -2,3 +2,4 @@
 
 pub mod serve;
 pub mod units;
+pub mod target;
