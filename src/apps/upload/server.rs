@@ -249,8 +249,11 @@ impl Upload {
                     }
                 },
                 Phase::Receiving(a) => {
+                    // Cut at progress boundaries, so the worker's acks land
+                    // exactly on them whatever the segmentation (D7.5).
                     let left = a.total - a.received;
-                    let take = left.min(data.len() as u64) as usize;
+                    let to_boundary = a.step - a.received % a.step;
+                    let take = left.min(to_boundary).min(data.len() as u64) as usize;
                     let job = a.job;
                     if take > 0 {
                         a.received += take as u64;
