@@ -57,7 +57,8 @@ fn ping_echo_and_unknown_type() {
     assert_eq!(pong["type"], "pong");
     assert_eq!(pong["original"], json!({"type": "ping", "n": 1}));
     assert!(pong["timestamp"].as_u64().unwrap() > 0);
-    s.write_all(&msg(json!({"type": "echo", "data": {"k": [1, 2]}}))).unwrap();
+    s.write_all(&msg(json!({"type": "echo", "data": {"k": [1, 2]}})))
+        .unwrap();
     let e = read_frame(&mut s);
     assert_eq!(e["type"], "echo_response");
     assert_eq!(e["data"], json!({"k": [1, 2]}));
@@ -127,7 +128,8 @@ fn broadcast_reaches_every_other_client_with_an_opaque_sender() {
     let l = start();
     let (mut a, a_id) = client(l.addr);
     let mut others: Vec<TcpStream> = (0..3).map(|_| client(l.addr).0).collect();
-    a.write_all(&msg(json!({"type": "broadcast", "data": "hi all"}))).unwrap();
+    a.write_all(&msg(json!({"type": "broadcast", "data": "hi all"})))
+        .unwrap();
     for o in &mut others {
         let b = read_frame(o);
         assert_eq!(b["type"], "broadcast_message");
@@ -210,7 +212,10 @@ fn the_client_binary_works_with_piped_input() {
         .filter_map(|l| l.strip_prefix("< "))
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let types: Vec<&str> = replies.iter().map(|v| v["type"].as_str().unwrap()).collect();
+    let types: Vec<&str> = replies
+        .iter()
+        .map(|v| v["type"].as_str().unwrap())
+        .collect();
     assert_eq!(
         types,
         ["welcome", "pong", "echo_response", "error", "error", "pong"],
@@ -223,7 +228,10 @@ fn the_client_binary_works_with_piped_input() {
 
 #[test]
 fn seed_client_06_against_our_server() {
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed/06-stream-framing.js");
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seed/06-stream-framing.js"
+    );
     if Command::new("node").arg("--version").output().is_err() {
         println!("skipped: node is not installed");
         return;
@@ -234,11 +242,15 @@ fn seed_client_06_against_our_server() {
     }
     let l = start();
     let mut cmd = Command::new("node");
-    cmd.args([seed, "client"]).env("PORT", l.addr.port().to_string());
+    cmd.args([seed, "client"])
+        .env("PORT", l.addr.port().to_string());
     let (code, out, err) = run_with_input(cmd, "echo hello seed\nping\nraw {\"type\":\"zzz\"}\n");
     assert_eq!(code, Some(0), "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("welcome"), "{out}");
-    assert!(out.contains("echo_response") && out.contains("hello seed"), "{out}");
+    assert!(
+        out.contains("echo_response") && out.contains("hello seed"),
+        "{out}"
+    );
     assert!(out.contains("pong"), "{out}");
     assert!(out.contains("unknown message type"), "{out}");
 }

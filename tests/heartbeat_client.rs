@@ -72,14 +72,20 @@ fn adopts_the_announced_interval_and_measures_rtt() {
     let pings = Arc::new(AtomicUsize::new(0));
     let p = pings.clone();
     let (addr, _) = fake_server(move |mut s| {
-        send(&mut s, json!({"type": "welcome", "clientId": "c1", "heartbeatInterval": 50}));
+        send(
+            &mut s,
+            json!({"type": "welcome", "clientId": "c1", "heartbeatInterval": 50}),
+        );
         let mut r = BufReader::new(s.try_clone().unwrap());
         let mut line = String::new();
         while r.read_line(&mut line).unwrap_or(0) > 0 {
             let v: Value = serde_json::from_str(&line).unwrap();
             if v["type"] == "ping" {
                 p.fetch_add(1, Ordering::SeqCst);
-                send(&mut s, json!({"type": "pong", "timestamp": v["timestamp"], "serverTime": 0}));
+                send(
+                    &mut s,
+                    json!({"type": "pong", "timestamp": v["timestamp"], "serverTime": 0}),
+                );
             }
             line.clear();
         }
@@ -99,8 +105,14 @@ fn adopts_the_announced_interval_and_measures_rtt() {
 fn answers_server_pings_with_the_server_timestamp() {
     let (tx, rx) = std::sync::mpsc::channel();
     let (addr, _) = fake_server(move |mut s| {
-        send(&mut s, json!({"type": "welcome", "heartbeatInterval": 1000}));
-        send(&mut s, json!({"type": "ping", "timestamp": 123456, "urgent": true}));
+        send(
+            &mut s,
+            json!({"type": "welcome", "heartbeatInterval": 1000}),
+        );
+        send(
+            &mut s,
+            json!({"type": "ping", "timestamp": 123456, "urgent": true}),
+        );
         let mut r = BufReader::new(s.try_clone().unwrap());
         let mut line = String::new();
         while r.read_line(&mut line).unwrap_or(0) > 0 {
@@ -121,12 +133,23 @@ fn answers_server_pings_with_the_server_timestamp() {
 #[test]
 fn reconnects_once_per_failure_then_gives_up() {
     // Accept and close at once, without a welcome.
-    let (addr, accepts) = fake_server(|s| drop(s));
-    let out = client(addr, &["--reconnect-delay", "20ms", "--max-reconnects", "3"]);
+    let (addr, accepts) = fake_server(drop);
+    let out = client(
+        addr,
+        &["--reconnect-delay", "20ms", "--max-reconnects", "3"],
+    );
     let text = stdout(&out);
-    assert_eq!(accepts.load(Ordering::SeqCst), 4, "1 + 3 reconnects: {text}");
+    assert_eq!(
+        accepts.load(Ordering::SeqCst),
+        4,
+        "1 + 3 reconnects: {text}"
+    );
     for n in 1..=3 {
-        assert_eq!(text.matches(&format!("reconnect {n}/3")).count(), 1, "{text}");
+        assert_eq!(
+            text.matches(&format!("reconnect {n}/3")).count(),
+            1,
+            "{text}"
+        );
     }
     assert!(!text.contains("reconnect 4/"), "{text}");
     assert!(text.contains("giving up"), "{text}");
@@ -139,7 +162,10 @@ fn a_refused_connection_is_one_failure_not_two() {
         l.local_addr().unwrap().port()
     };
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let out = client(addr, &["--reconnect-delay", "10ms", "--max-reconnects", "2"]);
+    let out = client(
+        addr,
+        &["--reconnect-delay", "10ms", "--max-reconnects", "2"],
+    );
     let text = stdout(&out);
     assert_eq!(text.matches("reconnect 1/2").count(), 1, "{text}");
     assert_eq!(text.matches("reconnect 2/2").count(), 1, "{text}");
@@ -165,7 +191,10 @@ fn a_silent_server_is_detected_and_replaced() {
         }
     });
     let t0 = Instant::now();
-    let out = client(addr, &["--reconnect-delay", "10ms", "--max-reconnects", "1"]);
+    let out = client(
+        addr,
+        &["--reconnect-delay", "10ms", "--max-reconnects", "1"],
+    );
     let text = stdout(&out);
     assert_eq!(text.matches("server silent for").count(), 1, "{text}");
     assert_eq!(text.matches("reconnect 1/1").count(), 1, "{text}");

@@ -262,7 +262,10 @@ fn our_client_against_our_server() {
 
 #[test]
 fn seed_client_10_against_our_server() {
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed/10-heartbeat-client.js");
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seed/10-heartbeat-client.js"
+    );
     if Command::new("node").arg("--version").output().is_err() {
         println!("skipped: node is not installed");
         return;

@@ -59,8 +59,10 @@ fn start_in(dir: &Path, idle: Option<Duration>) -> TestLoop {
 }
 
 fn header(name: &str, size: usize) -> Vec<u8> {
-    format!("Filename: {name}\r\nFilesize: {size}\r\nContent-Type: application/octet-stream\r\n\r\n")
-        .into_bytes()
+    format!(
+        "Filename: {name}\r\nFilesize: {size}\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes()
 }
 
 fn sha_hex(data: &[u8]) -> String {
@@ -224,7 +226,11 @@ fn a_disconnect_mid_upload_leaves_no_file() {
     req.extend(random_bytes(400_000, 3));
     p.w.write_all(&req).unwrap();
     assert_eq!(p.read().unwrap()["status"], "receiving");
-    assert_eq!(p.read().unwrap()["status"], "progress", "bytes reached the disk");
+    assert_eq!(
+        p.read().unwrap()["status"],
+        "progress",
+        "bytes reached the disk"
+    );
     drop(p);
     wait_until("the partial upload is removed", || dir.entries().is_empty());
 }
@@ -301,10 +307,16 @@ fn the_client_binary_uploads_and_verifies() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}\n{err}");
     assert_eq!(text.matches("uploaded ").count(), 3, "{text}");
-    assert!(err.contains("progress: 100%"), "plain progress lines: {err}");
+    assert!(
+        err.contains("progress: 100%"),
+        "plain progress lines: {err}"
+    );
     for f in [&f1, &f2, &f3] {
         let name = f.file_name().unwrap();
-        assert_eq!(std::fs::read(dir.0.join(name)).unwrap(), std::fs::read(f).unwrap());
+        assert_eq!(
+            std::fs::read(dir.0.join(name)).unwrap(),
+            std::fs::read(f).unwrap()
+        );
     }
     // A refused file makes the exit status non-zero.
     let bad = src.0.join("missing");
@@ -320,7 +332,10 @@ fn the_client_binary_uploads_and_verifies() {
 
 #[test]
 fn seed_client_07_against_our_server() {
-    let seed = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/seed/07-binary-upload.js");
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seed/07-binary-upload.js"
+    );
     if Command::new("node").arg("--version").output().is_err() {
         println!("skipped: node is not installed");
         return;
@@ -343,7 +358,11 @@ fn seed_client_07_against_our_server() {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     wait_until("the seed's upload is stored", || {
         std::fs::read(dir.0.join("seed.bin")).is_ok_and(|d| d == data)
     });

@@ -124,7 +124,8 @@ impl Framed {
         let now = unix_ms();
         match kind.as_str() {
             "ping" => {
-                let reply = json!({"type": "pong", "timestamp": now, "original": Value::Object(msg)});
+                let reply =
+                    json!({"type": "pong", "timestamp": now, "original": Value::Object(msg)});
                 self.send(r, conn, &reply)
             }
             "echo" => {
@@ -137,7 +138,8 @@ impl Framed {
                 true
             }
             _ => {
-                let reply = json!({"type": "error", "message": UNKNOWN_TYPE_TEXT, "timestamp": now});
+                let reply =
+                    json!({"type": "error", "message": UNKNOWN_TYPE_TEXT, "timestamp": now});
                 self.send(r, conn, &reply)
             }
         }
@@ -148,7 +150,8 @@ impl Framed {
             return;
         };
         let data = msg.get("data").cloned().unwrap_or(Value::Null);
-        let out = json!({"type": "broadcast_message", "sender": sender, "data": data, "timestamp": now});
+        let out =
+            json!({"type": "broadcast_message", "sender": sender, "data": data, "timestamp": now});
         // Encode once; every queue shares the same bytes.
         let frame = self.frame(&out);
         for (&id, c) in &self.clients {

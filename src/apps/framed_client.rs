@@ -136,7 +136,10 @@ impl FramedClient {
             "" => {}
             "ping" => {
                 let text = if rest.is_empty() { "manual ping" } else { rest };
-                self.send(r, &json!({"type": "ping", "message": text, "timestamp": unix_ms()}));
+                self.send(
+                    r,
+                    &json!({"type": "ping", "message": text, "timestamp": unix_ms()}),
+                );
             }
             "echo" => self.send(r, &json!({"type": "echo", "data": rest})),
             "broadcast" => self.send(r, &json!({"type": "broadcast", "data": rest})),
@@ -181,7 +184,10 @@ impl Handler for FramedClient {
     }
 
     fn on_ready(&mut self, r: &mut Reactor, _c: ConnId) {
-        self.send(r, &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}));
+        self.send(
+            r,
+            &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
+        );
         if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
             self.ping_timer = Some(r.set_interval(self.cfg.ping_interval, 0));
         }
@@ -207,7 +213,10 @@ impl Handler for FramedClient {
     }
 
     fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
-        self.send(r, &json!({"type": "ping", "message": "heartbeat", "timestamp": unix_ms()}));
+        self.send(
+            r,
+            &json!({"type": "ping", "message": "heartbeat", "timestamp": unix_ms()}),
+        );
     }
 
     fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {

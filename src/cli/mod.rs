@@ -1,5 +1,5 @@
 //! The `netloop` command line.
 
 pub mod serve;
-pub mod units;
 pub mod target;
+pub mod units;

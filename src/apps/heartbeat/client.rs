@@ -162,7 +162,10 @@ impl HeartbeatClient {
     }
 
     fn connect(&mut self, r: &mut Reactor) {
-        out(&format!("connecting to {}:{}", self.cfg.host, self.cfg.port));
+        out(&format!(
+            "connecting to {}:{}",
+            self.cfg.host, self.cfg.port
+        ));
         self.decoder = LineDecoder::new(self.cfg.max_line);
         self.conn = Some(r.connect(&self.cfg.host, self.cfg.port, ConnectOptions::default()));
     }
@@ -178,7 +181,10 @@ impl HeartbeatClient {
         let ts = unix_ms();
         self.pings.issue(ts, r.now());
         self.stats.pings_sent += 1;
-        self.send(r, &json!({"type": "ping", "timestamp": ts, "message": "client ping"}));
+        self.send(
+            r,
+            &json!({"type": "ping", "timestamp": ts, "message": "client ping"}),
+        );
     }
 
     fn restart_ping_timer(&mut self, r: &mut Reactor) {
@@ -262,7 +268,10 @@ impl HeartbeatClient {
                 if urgent {
                     out("server ping (urgent)");
                 }
-                self.send(r, &json!({"type": "pong", "timestamp": ts, "clientTime": unix_ms()}));
+                self.send(
+                    r,
+                    &json!({"type": "pong", "timestamp": ts, "clientTime": unix_ms()}),
+                );
             }
             "pong" => {
                 let rtt = msg

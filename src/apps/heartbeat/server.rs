@@ -177,9 +177,9 @@ impl HeartbeatServer {
     fn broadcast_status(&mut self, r: &mut Reactor) {
         let st = r.stats();
         let states = r.connections_by_state();
-        let uptime = self.started.map_or(0.0, |s| {
-            r.now().saturating_duration_since(s).as_secs_f64()
-        });
+        let uptime = self
+            .started
+            .map_or(0.0, |s| r.now().saturating_duration_since(s).as_secs_f64());
         let msg = json!({
             "type": "server_status",
             "timestamp": unix_ms(),
@@ -261,7 +261,8 @@ impl HeartbeatServer {
                 Self::send(r, conn, line(&reply));
             }
             _ => {
-                let reply = json!({"type": "echo", "original": Value::Object(msg), "timestamp": wall});
+                let reply =
+                    json!({"type": "echo", "original": Value::Object(msg), "timestamp": wall});
                 Self::send(r, conn, line(&reply));
             }
         }
@@ -380,7 +381,9 @@ impl Handler for HeartbeatServer {
         if let Some(t) = self.status_timer.take() {
             r.clear_timer(t);
         }
-        let bye = line(&json!({"type": "server_shutdown", "message": SHUTDOWN_TEXT, "timestamp": unix_ms()}));
+        let bye = line(
+            &json!({"type": "server_shutdown", "message": SHUTDOWN_TEXT, "timestamp": unix_ms()}),
+        );
         for (&id, c) in self.clients.iter_mut() {
             if let Some(t) = c.timer.take() {
                 r.clear_timer(t);

@@ -148,7 +148,9 @@ impl UploadClient {
     fn pump(&mut self, r: &mut Reactor) {
         let Some(conn) = self.conn else { return };
         loop {
-            let Some(cur) = self.current.as_mut() else { return };
+            let Some(cur) = self.current.as_mut() else {
+                return;
+            };
             if cur.sent == cur.size {
                 if cur.digest.is_none() {
                     cur.digest = Some(hex(&cur.hasher.finalize_reset()));

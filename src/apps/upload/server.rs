@@ -59,10 +59,7 @@ pub const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
 /// The progress step for a file of `total` bytes: the larger of 1 % and
 /// 64 KiB, but never more than 5 %, and at least 1 byte.
 pub fn progress_step(total: u64) -> u64 {
-    (total / 100)
-        .max(PROGRESS_MIN_BYTES)
-        .min(total / 20)
-        .max(1)
+    (total / 100).max(PROGRESS_MIN_BYTES).min(total / 20).max(1)
 }
 
 /// Percentage done, 100 for an empty file (no division by zero).
@@ -259,7 +256,10 @@ impl Upload {
                         a.received += take as u64;
                         s.in_flight += take;
                         let chunk = data.split_to(take).freeze();
-                        if !self.submit(Job::Write { id: job, data: chunk }) {
+                        if !self.submit(Job::Write {
+                            id: job,
+                            data: chunk,
+                        }) {
                             return self.fail(r, conn, "file workers unavailable");
                         }
                     }

@@ -74,9 +74,10 @@ pub enum Job {
 impl Job {
     fn id(&self) -> u64 {
         match self {
-            Job::Open { id, .. } | Job::Write { id, .. } | Job::Finish { id } | Job::Abort { id } => {
-                *id
-            }
+            Job::Open { id, .. }
+            | Job::Write { id, .. }
+            | Job::Finish { id }
+            | Job::Abort { id } => *id,
         }
     }
 }
