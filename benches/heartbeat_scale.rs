@@ -187,7 +187,10 @@ fn main() {
     let pings = load.pings - load.pings_at_first;
     println!("heartbeat_scale: {total} clients, 1 s interval, window {secs:.1} s");
     println!("  clients closed during the run: {}", load.closed);
-    println!("  pings received by the clients: {pings} ({:.0}/s)", pings as f64 / secs);
+    println!(
+        "  pings received by the clients: {pings} ({:.0}/s)",
+        pings as f64 / secs
+    );
     println!(
         "  server CPU: {cpu:.2} s in {secs:.1} s = {:.1} % of one core",
         100.0 * cpu / secs

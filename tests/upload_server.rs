@@ -367,3 +367,49 @@ fn seed_client_07_against_our_server() {
         std::fs::read(dir.0.join("seed.bin")).is_ok_and(|d| d == data)
     });
 }
+
+#[test]
+fn a_disk_error_is_reported_to_the_client() {
+    let parent = TempDir::new("upload-diskerr");
+    let dir = parent.0.join("gone");
+    std::fs::create_dir(&dir).unwrap();
+    let l = start_in(&dir, None);
+    // The directory disappears: the worker cannot create the file.
+    std::fs::remove_dir(&dir).unwrap();
+    let mut p = Peer::connect(l.addr);
+    let mut req = header("x.bin", 5);
+    req.extend_from_slice(b"12345");
+    p.w.write_all(&req).unwrap();
+    let mut last = Value::Null;
+    while let Some(v) = p.read() {
+        last = v;
+    }
+    assert_eq!(last["status"], "error", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("cannot"),
+        "{last}"
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn two_hundred_pipelined_uploads_on_one_connection() {
+    // All written before any reply is read: each upload's `completed` comes
+    // before the next one's `receiving`, and every file is stored.
+    let dir = TempDir::new("upload-pipeline");
+    let l = start_in(&dir.0, None);
+    let mut p = Peer::connect(l.addr);
+    let mut all = Vec::new();
+    for i in 0..200 {
+        all.extend(header(&format!("f{i}"), 2));
+        all.extend_from_slice(b"ok");
+    }
+    p.w.write_all(&all).unwrap();
+    let mut done = 0;
+    while done < 200 {
+        if p.until_completed().0["status"] == "completed" {
+            done += 1;
+        }
+    }
+    assert_eq!(dir.entries().len(), 200);
+}
