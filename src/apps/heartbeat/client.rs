@@ -49,6 +49,10 @@ const TAG_PING: u64 = 1;
 const TAG_WATCHDOG: u64 = 2;
 const TAG_RECONNECT: u64 = 3;
 const TAG_DURATION: u64 = 4;
+const TAG_FORCE_CLOSE: u64 = 5;
+
+/// After `quit`, the server has this long to close before we destroy.
+pub const QUIT_GRACE: Duration = Duration::from_secs(1);
 
 /// Settings of the heartbeat client.
 #[derive(Clone, Debug)]
@@ -238,6 +242,7 @@ impl HeartbeatClient {
         match self.conn {
             Some(c) => {
                 let _ = r.end(c);
+                r.set_timeout(QUIT_GRACE, TAG_FORCE_CLOSE);
             }
             None => r.stop(),
         }
@@ -353,6 +358,12 @@ impl Handler for HeartbeatClient {
                 }
             }
             TAG_DURATION => self.quit(r),
+            TAG_FORCE_CLOSE => {
+                if let Some(c) = self.conn {
+                    r.destroy(c);
+                }
+                r.stop();
+            }
             _ => {}
         }
     }
