@@ -1,6 +1,6 @@
 //! The upload server (seed 07, defects fixed).
 //!
-//! **Per connection**, a state machine ([`Phase`]):
+//! **Per connection**, a state machine (`Phase`, with stable `Display` names):
 //!
 //! `header` → (valid header) `receiving` → (exactly `Filesize` bytes taken)
 //! `finishing` → (worker: synced and stored) `header` again, so several
