@@ -413,3 +413,49 @@ fn two_hundred_pipelined_uploads_on_one_connection() {
     }
     assert_eq!(dir.entries().len(), 200);
 }
+
+#[test]
+fn a_slow_disk_pauses_the_socket_instead_of_buffering() {
+    let dir = TempDir::new("upload-slowdisk");
+    let mut cfg = UploadConfig::new(dir.0.clone());
+    // 2 ms per write of at most one 64 KiB read: about 0.3 s of "disk".
+    cfg.write_delay = Duration::from_millis(2);
+    let l = TestLoop::start(ListenOptions::default(), move || Upload::new(cfg));
+    let total = 8 << 20;
+    let data = random_bytes(total, 21);
+    let mut p = Peer::connect(l.addr);
+    let mut w = p.w.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let body = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&header("slow.bin", body.len())).unwrap();
+        for chunk in body.chunks(64 * 1024) {
+            w.write_all(chunk).unwrap();
+        }
+        tx.send(()).unwrap();
+    });
+    // When the writer gets rid of its last byte, the server must already
+    // have put most of the file on disk: without the pause it would have
+    // read everything into memory at once and confirmed only a few writes.
+    let mut written_when_sent = None;
+    let mut last = 0;
+    loop {
+        let v = p.read().expect("reply");
+        if written_when_sent.is_none() && rx.try_recv().is_ok() {
+            written_when_sent = Some(last);
+        }
+        match v["status"].as_str() {
+            Some("progress") => last = v["received"].as_u64().unwrap(),
+            Some("completed") => break,
+            _ => {}
+        }
+    }
+    writer.join().unwrap();
+    let at_send = written_when_sent.unwrap_or(last);
+    eprintln!("on disk when the client had sent everything: {at_send} of {total}");
+    assert!(
+        at_send >= (total / 8) as u64,
+        "only {at_send} of {total} bytes were on disk when the client had sent everything"
+    );
+    assert_eq!(std::fs::read(dir.0.join("slow.bin")).unwrap(), data);
+}

@@ -80,6 +80,8 @@ pub struct UploadConfig {
     pub max_file_size: u64,
     /// File threads.
     pub workers: usize,
+    /// Sleep before each file write: simulates a slow disk (tests, demos).
+    pub write_delay: Duration,
 }
 
 impl UploadConfig {
@@ -89,6 +91,7 @@ impl UploadConfig {
             dir,
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             workers: DEFAULT_WORKERS,
+            write_delay: Duration::ZERO,
         }
     }
 }
@@ -164,7 +167,12 @@ impl Upload {
 
     fn ensure_pool(&mut self, r: &Reactor) {
         if self.pool.is_none() {
-            match WorkerPool::start(self.cfg.workers, &self.cfg.dir, r.remote()) {
+            match WorkerPool::start(
+                self.cfg.workers,
+                &self.cfg.dir,
+                r.remote(),
+                self.cfg.write_delay,
+            ) {
                 Ok(p) => self.pool = Some(p),
                 Err(e) => log::error!("cannot start the file workers: {e}"),
             }

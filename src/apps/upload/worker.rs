@@ -34,6 +34,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Sender};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// Worker threads: file writes are sequential per upload, and two threads
 /// keep one slow fsync from stalling every other upload.
@@ -128,8 +129,15 @@ pub struct WorkerPool {
 }
 
 impl WorkerPool {
-    /// Start `n` threads (at least one) writing into `dir`, answering through `remote`.
-    pub fn start(n: usize, dir: &Path, remote: Remote) -> io::Result<WorkerPool> {
+    /// Start `n` threads (at least one) writing into `dir`, answering through
+    /// `remote`. `write_delay` is slept before every write: a simulated slow
+    /// disk for tests and demonstrations, zero otherwise.
+    pub fn start(
+        n: usize,
+        dir: &Path,
+        remote: Remote,
+        write_delay: Duration,
+    ) -> io::Result<WorkerPool> {
         let mut queues = Vec::new();
         let mut threads = Vec::new();
         for i in 0..n.max(1) {
@@ -141,6 +149,9 @@ impl WorkerPool {
                 .spawn(move || {
                     let mut files = HashMap::new();
                     for job in rx {
+                        if !write_delay.is_zero() && matches!(job, Job::Write { .. }) {
+                            std::thread::sleep(write_delay);
+                        }
                         if let Some(reply) = run_job(&dir, &mut files, job) {
                             remote.post(Box::new(reply));
                         }
