@@ -143,7 +143,7 @@ fn broadcast_reaches_every_other_client_with_an_opaque_sender() {
 
 #[test]
 fn a_2gib_prefix_gets_an_error_and_a_close_without_allocating() {
-    let mut srv = Server::start(&["serve", "framed", "--port", "0"]);
+    let mut srv = Server::start(&["serve", "framed", "--port", "0", "--grace", "1s"]);
     let (mut s, _) = client(srv.addr);
     let rss_before = srv.rss_kib();
     s.write_all(&0x8000_0000u32.to_be_bytes()).unwrap();
@@ -162,6 +162,7 @@ fn a_2gib_prefix_gets_an_error_and_a_close_without_allocating() {
     let (mut s2, _) = client(srv.addr);
     s2.write_all(&msg(json!({"type": "ping"}))).unwrap();
     assert_eq!(read_frame(&mut s2)["type"], "pong");
+    drop((s, s2));
     srv.signal("TERM");
     assert_eq!(srv.wait_exit(), Some(0));
 }
