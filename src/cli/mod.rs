@@ -2,4 +2,5 @@
 
 pub mod line_args;
 pub mod serve;
+pub mod target;
 pub mod units;

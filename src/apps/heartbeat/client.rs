@@ -1,0 +1,457 @@
+//! `netloop heartbeat HOST:PORT`: the heartbeat client (seed 10, defects fixed).
+//!
+//! * Adopts the `heartbeatInterval` the server announces in `welcome` and
+//!   restarts its ping timer with it (D10.1: the seed stored it and kept the
+//!   old timer). Values are clamped to [`super::MIN_INTERVAL_MS`] ..
+//!   [`super::MAX_INTERVAL_MS`].
+//! * Answers server pings with `pong` {timestamp (the server's), clientTime};
+//!   sends its own `ping` every interval and measures RTT only against the
+//!   timestamps it issued ([`super::rtt`], D10.5): average of the last 20,
+//!   min, max.
+//! * Lines are framed by [`LineDecoder`] (D10.2: the seed split each chunk).
+//! * A server silent for [`SILENT_INTERVALS`] intervals is treated as dead:
+//!   the socket is destroyed and the reconnect logic runs (D10.4).
+//! * Reconnects once per failure, from `close` only (D10.3), after a
+//!   [`Backoff`] delay with jitter; at most `--max-reconnects` in a row; never
+//!   after `server_shutdown`. A pending reconnect is a stored timer, so
+//!   quitting cancels it.
+//! * `--duration S` prints the statistics and exits after S; otherwise stdin
+//!   takes `status` (asks the server), `stats` (prints ours) and `quit`.
+//!   SIGINT/SIGTERM print the statistics and exit.
+//!
+//! Output goes to stdout, one event per line.
+
+use super::backoff::{Backoff, DEFAULT_CAP};
+use super::rtt::{IssuedPings, RttStats};
+use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+use crate::apps::stdin_lines::{self, StdinEvent};
+use crate::apps::wall_clock::unix_ms;
+use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
+use crate::reactor::{Handler, Reactor};
+use crate::{ConnId, ConnectOptions, NetError, TimerId};
+use bytes::BytesMut;
+use serde_json::{json, Map, Value};
+use std::any::Any;
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// A server silent for this many intervals is dead.
+pub const SILENT_INTERVALS: u32 = 3;
+/// Default ping interval until the server announces its own (the seed's 30 s).
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
+/// Default first reconnect delay.
+pub const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_secs(1);
+/// Default reconnects in a row (the seed's 5).
+pub const DEFAULT_MAX_RECONNECTS: u32 = 5;
+
+const TAG_PING: u64 = 1;
+const TAG_WATCHDOG: u64 = 2;
+const TAG_RECONNECT: u64 = 3;
+const TAG_DURATION: u64 = 4;
+const TAG_FORCE_CLOSE: u64 = 5;
+
+/// After `quit`, the server has this long to close before we destroy.
+pub const QUIT_GRACE: Duration = Duration::from_secs(1);
+
+/// Settings of the heartbeat client.
+#[derive(Clone, Debug)]
+pub struct HeartbeatClientConfig {
+    /// Server host.
+    pub host: String,
+    /// Server port.
+    pub port: u16,
+    /// Ping interval until the server's `welcome` says otherwise.
+    pub interval: Duration,
+    /// First reconnect delay (doubles per failure, with jitter).
+    pub reconnect_delay: Duration,
+    /// Reconnects in a row before giving up (0 = never reconnect).
+    pub max_reconnects: u32,
+    /// Print the statistics and exit after this long.
+    pub duration: Option<Duration>,
+    /// Longest accepted line.
+    pub max_line: usize,
+}
+
+impl HeartbeatClientConfig {
+    /// Defaults for `host:port`.
+    pub fn new(host: &str, port: u16) -> Self {
+        HeartbeatClientConfig {
+            host: host.to_string(),
+            port,
+            interval: DEFAULT_INTERVAL,
+            reconnect_delay: DEFAULT_RECONNECT_DELAY,
+            max_reconnects: DEFAULT_MAX_RECONNECTS,
+            duration: None,
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+/// The client's counters.
+#[derive(Clone, Debug, Default)]
+pub struct ClientStats {
+    /// Our pings sent.
+    pub pings_sent: u64,
+    /// Server pings answered.
+    pub pings_received: u64,
+    /// Connections established.
+    pub connects: u64,
+    /// Reconnect attempts started.
+    pub reconnects: u64,
+    /// RTT samples.
+    pub rtt: RttStats,
+}
+
+/// The heartbeat client handler.
+#[derive(Debug)]
+pub struct HeartbeatClient {
+    cfg: HeartbeatClientConfig,
+    conn: Option<ConnId>,
+    decoder: LineDecoder,
+    interval: Duration,
+    ping_timer: Option<TimerId>,
+    watchdog: Option<TimerId>,
+    reconnect_timer: Option<TimerId>,
+    last_rx: Instant,
+    pings: IssuedPings,
+    backoff: Backoff,
+    auto_reconnect: bool,
+    done: bool,
+    stats: ClientStats,
+}
+
+fn out(line: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{line}");
+    let _ = o.flush();
+}
+
+fn ms(d: Option<Duration>) -> String {
+    d.map_or("-".into(), |d| format!("{:.2}ms", d.as_secs_f64() * 1000.0))
+}
+
+impl HeartbeatClient {
+    /// A client for `cfg`; call [`HeartbeatClient::start`] on a loop.
+    pub fn new(cfg: HeartbeatClientConfig) -> Self {
+        let seed = unix_ms() ^ (u64::from(std::process::id()) << 32);
+        HeartbeatClient {
+            decoder: LineDecoder::new(cfg.max_line),
+            interval: cfg.interval,
+            backoff: Backoff::new(cfg.reconnect_delay, DEFAULT_CAP, cfg.max_reconnects, seed),
+            cfg,
+            conn: None,
+            ping_timer: None,
+            watchdog: None,
+            reconnect_timer: None,
+            last_rx: Instant::now(),
+            pings: IssuedPings::default(),
+            auto_reconnect: true,
+            done: false,
+            stats: ClientStats::default(),
+        }
+    }
+
+    /// Connect, and arm the `--duration` timer.
+    pub fn start(&mut self, r: &mut Reactor) {
+        if let Some(d) = self.cfg.duration {
+            r.set_timeout(d, TAG_DURATION);
+        }
+        self.connect(r);
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    fn connect(&mut self, r: &mut Reactor) {
+        out(&format!(
+            "connecting to {}:{}",
+            self.cfg.host, self.cfg.port
+        ));
+        self.decoder = LineDecoder::new(self.cfg.max_line);
+        self.conn = Some(r.connect(&self.cfg.host, self.cfg.port, ConnectOptions::default()));
+    }
+
+    fn send(&mut self, r: &mut Reactor, msg: &Value) {
+        let Some(conn) = self.conn else { return };
+        let mut line = serde_json::to_vec(msg).unwrap_or_default();
+        line.push(b'\n');
+        let _ = r.write(conn, line);
+    }
+
+    fn send_ping(&mut self, r: &mut Reactor) {
+        let ts = unix_ms();
+        self.pings.issue(ts, r.now());
+        self.stats.pings_sent += 1;
+        self.send(
+            r,
+            &json!({"type": "ping", "timestamp": ts, "message": "client ping"}),
+        );
+    }
+
+    fn restart_ping_timer(&mut self, r: &mut Reactor) {
+        if let Some(t) = self.ping_timer.take() {
+            r.clear_timer(t);
+        }
+        self.ping_timer = Some(r.set_interval(self.interval, TAG_PING));
+    }
+
+    fn arm_watchdog(&mut self, r: &mut Reactor, after: Duration) {
+        if let Some(t) = self.watchdog.take() {
+            r.clear_timer(t);
+        }
+        self.watchdog = Some(r.set_timeout(after, TAG_WATCHDOG));
+    }
+
+    fn stop_timers(&mut self, r: &mut Reactor) {
+        for t in [self.ping_timer.take(), self.watchdog.take()]
+            .into_iter()
+            .flatten()
+        {
+            r.clear_timer(t);
+        }
+    }
+
+    /// Print the statistics.
+    pub fn print_stats(&self) {
+        let s = &self.stats;
+        out(&format!(
+            "stats: pings sent {}, server pings {}, connects {}, reconnects {}, rtt avg {} min {} max {} ({} samples)",
+            s.pings_sent,
+            s.pings_received,
+            s.connects,
+            s.reconnects,
+            ms(s.rtt.average()),
+            ms(s.rtt.min()),
+            ms(s.rtt.max()),
+            s.rtt.count()
+        ));
+    }
+
+    /// Stop for good: no reconnect, end the connection, leave the loop.
+    fn quit(&mut self, r: &mut Reactor) {
+        self.print_stats();
+        self.done = true;
+        self.auto_reconnect = false;
+        self.stop_timers(r);
+        if let Some(t) = self.reconnect_timer.take() {
+            r.clear_timer(t);
+        }
+        match self.conn {
+            Some(c) => {
+                let _ = r.end(c);
+                r.set_timeout(QUIT_GRACE, TAG_FORCE_CLOSE);
+            }
+            None => r.stop(),
+        }
+    }
+
+    fn handle(&mut self, r: &mut Reactor, msg: Map<String, Value>, kind: &str) {
+        let now = r.now();
+        match kind {
+            "welcome" => {
+                self.backoff.reset();
+                let announced = msg.get("heartbeatInterval").and_then(Value::as_u64);
+                if let Some(v) = announced {
+                    let v = v.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
+                    self.interval = Duration::from_millis(v);
+                    self.restart_ping_timer(r);
+                    self.arm_watchdog(r, self.interval * SILENT_INTERVALS);
+                }
+                out(&format!(
+                    "welcome: {} heartbeat interval {}ms",
+                    msg.get("clientId").and_then(Value::as_str).unwrap_or("?"),
+                    self.interval.as_millis()
+                ));
+            }
+            "ping" => {
+                self.stats.pings_received += 1;
+                let ts = msg.get("timestamp").cloned().unwrap_or(Value::Null);
+                let urgent = msg.get("urgent").and_then(Value::as_bool) == Some(true);
+                if urgent {
+                    out("server ping (urgent)");
+                }
+                self.send(
+                    r,
+                    &json!({"type": "pong", "timestamp": ts, "clientTime": unix_ms()}),
+                );
+            }
+            "pong" => {
+                let rtt = msg
+                    .get("timestamp")
+                    .and_then(Value::as_u64)
+                    .and_then(|ts| self.pings.answer(ts, now));
+                if let Some(rtt) = rtt {
+                    self.stats.rtt.record(rtt);
+                }
+            }
+            "server_shutdown" => {
+                out(&format!(
+                    "server shutting down: {}",
+                    msg.get("message").and_then(Value::as_str).unwrap_or("")
+                ));
+                self.auto_reconnect = false;
+            }
+            _ => out(&format!("< {}", Value::Object(msg))),
+        }
+    }
+}
+
+impl Handler for HeartbeatClient {
+    fn on_connect(&mut self, r: &mut Reactor, _c: ConnId) {
+        out("connected");
+        self.stats.connects += 1;
+        self.last_rx = r.now();
+        self.restart_ping_timer(r);
+        self.arm_watchdog(r, self.interval * SILENT_INTERVALS);
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        self.last_rx = r.now();
+        loop {
+            match self.decoder.decode(data) {
+                Ok(Some(line)) => {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    match parse_message(line.as_bytes()) {
+                        Ok((kind, msg)) => self.handle(r, msg, &kind),
+                        Err(e) => out(&format!("bad line from server: {e}")),
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    out(&format!("bad data from server: {e}"));
+                    data.clear();
+                    r.destroy(conn);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        match tag {
+            TAG_PING => self.send_ping(r),
+            TAG_WATCHDOG => {
+                self.watchdog = None;
+                let limit = self.interval * SILENT_INTERVALS;
+                let silent = r.now().saturating_duration_since(self.last_rx);
+                if silent >= limit {
+                    out(&format!(
+                        "server silent for {}ms: reconnecting",
+                        silent.as_millis()
+                    ));
+                    if let Some(c) = self.conn {
+                        r.destroy(c);
+                    }
+                } else {
+                    self.arm_watchdog(r, limit - silent);
+                }
+            }
+            TAG_RECONNECT => {
+                self.reconnect_timer = None;
+                if !self.done {
+                    self.connect(r);
+                }
+            }
+            TAG_DURATION => self.quit(r),
+            TAG_FORCE_CLOSE => {
+                if let Some(c) = self.conn {
+                    r.destroy(c);
+                }
+                r.stop();
+            }
+            _ => {}
+        }
+    }
+
+    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
+        let Ok(ev) = msg.downcast::<StdinEvent>() else {
+            return;
+        };
+        match *ev {
+            StdinEvent::Line(l) => match l.trim() {
+                "status" => self.send(r, &json!({"type": "status"})),
+                "stats" => self.print_stats(),
+                "quit" => self.quit(r),
+                "" => {}
+                other => out(&format!("unknown command '{other}' (status, stats, quit)")),
+            },
+            // Without input the client keeps running (until SIGINT).
+            StdinEvent::Eof => {}
+        }
+    }
+
+    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, err: &NetError) {
+        out(&format!("connection error: {err}"));
+    }
+
+    fn on_close(&mut self, r: &mut Reactor, _c: ConnId, _had_error: bool) {
+        out("connection closed");
+        self.conn = None;
+        self.stop_timers(r);
+        self.pings = IssuedPings::default();
+        if self.done || !self.auto_reconnect {
+            r.stop();
+            return;
+        }
+        // One reconnect per failure: only `close` schedules it (D10.3).
+        match self.backoff.next_delay() {
+            Some(d) => {
+                self.stats.reconnects += 1;
+                out(&format!(
+                    "reconnect {}/{} in {}ms",
+                    self.backoff.attempts(),
+                    self.backoff.max_attempts(),
+                    d.as_millis()
+                ));
+                self.reconnect_timer = Some(r.set_timeout(d, TAG_RECONNECT));
+            }
+            None => {
+                out("giving up");
+                r.stop();
+            }
+        }
+    }
+
+    fn on_shutdown(&mut self, r: &mut Reactor) {
+        self.print_stats();
+        self.done = true;
+        self.auto_reconnect = false;
+        self.stop_timers(r);
+        if let Some(t) = self.reconnect_timer.take() {
+            r.clear_timer(t);
+        }
+    }
+}
+
+/// Run the client until it quits or gives up.
+pub fn run(cfg: HeartbeatClientConfig) -> ExitCode {
+    let mut r = match Reactor::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("cannot create the event loop: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = r.handle_signals(Duration::from_secs(1)) {
+        eprintln!("cannot install signal handlers: {e}");
+    }
+    let with_stdin = cfg.duration.is_none();
+    let mut client = HeartbeatClient::new(cfg);
+    client.start(&mut r);
+    if with_stdin && !stdin_lines::spawn(r.remote()) {
+        eprintln!("cannot start the stdin reader");
+    }
+    match r.run(&mut client) {
+        Ok(_) if client.stats().connects > 0 => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("event loop failed: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

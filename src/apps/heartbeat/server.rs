@@ -1,0 +1,405 @@
+//! The heartbeat server (seed 09, defects fixed).
+//!
+//! | client sends | server does |
+//! |---|---|
+//! | (connect) | `welcome` {message, clientId, heartbeatInterval (ms)} |
+//! | any line | counts as liveness (D9.2) |
+//! | `pong`, `heartbeat` | `heartbeatCount += 1`; a `pong` echoing one of *our* ping timestamps gives an RTT (D9.3) |
+//! | `ping` | `pong` {timestamp (the client's, else now), serverTime} |
+//! | `status` | `status_response` {clientId, connectTime, uptime, lastHeartbeat, rtt, heartbeatCount, missedHeartbeats, isAlive} |
+//! | other type | `echo` {original, timestamp} |
+//! | invalid JSON, not an object, no string `type` | `error` {message} |
+//! | a line over the limit | `error` {message}, then the connection is ended |
+//!
+//! **Timers.** Each client has exactly one timer on the wheel, armed at its
+//! [`Liveness::next_deadline`]; inbound traffic only stores a time, and the
+//! timer re-arms lazily when it fires (see [`super::liveness`]). So 10,000
+//! clients cost 10,000 wheel entries and one O(1) insert per ping, not a
+//! sweep over every client per interval as in the seed. Worst-case detection
+//! of a silent client: `timeout + 3 × interval` (60 s with the defaults).
+//!
+//! `server_status` goes to every client each `status_interval` with the
+//! client count, the uptime and loop figures (D9.4: never the process's
+//! memory map). On shutdown every client gets `server_shutdown`; the reactor
+//! then ends each connection and destroys what is left after the grace
+//! period (D9.5, D-X5). Client ids are opaque (`client-N`), not addresses.
+
+use super::liveness::{Due, Liveness};
+use super::rtt::IssuedPings;
+use crate::apps::wall_clock::unix_ms;
+use crate::codec::{parse_message, LineDecoder, LineError, DEFAULT_MAX_LINE};
+use crate::reactor::{Handler, Reactor};
+use crate::{ConnId, ServerId, TimerId};
+use bytes::{Bytes, BytesMut};
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Default interval between pings (the seed's usage value).
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// Default silence after which urgent pings start.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default interval of the `server_status` broadcast.
+pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Text of `welcome`.
+pub const WELCOME_TEXT: &str = "Welcome to the heartbeat server";
+/// Text of a regular ping.
+pub const PING_TEXT: &str = "heartbeat check";
+/// Text of an urgent ping.
+pub const URGENT_PING_TEXT: &str = "urgent heartbeat check";
+/// Text of `server_shutdown`.
+pub const SHUTDOWN_TEXT: &str = "The server is shutting down";
+
+/// Timer tag of the status broadcast; client timers use `ConnId::to_u64`,
+/// which never sets the top bit.
+const STATUS_TAG: u64 = u64::MAX;
+
+/// Settings of the heartbeat server.
+#[derive(Clone, Debug)]
+pub struct HeartbeatConfig {
+    /// Interval between pings to each client.
+    pub interval: Duration,
+    /// Silence after which a client gets urgent pings.
+    pub timeout: Duration,
+    /// Interval of `server_status` (0 = off).
+    pub status_interval: Duration,
+    /// Longest accepted line, in bytes.
+    pub max_line: usize,
+}
+
+impl Default for HeartbeatConfig {
+    fn default() -> Self {
+        HeartbeatConfig {
+            interval: DEFAULT_HEARTBEAT_INTERVAL,
+            timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            status_interval: DEFAULT_STATUS_INTERVAL,
+            max_line: DEFAULT_MAX_LINE,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Client {
+    id: String,
+    decoder: LineDecoder,
+    live: Liveness,
+    pings: IssuedPings,
+    rtt: Option<Duration>,
+    connect_ms: u64,
+    connected_at: Instant,
+    last_heartbeat_ms: u64,
+    heartbeat_count: u64,
+    timer: Option<TimerId>,
+    closing: bool,
+}
+
+/// The heartbeat server.
+#[derive(Debug)]
+pub struct HeartbeatServer {
+    cfg: HeartbeatConfig,
+    clients: HashMap<ConnId, Client>,
+    next_id: u64,
+    status_timer: Option<TimerId>,
+    started: Option<Instant>,
+}
+
+impl HeartbeatServer {
+    /// A server with `cfg`.
+    pub fn new(cfg: HeartbeatConfig) -> Self {
+        HeartbeatServer {
+            cfg,
+            clients: HashMap::new(),
+            next_id: 1,
+            status_timer: None,
+            started: None,
+        }
+    }
+
+    /// Connected clients.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    fn arm(&mut self, r: &mut Reactor, conn: ConnId) {
+        let now = r.now();
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        if let Some(t) = c.timer.take() {
+            r.clear_timer(t);
+        }
+        let after = c.live.next_deadline().saturating_duration_since(now);
+        c.timer = Some(r.set_timeout(after, conn.to_u64()));
+    }
+
+    /// Write one line; pause reading from a client that does not read its
+    /// replies (D-X1).
+    fn send(r: &mut Reactor, conn: ConnId, line: Bytes) {
+        if r.write(conn, line) == Ok(false) {
+            r.pause(conn);
+        }
+    }
+
+    fn client_tick(&mut self, r: &mut Reactor, conn: ConnId) {
+        let now = r.now();
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        c.timer = None;
+        while let Some(due) = c.live.poll(now) {
+            let urgent = match due {
+                Due::Ping => false,
+                Due::UrgentPing(n) => {
+                    log::debug!("{} silent: urgent ping {n}", c.id);
+                    true
+                }
+                Due::Dead => {
+                    log::info!(
+                        "{} silent for {:?}: destroying",
+                        c.id,
+                        now.saturating_duration_since(c.live.last_seen())
+                    );
+                    c.closing = true;
+                    r.destroy(conn);
+                    return;
+                }
+            };
+            let ts = unix_ms();
+            c.pings.issue(ts, now);
+            let text = if urgent { URGENT_PING_TEXT } else { PING_TEXT };
+            let ping = json!({"type": "ping", "timestamp": ts, "urgent": urgent, "message": text});
+            Self::send(r, conn, line(&ping));
+        }
+        self.arm(r, conn);
+    }
+
+    fn broadcast_status(&mut self, r: &mut Reactor) {
+        let st = r.stats();
+        let states = r.connections_by_state();
+        let uptime = self
+            .started
+            .map_or(0.0, |s| r.now().saturating_duration_since(s).as_secs_f64());
+        let msg = json!({
+            "type": "server_status",
+            "timestamp": unix_ms(),
+            "connectedClients": self.clients.len(),
+            "uptime": (uptime * 1000.0).round() / 1000.0,
+            "heartbeatInterval": self.cfg.interval.as_millis() as u64,
+            "heartbeatTimeout": self.cfg.timeout.as_millis() as u64,
+            "loop": {
+                "iterations": st.iterations,
+                "events": st.events,
+                "timersArmed": r.timer_count(),
+                "timersFired": st.timers_fired,
+                "maxTimerLatenessMs": st.max_timer_lateness_ms,
+                "pollBlockedMs": st.poll_blocked.as_millis() as u64,
+                "connectionsOpen": states[1],
+                "queuedBytes": r.queued_bytes(),
+            },
+        });
+        let bytes = line(&msg);
+        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
+        for id in ids {
+            if r.is_writable(id) {
+                Self::send(r, id, bytes.clone());
+            }
+        }
+    }
+
+    fn handle(&mut self, r: &mut Reactor, conn: ConnId, text: &str) {
+        let now = r.now();
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        // Any inbound line is liveness, even one we cannot parse (D9.2).
+        c.live.seen(now);
+        if text.trim().is_empty() {
+            return;
+        }
+        let (kind, msg) = match parse_message(text.as_bytes()) {
+            Ok(m) => m,
+            Err(e) => {
+                Self::send(r, conn, error_line(&e.to_string()));
+                return;
+            }
+        };
+        let wall = unix_ms();
+        match kind.as_str() {
+            "pong" | "heartbeat" => {
+                c.heartbeat_count += 1;
+                c.last_heartbeat_ms = wall;
+                // Only a pong can answer one of our pings (D9.3).
+                if kind == "pong" {
+                    if let Some(ts) = msg.get("timestamp").and_then(Value::as_u64) {
+                        if let Some(rtt) = c.pings.answer(ts, now) {
+                            c.rtt = Some(rtt);
+                        }
+                    }
+                }
+            }
+            "ping" => {
+                let ts = match msg.get("timestamp") {
+                    Some(v @ Value::Number(_)) => v.clone(),
+                    _ => json!(wall),
+                };
+                let pong = json!({"type": "pong", "timestamp": ts, "serverTime": wall});
+                Self::send(r, conn, line(&pong));
+            }
+            "status" => {
+                let reply = json!({
+                    "type": "status_response",
+                    "clientId": c.id,
+                    "connectTime": c.connect_ms,
+                    "uptime": now.saturating_duration_since(c.connected_at).as_millis() as u64,
+                    "lastHeartbeat": c.last_heartbeat_ms,
+                    "rtt": c.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    "heartbeatCount": c.heartbeat_count,
+                    "missedHeartbeats": c.live.missed(),
+                    "isAlive": c.live.is_alive(),
+                });
+                Self::send(r, conn, line(&reply));
+            }
+            _ => {
+                let reply =
+                    json!({"type": "echo", "original": Value::Object(msg), "timestamp": wall});
+                Self::send(r, conn, line(&reply));
+            }
+        }
+    }
+}
+
+/// One JSON line.
+fn line(v: &Value) -> Bytes {
+    let mut out = serde_json::to_vec(v).unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
+fn error_line(text: &str) -> Bytes {
+    let mut m = Map::new();
+    m.insert("type".into(), json!("error"));
+    m.insert("message".into(), json!(text));
+    m.insert("timestamp".into(), json!(unix_ms()));
+    line(&Value::Object(m))
+}
+
+impl Handler for HeartbeatServer {
+    fn on_listening(&mut self, r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+        log::info!(
+            "heartbeat server listening on {addr} (interval {:?}, timeout {:?})",
+            self.cfg.interval,
+            self.cfg.timeout
+        );
+        self.started.get_or_insert(r.now());
+        if self.status_timer.is_none() && !self.cfg.status_interval.is_zero() {
+            self.status_timer = Some(r.set_interval(self.cfg.status_interval, STATUS_TAG));
+        }
+    }
+
+    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+        let id = format!("client-{}", self.next_id);
+        self.next_id += 1;
+        let now = r.now();
+        let welcome = json!({
+            "type": "welcome",
+            "message": WELCOME_TEXT,
+            "clientId": id,
+            "heartbeatInterval": self.cfg.interval.as_millis() as u64,
+        });
+        let wall = unix_ms();
+        self.clients.insert(
+            conn,
+            Client {
+                id,
+                decoder: LineDecoder::new(self.cfg.max_line),
+                live: Liveness::new(now, self.cfg.interval, self.cfg.timeout),
+                pings: IssuedPings::default(),
+                rtt: None,
+                connect_ms: wall,
+                connected_at: now,
+                last_heartbeat_ms: wall,
+                heartbeat_count: 0,
+                timer: None,
+                closing: false,
+            },
+        );
+        Self::send(r, conn, line(&welcome));
+        self.arm(r, conn);
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        loop {
+            let Some(c) = self.clients.get_mut(&conn) else {
+                data.clear();
+                return;
+            };
+            if c.closing {
+                data.clear();
+                return;
+            }
+            match c.decoder.decode(data) {
+                Ok(Some(text)) => self.handle(r, conn, &text),
+                Ok(None) => return,
+                Err(LineError::InvalidUtf8) => {
+                    c.live.seen(r.now());
+                    Self::send(r, conn, error_line("line is not valid UTF-8"));
+                }
+                Err(e) => {
+                    c.closing = true;
+                    data.clear();
+                    let _ = r.write(conn, error_line(&e.to_string()));
+                    let _ = r.end(conn);
+                    return;
+                }
+            }
+            if r.is_paused(conn) {
+                return;
+            }
+        }
+    }
+
+    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
+        r.resume(conn);
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        if tag == STATUS_TAG {
+            self.broadcast_status(r);
+        } else {
+            self.client_tick(r, ConnId::from_u64(tag));
+        }
+    }
+
+    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+        // The heartbeat already bounds silence; an explicit --idle-timeout
+        // closes at once.
+        r.destroy(conn);
+    }
+
+    fn on_shutdown(&mut self, r: &mut Reactor) {
+        if let Some(t) = self.status_timer.take() {
+            r.clear_timer(t);
+        }
+        let bye = line(
+            &json!({"type": "server_shutdown", "message": SHUTDOWN_TEXT, "timestamp": unix_ms()}),
+        );
+        for (&id, c) in self.clients.iter_mut() {
+            if let Some(t) = c.timer.take() {
+                r.clear_timer(t);
+            }
+            c.closing = true;
+            if r.is_writable(id) {
+                let _ = r.write(id, bye.clone());
+            }
+        }
+    }
+
+    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
+        if let Some(c) = self.clients.remove(&conn) {
+            if let Some(t) = c.timer {
+                r.clear_timer(t);
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! `netloop serve upload` and `netloop upload HOST:PORT FILE...` (seed 07).
+//!
+//! The server decodes a header block ([`crate::codec::HeaderDecoder`]), then
+//! takes exactly `Filesize` bytes for the file and hands them to a file
+//! [`worker`] thread, so disk I/O never blocks the loop. The client streams
+//! files with backpressure and checks the server's SHA-256.
+
+pub mod client;
+pub mod server;
+pub mod store_name;
+pub mod worker;

@@ -1,0 +1,491 @@
+//! The upload server (seed 07, defects fixed).
+//!
+//! **Per connection**, a state machine (`Phase`, with stable `Display` names):
+//!
+//! `header` → (valid header) `receiving` → (exactly `Filesize` bytes taken)
+//! `finishing` → (worker: synced and stored) `header` again, so several
+//! uploads may follow each other on one connection. Any error → `closing`.
+//!
+//! * The header is decoded by [`HeaderDecoder`] (8 KiB cap, D7.6/D7.7; the
+//!   file name checked by `validate_filename`, D7.1/D7.2). A bad header gets
+//!   `{status:"error", message}` and the connection is ended.
+//! * Exactly `Filesize` bytes go to the file; what follows stays in the
+//!   buffer as the next header (D7.4). The bytes that came with the header,
+//!   and a 0-byte file, complete like any other (D7.3).
+//! * File bytes are handed to the [`WorkerPool`] without a copy (`Bytes`
+//!   split off the read buffer). Reading pauses while more than
+//!   [`MAX_IN_FLIGHT`] bytes of this upload wait for the disk, and resumes
+//!   below [`RESUME_IN_FLIGHT`], so a slow disk slows the client through TCP
+//!   instead of growing our memory (D7.8).
+//! * While `finishing`, reading is paused too: the next upload's `receiving`
+//!   never overtakes this one's `completed`.
+//! * Replies, one JSON object per line: `receiving` {filename, total};
+//!   `progress` {received, total, percentage} as the worker confirms bytes
+//!   written, at every [`progress_step`] boundary (between 1 % or 64 KiB and
+//!   5 % of the file, so at most 100 per file whatever the segmentation;
+//!   D7.5); `completed` {filename (the stored name), size, sha256} only after
+//!   `fsync` and the link into place; `error` {message}.
+//! * An upload that does not complete (disconnect, idle timeout, shutdown,
+//!   disk error) is aborted: the worker removes its temporary file (D7.9).
+//!   A connection ended after an error is destroyed if the peer has not
+//!   closed within [`CLOSE_GRACE`] (D-X4).
+
+use super::worker::{Job, Reply, WorkerPool, DEFAULT_WORKERS};
+use crate::apps::wall_clock::unix_ms;
+use crate::cli::serve::{serve, ServerArgs};
+use crate::codec::{HeaderDecoder, DEFAULT_MAX_FILE_SIZE};
+use crate::reactor::{Handler, Reactor};
+use crate::{ConnId, ServerId, TimerId};
+use bytes::{Bytes, BytesMut};
+use serde_json::{json, Value};
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Bytes of one upload queued for the disk before reading pauses.
+pub const MAX_IN_FLIGHT: usize = 1024 * 1024;
+/// Reading resumes when the disk queue is down to this.
+pub const RESUME_IN_FLIGHT: usize = 256 * 1024;
+/// Default idle timeout of an upload connection.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// After an error reply and `end()`, the peer has this long to close.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Progress granularity floor in bytes (with 1 %).
+pub const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
+
+/// The progress step for a file of `total` bytes: the larger of 1 % and
+/// 64 KiB, but never more than 5 %, and at least 1 byte.
+pub fn progress_step(total: u64) -> u64 {
+    (total / 100).max(PROGRESS_MIN_BYTES).min(total / 20).max(1)
+}
+
+/// Percentage done, 100 for an empty file (no division by zero).
+pub fn percentage(done: u64, total: u64) -> u64 {
+    if total == 0 {
+        100
+    } else {
+        ((done as u128 * 100) / total as u128) as u64
+    }
+}
+
+/// Settings of the upload server.
+#[derive(Clone, Debug)]
+pub struct UploadConfig {
+    /// Where files are stored.
+    pub dir: PathBuf,
+    /// Largest accepted `Filesize`.
+    pub max_file_size: u64,
+    /// File threads.
+    pub workers: usize,
+    /// Sleep before each file write: simulates a slow disk (tests, demos).
+    pub write_delay: Duration,
+}
+
+impl UploadConfig {
+    /// Defaults for `dir`.
+    pub fn new(dir: PathBuf) -> Self {
+        UploadConfig {
+            dir,
+            max_file_size: DEFAULT_MAX_FILE_SIZE,
+            workers: DEFAULT_WORKERS,
+            write_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// One upload in progress.
+#[derive(Debug)]
+struct Active {
+    job: u64,
+    total: u64,
+    /// Taken from the socket and queued for the worker.
+    received: u64,
+    /// Confirmed written by the worker.
+    written: u64,
+    next_report: u64,
+    step: u64,
+}
+
+/// Where a connection is.
+#[derive(Debug)]
+enum Phase {
+    Header,
+    Receiving(Active),
+    Finishing(Active),
+    Closing,
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Phase::Header => "header",
+            Phase::Receiving(_) => "receiving",
+            Phase::Finishing(_) => "finishing",
+            Phase::Closing => "closing",
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Session {
+    decoder: HeaderDecoder,
+    phase: Phase,
+    in_flight: usize,
+    close_timer: Option<TimerId>,
+}
+
+/// The upload server.
+#[derive(Debug)]
+pub struct Upload {
+    cfg: UploadConfig,
+    pool: Option<WorkerPool>,
+    sessions: HashMap<ConnId, Session>,
+    jobs: HashMap<u64, ConnId>,
+    next_job: u64,
+}
+
+fn reply(v: &Value) -> Bytes {
+    let mut out = serde_json::to_vec(v).unwrap_or_default();
+    out.push(b'\n');
+    Bytes::from(out)
+}
+
+impl Upload {
+    /// A server for `cfg`. The directory must exist.
+    pub fn new(cfg: UploadConfig) -> Self {
+        Upload {
+            cfg,
+            pool: None,
+            sessions: HashMap::new(),
+            jobs: HashMap::new(),
+            next_job: 1,
+        }
+    }
+
+    fn ensure_pool(&mut self, r: &Reactor) {
+        if self.pool.is_none() {
+            match WorkerPool::start(
+                self.cfg.workers,
+                &self.cfg.dir,
+                r.remote(),
+                self.cfg.write_delay,
+            ) {
+                Ok(p) => self.pool = Some(p),
+                Err(e) => log::error!("cannot start the file workers: {e}"),
+            }
+        }
+    }
+
+    fn submit(&self, job: Job) -> bool {
+        self.pool.as_ref().is_some_and(|p| p.submit(job))
+    }
+
+    /// Reply with an error, abort the upload, end the connection.
+    fn fail(&mut self, r: &mut Reactor, conn: ConnId, message: &str) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        let old = std::mem::replace(&mut s.phase, Phase::Closing);
+        if let Phase::Receiving(a) | Phase::Finishing(a) = old {
+            self.jobs.remove(&a.job);
+            if let Some(p) = self.pool.as_ref() {
+                p.submit(Job::Abort { id: a.job });
+            }
+        }
+        log::debug!("{conn}: upload error: {message}");
+        if r.is_writable(conn) {
+            let _ = r.write(conn, reply(&json!({"status": "error", "message": message})));
+            let _ = r.end(conn);
+        }
+        r.resume(conn); // see the peer's FIN
+        if s.close_timer.is_none() {
+            s.close_timer = Some(r.set_timeout(CLOSE_GRACE, conn.to_u64()));
+        }
+    }
+
+    /// Consume what the current phase can use from `data`.
+    fn process(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        loop {
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                data.clear();
+                return;
+            };
+            match &mut s.phase {
+                Phase::Closing => {
+                    data.clear();
+                    return;
+                }
+                Phase::Finishing(_) => {
+                    r.pause(conn);
+                    return;
+                }
+                Phase::Header => match s.decoder.decode(data) {
+                    Ok(None) => return,
+                    Err(e) => {
+                        data.clear();
+                        return self.fail(r, conn, &e.to_string());
+                    }
+                    Ok(Some(h)) => {
+                        let job = self.next_job;
+                        self.next_job += 1;
+                        s.phase = Phase::Receiving(Active {
+                            job,
+                            total: h.filesize,
+                            received: 0,
+                            written: 0,
+                            next_report: progress_step(h.filesize),
+                            step: progress_step(h.filesize),
+                        });
+                        self.jobs.insert(job, conn);
+                        log::info!("{conn}: receiving {:?} ({} bytes)", h.filename, h.filesize);
+                        let _ = r.write(
+                            conn,
+                            reply(&json!({"status": "receiving", "filename": h.filename, "total": h.filesize, "timestamp": unix_ms()})),
+                        );
+                        if !self.submit(Job::Open {
+                            id: job,
+                            name: h.filename,
+                        }) {
+                            return self.fail(r, conn, "file workers unavailable");
+                        }
+                    }
+                },
+                Phase::Receiving(a) => {
+                    // Cut at progress boundaries, so the worker's acks land
+                    // exactly on them whatever the segmentation (D7.5).
+                    let left = a.total - a.received;
+                    let to_boundary = a.step - a.received % a.step;
+                    let take = left.min(to_boundary).min(data.len() as u64) as usize;
+                    let job = a.job;
+                    if take > 0 {
+                        a.received += take as u64;
+                        s.in_flight += take;
+                        let chunk = data.split_to(take).freeze();
+                        if !self.submit(Job::Write {
+                            id: job,
+                            data: chunk,
+                        }) {
+                            return self.fail(r, conn, "file workers unavailable");
+                        }
+                    }
+                    let Some(s) = self.sessions.get_mut(&conn) else {
+                        return;
+                    };
+                    if let Phase::Receiving(a) = &s.phase {
+                        if a.received == a.total {
+                            let Phase::Receiving(a) =
+                                std::mem::replace(&mut s.phase, Phase::Header)
+                            else {
+                                return;
+                            };
+                            s.phase = Phase::Finishing(a);
+                            if !self.submit(Job::Finish { id: job }) {
+                                return self.fail(r, conn, "file workers unavailable");
+                            }
+                            continue; // pauses above
+                        }
+                    }
+                    if s.in_flight > MAX_IN_FLIGHT {
+                        r.pause(conn);
+                        return;
+                    }
+                    if data.is_empty() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn worker_reply(&mut self, r: &mut Reactor, rep: Reply) {
+        let id = match &rep {
+            Reply::Written { id, .. } | Reply::Failed { id, .. } | Reply::Done { id, .. } => *id,
+        };
+        let Some(&conn) = self.jobs.get(&id) else {
+            return; // the connection went away; the worker cleaned up
+        };
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            self.jobs.remove(&id);
+            return;
+        };
+        match rep {
+            Reply::Written { n, .. } => {
+                s.in_flight = s.in_flight.saturating_sub(n);
+                let mut progress = None;
+                if let Phase::Receiving(a) | Phase::Finishing(a) = &mut s.phase {
+                    a.written += n as u64;
+                    if a.written >= a.next_report && a.total > 0 {
+                        a.next_report = (a.written / a.step + 1) * a.step;
+                        progress = Some(json!({
+                            "status": "progress",
+                            "received": a.written,
+                            "total": a.total,
+                            "percentage": percentage(a.written, a.total),
+                        }));
+                    }
+                }
+                let resume =
+                    matches!(s.phase, Phase::Receiving(_)) && s.in_flight <= RESUME_IN_FLIGHT;
+                if let Some(p) = progress {
+                    let _ = r.write(conn, reply(&p));
+                }
+                if resume {
+                    r.resume(conn);
+                }
+            }
+            Reply::Failed { error, .. } => {
+                self.jobs.remove(&id);
+                // The worker already removed the file; no abort needed.
+                if let Phase::Receiving(_) | Phase::Finishing(_) = s.phase {
+                    s.phase = Phase::Header;
+                }
+                self.fail(r, conn, &error);
+            }
+            Reply::Done {
+                stored,
+                size,
+                sha256,
+                ..
+            } => {
+                self.jobs.remove(&id);
+                if matches!(s.phase, Phase::Finishing(_)) {
+                    s.phase = Phase::Header;
+                    log::info!("{conn}: stored {stored:?} ({size} bytes)");
+                    let _ = r.write(
+                        conn,
+                        reply(&json!({"status": "completed", "filename": stored, "size": size, "sha256": sha256})),
+                    );
+                    // Buffered bytes (the next header) are delivered again.
+                    r.resume(conn);
+                }
+            }
+        }
+    }
+}
+
+impl Handler for Upload {
+    fn on_listening(&mut self, r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+        log::info!(
+            "upload server listening on {addr}, storing in {}",
+            self.cfg.dir.display()
+        );
+        self.ensure_pool(r);
+    }
+
+    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+        self.ensure_pool(r);
+        self.sessions.insert(
+            conn,
+            Session {
+                decoder: HeaderDecoder::new(self.cfg.max_file_size),
+                phase: Phase::Header,
+                in_flight: 0,
+                close_timer: None,
+            },
+        );
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        self.process(r, conn, data);
+    }
+
+    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
+        // A FIN in the middle of a header or a body is an aborted upload;
+        // the close that follows cleans up.
+        let phase = self.sessions.get(&conn).map(|s| s.phase.to_string());
+        if phase.as_deref() == Some("receiving") {
+            self.fail(r, conn, "connection ended before the whole file arrived");
+        }
+    }
+
+    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
+        if let Ok(rep) = msg.downcast::<Reply>() {
+            self.worker_reply(r, *rep);
+        }
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        let conn = ConnId::from_u64(tag);
+        if let Some(s) = self.sessions.get_mut(&conn) {
+            s.close_timer = None;
+            r.destroy(conn);
+        }
+    }
+
+    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+        self.fail(r, conn, "idle timeout");
+    }
+
+    fn on_shutdown(&mut self, r: &mut Reactor) {
+        let busy: Vec<ConnId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| matches!(s.phase, Phase::Receiving(_)))
+            .map(|(&c, _)| c)
+            .collect();
+        for conn in busy {
+            self.fail(r, conn, "server shutting down");
+        }
+    }
+
+    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
+        let Some(s) = self.sessions.remove(&conn) else {
+            return;
+        };
+        if let Some(t) = s.close_timer {
+            r.clear_timer(t);
+        }
+        if let Phase::Receiving(a) | Phase::Finishing(a) = s.phase {
+            // A finishing upload has all its bytes; it is stored anyway, but
+            // nobody is told. A receiving one is removed.
+            self.jobs.remove(&a.job);
+            if a.received < a.total {
+                self.submit(Job::Abort { id: a.job });
+            }
+        }
+    }
+}
+
+/// `netloop serve upload`: create the directory, default the idle timeout
+/// to [`DEFAULT_IDLE_TIMEOUT`], serve.
+pub fn serve_upload(mut args: ServerArgs, dir: PathBuf, max_file_size: u64) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        log::error!("cannot create the upload directory {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    if args.idle_timeout.is_none() {
+        args.idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
+    }
+    let mut cfg = UploadConfig::new(dir);
+    cfg.max_file_size = max_file_size;
+    serve(&args, Upload::new(cfg))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_step_bounds() {
+        assert_eq!(progress_step(0), 1);
+        assert_eq!(progress_step(10), 1);
+        assert_eq!(progress_step(1000), 50); // 5 % of a small file
+        assert_eq!(progress_step(4 << 20), 64 * 1024); // between 1 % and 5 %
+        assert_eq!(progress_step(1 << 30), (1 << 30) / 100); // 1 %
+        for total in [1u64, 99, 12345, 1 << 20, 7 << 20, 1 << 30] {
+            let reports = total / progress_step(total);
+            assert!(reports <= 100, "{total}: {reports}");
+            assert!(progress_step(total) <= total.div_ceil(20).max(1));
+        }
+    }
+
+    #[test]
+    fn percentage_never_divides_by_zero() {
+        assert_eq!(percentage(0, 0), 100);
+        assert_eq!(percentage(50, 200), 25);
+        assert_eq!(percentage(u64::MAX, u64::MAX), 100);
+    }
+}

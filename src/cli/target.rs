@@ -1,0 +1,31 @@
+//! `HOST:PORT` arguments of the client subcommands.
+
+/// Split `HOST:PORT` at its last `:` (`[::1]:8080` works too).
+pub fn parse_target(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| format!("'{s}': expected HOST:PORT"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return Err(format!("'{s}': empty host"));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("'{s}': port must be a number from 0 to 65535"))?;
+    Ok((host.to_string(), port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets() {
+        assert_eq!(parse_target("127.0.0.1:80"), Ok(("127.0.0.1".into(), 80)));
+        assert_eq!(parse_target("[::1]:8080"), Ok(("::1".into(), 8080)));
+        assert_eq!(parse_target("localhost:1"), Ok(("localhost".into(), 1)));
+        assert!(parse_target("nohost").is_err());
+        assert!(parse_target(":80").is_err());
+        assert!(parse_target("h:99999").is_err());
+    }
+}

@@ -1,0 +1,461 @@
+//! The upload server over loopback: byte-exact files of 0 B, 1 B and
+//! several MiB, pipelined uploads, hostile names, aborted uploads, name
+//! clashes, the client binary, and the seed's client (07) when node exists.
+
+mod util;
+
+use netloop::apps::upload::server::{Upload, UploadConfig};
+use netloop::{ListenOptions, SocketOptions};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+use util::*;
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static N: AtomicU32 = AtomicU32::new(0);
+        let p = std::env::temp_dir().join(format!(
+            "netloop-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn entries(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn start_in(dir: &Path, idle: Option<Duration>) -> TestLoop {
+    let cfg = UploadConfig::new(dir.to_path_buf());
+    let opts = ListenOptions {
+        socket: SocketOptions {
+            idle_timeout: idle,
+            ..SocketOptions::default()
+        },
+        ..ListenOptions::default()
+    };
+    TestLoop::start(opts, move || Upload::new(cfg))
+}
+
+fn header(name: &str, size: usize) -> Vec<u8> {
+    format!(
+        "Filename: {name}\r\nFilesize: {size}\r\nContent-Type: application/octet-stream\r\n\r\n"
+    )
+    .into_bytes()
+}
+
+fn sha_hex(data: &[u8]) -> String {
+    Sha256::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+struct Peer {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Peer {
+    fn connect(addr: SocketAddr) -> Peer {
+        let s = connect(addr);
+        Peer {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+        }
+    }
+    fn read(&mut self) -> Option<Value> {
+        let mut line = String::new();
+        match self.r.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => Some(serde_json::from_str(&line).expect("JSON line")),
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    /// Read replies up to `completed`; returns it and the progress replies.
+    fn until_completed(&mut self) -> (Value, Vec<Value>) {
+        let mut progress = Vec::new();
+        loop {
+            let v = self.read().expect("a reply before EOF");
+            match v["status"].as_str() {
+                Some("receiving") => {}
+                Some("progress") => progress.push(v),
+                Some("completed") => return (v, progress),
+                _ => panic!("unexpected reply {v}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn zero_one_and_several_mib_byte_exact() {
+    let dir = TempDir::new("upload-sizes");
+    let l = start_in(&dir.0, None);
+    for (name, data) in [
+        ("empty.bin", Vec::new()),
+        ("one.bin", vec![0x5a]),
+        ("big.bin", random_bytes(5 << 20, 7)),
+    ] {
+        let mut p = Peer::connect(l.addr);
+        // Header and the start of the body in one write.
+        let mut first = header(name, data.len());
+        let split = data.len().min(1000);
+        first.extend_from_slice(&data[..split]);
+        p.w.write_all(&first).unwrap();
+        for chunk in data[split..].chunks(100_000) {
+            p.w.write_all(chunk).unwrap();
+        }
+        let (done, progress) = p.until_completed();
+        assert_eq!(done["filename"], name);
+        assert_eq!(done["size"], data.len() as u64);
+        assert_eq!(done["sha256"], sha_hex(&data).as_str());
+        assert_eq!(std::fs::read(dir.0.join(name)).unwrap(), data, "{name}");
+        assert!(progress.len() <= 101, "{} progress replies", progress.len());
+        let mut last = 0;
+        for p in &progress {
+            let pct = p["percentage"].as_u64().unwrap();
+            assert!(pct <= 100 && pct >= last, "{p}");
+            if data.len() >= 20 {
+                assert!(pct - last <= 5, "gap {last} → {pct}");
+            }
+            last = pct;
+        }
+        if data.len() > 1 << 20 {
+            assert!(progress.len() >= 20, "{} progress replies", progress.len());
+        }
+    }
+    assert_eq!(dir.entries(), ["big.bin", "empty.bin", "one.bin"]);
+}
+
+#[test]
+fn two_uploads_on_one_connection_in_one_write() {
+    let dir = TempDir::new("upload-two");
+    let l = start_in(&dir.0, None);
+    let mut p = Peer::connect(l.addr);
+    let a = b"first file\n".to_vec();
+    let b = random_bytes(300_000, 9);
+    let mut all = header("a.txt", a.len());
+    all.extend_from_slice(&a);
+    all.extend(header("b.bin", b.len()));
+    all.extend_from_slice(&b);
+    p.w.write_all(&all).unwrap();
+    let (d1, _) = p.until_completed();
+    let (d2, _) = p.until_completed();
+    assert_eq!(d1["filename"], "a.txt");
+    assert_eq!(d2["filename"], "b.bin");
+    assert_eq!(std::fs::read(dir.0.join("a.txt")).unwrap(), a);
+    assert_eq!(std::fs::read(dir.0.join("b.bin")).unwrap(), b);
+}
+
+#[test]
+fn traversal_and_invalid_names_are_refused_and_nothing_is_written() {
+    let parent = TempDir::new("upload-traversal");
+    let dir = parent.0.join("uploads");
+    std::fs::create_dir(&dir).unwrap();
+    let l = start_in(&dir, None);
+    let long = "a".repeat(300);
+    for name in ["../x", "/etc/x", "a/b", "..", "a\\b", "a\0b", long.as_str()] {
+        let mut p = Peer::connect(l.addr);
+        let mut req = header(name, 3);
+        req.extend_from_slice(b"abc");
+        p.w.write_all(&req).unwrap();
+        let v = p.read().expect("an error reply");
+        assert_eq!(v["status"], "error", "{name:?}: {v}");
+        assert!(p.read().is_none(), "{name:?}: closed after the error");
+    }
+    assert!(std::fs::read_dir(&dir).unwrap().next().is_none());
+    let mut up: Vec<String> = std::fs::read_dir(&parent.0)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    up.sort();
+    assert_eq!(up, ["uploads"], "nothing outside the directory");
+}
+
+#[test]
+fn bad_headers_get_an_error_and_a_close() {
+    let dir = TempDir::new("upload-badheader");
+    let l = start_in(&dir.0, None);
+    for req in [
+        &b"Filename: a\r\nFilesize: 12abc\r\n\r\n"[..],
+        b"Filename: a\r\n\r\n",
+        b"Filesize: 3\r\n\r\nabc",
+        b"Filename: a\r\nFilesize: -1\r\n\r\n",
+        b"no colon here\r\n\r\n",
+    ] {
+        let mut p = Peer::connect(l.addr);
+        p.w.write_all(req).unwrap();
+        let v = p.read().expect("an error reply");
+        assert_eq!(v["status"], "error", "{v}");
+        assert!(p.read().is_none());
+    }
+    // 8 KiB of header without a blank line.
+    let mut p = Peer::connect(l.addr);
+    let _ = p.w.write_all(&vec![b'x'; 9000]);
+    assert_eq!(p.read().unwrap()["status"], "error");
+    assert!(dir.entries().is_empty());
+}
+
+#[test]
+fn a_disconnect_mid_upload_leaves_no_file() {
+    let dir = TempDir::new("upload-abort");
+    let l = start_in(&dir.0, None);
+    let mut p = Peer::connect(l.addr);
+    let mut req = header("partial.bin", 1 << 20);
+    req.extend(random_bytes(400_000, 3));
+    p.w.write_all(&req).unwrap();
+    assert_eq!(p.read().unwrap()["status"], "receiving");
+    assert_eq!(
+        p.read().unwrap()["status"],
+        "progress",
+        "bytes reached the disk"
+    );
+    drop(p);
+    wait_until("the partial upload is removed", || dir.entries().is_empty());
+}
+
+#[test]
+fn an_idle_upload_times_out_and_leaves_no_file() {
+    let dir = TempDir::new("upload-idle");
+    let l = start_in(&dir.0, Some(Duration::from_millis(200)));
+    let mut p = Peer::connect(l.addr);
+    let mut req = header("slow.bin", 1000);
+    req.extend_from_slice(&[1; 10]);
+    p.w.write_all(&req).unwrap();
+    let mut last = Value::Null;
+    while let Some(v) = p.read() {
+        last = v;
+    }
+    assert_eq!(last["status"], "error");
+    assert_eq!(last["message"], "idle timeout");
+    wait_until("the partial upload is removed", || dir.entries().is_empty());
+}
+
+#[test]
+fn two_concurrent_uploads_with_one_name_keep_both_and_nothing_is_overwritten() {
+    let dir = TempDir::new("upload-clash");
+    std::fs::write(dir.0.join("keep.txt"), b"original").unwrap();
+    let l = start_in(&dir.0, None);
+    let a = random_bytes(700_000, 1);
+    let b = random_bytes(500_000, 2);
+    let mut pa = Peer::connect(l.addr);
+    let mut pb = Peer::connect(l.addr);
+    pa.w.write_all(&header("same.bin", a.len())).unwrap();
+    pb.w.write_all(&header("same.bin", b.len())).unwrap();
+    pa.w.write_all(&a[..300_000]).unwrap();
+    pb.w.write_all(&b).unwrap();
+    pa.w.write_all(&a[300_000..]).unwrap();
+    let (da, _) = pa.until_completed();
+    let (db, _) = pb.until_completed();
+    let na = da["filename"].as_str().unwrap().to_string();
+    let nb = db["filename"].as_str().unwrap().to_string();
+    let mut names = vec![na.clone(), nb.clone()];
+    names.sort();
+    assert_eq!(names, ["same (1).bin", "same.bin"]);
+    assert_eq!(std::fs::read(dir.0.join(&na)).unwrap(), a);
+    assert_eq!(std::fs::read(dir.0.join(&nb)).unwrap(), b);
+    let mut pk = Peer::connect(l.addr);
+    let mut req = header("keep.txt", 3);
+    req.extend_from_slice(b"new");
+    pk.w.write_all(&req).unwrap();
+    let (dk, _) = pk.until_completed();
+    assert_eq!(dk["filename"], "keep (1).txt");
+    assert_eq!(std::fs::read(dir.0.join("keep.txt")).unwrap(), b"original");
+    assert_eq!(std::fs::read(dir.0.join("keep (1).txt")).unwrap(), b"new");
+}
+
+#[test]
+fn the_client_binary_uploads_and_verifies() {
+    let dir = TempDir::new("upload-client-dst");
+    let src = TempDir::new("upload-client-src");
+    let l = start_in(&dir.0, None);
+    let f1 = src.0.join("one.bin");
+    let f2 = src.0.join("two.bin");
+    let f3 = src.0.join("empty");
+    std::fs::write(&f1, random_bytes(3 << 20, 11)).unwrap();
+    std::fs::write(&f2, b"hello").unwrap();
+    std::fs::write(&f3, b"").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .arg("upload")
+        .arg(l.addr.to_string())
+        .args([&f1, &f2, &f3])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}\n{err}");
+    assert_eq!(text.matches("uploaded ").count(), 3, "{text}");
+    assert!(
+        err.contains("progress: 100%"),
+        "plain progress lines: {err}"
+    );
+    for f in [&f1, &f2, &f3] {
+        let name = f.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(dir.0.join(name)).unwrap(),
+            std::fs::read(f).unwrap()
+        );
+    }
+    // A refused file makes the exit status non-zero.
+    let bad = src.0.join("missing");
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .arg("upload")
+        .arg(l.addr.to_string())
+        .arg(&bad)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+}
+
+#[test]
+fn seed_client_07_against_our_server() {
+    let seed = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../shared/seed/07-binary-upload.js"
+    );
+    if Command::new("node").arg("--version").output().is_err() {
+        println!("skipped: node is not installed");
+        return;
+    }
+    if !Path::new(seed).exists() {
+        println!("skipped: {seed} not found");
+        return;
+    }
+    let dir = TempDir::new("upload-seed-dst");
+    let src = TempDir::new("upload-seed-src");
+    let data = random_bytes(1 << 20, 5);
+    let f = src.0.join("seed.bin");
+    std::fs::write(&f, &data).unwrap();
+    let l = start_in(&dir.0, None);
+    let out = Command::new("node")
+        .arg(seed)
+        .arg("client")
+        .arg(&f)
+        .env("PORT", l.addr.port().to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_until("the seed's upload is stored", || {
+        std::fs::read(dir.0.join("seed.bin")).is_ok_and(|d| d == data)
+    });
+}
+
+#[test]
+fn a_disk_error_is_reported_to_the_client() {
+    let parent = TempDir::new("upload-diskerr");
+    let dir = parent.0.join("gone");
+    std::fs::create_dir(&dir).unwrap();
+    let l = start_in(&dir, None);
+    // The directory disappears: the worker cannot create the file.
+    std::fs::remove_dir(&dir).unwrap();
+    let mut p = Peer::connect(l.addr);
+    let mut req = header("x.bin", 5);
+    req.extend_from_slice(b"12345");
+    p.w.write_all(&req).unwrap();
+    let mut last = Value::Null;
+    while let Some(v) = p.read() {
+        last = v;
+    }
+    assert_eq!(last["status"], "error", "{last}");
+    assert!(
+        last["message"].as_str().unwrap().contains("cannot"),
+        "{last}"
+    );
+    assert!(!dir.exists());
+}
+
+#[test]
+fn two_hundred_pipelined_uploads_on_one_connection() {
+    // All written before any reply is read: each upload's `completed` comes
+    // before the next one's `receiving`, and every file is stored.
+    let dir = TempDir::new("upload-pipeline");
+    let l = start_in(&dir.0, None);
+    let mut p = Peer::connect(l.addr);
+    let mut all = Vec::new();
+    for i in 0..200 {
+        all.extend(header(&format!("f{i}"), 2));
+        all.extend_from_slice(b"ok");
+    }
+    p.w.write_all(&all).unwrap();
+    let mut done = 0;
+    while done < 200 {
+        if p.until_completed().0["status"] == "completed" {
+            done += 1;
+        }
+    }
+    assert_eq!(dir.entries().len(), 200);
+}
+
+#[test]
+fn a_slow_disk_pauses_the_socket_instead_of_buffering() {
+    let dir = TempDir::new("upload-slowdisk");
+    let mut cfg = UploadConfig::new(dir.0.clone());
+    // 2 ms per write of at most one 64 KiB read: about 0.3 s of "disk".
+    cfg.write_delay = Duration::from_millis(2);
+    let l = TestLoop::start(ListenOptions::default(), move || Upload::new(cfg));
+    let total = 8 << 20;
+    let data = random_bytes(total, 21);
+    let mut p = Peer::connect(l.addr);
+    let mut w = p.w.try_clone().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let body = data.clone();
+    let writer = std::thread::spawn(move || {
+        w.write_all(&header("slow.bin", body.len())).unwrap();
+        for chunk in body.chunks(64 * 1024) {
+            w.write_all(chunk).unwrap();
+        }
+        tx.send(()).unwrap();
+    });
+    // When the writer gets rid of its last byte, the server must already
+    // have put most of the file on disk: without the pause it would have
+    // read everything into memory at once and confirmed only a few writes.
+    let mut written_when_sent = None;
+    let mut last = 0;
+    loop {
+        let v = p.read().expect("reply");
+        if written_when_sent.is_none() && rx.try_recv().is_ok() {
+            written_when_sent = Some(last);
+        }
+        match v["status"].as_str() {
+            Some("progress") => last = v["received"].as_u64().unwrap(),
+            Some("completed") => break,
+            _ => {}
+        }
+    }
+    writer.join().unwrap();
+    let at_send = written_when_sent.unwrap_or(last);
+    eprintln!("on disk when the client had sent everything: {at_send} of {total}");
+    assert!(
+        at_send >= (total / 8) as u64,
+        "only {at_send} of {total} bytes were on disk when the client had sent everything"
+    );
+    assert_eq!(std::fs::read(dir.0.join("slow.bin")).unwrap(), data);
+}
