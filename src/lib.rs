@@ -4,6 +4,7 @@
 //! * [`conn`]: a connection's lifecycle state machine and write queue;
 //! * [`net`]: listening, accepting, connecting, errors;
 //! * [`timer`]: the hierarchical timing wheel;
+//! * [`metrics`]: loop metrics (JSON, Prometheus endpoint, trace lines);
 //! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload headers);
 //! * [`apps`]: the servers the `netloop` binary runs;
 //! * [`cli`]: command-line parsing helpers (durations, sizes).
@@ -14,6 +15,7 @@ pub mod apps;
 pub mod cli;
 pub mod codec;
 pub mod conn;
+pub mod metrics;
 pub mod net;
 pub mod reactor;
 pub mod timer;

@@ -68,6 +68,7 @@ impl Reactor {
         }
         let was_empty = c.wq.is_empty();
         c.wq.push(data);
+        self.stats.queued_add(len);
         if was_empty && c.writable && c.state != State::Connecting {
             self.flush(key);
         }
@@ -115,7 +116,10 @@ impl Reactor {
     /// slows the peer down.
     pub fn pause(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(conn.0) {
-            c.paused = true;
+            if !c.paused {
+                c.paused = true;
+                self.stats.pauses += 1;
+            }
         }
     }
 
