@@ -329,7 +329,9 @@ impl<H: Handler> Handler for WithMetrics<H> {
         }
     }
     fn on_close(&mut self, r: &mut Reactor, c: ConnId, had_error: bool) {
-        if self.conns.remove(&c).is_none() {
+        if self.is_ours(c) {
+            self.conns.remove(&c);
+        } else {
             self.inner.on_close(r, c, had_error)
         }
     }

@@ -32,6 +32,16 @@
 //! Anything on the [`Reactor`]: write to any connection, end, destroy,
 //! pause, listen, connect, arm timers. Events those calls cause are queued and
 //! delivered after the callback returns; a callback is never re-entered.
+//!
+//! # Counting
+//!
+//! The loop counts what it does in [`stats::LoopStats`] with plain field
+//! increments, and times its phases with a clock read at the boundary of
+//! each phase that did work (and always around `poll`).
+//! [`Reactor::metrics`] turns that into a [`crate::metrics::LoopMetrics`]
+//! snapshot. `--trace-loop` ([`Reactor::set_trace_loop`]) logs one line per
+//! iteration, rate-limited; `RUST_LOG=netloop::reactor=trace` logs every
+//! event and iteration.
 
 pub mod config;
 pub mod handler;
@@ -244,17 +254,16 @@ impl Reactor {
             let mut n = 0;
             for event in events.iter() {
                 n += 1;
-                if log::log_enabled!(target: "netloop::reactor", log::Level::Trace) {
-                    log::trace!(
-                        target: "netloop::reactor",
-                        "event token={} readable={} writable={} error={} read_closed={}",
-                        event.token().0,
-                        event.is_readable(),
-                        event.is_writable(),
-                        event.is_error(),
-                        event.is_read_closed()
-                    );
-                }
+                // One relaxed atomic load unless trace is on.
+                log::trace!(
+                    target: "netloop::reactor",
+                    "event token={} readable={} writable={} error={} read_closed={}",
+                    event.token().0,
+                    event.is_readable(),
+                    event.is_writable(),
+                    event.is_error(),
+                    event.is_read_closed()
+                );
                 self.dispatch(h, event);
                 self.deliver_pending(h);
             }
