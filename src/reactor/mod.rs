@@ -221,7 +221,9 @@ impl Reactor {
                 return Ok(Exit::Idle);
             }
             self.stats.iterations += 1;
-            self.stats.last.phase_time = [Duration::ZERO; 6];
+            if self.clock.measure_all {
+                self.stats.last.phase_time = [Duration::ZERO; 6];
+            }
             // 1. timers
             let fired0 = self.stats.timers_fired;
             self.run_timers(h);
@@ -296,7 +298,9 @@ impl Reactor {
     fn phase_at(&mut self, p: Phase, t: Instant) {
         let d = t.saturating_duration_since(self.clock.mark);
         self.stats.phase_time[p as usize] += d;
-        self.stats.last.phase_time[p as usize] += d;
+        if self.clock.measure_all {
+            self.stats.last.phase_time[p as usize] += d;
+        }
         self.clock.mark = t;
     }
 
