@@ -47,6 +47,9 @@ impl Handler for Probe {
         let Ok(m) = m.downcast::<Msg>() else { return };
         match *m {
             Msg::Query(tx) => {
+                // The running total equals the sum over the queues.
+                let sum: usize = r.connection_ids().iter().map(|&c| r.buffer_size(c)).sum();
+                assert_eq!(r.queued_bytes(), sum, "queued-bytes total drifted");
                 let _ = tx.send(r.metrics());
             }
             Msg::LateTimer(block) => {

@@ -317,6 +317,7 @@ impl Reactor {
         last.timers_fired = fired;
         last.ready_served = ready_served;
         last.ready_len = self.ready.len();
+        let mut logged = false;
         if let Some(t) = self.trace.as_mut() {
             if let Some(suppressed) = t.admit(self.clock.mark) {
                 log::info!(
@@ -324,17 +325,25 @@ impl Reactor {
                     "{}",
                     crate::metrics::trace::format_line(&self.stats.last, suppressed)
                 );
+                logged = true;
             }
         }
-        log::trace!(
-            target: "netloop::reactor",
-            "iteration {} done: conns={} timers={} immediates={} {}",
-            self.stats.iterations,
-            self.conns.len(),
-            self.wheel.len(),
-            self.immediates.len(),
-            crate::metrics::trace::format_line(&self.stats.last, 0)
-        );
+        if log::log_enabled!(target: "netloop::reactor", log::Level::Trace) {
+            log::trace!(
+                target: "netloop::reactor",
+                "iteration {} done: conns={} timers={} immediates={} {}",
+                self.stats.iterations,
+                self.conns.len(),
+                self.wheel.len(),
+                self.immediates.len(),
+                crate::metrics::trace::format_line(&self.stats.last, 0)
+            );
+            logged = true;
+        }
+        if logged {
+            // Writing the line is not the next iteration's timers phase.
+            self.clock.mark = Instant::now();
+        }
     }
 
     /// Print one line per iteration (at most
