@@ -4,6 +4,7 @@
 //! * [`conn`]: a connection's lifecycle state machine and write queue;
 //! * [`net`]: listening, accepting, connecting, errors;
 //! * [`timer`]: the hierarchical timing wheel;
+//! * [`metrics`]: loop metrics (JSON, Prometheus endpoint, trace lines);
 //! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload headers);
 //! * [`apps`]: the servers the `netloop` binary runs;
 //! * [`client`]: the clients the `netloop` binary runs;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod client;
 pub mod codec;
 pub mod conn;
+pub mod metrics;
 pub mod net;
 pub mod reactor;
 pub mod timer;

@@ -2,6 +2,7 @@
 //! line, and running a handler until shutdown.
 
 use crate::cli::units::{parse_duration, parse_size};
+use crate::metrics::http::{MetricsAddr, WithMetrics};
 use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
 use crate::{Exit, Handler, ListenOptions, Reactor, SocketOptions};
 use clap::Args;
@@ -33,6 +34,14 @@ pub struct ServerArgs {
     /// Time given to connections to close on SIGINT/SIGTERM before they are destroyed.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     pub grace: Duration,
+    /// Serve loop metrics in the Prometheus text format on `GET /metrics`
+    /// at HOST:PORT (e.g. 127.0.0.1:9100).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics: Option<MetricsAddr>,
+    /// Log one line per loop iteration (phase timings, events, timers fired,
+    /// ready-list length), at most 10 a second.
+    #[arg(long)]
+    pub trace_loop: bool,
 }
 
 impl ServerArgs {
@@ -64,7 +73,7 @@ pub fn serve<H: Handler>(args: &ServerArgs, handler: H) -> ExitCode {
 pub fn serve_with<H: Handler>(
     args: &ServerArgs,
     adjust: impl FnOnce(&mut ListenOptions),
-    mut handler: H,
+    handler: H,
 ) -> ExitCode {
     let mut opts = args.listen_options();
     adjust(&mut opts);
@@ -89,7 +98,26 @@ pub fn serve_with<H: Handler>(
         );
         return ExitCode::FAILURE;
     }
-    match r.run(&mut handler) {
+    let metrics = match &args.metrics {
+        None => None,
+        Some(addr) => match crate::metrics::http::listen(&mut r, addr) {
+            Ok(sid) => Some(sid),
+            Err(e) => {
+                log::error!(
+                    "cannot serve metrics on {addr}: {e} ({})",
+                    e.code.describe()
+                );
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    r.set_trace_loop(args.trace_loop);
+    let mut handler = WithMetrics::new(handler, metrics);
+    let outcome = r.run(&mut handler);
+    if outcome.is_ok() {
+        log::info!("{}", r.metrics().summary());
+    }
+    match outcome {
         Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
         Ok(_) => {
             log::info!("shut down");

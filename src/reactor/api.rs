@@ -79,6 +79,7 @@ impl Reactor {
             return Err(WriteError::Closed);
         }
         if let Some(rest) = rest {
+            self.stats.queued_add(rest.len());
             c.wq.push(rest);
         }
         let below = c.wq.len() < c.opts.high_water_mark;
@@ -119,7 +120,10 @@ impl Reactor {
     /// slows the peer down.
     pub fn pause(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(conn.0) {
-            c.paused = true;
+            if !c.paused {
+                c.paused = true;
+                self.stats.pauses += 1;
+            }
         }
     }
 

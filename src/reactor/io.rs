@@ -124,7 +124,12 @@ impl Reactor {
             return;
         };
         let mut s: &mio::net::TcpStream = stream;
-        match c.wq.flush_to(&mut s, WRITE_BUDGET_BYTES) {
+        let before = c.wq.len();
+        let res = c.wq.flush_to(&mut s, WRITE_BUDGET_BYTES);
+        // From the queue's length, not the count returned: an error discards
+        // the count of what was written before it.
+        self.stats.queued_sub(before - c.wq.len());
+        match res {
             Ok((n, how)) => {
                 c.bytes_written += n as u64;
                 self.stats.bytes_written += n as u64;
@@ -261,6 +266,7 @@ impl Reactor {
         }
         let was = c.state;
         c.state = State::Closed;
+        self.stats.queued_sub(c.wq.len());
         c.wq.clear();
         c.rbuf = BytesMut::new();
         c.paused = false;

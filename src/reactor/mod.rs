@@ -32,6 +32,16 @@
 //! Anything on the [`Reactor`]: write to any connection, end, destroy,
 //! pause, listen, connect, arm timers. Events those calls cause are queued and
 //! delivered after the callback returns; a callback is never re-entered.
+//!
+//! # Counting
+//!
+//! The loop counts what it does in [`stats::LoopStats`] with plain field
+//! increments, and times its phases with a clock read at the boundary of
+//! each phase that did work (and always around `poll`).
+//! [`Reactor::metrics`] turns that into a [`crate::metrics::LoopMetrics`]
+//! snapshot. `--trace-loop` ([`Reactor::set_trace_loop`]) logs one line per
+//! iteration, rate-limited; `RUST_LOG=netloop::reactor=trace` logs every
+//! event and iteration.
 
 pub mod config;
 pub mod handler;
@@ -52,7 +62,7 @@ use crate::timer::{Tick, Wheel};
 use mio::{Events, Poll, Token, Waker};
 use ready_list::ReadyList;
 use remote::Inbox;
-use stats::LoopStats;
+use stats::{LoopStats, Phase, PhaseClock};
 use std::collections::{HashMap, VecDeque};
 use std::io as stdio;
 use std::sync::mpsc::{Receiver, Sender};
@@ -126,6 +136,8 @@ pub struct Reactor {
     pub(crate) spare_fd: Option<std::fs::File>,
     pub(crate) watched: slab::Slab<(std::os::fd::RawFd, u64)>,
     pub(crate) stats: LoopStats,
+    pub(crate) clock: PhaseClock,
+    pub(crate) trace: Option<crate::metrics::trace::TraceLimiter>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -184,6 +196,8 @@ impl Reactor {
             spare_fd: std::fs::File::open("/dev/null").ok(),
             watched: slab::Slab::new(),
             stats: LoopStats::default(),
+            clock: PhaseClock::new(now),
+            trace: None,
         })
     }
 
@@ -191,6 +205,9 @@ impl Reactor {
     /// a graceful shutdown completes.
     pub fn run<H: Handler>(&mut self, h: &mut H) -> stdio::Result<Exit> {
         self.update_now();
+        self.clock.mark = self.now;
+        self.clock.measure_all = self.trace.is_some()
+            || log::log_enabled!(target: "netloop::reactor", log::Level::Trace);
         loop {
             self.deliver_pending(h);
             if let Some(exit) = self.stop.take() {
@@ -204,39 +221,137 @@ impl Reactor {
                 return Ok(Exit::Idle);
             }
             self.stats.iterations += 1;
+            if self.clock.measure_all {
+                self.stats.last.phase_time = [Duration::ZERO; 6];
+            }
             // 1. timers
+            let fired0 = self.stats.timers_fired;
             self.run_timers(h);
-            // 2. ready list
+            let fired = self.stats.timers_fired - fired0;
+            self.phase_done(Phase::Timers, fired > 0);
+            // 2. ready list (measured at the clock read before poll)
+            let ready_served = self.ready.len();
             self.run_ready(h);
             // 3. poll (unless the timers phase just finished the last work:
             // an infinite poll with nothing registered would never return)
             if !self.is_alive() || self.stop.is_some() {
+                self.phase_done(Phase::Ready, ready_served > 0);
+                self.end_iteration(fired, ready_served, 0);
                 continue;
             }
             let timeout = self.poll_timeout();
             let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
             let t0 = Instant::now();
+            self.phase_at(Phase::Ready, t0);
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
             self.update_now();
-            self.stats.poll_blocked += self.now.saturating_duration_since(t0);
+            let blocked = self.now.saturating_duration_since(t0);
+            self.stats.poll_blocked += blocked;
+            self.phase_at(Phase::Poll, self.now);
             // 4. dispatch
             let mut n = 0;
             for event in events.iter() {
                 n += 1;
+                // One relaxed atomic load unless trace is on.
+                log::trace!(
+                    target: "netloop::reactor",
+                    "event token={} readable={} writable={} error={} read_closed={}",
+                    event.token().0,
+                    event.is_readable(),
+                    event.is_writable(),
+                    event.is_error(),
+                    event.is_read_closed()
+                );
                 self.dispatch(h, event);
                 self.deliver_pending(h);
             }
             self.stats.events += n;
+            self.stats.events_per_iteration.record(n);
             self.events = events;
+            self.phase_done(Phase::Dispatch, n > 0);
             // 5. check (setImmediate)
+            let had_immediates = !self.immediates.is_empty();
             self.run_immediates(h);
+            self.phase_done(Phase::Check, had_immediates);
             // 6. close callbacks
+            let had_closing = !self.closing.is_empty() || !self.closing_servers.is_empty();
             self.run_closing(h);
+            self.phase_done(Phase::Close, had_closing);
+            self.end_iteration(fired, ready_served, n);
         }
+    }
+
+    /// A phase ended: charge the time since the last boundary to it, if it
+    /// did work or every boundary is measured (see [`stats`]).
+    #[inline]
+    fn phase_done(&mut self, p: Phase, worked: bool) {
+        if worked || self.clock.measure_all {
+            self.phase_at(p, Instant::now());
+        }
+    }
+
+    #[inline]
+    fn phase_at(&mut self, p: Phase, t: Instant) {
+        let d = t.saturating_duration_since(self.clock.mark);
+        self.stats.phase_time[p as usize] += d;
+        if self.clock.measure_all {
+            self.stats.last.phase_time[p as usize] += d;
+        }
+        self.clock.mark = t;
+    }
+
+    /// Bookkeeping after an iteration: the `--trace-loop` line and the
+    /// `trace` detail.
+    #[inline]
+    fn end_iteration(&mut self, fired: u64, ready_served: usize, events: u64) {
+        if !self.clock.measure_all {
+            return;
+        }
+        let last = &mut self.stats.last;
+        last.iteration = self.stats.iterations;
+        last.events = events;
+        last.timers_fired = fired;
+        last.ready_served = ready_served;
+        last.ready_len = self.ready.len();
+        let mut logged = false;
+        if let Some(t) = self.trace.as_mut() {
+            if let Some(suppressed) = t.admit(self.clock.mark) {
+                log::info!(
+                    target: "netloop::trace",
+                    "{}",
+                    crate::metrics::trace::format_line(&self.stats.last, suppressed)
+                );
+                logged = true;
+            }
+        }
+        if log::log_enabled!(target: "netloop::reactor", log::Level::Trace) {
+            log::trace!(
+                target: "netloop::reactor",
+                "iteration {} done: conns={} timers={} immediates={} {}",
+                self.stats.iterations,
+                self.conns.len(),
+                self.wheel.len(),
+                self.immediates.len(),
+                crate::metrics::trace::format_line(&self.stats.last, 0)
+            );
+            logged = true;
+        }
+        if logged {
+            // Writing the line is not the next iteration's timers phase.
+            self.clock.mark = Instant::now();
+        }
+    }
+
+    /// Print one line per iteration (at most
+    /// [`crate::metrics::trace::MAX_LINES_PER_SEC`] a second; the rest are
+    /// counted and the count is shown on the next line printed). Takes
+    /// effect at the next [`Reactor::run`].
+    pub fn set_trace_loop(&mut self, on: bool) {
+        self.trace = on.then(crate::metrics::trace::TraceLimiter::default);
     }
 
     /// Make [`Reactor::run`] return after the current callback.
@@ -264,6 +379,27 @@ impl Reactor {
         self.conns.keys().map(ConnId).collect()
     }
 
+    /// A snapshot of every loop metric, serialisable as JSON
+    /// (`serde_json::to_value(r.metrics())`) or Prometheus text.
+    pub fn metrics(&self) -> crate::metrics::LoopMetrics {
+        crate::metrics::LoopMetrics::from_reactor(self)
+    }
+
+    /// Connections paused (reading stopped) now, by `pause()`.
+    pub fn paused_count(&self) -> usize {
+        self.conns.iter().filter(|(_, c)| c.paused).count()
+    }
+
+    /// Servers whose accepting is paused now (descriptor exhaustion backoff).
+    pub fn accept_paused_count(&self) -> usize {
+        self.servers.iter().filter(|(_, s)| s.accept_paused).count()
+    }
+
+    /// Application timers armed now.
+    pub fn app_timer_count(&self) -> usize {
+        self.app_timers.len()
+    }
+
     /// Connections by lifecycle state, indexed like [`State::NAMES`].
     pub fn connections_by_state(&self) -> [usize; 6] {
         let mut counts = [0; 6];
@@ -273,9 +409,10 @@ impl Reactor {
         counts
     }
 
-    /// Bytes queued for writing across all connections now.
+    /// Bytes queued for writing across all connections now (kept as a
+    /// running total by `write`, `flush` and `close`).
     pub fn queued_bytes(&self) -> usize {
-        self.conns.iter().map(|(_, c)| c.wq.len()).sum()
+        self.stats.queued_bytes as usize
     }
 
     /// Length of the ready list now.

@@ -66,6 +66,7 @@ impl Reactor {
     pub(crate) fn drain_inbox<H: Handler>(&mut self, h: &mut H) {
         self.stats.wakeups += 1;
         while let Ok(msg) = self.inbox_rx.try_recv() {
+            self.stats.wakeup_messages += 1;
             match msg {
                 Inbox::Lookup { key, result } => self.lookup_done(h, key, result),
                 Inbox::App(m) => h.on_message(self, m),

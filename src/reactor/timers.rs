@@ -135,8 +135,12 @@ impl Reactor {
             return;
         };
         let tag = t.tag;
+        // Lateness against the exact deadline, not the ms tick: the loop's
+        // delay as Node's monitorEventLoopDelay reports it.
+        let deadline = self.epoch + Duration::from_millis(t.due);
+        self.stats.app_timers_fired += 1;
         self.stats
-            .record_lateness(self.now_tick.saturating_sub(t.due));
+            .record_late(self.now.saturating_duration_since(deadline));
         match next {
             Some(at) => {
                 t.due = at;

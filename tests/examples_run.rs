@@ -1,0 +1,120 @@
+//! The teaching examples build and run: each is started from the target
+//! directory (`cargo test` builds examples; `cargo test --test examples_run`
+//! alone builds them here first), bounded in time, and its output checked.
+
+mod util;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::Instant;
+use util::*;
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/examples_run-HASH -> target/<profile>/examples/NAME
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let path = dir.join("examples").join(name);
+    static BUILD: Once = Once::new();
+    if !path.exists() {
+        BUILD.call_once(|| {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = Command::new(cargo)
+                .args(["build", "--examples"])
+                .status()
+                .expect("cargo build --examples")
+                .success();
+            assert!(ok, "examples failed to build");
+        });
+    }
+    assert!(path.exists(), "{} missing", path.display());
+    path
+}
+
+/// Wait for `child` to exit within `TIMEOUT` (killed otherwise); its stdout.
+fn finish(mut child: Child) -> String {
+    let start = Instant::now();
+    loop {
+        if let Some(st) = child.try_wait().expect("try_wait") {
+            let mut out = String::new();
+            if let Some(mut o) = child.stdout.take() {
+                std::io::Read::read_to_string(&mut o, &mut out).unwrap();
+            }
+            assert!(st.success(), "example failed: {st}\n{out}");
+            return out;
+        }
+        if start.elapsed() > TIMEOUT {
+            let _ = child.kill();
+            panic!("example did not exit in time");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+fn run(name: &str) -> String {
+    let child = Command::new(example(name))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn example");
+    finish(child)
+}
+
+#[test]
+fn timers_example_prints_immediate_before_timeout_for_io() {
+    let out = run("timers");
+    let pos = |s: &str| {
+        out.find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing:\n{out}"))
+    };
+    assert!(pos("I/O callback") < pos("io: setImmediate"));
+    assert!(pos("io: setImmediate") < pos("io: setTimeout(0)"), "{out}");
+    assert!(pos("main: setImmediate") > 0 && pos("main: setTimeout(0)") > 0);
+}
+
+#[test]
+fn backpressure_example_shows_false_then_drain() {
+    let out = run("backpressure");
+    let f = out.find("write() returned false").expect(&out);
+    let d = out.find("drain:").expect(&out);
+    assert!(f < d, "{out}");
+    // Everything the server wrote reached the client.
+    let kib = |line: &str, after: &str| -> u64 {
+        let l = out.lines().find(|l| l.starts_with(line)).expect(&out);
+        let rest = l.split(after).nth(1).expect(&out);
+        rest.split_whitespace().next().unwrap().parse().expect(&out)
+    };
+    assert_eq!(kib("write()", "after "), kib("client read", "read "));
+}
+
+#[test]
+fn echo_example_echoes_and_shuts_down_on_sigterm() {
+    let mut child = Command::new(example("echo"))
+        .arg("0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn echo example");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let addr = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .parse()
+        .expect("address");
+    let mut s = connect(addr);
+    s.write_all(b"hello, loop").unwrap();
+    assert_eq!(read_exact(&mut s, 11), b"hello, loop");
+    drop(s);
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+    // Bounded wait for the exit first; then the pipe is at EOF.
+    finish(child);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("Graceful")), "{rest:?}");
+}
