@@ -168,3 +168,21 @@ fn sigterm_sends_the_shutdown_notice() {
         assert_eq!(srv.wait_exit(), Some(0));
     }
 }
+
+/// `/stats` carries the loop's metrics as one line of JSON (the same snapshot
+/// as the metrics endpoint), counting this very connection.
+#[test]
+fn stats_reports_the_loop_figures() {
+    let srv = server(&[]);
+    let mut a = LineClient::connect(srv.addr);
+    a.expect("Welcome! Connection ID: 1\n");
+    a.send("/stats");
+    let l = a.line();
+    let v = info_json(&l, "Loop stats: ");
+    assert!(v["iterations"].as_u64().unwrap() > 0);
+    assert_eq!(v["connections"]["live"], 1);
+    assert!(v["connections"]["accepted"].as_u64().unwrap() >= 1);
+    assert!(v["bytes"]["read"].as_u64().unwrap() >= "/stats\n".len() as u64);
+    assert!(v["utilization"].as_f64().is_some());
+    assert!(v["timers"]["armed"].is_u64(), "{v}");
+}

@@ -144,6 +144,15 @@ impl Catalog {
         )
     }
 
+    /// `/stats` (not in the seed): the loop's metrics as one line of JSON.
+    pub fn command_stats(&self, json: &str) -> String {
+        pick!(
+            self,
+            format!("Loop stats: {json}\n"),
+            format!("事件循环统计: {json}\n")
+        )
+    }
+
     /// 02 `/list`.
     pub fn command_list(&self, ids: &[u64]) -> String {
         let ids = ids

@@ -131,6 +131,12 @@ impl CommandServer {
                 Self::send(r, conn, s, cat.command_info(&json));
             }
             "/list" => Self::send(r, conn, s, cat.command_list(&ids)),
+            "/stats" => {
+                // The loop's own figures: the same snapshot the metrics
+                // endpoint renders as Prometheus text.
+                let json = serde_json::to_string(&r.metrics()).unwrap_or_else(|_| "{}".into());
+                Self::send(r, conn, s, cat.command_stats(&json));
+            }
             "/quit" => {
                 let msg = cat.goodbye();
                 s.bytes_sent += msg.len() as u64;
