@@ -31,7 +31,7 @@ enum Command {
     /// The half-close demo client: plays one scenario against `serve halfclose`.
     Halfclose {
         /// Server address.
-        #[arg(value_name = "HOST:PORT", value_parser = netloop::client::parse_host_port)]
+        #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
         addr: (String, u16),
         /// The scenario.
         #[arg(value_enum, default_value = "normal")]
@@ -85,7 +85,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ConnectArgs {
     /// Server address.
-    #[arg(value_name = "HOST:PORT", value_parser = netloop::client::parse_host_port)]
+    #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
     addr: (String, u16),
     /// Reconnect attempts after a lost or failed connection before giving up.
     #[arg(long, default_value_t = netloop::client::backoff::DEFAULT_MAX_ATTEMPTS)]
