@@ -23,6 +23,7 @@
 
 use super::rtt::{IssuedPings, RttStats};
 use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+use crate::apps::json_reply::json_line;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::wall_clock::unix_ms;
 use crate::client::backoff::{Backoff, BackoffConfig};
@@ -191,9 +192,7 @@ impl HeartbeatClient {
 
     fn send(&mut self, r: &mut Reactor, msg: &Value) {
         let Some(conn) = self.conn else { return };
-        let mut line = serde_json::to_vec(msg).unwrap_or_default();
-        line.push(b'\n');
-        let _ = r.write(conn, line);
+        let _ = r.write(conn, json_line(msg));
     }
 
     fn send_ping(&mut self, r: &mut Reactor) {
