@@ -244,13 +244,19 @@ impl HeartbeatClient {
         ));
     }
 
-    /// Stop for good: no reconnect, end the connection, leave the loop.
-    fn quit(&mut self, r: &mut Reactor) {
+    /// Print the statistics and cancel every timer and any reconnect: the
+    /// part `quit` and a signal share.
+    fn wind_down(&mut self, r: &mut Reactor) {
         self.print_stats();
         self.done = true;
         self.auto_reconnect = false;
         self.stop_timers(r);
         self.reconnect.cancel(r);
+    }
+
+    /// Stop for good: no reconnect, end the connection, leave the loop.
+    fn quit(&mut self, r: &mut Reactor) {
+        self.wind_down(r);
         match self.conn {
             Some(c) => {
                 let _ = r.end(c);
@@ -429,11 +435,7 @@ impl Handler for HeartbeatClient {
     }
 
     fn on_shutdown(&mut self, r: &mut Reactor) {
-        self.print_stats();
-        self.done = true;
-        self.auto_reconnect = false;
-        self.stop_timers(r);
-        self.reconnect.cancel(r);
+        self.wind_down(r);
     }
 }
 
