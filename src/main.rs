@@ -1,7 +1,7 @@
 //! The `netloop` binary: runs the servers and clients of the tutorial.
 
 use clap::{Parser, Subcommand};
-use netloop::cli::line_args::LineArgs;
+use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve, serve_with, ServerArgs};
 use netloop::cli::target::parse_target;
 use netloop::cli::units::{parse_duration, parse_size};
@@ -31,7 +31,7 @@ enum Command {
     /// The half-close demo client: plays one scenario against `serve halfclose`.
     Halfclose {
         /// Server address.
-        #[arg(value_name = "HOST:PORT", value_parser = netloop::client::parse_host_port)]
+        #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
         addr: (String, u16),
         /// The scenario.
         #[arg(value_enum, default_value = "normal")]
@@ -85,7 +85,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ConnectArgs {
     /// Server address.
-    #[arg(value_name = "HOST:PORT", value_parser = netloop::client::parse_host_port)]
+    #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
     addr: (String, u16),
     /// Reconnect attempts after a lost or failed connection before giving up.
     #[arg(long, default_value_t = netloop::client::backoff::DEFAULT_MAX_ATTEMPTS)]
@@ -148,6 +148,8 @@ enum ServeApp {
         /// Largest frame body accepted (checked on the length prefix).
         #[arg(long, value_parser = parse_size, default_value = "1MiB")]
         max_frame: usize,
+        #[command(flatten)]
+        lang: LangArgs,
     },
     /// JSON-lines heartbeat: pings every client, drops silent ones.
     Heartbeat {
@@ -162,6 +164,8 @@ enum ServeApp {
         /// Interval of the server_status broadcast (0 = off).
         #[arg(long, value_parser = parse_duration, default_value = "60s")]
         status_interval: Duration,
+        #[command(flatten)]
+        line: LineArgs,
     },
     /// File upload: header block, then exactly Filesize bytes, stored durably.
     Upload {
@@ -232,8 +236,15 @@ fn main() -> ExitCode {
                 |o| o.socket.allow_half_open = true,
                 netloop::apps::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
             ),
-            ServeApp::Framed { common, max_frame } => {
-                let cfg = netloop::apps::framed::FramedConfig { max_frame };
+            ServeApp::Framed {
+                common,
+                max_frame,
+                lang,
+            } => {
+                let cfg = netloop::apps::framed::FramedConfig {
+                    max_frame,
+                    lang: lang.lang,
+                };
                 serve(&common, netloop::apps::framed::Framed::new(cfg))
             }
             ServeApp::Heartbeat {
@@ -241,13 +252,15 @@ fn main() -> ExitCode {
                 heartbeat_interval,
                 heartbeat_timeout,
                 status_interval,
+                line,
             } => {
                 use netloop::apps::heartbeat::server::{HeartbeatConfig, HeartbeatServer};
                 let cfg = HeartbeatConfig {
                     interval: heartbeat_interval,
                     timeout: heartbeat_timeout,
                     status_interval,
-                    ..HeartbeatConfig::default()
+                    max_line: line.max_line,
+                    lang: line.lang,
                 };
                 serve(&common, HeartbeatServer::new(cfg))
             }

@@ -255,3 +255,19 @@ fn seed_client_06_against_our_server() {
     assert!(out.contains("pong"), "{out}");
     assert!(out.contains("unknown message type"), "{out}");
 }
+
+/// `--lang zh`: the seed's welcome and unknown-type texts, byte for byte.
+#[test]
+fn zh_texts_are_the_seeds() {
+    let l = TestLoop::start(ListenOptions::default(), || {
+        Framed::new(FramedConfig {
+            lang: netloop::apps::catalog::Lang::Zh,
+            ..FramedConfig::default()
+        })
+    });
+    let mut s = connect(l.addr);
+    let w = read_frame(&mut s);
+    assert_eq!(w["message"], "欢迎连接到流式TCP服务器");
+    s.write_all(&msg(json!({"type": "nope"}))).unwrap();
+    assert_eq!(read_frame(&mut s)["message"], "未知消息类型");
+}

@@ -510,6 +510,82 @@ impl Catalog {
             "服务器在客户端关闭写端后发送的数据\n".into()
         )
     }
+
+    // ----- JSON servers (06 framed, 07 upload, 09 heartbeat) ---------------
+    //
+    // These are the `message` texts of JSON replies, without a line end (the
+    // codec frames them). `zh` has the seed's wording where the seed had one;
+    // texts the seed never had are English in both languages. The Display
+    // text of a codec error (bad JSON, an oversized frame or header) is sent
+    // as it is.
+
+    /// 06: `welcome`.
+    pub fn framed_welcome(&self) -> &'static str {
+        pick!(
+            self,
+            "Welcome to the framed JSON server",
+            "欢迎连接到流式TCP服务器"
+        )
+    }
+
+    /// 06: `error` reply to an unknown message type.
+    pub fn unknown_type(&self) -> &'static str {
+        pick!(self, "unknown message type", "未知消息类型")
+    }
+
+    /// 06: a reply that would exceed our own frame limit (a huge `echo`).
+    pub fn reply_too_long(&self, len: usize, max: usize) -> String {
+        format!("reply of {len} bytes exceeds the limit of {max}")
+    }
+
+    /// 06, 07: the connection was silent for its idle timeout.
+    pub fn idle_timeout(&self) -> &'static str {
+        "idle timeout"
+    }
+
+    /// 09: `welcome`.
+    pub fn heartbeat_welcome(&self) -> &'static str {
+        pick!(
+            self,
+            "Welcome to the heartbeat server",
+            "欢迎连接到心跳服务器"
+        )
+    }
+
+    /// 09: a server `ping`, regular or urgent (the client has been silent).
+    pub fn heartbeat_ping(&self, urgent: bool) -> &'static str {
+        match (self.lang, urgent) {
+            (Lang::En, false) => "heartbeat check",
+            (Lang::En, true) => "urgent heartbeat check",
+            (Lang::Zh, false) => "心跳检查",
+            (Lang::Zh, true) => "紧急心跳检查",
+        }
+    }
+
+    /// 09: `server_shutdown`.
+    pub fn heartbeat_shutdown(&self) -> &'static str {
+        pick!(self, "The server is shutting down", "服务器即将关闭")
+    }
+
+    /// 09: a line that is not UTF-8 (skipped; the connection goes on).
+    pub fn line_not_utf8(&self) -> &'static str {
+        "line is not valid UTF-8"
+    }
+
+    /// 07: the file workers could not be reached.
+    pub fn upload_workers_unavailable(&self) -> &'static str {
+        "file workers unavailable"
+    }
+
+    /// 07: the client ended its side before `Filesize` bytes arrived.
+    pub fn upload_incomplete(&self) -> &'static str {
+        "connection ended before the whole file arrived"
+    }
+
+    /// 07: an upload cut short by the server's shutdown.
+    pub fn upload_shutdown(&self) -> &'static str {
+        "server shutting down"
+    }
 }
 
 #[cfg(test)]
@@ -529,6 +605,19 @@ mod tests {
         for line in got.lines().filter(|l| !l.is_empty()) {
             assert_eq!(line.chars().count(), 36, "{line:?}");
         }
+    }
+
+    #[test]
+    fn json_server_zh_texts_are_the_seeds() {
+        let c = Catalog::new(Lang::Zh);
+        assert_eq!(c.framed_welcome(), "欢迎连接到流式TCP服务器");
+        assert_eq!(c.unknown_type(), "未知消息类型");
+        assert_eq!(c.heartbeat_welcome(), "欢迎连接到心跳服务器");
+        assert_eq!(c.heartbeat_ping(false), "心跳检查");
+        assert_eq!(c.heartbeat_ping(true), "紧急心跳检查");
+        assert_eq!(c.heartbeat_shutdown(), "服务器即将关闭");
+        // No seed wording: English in both languages.
+        assert_eq!(c.idle_timeout(), Catalog::new(Lang::En).idle_timeout());
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! (bad JSON now gets an `error` frame), D6.6 (`sender` is an opaque id, not
 //! the peer's address), D6.7 (idle peers time out with `--idle-timeout`).
 
+use crate::apps::catalog::{Catalog, Lang};
+use crate::apps::json_reply::error_message as error_msg;
 use crate::apps::wall_clock::unix_ms;
 use crate::codec::{encode_frame, parse_message, FrameDecoder, FrameError, DEFAULT_MAX_FRAME};
 use crate::reactor::{Handler, Reactor};
@@ -36,22 +38,20 @@ use bytes::{Bytes, BytesMut};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
-/// Text of the `welcome` message.
-pub const WELCOME_TEXT: &str = "Welcome to the framed JSON server";
-/// Text of the `error` reply to an unknown message type.
-pub const UNKNOWN_TYPE_TEXT: &str = "unknown message type";
-
 /// Settings of the framed server.
 #[derive(Clone, Debug)]
 pub struct FramedConfig {
     /// Largest frame body accepted (and sent), in bytes.
     pub max_frame: usize,
+    /// Language of the `message` texts ([`Catalog`]).
+    pub lang: Lang,
 }
 
 impl Default for FramedConfig {
     fn default() -> Self {
         FramedConfig {
             max_frame: DEFAULT_MAX_FRAME,
+            lang: Lang::En,
         }
     }
 }
@@ -70,6 +70,7 @@ struct Client {
 #[derive(Debug, Default)]
 pub struct Framed {
     cfg: FramedConfig,
+    cat: Catalog,
     clients: HashMap<ConnId, Client>,
     next_id: u64,
 }
@@ -78,6 +79,7 @@ impl Framed {
     /// A server with `cfg`.
     pub fn new(cfg: FramedConfig) -> Self {
         Framed {
+            cat: Catalog::new(cfg.lang),
             cfg,
             clients: HashMap::new(),
             next_id: 1,
@@ -92,7 +94,7 @@ impl Framed {
         match encode_frame(&body, self.cfg.max_frame) {
             Ok(b) => b,
             Err(FrameError::TooLong { len, max }) => {
-                let err = error_msg(&format!("reply of {len} bytes exceeds the limit of {max}"));
+                let err = error_msg(&self.cat.reply_too_long(len, max));
                 let body = serde_json::to_vec(&err).unwrap_or_default();
                 let mut out = BytesMut::with_capacity(4 + body.len());
                 out.extend_from_slice(&(body.len() as u32).to_be_bytes());
@@ -139,7 +141,7 @@ impl Framed {
             }
             _ => {
                 let reply =
-                    json!({"type": "error", "message": UNKNOWN_TYPE_TEXT, "timestamp": now});
+                    json!({"type": "error", "message": self.cat.unknown_type(), "timestamp": now});
                 self.send(r, conn, &reply)
             }
         }
@@ -164,11 +166,6 @@ impl Framed {
     }
 }
 
-/// An `error` message.
-fn error_msg(text: &str) -> Value {
-    json!({"type": "error", "message": text, "timestamp": unix_ms()})
-}
-
 impl Handler for Framed {
     fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
         log::info!(
@@ -181,7 +178,7 @@ impl Handler for Framed {
         let id = format!("client-{}", self.next_id);
         self.next_id += 1;
         log::debug!("{conn} is {id}");
-        let welcome = json!({"type": "welcome", "message": WELCOME_TEXT, "clientId": id, "timestamp": unix_ms()});
+        let welcome = json!({"type": "welcome", "message": self.cat.framed_welcome(), "clientId": id, "timestamp": unix_ms()});
         self.clients.insert(
             conn,
             Client {
@@ -228,7 +225,7 @@ impl Handler for Framed {
 
     fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
         if r.is_writable(conn) {
-            let _ = r.write(conn, self.frame(&error_msg("idle timeout")));
+            let _ = r.write(conn, self.frame(&error_msg(self.cat.idle_timeout())));
             let _ = r.end(conn);
         } else {
             r.destroy(conn);

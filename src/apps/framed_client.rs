@@ -245,12 +245,9 @@ impl Handler for FramedClient {
 
 /// Run the client until the connection closes.
 pub fn run(cfg: FramedClientConfig) -> ExitCode {
-    let mut r = match Reactor::new() {
+    let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut client = FramedClient::new(cfg);
     client.start(&mut r);
@@ -258,12 +255,9 @@ pub fn run(cfg: FramedClientConfig) -> ExitCode {
         eprintln!("cannot start the stdin reader");
         return ExitCode::FAILURE;
     }
-    match r.run(&mut client) {
+    match crate::client::run_loop(&mut r, &mut client) {
         Ok(_) if !client.failed() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("event loop failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }

@@ -10,6 +10,7 @@ pub mod framed_client;
 pub mod halfclose;
 pub mod heartbeat;
 pub mod idle;
+pub mod json_reply;
 pub mod lines;
 pub mod stdin_lines;
 pub mod upload;

@@ -18,6 +18,14 @@ pub struct LineArgs {
     pub max_line: usize,
 }
 
+/// Language only: the framed JSON server (its frame limit is its own option).
+#[derive(Args, Clone, Debug)]
+pub struct LangArgs {
+    /// Language of the server's message texts: en, or zh (the seed's strings where it had them).
+    #[arg(long, value_enum, default_value_t = Lang::En)]
+    pub lang: Lang,
+}
+
 impl LineArgs {
     /// The message catalogue for `--lang`.
     pub fn catalog(&self) -> Catalog {

@@ -1,4 +1,5 @@
-//! `HOST:PORT` arguments of the client subcommands.
+//! `HOST:PORT` arguments of the client subcommands (`connect`, `halfclose`, `framed`,
+//! `heartbeat`, `upload`): the one parser of the binary.
 
 /// Split `HOST:PORT` at its last `:` (`[::1]:8080` works too).
 pub fn parse_target(s: &str) -> Result<(String, u16), String> {
@@ -27,5 +28,17 @@ mod tests {
         assert!(parse_target("nohost").is_err());
         assert!(parse_target(":80").is_err());
         assert!(parse_target("h:99999").is_err());
+    }
+
+    /// The cases of the line client's former `parse_host_port` (now this parser).
+    #[test]
+    fn host_port() {
+        assert_eq!(
+            parse_target("127.0.0.1:8080"),
+            Ok(("127.0.0.1".into(), 8080))
+        );
+        assert_eq!(parse_target("[::1]:80"), Ok(("::1".into(), 80)));
+        assert!(parse_target("h:").is_err());
+        assert!(parse_target("h:port").is_err());
     }
 }

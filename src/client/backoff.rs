@@ -151,6 +151,30 @@ mod tests {
         assert_eq!(none.on_failure(now), None);
     }
 
+    /// A custom base and cap (the heartbeat client's 30 s cap): every delay
+    /// within `[d/2, d]` of its ceiling, the ceilings never shrinking, `None`
+    /// after the limit, and back near `base` after a reset.
+    #[test]
+    fn custom_base_and_cap_grow_within_jitter_bounds() {
+        let now = Instant::now();
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_millis(1000);
+        let cfg = BackoffConfig {
+            base,
+            cap,
+            max_attempts: 10,
+        };
+        let mut b = Backoff::new(cfg, 42);
+        for n in 1..=10u32 {
+            let d = b.on_failure(now).unwrap().duration_since(now);
+            let ceiling = (base * 2u32.pow(n - 1)).min(cap);
+            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {n}: {d:?}");
+        }
+        assert_eq!(b.on_failure(now), None);
+        b.reset();
+        assert!(b.on_failure(now).unwrap().duration_since(now) <= base);
+    }
+
     #[test]
     fn jitter_spreads_clients() {
         let now = Instant::now();

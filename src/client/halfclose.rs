@@ -159,12 +159,9 @@ impl Handler for HalfCloseClient {
 
 /// Play `scenario` against `host:port`; exit status 0 if it connected.
 pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
-    let mut r = match Reactor::new() {
+    let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let opts = ConnectOptions {
         socket: SocketOptions {
@@ -184,12 +181,9 @@ pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
         next_tag: 0,
         connected: false,
     };
-    match r.run(&mut c) {
+    match crate::client::run_loop(&mut r, &mut c) {
         Ok(_) if c.connected => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("event loop failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }

@@ -25,6 +25,7 @@
 
 use super::backoff::{Backoff, BackoffConfig};
 use super::editor::{EditEvent, Editor};
+use super::reconnect::Reconnect;
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
 use crate::apps::lines::sanitize;
 use crate::codec::lines::{LineDecoder, LineError};
@@ -100,8 +101,7 @@ struct Client {
     opts: ClientOptions,
     state: ClientState,
     conn: Option<ConnId>,
-    backoff: Backoff,
-    reconnect_timer: Option<TimerId>,
+    reconnect: Reconnect,
     linger_timer: Option<TimerId>,
     ever_connected: bool,
     stdin: Option<Stdin>,
@@ -188,9 +188,7 @@ impl Client {
     }
 
     fn finish(&mut self, r: &mut Reactor) {
-        if let Some(t) = self.reconnect_timer.take() {
-            r.clear_timer(t);
-        }
+        self.reconnect.cancel(r);
         if let Some(t) = self.linger_timer.take() {
             r.clear_timer(t);
         }
@@ -206,9 +204,7 @@ impl Client {
 
     /// `/quit`, end of input, Ctrl-D: end our side, wait for the server.
     fn close_gracefully(&mut self, r: &mut Reactor) {
-        if let Some(t) = self.reconnect_timer.take() {
-            r.clear_timer(t);
-        }
+        self.reconnect.cancel(r);
         match self.conn {
             Some(conn) if r.state(conn).is_some() => {
                 self.set_state(ClientState::Closing);
@@ -265,7 +261,6 @@ impl Client {
     }
 
     fn status(&self, r: &Reactor) {
-        let b = self.backoff.config();
         let local = self
             .conn
             .and_then(|c| r.local_addr(c))
@@ -278,8 +273,8 @@ impl Client {
             self.opts.host,
             self.opts.port,
             self.state,
-            self.backoff.attempts(),
-            b.max_attempts,
+            self.reconnect.attempts(),
+            self.reconnect.max_attempts(),
             self.bytes_read,
             self.bytes_written,
         ));
@@ -385,7 +380,7 @@ impl Handler for Client {
             return;
         }
         self.ever_connected = true;
-        self.backoff.reset();
+        self.reconnect.connected();
         self.local = r.local_addr(conn);
         self.notice(&format!(
             "connected to {}:{}",
@@ -461,22 +456,20 @@ impl Handler for Client {
         if self.state == ClientState::Closing || self.input_eof || !self.opts.reconnect {
             return self.finish(r);
         }
-        match self.backoff.on_failure(r.now()) {
-            Some(at) => {
-                let delay = at.saturating_duration_since(r.now());
+        match self.reconnect.schedule(r, TAG_RECONNECT) {
+            Some(delay) => {
                 self.notice(&format!(
                     "reconnecting in {} ms (attempt {}/{})",
                     delay.as_millis(),
-                    self.backoff.attempts(),
-                    self.backoff.config().max_attempts
+                    self.reconnect.attempts(),
+                    self.reconnect.max_attempts()
                 ));
-                self.reconnect_timer = Some(r.set_timeout(delay, TAG_RECONNECT));
                 self.set_state(ClientState::BackingOff);
             }
             None => {
                 self.notice(&format!(
                     "giving up after {} attempts",
-                    self.backoff.attempts()
+                    self.reconnect.attempts()
                 ));
                 self.finish(r);
             }
@@ -486,7 +479,7 @@ impl Handler for Client {
     fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
         match tag {
             TAG_RECONNECT => {
-                self.reconnect_timer = None;
+                self.reconnect.fired();
                 self.connect(r);
             }
             TAG_LINGER => {
@@ -509,9 +502,7 @@ impl Handler for Client {
     fn on_shutdown(&mut self, r: &mut Reactor) {
         // SIGINT/SIGTERM (Ctrl-C on a terminal): the loop ends the connection.
         self.notice("interrupted");
-        if let Some(t) = self.reconnect_timer.take() {
-            r.clear_timer(t);
-        }
+        self.reconnect.cancel(r);
         self.state = ClientState::Closing;
         if self.conn.is_none() {
             self.finish(r);
@@ -521,17 +512,10 @@ impl Handler for Client {
 
 /// Run the interactive client until it quits; the process exit status.
 pub fn run(opts: ClientOptions) -> ExitCode {
-    let mut r = match Reactor::new() {
+    let mut r = match crate::client::new_loop(crate::client::Signals::Required) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = r.handle_signals(Duration::from_secs(1)) {
-        eprintln!("cannot install signal handlers: {e}");
-        return ExitCode::FAILURE;
-    }
     let stdin = match Stdin::open(&mut r, TAG_STDIN) {
         Ok(s) => s,
         Err(e) => {
@@ -545,7 +529,7 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         .unwrap_or(0)
         ^ u64::from(std::process::id());
     let mut c = Client {
-        backoff: Backoff::new(
+        reconnect: Reconnect::new(Backoff::new(
             BackoffConfig {
                 max_attempts: if opts.reconnect {
                     opts.backoff.max_attempts
@@ -555,11 +539,10 @@ pub fn run(opts: ClientOptions) -> ExitCode {
                 ..opts.backoff
             },
             seed,
-        ),
+        )),
         opts,
         state: ClientState::Connecting,
         conn: None,
-        reconnect_timer: None,
         linger_timer: None,
         ever_connected: false,
         tty: stdin.kind() == StdinKind::Tty,
@@ -580,7 +563,7 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         );
     }
     c.connect(&mut r);
-    let res = r.run(&mut c);
+    let res = crate::client::run_loop(&mut r, &mut c);
     if let Some(mut s) = c.stdin.take() {
         s.close(&mut r);
     }
@@ -588,9 +571,6 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
         Ok(_) if c.ever_connected => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("event loop failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }

@@ -6,37 +6,52 @@ pub mod backoff;
 pub mod editor;
 pub mod halfclose;
 pub mod interactive;
+pub mod reconnect;
 pub mod stdin;
 
-/// Split `HOST:PORT` (`[v6]:PORT` for IPv6 literals).
-pub fn parse_host_port(s: &str) -> Result<(String, u16), String> {
-    let (host, port) = s
-        .rsplit_once(':')
-        .ok_or_else(|| format!("{s:?}: expected HOST:PORT"))?;
-    let port: u16 = port
-        .parse()
-        .map_err(|_| format!("{s:?}: {port:?} is not a port number"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    if host.is_empty() {
-        return Err(format!("{s:?}: empty host"));
-    }
-    Ok((host.to_string(), port))
+use crate::{Exit, Handler, Reactor};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// How long SIGINT/SIGTERM leave a client to say goodbye before the loop
+/// stops anyway.
+pub const SIGNAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether a client's loop handles SIGINT/SIGTERM itself (`on_shutdown`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Signals {
+    /// Default dispositions: a signal kills the process.
+    Default,
+    /// Handled on the loop; failing to install them is reported and ignored.
+    Handled,
+    /// Handled on the loop; failing to install them is fatal.
+    Required,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn host_port() {
-        assert_eq!(
-            parse_host_port("127.0.0.1:8080"),
-            Ok(("127.0.0.1".into(), 8080))
-        );
-        assert_eq!(parse_host_port("[::1]:80"), Ok(("::1".into(), 80)));
-        assert_eq!(parse_host_port("localhost:1"), Ok(("localhost".into(), 1)));
-        assert!(parse_host_port("nohost").is_err());
-        assert!(parse_host_port("h:99999").is_err());
-        assert!(parse_host_port(":80").is_err());
+/// A new event loop for a client, or the exit status once the reason was
+/// printed on stderr. The one place every client (`connect`, `halfclose`,
+/// `framed`, `heartbeat`, `upload`) creates its loop.
+pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
+    let mut r = Reactor::new().map_err(|e| {
+        eprintln!("cannot create the event loop: {e}");
+        ExitCode::FAILURE
+    })?;
+    if signals != Signals::Default {
+        if let Err(e) = r.handle_signals(SIGNAL_GRACE) {
+            eprintln!("cannot install signal handlers: {e}");
+            if signals == Signals::Required {
+                return Err(ExitCode::FAILURE);
+            }
+        }
     }
+    Ok(r)
+}
+
+/// Run `h` on `r` until the loop ends; a loop failure is printed and becomes
+/// the exit status.
+pub fn run_loop<H: Handler>(r: &mut Reactor, h: &mut H) -> Result<Exit, ExitCode> {
+    r.run(h).map_err(|e| {
+        eprintln!("event loop failed: {e}");
+        ExitCode::FAILURE
+    })
 }

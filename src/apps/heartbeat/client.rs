@@ -12,7 +12,7 @@
 //! * A server silent for [`SILENT_INTERVALS`] intervals is treated as dead:
 //!   the socket is destroyed and the reconnect logic runs (D10.4).
 //! * Reconnects once per failure, from `close` only (D10.3), after a
-//!   [`Backoff`] delay with jitter; at most `--max-reconnects` in a row; never
+//!   [`Backoff`] delay with jitter ([`Reconnect`], shared with `netloop connect`); at most `--max-reconnects` in a row; never
 //!   after `server_shutdown`. A pending reconnect is a stored timer, so
 //!   quitting cancels it.
 //! * `--duration S` prints the statistics and exits after S; otherwise stdin
@@ -21,11 +21,13 @@
 //!
 //! Output goes to stdout, one event per line.
 
-use super::backoff::{Backoff, DEFAULT_CAP};
 use super::rtt::{IssuedPings, RttStats};
 use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+use crate::apps::json_reply::json_line;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::wall_clock::unix_ms;
+use crate::client::backoff::{Backoff, BackoffConfig};
+use crate::client::reconnect::Reconnect;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ConnectOptions, NetError, TimerId};
@@ -44,6 +46,10 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 pub const DEFAULT_RECONNECT_DELAY: Duration = Duration::from_secs(1);
 /// Default reconnects in a row (the seed's 5).
 pub const DEFAULT_MAX_RECONNECTS: u32 = 5;
+/// Longest reconnect delay: a heartbeat client may wait out a server restart.
+pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(30);
+/// Shortest first reconnect delay, so `--reconnect-delay 0` cannot spin.
+pub const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(1);
 
 const TAG_PING: u64 = 1;
 const TAG_WATCHDOG: u64 = 2;
@@ -88,6 +94,18 @@ impl HeartbeatClientConfig {
     }
 }
 
+/// The reconnect backoff of `cfg`: from `reconnect_delay` (at least
+/// [`MIN_RECONNECT_DELAY`]) doubling up to [`MAX_RECONNECT_DELAY`], at most
+/// `max_reconnects` in a row (0 = never reconnect).
+pub fn backoff_config(cfg: &HeartbeatClientConfig) -> BackoffConfig {
+    let base = cfg.reconnect_delay.max(MIN_RECONNECT_DELAY);
+    BackoffConfig {
+        base,
+        cap: MAX_RECONNECT_DELAY.max(base),
+        max_attempts: cfg.max_reconnects,
+    }
+}
+
 /// The client's counters.
 #[derive(Clone, Debug, Default)]
 pub struct ClientStats {
@@ -112,10 +130,9 @@ pub struct HeartbeatClient {
     interval: Duration,
     ping_timer: Option<TimerId>,
     watchdog: Option<TimerId>,
-    reconnect_timer: Option<TimerId>,
     last_rx: Instant,
     pings: IssuedPings,
-    backoff: Backoff,
+    reconnect: Reconnect,
     auto_reconnect: bool,
     done: bool,
     stats: ClientStats,
@@ -138,12 +155,11 @@ impl HeartbeatClient {
         HeartbeatClient {
             decoder: LineDecoder::new(cfg.max_line),
             interval: cfg.interval,
-            backoff: Backoff::new(cfg.reconnect_delay, DEFAULT_CAP, cfg.max_reconnects, seed),
+            reconnect: Reconnect::new(Backoff::new(backoff_config(&cfg), seed)),
             cfg,
             conn: None,
             ping_timer: None,
             watchdog: None,
-            reconnect_timer: None,
             last_rx: Instant::now(),
             pings: IssuedPings::default(),
             auto_reconnect: true,
@@ -176,9 +192,7 @@ impl HeartbeatClient {
 
     fn send(&mut self, r: &mut Reactor, msg: &Value) {
         let Some(conn) = self.conn else { return };
-        let mut line = serde_json::to_vec(msg).unwrap_or_default();
-        line.push(b'\n');
-        let _ = r.write(conn, line);
+        let _ = r.write(conn, json_line(msg));
     }
 
     fn send_ping(&mut self, r: &mut Reactor) {
@@ -230,15 +244,19 @@ impl HeartbeatClient {
         ));
     }
 
-    /// Stop for good: no reconnect, end the connection, leave the loop.
-    fn quit(&mut self, r: &mut Reactor) {
+    /// Print the statistics and cancel every timer and any reconnect: the
+    /// part `quit` and a signal share.
+    fn wind_down(&mut self, r: &mut Reactor) {
         self.print_stats();
         self.done = true;
         self.auto_reconnect = false;
         self.stop_timers(r);
-        if let Some(t) = self.reconnect_timer.take() {
-            r.clear_timer(t);
-        }
+        self.reconnect.cancel(r);
+    }
+
+    /// Stop for good: no reconnect, end the connection, leave the loop.
+    fn quit(&mut self, r: &mut Reactor) {
+        self.wind_down(r);
         match self.conn {
             Some(c) => {
                 let _ = r.end(c);
@@ -252,7 +270,7 @@ impl HeartbeatClient {
         let now = r.now();
         match kind {
             "welcome" => {
-                self.backoff.reset();
+                self.reconnect.connected();
                 let announced = msg.get("heartbeatInterval").and_then(Value::as_u64);
                 if let Some(v) = announced {
                     let v = v.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
@@ -352,7 +370,7 @@ impl Handler for HeartbeatClient {
                 }
             }
             TAG_RECONNECT => {
-                self.reconnect_timer = None;
+                self.reconnect.fired();
                 if !self.done {
                     self.connect(r);
                 }
@@ -399,16 +417,15 @@ impl Handler for HeartbeatClient {
             return;
         }
         // One reconnect per failure: only `close` schedules it (D10.3).
-        match self.backoff.next_delay() {
+        match self.reconnect.schedule(r, TAG_RECONNECT) {
             Some(d) => {
                 self.stats.reconnects += 1;
                 out(&format!(
                     "reconnect {}/{} in {}ms",
-                    self.backoff.attempts(),
-                    self.backoff.max_attempts(),
+                    self.reconnect.attempts(),
+                    self.reconnect.max_attempts(),
                     d.as_millis()
                 ));
-                self.reconnect_timer = Some(r.set_timeout(d, TAG_RECONNECT));
             }
             None => {
                 out("giving up");
@@ -418,40 +435,54 @@ impl Handler for HeartbeatClient {
     }
 
     fn on_shutdown(&mut self, r: &mut Reactor) {
-        self.print_stats();
-        self.done = true;
-        self.auto_reconnect = false;
-        self.stop_timers(r);
-        if let Some(t) = self.reconnect_timer.take() {
-            r.clear_timer(t);
-        }
+        self.wind_down(r);
     }
 }
 
 /// Run the client until it quits or gives up.
 pub fn run(cfg: HeartbeatClientConfig) -> ExitCode {
-    let mut r = match Reactor::new() {
+    let mut r = match crate::client::new_loop(crate::client::Signals::Handled) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = r.handle_signals(Duration::from_secs(1)) {
-        eprintln!("cannot install signal handlers: {e}");
-    }
     let with_stdin = cfg.duration.is_none();
     let mut client = HeartbeatClient::new(cfg);
     client.start(&mut r);
     if with_stdin && !stdin_lines::spawn(r.remote()) {
         eprintln!("cannot start the stdin reader");
     }
-    match r.run(&mut client) {
+    match crate::client::run_loop(&mut r, &mut client) {
         Ok(_) if client.stats().connects > 0 => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("event loop failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_config_clamps_the_first_delay_and_caps_at_30s() {
+        let mut cfg = HeartbeatClientConfig::new("127.0.0.1", 1);
+        cfg.reconnect_delay = Duration::ZERO;
+        cfg.max_reconnects = 0;
+        let b = backoff_config(&cfg);
+        assert_eq!(b.base, MIN_RECONNECT_DELAY);
+        assert_eq!(b.cap, MAX_RECONNECT_DELAY);
+        assert_eq!(b.max_attempts, 0, "0 = never reconnect");
+        cfg.reconnect_delay = Duration::from_secs(60);
+        assert_eq!(backoff_config(&cfg).cap, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn zero_reconnects_never_reconnects_and_seeds_differ() {
+        let mut cfg = HeartbeatClientConfig::new("127.0.0.1", 1);
+        cfg.max_reconnects = 0;
+        let now = Instant::now();
+        assert_eq!(Backoff::new(backoff_config(&cfg), 7).on_failure(now), None);
+        cfg.max_reconnects = 5;
+        let first = |seed| Backoff::new(backoff_config(&cfg), seed).on_failure(now);
+        assert_ne!(first(1), first(2));
     }
 }

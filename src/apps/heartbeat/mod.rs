@@ -4,9 +4,8 @@
 //! frames the input, with its line limit). The server pings every client on
 //! its own timer on the wheel and destroys the silent ones
 //! ([`liveness`]); the client adopts the server's interval, measures RTT
-//! ([`rtt`]) and reconnects with [`backoff`].
+//! ([`rtt`]) and reconnects with [`crate::client::reconnect`] (the line client's backoff).
 
-pub mod backoff;
 pub mod client;
 pub mod liveness;
 pub mod rtt;

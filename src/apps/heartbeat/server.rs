@@ -26,12 +26,14 @@
 
 use super::liveness::{Due, Liveness};
 use super::rtt::IssuedPings;
+use crate::apps::catalog::{Catalog, Lang};
+use crate::apps::json_reply::{error_message, json_line as line};
 use crate::apps::wall_clock::unix_ms;
 use crate::codec::{parse_message, LineDecoder, LineError, DEFAULT_MAX_LINE};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ServerId, TimerId};
 use bytes::{Bytes, BytesMut};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -41,15 +43,6 @@ pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default interval of the `server_status` broadcast.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(60);
-
-/// Text of `welcome`.
-pub const WELCOME_TEXT: &str = "Welcome to the heartbeat server";
-/// Text of a regular ping.
-pub const PING_TEXT: &str = "heartbeat check";
-/// Text of an urgent ping.
-pub const URGENT_PING_TEXT: &str = "urgent heartbeat check";
-/// Text of `server_shutdown`.
-pub const SHUTDOWN_TEXT: &str = "The server is shutting down";
 
 /// Timer tag of the status broadcast; client timers use `ConnId::to_u64`,
 /// which never sets the top bit.
@@ -66,6 +59,8 @@ pub struct HeartbeatConfig {
     pub status_interval: Duration,
     /// Longest accepted line, in bytes.
     pub max_line: usize,
+    /// Language of the `message` texts ([`Catalog`]).
+    pub lang: Lang,
 }
 
 impl Default for HeartbeatConfig {
@@ -75,6 +70,7 @@ impl Default for HeartbeatConfig {
             timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             status_interval: DEFAULT_STATUS_INTERVAL,
             max_line: DEFAULT_MAX_LINE,
+            lang: Lang::En,
         }
     }
 }
@@ -167,7 +163,7 @@ impl HeartbeatServer {
             };
             let ts = unix_ms();
             c.pings.issue(ts, now);
-            let text = if urgent { URGENT_PING_TEXT } else { PING_TEXT };
+            let text = Catalog::new(self.cfg.lang).heartbeat_ping(urgent);
             let ping = json!({"type": "ping", "timestamp": ts, "urgent": urgent, "message": text});
             Self::send(r, conn, line(&ping));
         }
@@ -269,19 +265,8 @@ impl HeartbeatServer {
     }
 }
 
-/// One JSON line.
-fn line(v: &Value) -> Bytes {
-    let mut out = serde_json::to_vec(v).unwrap_or_default();
-    out.push(b'\n');
-    Bytes::from(out)
-}
-
 fn error_line(text: &str) -> Bytes {
-    let mut m = Map::new();
-    m.insert("type".into(), json!("error"));
-    m.insert("message".into(), json!(text));
-    m.insert("timestamp".into(), json!(unix_ms()));
-    line(&Value::Object(m))
+    line(&error_message(text))
 }
 
 impl Handler for HeartbeatServer {
@@ -303,7 +288,7 @@ impl Handler for HeartbeatServer {
         let now = r.now();
         let welcome = json!({
             "type": "welcome",
-            "message": WELCOME_TEXT,
+            "message": Catalog::new(self.cfg.lang).heartbeat_welcome(),
             "clientId": id,
             "heartbeatInterval": self.cfg.interval.as_millis() as u64,
         });
@@ -343,7 +328,11 @@ impl Handler for HeartbeatServer {
                 Ok(None) => return,
                 Err(LineError::InvalidUtf8) => {
                     c.live.seen(r.now());
-                    Self::send(r, conn, error_line("line is not valid UTF-8"));
+                    Self::send(
+                        r,
+                        conn,
+                        error_line(Catalog::new(self.cfg.lang).line_not_utf8()),
+                    );
                 }
                 Err(e) => {
                     c.closing = true;
@@ -382,7 +371,7 @@ impl Handler for HeartbeatServer {
             r.clear_timer(t);
         }
         let bye = line(
-            &json!({"type": "server_shutdown", "message": SHUTDOWN_TEXT, "timestamp": unix_ms()}),
+            &json!({"type": "server_shutdown", "message": Catalog::new(self.cfg.lang).heartbeat_shutdown(), "timestamp": unix_ms()}),
         );
         for (&id, c) in self.clients.iter_mut() {
             if let Some(t) = c.timer.take() {

@@ -298,21 +298,15 @@ fn parse_message_or_status(line: &str) -> Option<serde_json::Map<String, Value>>
 
 /// Send `files` to `host:port`; non-zero exit on any error.
 pub fn run(host: &str, port: u16, files: &[PathBuf]) -> ExitCode {
-    let mut r = match Reactor::new() {
+    let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let mut client = UploadClient::new(files);
     client.conn = Some(r.connect(host, port, ConnectOptions::default()));
-    match r.run(&mut client) {
+    match crate::client::run_loop(&mut r, &mut client) {
         Ok(_) if !client.failed() && client.completed() == files.len() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("event loop failed: {e}");
-            ExitCode::FAILURE
-        }
+        Err(code) => code,
     }
 }

@@ -31,13 +31,15 @@
 //!   closed within [`CLOSE_GRACE`] (D-X4).
 
 use super::worker::{Job, Reply, WorkerPool, DEFAULT_WORKERS};
+use crate::apps::catalog::{Catalog, Lang};
+use crate::apps::json_reply::json_line as reply;
 use crate::apps::wall_clock::unix_ms;
 use crate::cli::serve::{serve, ServerArgs};
 use crate::codec::{HeaderDecoder, DEFAULT_MAX_FILE_SIZE};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ServerId, TimerId};
-use bytes::{Bytes, BytesMut};
-use serde_json::{json, Value};
+use bytes::BytesMut;
+use serde_json::json;
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
@@ -147,11 +149,9 @@ pub struct Upload {
     next_job: u64,
 }
 
-fn reply(v: &Value) -> Bytes {
-    let mut out = serde_json::to_vec(v).unwrap_or_default();
-    out.push(b'\n');
-    Bytes::from(out)
-}
+/// The upload server's texts: English only (the seed had no wording for its
+/// errors).
+const CAT: Catalog = Catalog { lang: Lang::En };
 
 impl Upload {
     /// A server for `cfg`. The directory must exist.
@@ -249,7 +249,7 @@ impl Upload {
                             id: job,
                             name: h.filename,
                         }) {
-                            return self.fail(r, conn, "file workers unavailable");
+                            return self.fail(r, conn, CAT.upload_workers_unavailable());
                         }
                     }
                 },
@@ -268,7 +268,7 @@ impl Upload {
                             id: job,
                             data: chunk,
                         }) {
-                            return self.fail(r, conn, "file workers unavailable");
+                            return self.fail(r, conn, CAT.upload_workers_unavailable());
                         }
                     }
                     let Some(s) = self.sessions.get_mut(&conn) else {
@@ -283,7 +283,7 @@ impl Upload {
                             };
                             s.phase = Phase::Finishing(a);
                             if !self.submit(Job::Finish { id: job }) {
-                                return self.fail(r, conn, "file workers unavailable");
+                                return self.fail(r, conn, CAT.upload_workers_unavailable());
                             }
                             continue; // pauses above
                         }
@@ -397,7 +397,7 @@ impl Handler for Upload {
         // the close that follows cleans up.
         let phase = self.sessions.get(&conn).map(|s| s.phase.to_string());
         if phase.as_deref() == Some("receiving") {
-            self.fail(r, conn, "connection ended before the whole file arrived");
+            self.fail(r, conn, CAT.upload_incomplete());
         }
     }
 
@@ -416,7 +416,7 @@ impl Handler for Upload {
     }
 
     fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
-        self.fail(r, conn, "idle timeout");
+        self.fail(r, conn, CAT.idle_timeout());
     }
 
     fn on_shutdown(&mut self, r: &mut Reactor) {
@@ -427,7 +427,7 @@ impl Handler for Upload {
             .map(|(&c, _)| c)
             .collect();
         for conn in busy {
-            self.fail(r, conn, "server shutting down");
+            self.fail(r, conn, CAT.upload_shutdown());
         }
     }
 

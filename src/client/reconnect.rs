@@ -1,0 +1,73 @@
+//! The reconnect timer of a client: a [`Backoff`] plus the one timer it arms.
+//!
+//! Shared by the interactive line client and the heartbeat client, which both
+//! reconnect once per lost connection. Caller's contract (D5.1, D5.2, D5.4,
+//! D10.3): call [`Reconnect::schedule`] from `close` only, exactly once per
+//! lost or failed connection; call [`Reconnect::fired`] when the timer's tag
+//! arrives, [`Reconnect::connected`] on a successful connect (or whatever the
+//! client counts as one), and [`Reconnect::cancel`] on quit, so no reconnect
+//! fires after it.
+
+use super::backoff::Backoff;
+use crate::{Reactor, TimerId};
+use std::time::Duration;
+
+/// A backoff and its pending timer.
+#[derive(Clone, Debug)]
+pub struct Reconnect {
+    backoff: Backoff,
+    timer: Option<TimerId>,
+}
+
+impl Reconnect {
+    /// Reconnects paced by `backoff`.
+    pub fn new(backoff: Backoff) -> Reconnect {
+        Reconnect {
+            backoff,
+            timer: None,
+        }
+    }
+
+    /// The backoff (attempt count, configuration).
+    pub fn backoff(&self) -> &Backoff {
+        &self.backoff
+    }
+
+    /// Retries scheduled since the last successful connect.
+    pub fn attempts(&self) -> u32 {
+        self.backoff.attempts()
+    }
+
+    /// The attempt limit.
+    pub fn max_attempts(&self) -> u32 {
+        self.backoff.config().max_attempts
+    }
+
+    /// A connection succeeded: the next failure starts from the first delay.
+    pub fn connected(&mut self) {
+        self.backoff.reset();
+    }
+
+    /// A connection was lost: arm the timer with `tag` and return its delay,
+    /// or `None` when the attempts are used up (give up).
+    pub fn schedule(&mut self, r: &mut Reactor, tag: u64) -> Option<Duration> {
+        let now = r.now();
+        let at = self.backoff.on_failure(now)?;
+        let delay = at.saturating_duration_since(now);
+        self.cancel(r);
+        self.timer = Some(r.set_timeout(delay, tag));
+        Some(delay)
+    }
+
+    /// The timer fired (the caller now connects).
+    pub fn fired(&mut self) {
+        self.timer = None;
+    }
+
+    /// Cancel a pending reconnect, if any.
+    pub fn cancel(&mut self, r: &mut Reactor) {
+        if let Some(t) = self.timer.take() {
+            r.clear_timer(t);
+        }
+    }
+}
