@@ -171,8 +171,6 @@ impl HeartbeatServer {
     }
 
     fn broadcast_status(&mut self, r: &mut Reactor) {
-        let st = r.stats();
-        let states = r.connections_by_state();
         let uptime = self
             .started
             .map_or(0.0, |s| r.now().saturating_duration_since(s).as_secs_f64());
@@ -183,16 +181,9 @@ impl HeartbeatServer {
             "uptime": (uptime * 1000.0).round() / 1000.0,
             "heartbeatInterval": self.cfg.interval.as_millis() as u64,
             "heartbeatTimeout": self.cfg.timeout.as_millis() as u64,
-            "loop": {
-                "iterations": st.iterations,
-                "events": st.events,
-                "timersArmed": r.timer_count(),
-                "timersFired": st.timers_fired,
-                "maxTimerLatenessMs": st.max_timer_lateness_ms,
-                "pollBlockedMs": st.poll_blocked.as_millis() as u64,
-                "connectionsOpen": states[1],
-                "queuedBytes": r.queued_bytes(),
-            },
+            // The loop's own figures, the same snapshot as `/stats` and the
+            // metrics endpoint.
+            "loop": serde_json::to_value(r.metrics()).unwrap_or(Value::Null),
         });
         let bytes = line(&msg);
         let ids: Vec<ConnId> = self.clients.keys().copied().collect();
