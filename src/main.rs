@@ -22,6 +22,8 @@ enum Command {
         #[command(subcommand)]
         app: ServeApp,
     },
+    /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
+    Bench(netloop::bench::BenchArgs),
 }
 
 #[derive(Subcommand)]
@@ -40,5 +42,6 @@ fn main() -> ExitCode {
         Command::Serve { app } => match app {
             ServeApp::Echo { common } => serve(&common, netloop::apps::echo::Echo),
         },
+        Command::Bench(args) => netloop::bench::run(&args),
     }
 }
