@@ -3,7 +3,7 @@
 #
 #   benches/compare/run.sh [--quick] [--rounds N] [--duration 5s] [--warmup 1s]
 #                          [--peers "netloop tokio epoll node-pipe node-data"]
-#                          [--cells "pp64x50 connect50 ..."] [--out DIR]
+#                          [--cells "pp64x50 connect50 ..."] [--out DIR] [--no-build]
 #
 # Every peer is a single-threaded echo bound to 127.0.0.1, started fresh for
 # each measurement with the server pinned to CPU 0 and `netloop bench` (the
@@ -16,11 +16,15 @@
 # --quick: one round of 1 s cells on a small matrix; peers that cannot be
 # built or started (no node, no cc) and a missing taskset are skipped, each
 # with a message. It takes about half a minute plus the release build.
+# --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
+# as they are; a missing tokio binary skips that peer (tests/compare_quick.rs
+# runs the script this way on the debug builds `cargo test` already made).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
 QUICK=0
+NO_BUILD=0
 ROUNDS=3
 DURATION=5s
 WARMUP=1s
@@ -36,6 +40,7 @@ while [ $# -gt 0 ]; do
     --peers) PEERS=$2; shift ;;
     --cells) CELLS=$2; shift ;;
     --out) OUT=$2; shift ;;
+    --no-build) NO_BUILD=1 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -55,13 +60,21 @@ RESULTS=$OUT/results.jsonl
 say() { echo "== $*" >&2; }
 
 # ---- build -----------------------------------------------------------------
-say "building netloop and the tokio peer (release)"
-cargo build --release --quiet --bin netloop --example tokio_echo
-NETLOOP=$CARGO_TARGET_DIR/release/netloop
-TOKIO=$CARGO_TARGET_DIR/release/examples/tokio_echo
+if [ "$NO_BUILD" = 0 ]; then
+  say "building netloop and the tokio peer (release)"
+  cargo build --release --quiet --bin netloop --example tokio_echo
+fi
+NETLOOP=${NETLOOP_BIN:-$CARGO_TARGET_DIR/release/netloop}
+TOKIO=${TOKIO_BIN:-$CARGO_TARGET_DIR/release/examples/tokio_echo}
 EPOLL=$OUT/epoll_echo
 
 declare -A SKIP=()
+if [ ! -x "$NETLOOP" ]; then
+  echo "run.sh: no netloop binary at $NETLOOP" >&2; exit 1
+fi
+if [[ " $PEERS " == *" tokio "* ]] && [ ! -x "$TOKIO" ]; then
+  say "SKIP tokio: no binary at $TOKIO"; SKIP[tokio]=1
+fi
 if [[ " $PEERS " == *" epoll "* ]]; then
   if ! command -v cc >/dev/null || ! cc -O2 -o "$EPOLL" benches/compare/epoll_echo.c 2>"$OUT/cc.log"; then
     say "SKIP epoll: cannot build benches/compare/epoll_echo.c with cc (see $OUT/cc.log)"
@@ -162,6 +175,7 @@ done
 {
   echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, kernel $(uname -r)"
   echo "pinning: server ${SRV_PIN:-none}, generator ${GEN_PIN:-none}; $ROUNDS round(s) of $DURATION per cell"
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
   echo
 } >"$OUT/summary.md"
 if command -v python3 >/dev/null; then
