@@ -92,6 +92,9 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 1 true 2>
 else
   say "NOTE: taskset or a second CPU is missing: server and generator are not pinned"
 fi
+# The seed's Node chat server (03), the fan-out reference, from shared/.
+SEED_CHAT=$ROOT/../shared/seed/03-chat-server.js
+if [ ! -f "$SEED_CHAT" ] || ! command -v node >/dev/null; then SKIP[node-chat]=1; fi
 HAVE_CHAT=0
 "$NETLOOP" serve --help 2>/dev/null | grep -qw chat && HAVE_CHAT=1
 
@@ -102,24 +105,37 @@ cell_args() {
     stream64Kx*) echo "stream -s 64KiB -c ${1#stream64Kx}" ;;
     connect*) echo "connect -s 64 -c ${1#connect}" ;;
     idle*) echo "idle -c ${1#idle}" ;;
-    fanout*) echo "fanout -s 64 -c ${1#fanout} --pipeline 4" ;;
+    # One message in flight: the seed's chat takes one read as one message.
+    fanout*) echo "fanout -s 64 -c ${1#fanout} --pipeline 1" ;;
     *) echo "run.sh: unknown cell $1" >&2; return 1 ;;
   esac
 }
 cell_peers() {
   case "$1" in
-    fanout*) echo "netloop-chat" ;;
+    fanout*) echo "netloop-chat node-chat" ;;
     *) echo "$PEERS" ;;
   esac
 }
 
-PORT=$((20000 + RANDOM % 20000))
-start_server() { # peer -> sets SRV_PID, SRV_PORT; fails if it does not listen
+# Fixed ports below the ephemeral range (32768-60999 by default), so no
+# outgoing connection of another program holds them; a port found busy is
+# skipped (start_server tries the next one).
+PORT=$((20000 + RANDOM % 10000))
+start_server() { # peer -> sets SRV_PID, SRV_PORT; tries three ports
+  local try
+  for try in 1 2 3; do
+    start_server_once "$1" && return 0
+    grep -qi "in use" "$OUT/server-$1.log" 2>/dev/null || return 1
+  done
+  return 1
+}
+start_server_once() {
   local peer=$1 cmd
   PORT=$((PORT + 1)); SRV_PORT=$PORT
   case "$peer" in
     netloop) cmd="$NETLOOP serve echo --port $SRV_PORT" ;;
     netloop-chat) cmd="$NETLOOP serve chat --port $SRV_PORT" ;;
+    node-chat) cmd="env PORT=$SRV_PORT node $SEED_CHAT" ;;
     tokio) cmd="$TOKIO $SRV_PORT" ;;
     epoll) cmd="$EPOLL $SRV_PORT" ;;
     node-pipe) cmd="node benches/compare/node_echo.js pipe $SRV_PORT" ;;
@@ -151,7 +167,7 @@ for round in $(seq "$ROUNDS"); do
     for peer in $(cell_peers "$cell"); do
       [ -n "${SKIP[$peer]:-}" ] && continue
       if [ "$peer" = netloop-chat ] && [ "$HAVE_CHAT" = 0 ]; then
-        say "SKIP $cell: this netloop has no 'serve chat'"; SKIP[$peer]=1; continue
+        say "SKIP netloop-chat: this netloop has no 'serve chat'"; SKIP[$peer]=1; continue
       fi
       if ! start_server "$peer"; then
         say "SKIP $peer: it did not start listening (see $OUT/server-$peer.log)"

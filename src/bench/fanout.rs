@@ -2,8 +2,8 @@
 //! (line protocol: `/join ROOM`, then every plain line is a message to the
 //! room's other members).
 //!
-//! The sender sends `FANOUT <seq> <ns>\n`, where `ns` is the send time in
-//! nanoseconds since the run's common epoch, keeping at most `pipeline`
+//! The sender joins, waits [`JOIN_SETTLE`], then sends `FANOUT <seq> <ns>\n`,
+//! where `ns` is the send time in nanoseconds since the run's common epoch, keeping at most `pipeline`
 //! messages in flight. Members find the `FANOUT ` marker anywhere in a line
 //! (the server prefixes the sender's nickname), take the delivery latency
 //! from the stamp, and count receipts per sequence number in a shared ring;
@@ -35,6 +35,11 @@ pub const RING: usize = 4096;
 
 /// A message not delivered to every member within this time is abandoned.
 pub const STALL_AFTER: Duration = Duration::from_millis(250);
+
+/// The sender's first message waits this long after its `/join`, so a
+/// server that takes one read as one message (the seed, D-X3) does not see
+/// the join and the first message as one command.
+pub const JOIN_SETTLE: Duration = Duration::from_millis(100);
 
 /// How often the sender looks for stalled messages.
 const WATCHDOG_EVERY: Duration = Duration::from_millis(50);
@@ -93,6 +98,8 @@ pub struct FanoutLoad {
     with_sender: bool,
     window: usize,
     sender: Option<ConnId>,
+    /// When the sender's `/join` went out.
+    joined_at: Option<Instant>,
     next_seq: u64,
     outstanding: VecDeque<(u64, Instant)>,
     members: HashMap<ConnId, Member>,
@@ -121,6 +128,7 @@ impl FanoutLoad {
             with_sender: thread == 0,
             window: window.max(1),
             sender: None,
+            joined_at: None,
             next_seq: 0,
             outstanding: VecDeque::new(),
             members: HashMap::with_capacity(count),
@@ -136,6 +144,9 @@ impl FanoutLoad {
         let Some(sender) = self.sender else {
             return;
         };
+        if !self.joined_at.is_some_and(|t| t.elapsed() >= JOIN_SETTLE) {
+            return;
+        }
         while self.outstanding.len() < self.window {
             let seq = self.next_seq;
             self.next_seq += 1;
@@ -213,7 +224,7 @@ impl Handler for FanoutLoad {
             return;
         }
         if Some(conn) == self.sender {
-            self.fill(r);
+            self.joined_at = Some(Instant::now());
         }
     }
 
@@ -253,12 +264,10 @@ impl Handler for FanoutLoad {
             self.outstanding.pop_front();
             stalled += 1;
         }
-        if stalled > 0 {
-            if self.shared.measuring() {
-                self.stats.add_extra("stalled", stalled);
-            }
-            self.fill(r);
+        if stalled > 0 && self.shared.measuring() {
+            self.stats.add_extra("stalled", stalled);
         }
+        self.fill(r);
     }
 
     fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
