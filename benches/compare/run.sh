@@ -4,6 +4,7 @@
 #   benches/compare/run.sh [--quick] [--rounds N] [--duration 5s] [--warmup 1s]
 #                          [--peers "netloop tokio epoll node-pipe node-data"]
 #                          [--cells "pp64x50 connect50 ..."] [--out DIR] [--no-build]
+#                          [--nice N]
 #
 # Every peer is a single-threaded echo bound to 127.0.0.1, started fresh for
 # each measurement with the server pinned to CPU 0 and `netloop bench` (the
@@ -16,6 +17,8 @@
 # --quick: one round of 1 s cells on a small matrix; peers that cannot be
 # built or started (no node, no cc) and a missing taskset are skipped, each
 # with a message. It takes about half a minute plus the release build.
+# --nice N: run server and generator at nice -N (needs root) so that other
+# work on a shared machine does not starve the measurement.
 # --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
 # as they are; a missing tokio binary skips that peer (tests/compare_quick.rs
 # runs the script this way on the debug builds `cargo test` already made).
@@ -25,6 +28,7 @@ ROOT=$(pwd)
 
 QUICK=0
 NO_BUILD=0
+NICE=0
 ROUNDS=3
 DURATION=5s
 WARMUP=1s
@@ -41,6 +45,7 @@ while [ $# -gt 0 ]; do
     --cells) CELLS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --no-build) NO_BUILD=1 ;;
+    --nice) NICE=$2; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
@@ -91,6 +96,13 @@ if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 1 true 2>
   SRV_PIN="taskset -c 0"; GEN_PIN="taskset -c 1"
 else
   say "NOTE: taskset or a second CPU is missing: server and generator are not pinned"
+fi
+if [ "$NICE" != 0 ]; then
+  if nice -n "-$NICE" true 2>/dev/null; then
+    SRV_PIN="nice -n -$NICE $SRV_PIN"; GEN_PIN="nice -n -$NICE $GEN_PIN"
+  else
+    say "NOTE: cannot raise priority (nice -n -$NICE): running at normal priority"
+  fi
 fi
 # The seed's Node chat server (03), the fan-out reference, from shared/.
 SEED_CHAT=$ROOT/../shared/seed/03-chat-server.js
@@ -191,6 +203,7 @@ done
 {
   echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, kernel $(uname -r)"
   echo "pinning: server ${SRV_PIN:-none}, generator ${GEN_PIN:-none}; $ROUNDS round(s) of $DURATION per cell"
+  [ "$NICE" != 0 ] && echo "priority: nice -$NICE for server and generator"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
   echo
 } >"$OUT/summary.md"
