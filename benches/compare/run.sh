@@ -19,6 +19,8 @@
 # with a message. It takes about half a minute plus the release build.
 # --nice N: run server and generator at nice -N (needs root) so that other
 # work on a shared machine does not starve the measurement.
+# Peer netloop-base runs NETLOOP_BASE_BIN (another netloop build) as a
+# second netloop, for before/after comparisons of a change in one run.
 # --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
 # as they are; a missing tokio binary skips that peer (tests/compare_quick.rs
 # runs the script this way on the debug builds `cargo test` already made).
@@ -76,6 +78,9 @@ EPOLL=$OUT/epoll_echo
 declare -A SKIP=()
 if [ ! -x "$NETLOOP" ]; then
   echo "run.sh: no netloop binary at $NETLOOP" >&2; exit 1
+fi
+if [[ " $PEERS " == *" netloop-base "* ]] && [ ! -x "${NETLOOP_BASE_BIN:-}" ]; then
+  say "SKIP netloop-base: set NETLOOP_BASE_BIN to another netloop binary"; SKIP[netloop-base]=1
 fi
 if [[ " $PEERS " == *" tokio "* ]] && [ ! -x "$TOKIO" ]; then
   say "SKIP tokio: no binary at $TOKIO"; SKIP[tokio]=1
@@ -146,6 +151,7 @@ start_server_once() {
   PORT=$((PORT + 1)); SRV_PORT=$PORT
   case "$peer" in
     netloop) cmd="$NETLOOP serve echo --port $SRV_PORT" ;;
+    netloop-base) cmd="$NETLOOP_BASE_BIN serve echo --port $SRV_PORT" ;;
     netloop-chat) cmd="$NETLOOP serve chat --port $SRV_PORT" ;;
     node-chat) cmd="env PORT=$SRV_PORT node $SEED_CHAT" ;;
     tokio) cmd="$TOKIO $SRV_PORT" ;;
