@@ -144,7 +144,7 @@ impl FanoutLoad {
         let Some(sender) = self.sender else {
             return;
         };
-        if !self.joined_at.is_some_and(|t| t.elapsed() >= JOIN_SETTLE) {
+        if self.joined_at.is_none_or(|t| t.elapsed() < JOIN_SETTLE) {
             return;
         }
         while self.outstanding.len() < self.window {
