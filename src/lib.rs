@@ -8,11 +8,13 @@
 //! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload headers);
 //! * [`apps`]: the servers the `netloop` binary runs;
 //! * [`client`]: the clients the `netloop` binary runs;
-//! * [`cli`]: command-line parsing helpers (durations, sizes).
+//! * [`cli`]: command-line parsing helpers (durations, sizes);
+//! * [`bench`]: the load generator (`netloop bench`).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod apps;
+pub mod bench;
 pub mod cli;
 pub mod client;
 pub mod codec;

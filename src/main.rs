@@ -79,6 +79,8 @@ enum Command {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
+    Bench(netloop::bench::BenchArgs),
 }
 
 /// Options of `netloop connect`.
@@ -303,5 +305,6 @@ fn main() -> ExitCode {
         Command::Upload { target, files } => {
             netloop::apps::upload::client::run(&target.0, target.1, &files)
         }
+        Command::Bench(args) => netloop::bench::run(&args),
     }
 }

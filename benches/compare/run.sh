@@ -1,0 +1,221 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark: netloop against Node, tokio and plain epoll.
+#
+#   benches/compare/run.sh [--quick] [--rounds N] [--duration 5s] [--warmup 1s]
+#                          [--peers "netloop tokio epoll node-pipe node-data"]
+#                          [--cells "pp64x50 connect50 ..."] [--out DIR] [--no-build]
+#                          [--nice N]
+#
+# Every peer is a single-threaded echo bound to 127.0.0.1, started fresh for
+# each measurement with the server pinned to CPU 0 and `netloop bench` (the
+# generator, --json --server-pid) pinned to CPU 1. Peers alternate inside
+# each round (A B C D A B C D ...), so drift over the run hits all alike.
+# At the end a table gives per cell and peer the median, min-max, the
+# server's CPU per operation, what limited the cell, and ratios to Node
+# (pipe form) and to tokio. Raw reports go to OUT/results.jsonl.
+#
+# --quick: one round of 1 s cells on a small matrix; peers that cannot be
+# built or started (no node, no cc) and a missing taskset are skipped, each
+# with a message. It takes about half a minute plus the release build.
+# --nice N: run server and generator at nice -N (needs root) so that other
+# work on a shared machine does not starve the measurement.
+# Peer netloop-base runs NETLOOP_BASE_BIN (another netloop build) as a
+# second netloop, for before/after comparisons of a change in one run.
+# --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
+# as they are; a missing tokio binary skips that peer (tests/compare_quick.rs
+# runs the script this way on the debug builds `cargo test` already made).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+
+QUICK=0
+NO_BUILD=0
+NICE=0
+ROUNDS=3
+DURATION=5s
+WARMUP=1s
+PEERS="netloop tokio epoll node-pipe node-data"
+CELLS=""
+OUT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    --duration) DURATION=$2; shift ;;
+    --warmup) WARMUP=$2; shift ;;
+    --peers) PEERS=$2; shift ;;
+    --cells) CELLS=$2; shift ;;
+    --out) OUT=$2; shift ;;
+    --no-build) NO_BUILD=1 ;;
+    --nice) NICE=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$QUICK" = 1 ]; then
+  ROUNDS=1; DURATION=1s; WARMUP=200ms
+  [ -n "$CELLS" ] || CELLS="pp64x50 stream64Kx1 connect50 idle1000"
+fi
+[ -n "$CELLS" ] || CELLS="pp64x1 pp64x50 pp64x1000 stream64Kx1 stream64Kx50 connect50 idle10000 fanout1000"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+OUT=${OUT:-$CARGO_TARGET_DIR/compare}
+mkdir -p "$OUT"
+RESULTS=$OUT/results.jsonl
+: > "$RESULTS"
+
+say() { echo "== $*" >&2; }
+
+# ---- build -----------------------------------------------------------------
+if [ "$NO_BUILD" = 0 ]; then
+  say "building netloop and the tokio peer (release)"
+  cargo build --release --quiet --bin netloop --example tokio_echo
+fi
+NETLOOP=${NETLOOP_BIN:-$CARGO_TARGET_DIR/release/netloop}
+TOKIO=${TOKIO_BIN:-$CARGO_TARGET_DIR/release/examples/tokio_echo}
+EPOLL=$OUT/epoll_echo
+
+declare -A SKIP=()
+if [ ! -x "$NETLOOP" ]; then
+  echo "run.sh: no netloop binary at $NETLOOP" >&2; exit 1
+fi
+if [[ " $PEERS " == *" netloop-base "* ]] && [ ! -x "${NETLOOP_BASE_BIN:-}" ]; then
+  say "SKIP netloop-base: set NETLOOP_BASE_BIN to another netloop binary"; SKIP[netloop-base]=1
+fi
+if [[ " $PEERS " == *" tokio "* ]] && [ ! -x "$TOKIO" ]; then
+  say "SKIP tokio: no binary at $TOKIO"; SKIP[tokio]=1
+fi
+if [[ " $PEERS " == *" epoll "* ]]; then
+  if ! command -v cc >/dev/null || ! cc -O2 -o "$EPOLL" benches/compare/epoll_echo.c 2>"$OUT/cc.log"; then
+    say "SKIP epoll: cannot build benches/compare/epoll_echo.c with cc (see $OUT/cc.log)"
+    SKIP[epoll]=1
+  fi
+fi
+if ! command -v node >/dev/null; then
+  for p in node-pipe node-data; do
+    [[ " $PEERS " == *" $p "* ]] && say "SKIP $p: node is not installed" && SKIP[$p]=1
+  done
+fi
+SRV_PIN=""; GEN_PIN=""
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ] && taskset -c 1 true 2>/dev/null; then
+  SRV_PIN="taskset -c 0"; GEN_PIN="taskset -c 1"
+else
+  say "NOTE: taskset or a second CPU is missing: server and generator are not pinned"
+fi
+if [ "$NICE" != 0 ]; then
+  if nice -n "-$NICE" true 2>/dev/null; then
+    SRV_PIN="nice -n -$NICE $SRV_PIN"; GEN_PIN="nice -n -$NICE $GEN_PIN"
+  else
+    say "NOTE: cannot raise priority (nice -n -$NICE): running at normal priority"
+  fi
+fi
+# The seed's Node chat server (03), the fan-out reference, from shared/.
+SEED_CHAT=$ROOT/../shared/seed/03-chat-server.js
+if [ ! -f "$SEED_CHAT" ] || ! command -v node >/dev/null; then SKIP[node-chat]=1; fi
+HAVE_CHAT=0
+"$NETLOOP" serve --help 2>/dev/null | grep -qw chat && HAVE_CHAT=1
+
+# ---- cells -----------------------------------------------------------------
+cell_args() {
+  case "$1" in
+    pp64x*) echo "pingpong -s 64 -c ${1#pp64x}" ;;
+    stream64Kx*) echo "stream -s 64KiB -c ${1#stream64Kx}" ;;
+    connect*) echo "connect -s 64 -c ${1#connect}" ;;
+    idle*) echo "idle -c ${1#idle}" ;;
+    # One message in flight: the seed's chat takes one read as one message.
+    fanout*) echo "fanout -s 64 -c ${1#fanout} --pipeline 1" ;;
+    *) echo "run.sh: unknown cell $1" >&2; return 1 ;;
+  esac
+}
+cell_peers() {
+  case "$1" in
+    fanout*) echo "netloop-chat node-chat" ;;
+    *) echo "$PEERS" ;;
+  esac
+}
+
+# Fixed ports below the ephemeral range (32768-60999 by default), so no
+# outgoing connection of another program holds them; a port found busy is
+# skipped (start_server tries the next one).
+PORT=$((20000 + RANDOM % 10000))
+start_server() { # peer -> sets SRV_PID, SRV_PORT; tries three ports
+  local try
+  for try in 1 2 3; do
+    start_server_once "$1" && return 0
+    grep -qi "in use" "$OUT/server-$1.log" 2>/dev/null || return 1
+  done
+  return 1
+}
+start_server_once() {
+  local peer=$1 cmd
+  PORT=$((PORT + 1)); SRV_PORT=$PORT
+  case "$peer" in
+    netloop) cmd="$NETLOOP serve echo --port $SRV_PORT" ;;
+    netloop-base) cmd="$NETLOOP_BASE_BIN serve echo --port $SRV_PORT" ;;
+    netloop-chat) cmd="$NETLOOP serve chat --port $SRV_PORT" ;;
+    node-chat) cmd="env PORT=$SRV_PORT node $SEED_CHAT" ;;
+    tokio) cmd="$TOKIO $SRV_PORT" ;;
+    epoll) cmd="$EPOLL $SRV_PORT" ;;
+    node-pipe) cmd="node benches/compare/node_echo.js pipe $SRV_PORT" ;;
+    node-data) cmd="node benches/compare/node_echo.js data $SRV_PORT" ;;
+    *) echo "unknown peer $peer" >&2; return 1 ;;
+  esac
+  # Raise the server's descriptor limit too (idle holds 10,000 connections).
+  ( ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; RUST_LOG=warn exec $SRV_PIN $cmd ) \
+    >"$OUT/server-$peer.log" 2>&1 &
+  SRV_PID=$!
+  for _ in $(seq 200); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null; then return 0; fi
+    kill -0 "$SRV_PID" 2>/dev/null || break
+    sleep 0.05
+  done
+  stop_server
+  return 1
+}
+stop_server() {
+  kill "$SRV_PID" 2>/dev/null || true
+  wait "$SRV_PID" 2>/dev/null || true
+}
+
+# ---- the matrix ------------------------------------------------------------
+say "rounds $ROUNDS, cells: $CELLS, peers: $PEERS, $DURATION per cell"
+for round in $(seq "$ROUNDS"); do
+  for cell in $CELLS; do
+    args=$(cell_args "$cell")
+    for peer in $(cell_peers "$cell"); do
+      [ -n "${SKIP[$peer]:-}" ] && continue
+      if [ "$peer" = netloop-chat ] && [ "$HAVE_CHAT" = 0 ]; then
+        say "SKIP netloop-chat: this netloop has no 'serve chat'"; SKIP[$peer]=1; continue
+      fi
+      if ! start_server "$peer"; then
+        say "SKIP $peer: it did not start listening (see $OUT/server-$peer.log)"
+        SKIP[$peer]=1; continue
+      fi
+      say "round $round  $cell  $peer"
+      # shellcheck disable=SC2086
+      if rep=$($GEN_PIN "$NETLOOP" bench $args --target "127.0.0.1:$SRV_PORT" \
+          --server-pid "$SRV_PID" --duration "$DURATION" --warmup "$WARMUP" --json 2>"$OUT/bench.err"); then
+        echo "{\"round\":$round,\"cell\":\"$cell\",\"peer\":\"$peer\",\"report\":$rep}" >>"$RESULTS"
+      else
+        say "FAILED: $cell on $peer: $(tail -n 3 "$OUT/bench.err")"
+        [ -n "$rep" ] && echo "{\"round\":$round,\"cell\":\"$cell\",\"peer\":\"$peer\",\"failed\":true,\"report\":$rep}" >>"$RESULTS"
+      fi
+      stop_server
+    done
+  done
+done
+
+# ---- summary ---------------------------------------------------------------
+{
+  echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, kernel $(uname -r)"
+  echo "pinning: server ${SRV_PIN:-none}, generator ${GEN_PIN:-none}; $ROUNDS round(s) of $DURATION per cell"
+  [ "$NICE" != 0 ] && echo "priority: nice -$NICE for server and generator"
+  echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
+  echo
+} >"$OUT/summary.md"
+if command -v python3 >/dev/null; then
+  python3 benches/compare/summarize.py "$RESULTS" >>"$OUT/summary.md"
+else
+  echo "(python3 not found: raw reports only, in $RESULTS)" >>"$OUT/summary.md"
+fi
+cat "$OUT/summary.md"

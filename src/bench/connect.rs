@@ -1,0 +1,152 @@
+//! `connect`: K concurrent connectors, each doing connect, one small
+//! message, its echo, close, and again.
+//!
+//! A cycle's latency runs from the `connect()` call to the last echoed byte.
+//! The connector closes with `destroy()` once the echo is in (nothing is
+//! unread, so the kernel sends FIN, not RST) and starts the next cycle at
+//! once, so K connections are always in progress. The closing side keeps
+//! the TIME_WAIT; on loopback Linux reuses those ports
+//! (`net.ipv4.tcp_tw_reuse = 2`, the default). A failed connect is retried
+//! after [`RETRY_DELAY`] so a refused target does not spin the loop.
+
+use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
+use super::pattern::Pattern;
+use super::Load;
+use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Pause before replacing a connector whose connect failed.
+pub const RETRY_DELAY: Duration = Duration::from_millis(10);
+
+#[derive(Debug)]
+struct Cycle {
+    started: Instant,
+    received: u64,
+    done: bool,
+}
+
+/// The handler of one load thread.
+#[derive(Debug)]
+pub struct ConnectLoad {
+    shared: Arc<Shared>,
+    thread: usize,
+    target: SocketAddr,
+    count: usize,
+    seed: u64,
+    msg: Bytes,
+    pattern: Pattern,
+    cycles: HashMap<ConnId, Cycle>,
+    stats: ThreadStats,
+}
+
+impl ConnectLoad {
+    /// `count` concurrent connectors sending `size`-byte messages.
+    pub fn new(
+        shared: Arc<Shared>,
+        thread: usize,
+        target: SocketAddr,
+        size: usize,
+        count: usize,
+    ) -> ConnectLoad {
+        let pattern = Pattern::new();
+        let seed = thread as u64;
+        let msg = pattern
+            .chunks(seed, 0, size.clamp(1, super::pattern::PERIOD))
+            .next()
+            .unwrap_or_default();
+        ConnectLoad {
+            shared,
+            thread,
+            target,
+            count,
+            seed,
+            msg,
+            pattern,
+            cycles: HashMap::with_capacity(count * 2),
+            stats: ThreadStats::default(),
+        }
+    }
+
+    fn open(&mut self, r: &mut Reactor) {
+        let host = self.target.ip().to_string();
+        let id = r.connect(&host, self.target.port(), ConnectOptions::default());
+        self.cycles.insert(
+            id,
+            Cycle {
+                started: Instant::now(),
+                received: 0,
+                done: false,
+            },
+        );
+    }
+}
+
+impl Load for ConnectLoad {
+    fn start(&mut self, r: &mut Reactor) {
+        for _ in 0..self.count {
+            self.open(r);
+        }
+    }
+
+    fn finish(self) -> ThreadStats {
+        self.stats
+    }
+}
+
+impl Handler for ConnectLoad {
+    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
+        if r.write(conn, self.msg.clone()).is_err() {
+            r.destroy(conn);
+        }
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        let Some(c) = self.cycles.get_mut(&conn) else {
+            consume(data);
+            return;
+        };
+        let n = data.len() as u64;
+        self.stats.mismatched += self.pattern.mismatches(self.seed, c.received, data);
+        consume(data);
+        c.received += n;
+        let want = self.msg.len() as u64;
+        if c.received >= want && !c.done {
+            self.stats.mismatched += c.received - want;
+            c.done = true;
+            let ns = ns_since(c.started);
+            if self.shared.measuring() {
+                self.stats.bytes += want;
+            }
+            self.stats.op(&self.shared, self.thread, ns);
+            if self.shared.ready.load(Relaxed) == 0 {
+                self.shared.ready.fetch_add(1, Relaxed);
+            }
+            r.destroy(conn);
+            self.open(r);
+        }
+    }
+
+    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
+        if let Some(c) = self.cycles.remove(&conn) {
+            if !c.done {
+                self.stats.errors += 1;
+                r.set_timeout(RETRY_DELAY, 0);
+            }
+        }
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
+        self.open(r);
+    }
+
+    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
+        if msg.is::<Stop>() {
+            r.stop();
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `heartbeat`: N clients of `netloop serve heartbeat` (JSON lines).
+//!
+//! Each client answers the server's `{"type":"ping",...}` with
+//! `{"type":"pong","timestamp":<the ping's timestamp>}` and sends its own
+//! `{"type":"ping","timestamp":<Unix ms>}` every `interval` (the first one
+//! staggered across the interval so the clients do not beat in step). The
+//! round trip to the next `pong` is the operation measured; the RTT is
+//! timed locally, so it does not depend on what the server puts in the
+//! pong. With `--server-pid` the figure that matters is the server's CPU
+//! share while holding N clients at this beat.
+
+use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
+use super::Load;
+use crate::codec::LineDecoder;
+use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use bytes::BytesMut;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Longest line accepted from the heartbeat server.
+const MAX_LINE: usize = 64 * 1024;
+
+#[derive(Debug, Default)]
+struct Client {
+    lines: LineDecoder,
+    ping_sent: Option<Instant>,
+}
+
+/// The handler of one load thread.
+#[derive(Debug)]
+pub struct HeartbeatLoad {
+    shared: Arc<Shared>,
+    thread: usize,
+    target: SocketAddr,
+    count: usize,
+    interval: Duration,
+    clients: HashMap<ConnId, Client>,
+    stats: ThreadStats,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl HeartbeatLoad {
+    /// `count` clients pinging every `interval`.
+    pub fn new(
+        shared: Arc<Shared>,
+        thread: usize,
+        target: SocketAddr,
+        count: usize,
+        interval: Duration,
+    ) -> HeartbeatLoad {
+        HeartbeatLoad {
+            shared,
+            thread,
+            target,
+            count,
+            interval: interval.max(Duration::from_millis(1)),
+            clients: HashMap::with_capacity(count),
+            stats: ThreadStats::default(),
+        }
+    }
+
+    fn send(&mut self, r: &mut Reactor, conn: ConnId, v: &Value) -> bool {
+        let mut line = v.to_string();
+        line.push('\n');
+        r.write(conn, line).is_ok()
+    }
+
+    fn on_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str) {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            self.stats.add_extra("unparsed_lines", 1);
+            return;
+        };
+        match v.get("type").and_then(Value::as_str) {
+            Some("ping") => {
+                let ts = v.get("timestamp").cloned().unwrap_or(Value::Null);
+                if self.send(r, conn, &json!({"type": "pong", "timestamp": ts})) {
+                    self.stats.add_extra("server_pings_answered", 1);
+                }
+            }
+            Some("pong") => {
+                let sent = self.clients.get_mut(&conn).and_then(|c| c.ping_sent.take());
+                if let Some(t) = sent {
+                    self.stats.op(&self.shared, self.thread, ns_since(t));
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+impl Load for HeartbeatLoad {
+    fn start(&mut self, r: &mut Reactor) {
+        let host = self.target.ip().to_string();
+        for _ in 0..self.count {
+            let id = r.connect(&host, self.target.port(), ConnectOptions::default());
+            self.clients.insert(id, Client::default());
+        }
+    }
+
+    fn finish(self) -> ThreadStats {
+        self.stats
+    }
+}
+
+impl Handler for HeartbeatLoad {
+    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
+        self.shared.ready.fetch_add(1, Relaxed);
+        if let Some(c) = self.clients.get_mut(&conn) {
+            c.lines = LineDecoder::new(MAX_LINE);
+        }
+        let n = self.count.max(1) as u128;
+        let slot = (conn.to_u64() as u128 % n) * self.interval.as_nanos() / n;
+        r.set_timeout(Duration::from_nanos(slot as u64), conn.to_u64());
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        let mut lines = Vec::new();
+        match self.clients.get_mut(&conn) {
+            Some(c) => loop {
+                match c.lines.decode(data) {
+                    Ok(Some(line)) => lines.push(line),
+                    Ok(None) => break,
+                    Err(_) => {
+                        consume(data);
+                        self.stats.add_extra("unparsed_lines", 1);
+                        break;
+                    }
+                }
+            },
+            None => consume(data),
+        }
+        for line in lines {
+            self.on_line(r, conn, &line);
+        }
+    }
+
+    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        let conn = ConnId::from_u64(tag);
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return; // closed meanwhile
+        };
+        if c.ping_sent.is_some() {
+            // The last ping is still unanswered after a whole interval.
+            if self.shared.measuring() {
+                self.stats.add_extra("pongs_late", 1);
+            }
+        }
+        c.ping_sent = Some(Instant::now());
+        let ping = json!({"type": "ping", "timestamp": unix_ms()});
+        if self.send(r, conn, &ping) {
+            r.set_timeout(self.interval, tag);
+        }
+    }
+
+    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
+        if self.clients.remove(&conn).is_some() {
+            self.stats.errors += 1;
+        }
+    }
+
+    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
+        if msg.is::<Stop>() {
+            r.stop();
+        }
+    }
+}

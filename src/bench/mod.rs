@@ -1,0 +1,565 @@
+//! `netloop bench`: a load generator on our own reactor.
+//!
+//! # How a run goes
+//!
+//! 1. The target is resolved once; the descriptor limit is raised to the
+//!    hard limit (idle needs one descriptor per connection); the server's
+//!    `/proc` figures are read (`--server-pid`) before anything connects.
+//! 2. `--threads N` load threads each run one [`Reactor`] with their share of
+//!    the connections (the first `C mod N` threads take one more).
+//! 3. The coordinator waits until every connection is *ready* (connected;
+//!    for idle, fan-out: past the first exchange), bounded by
+//!    [`READY_TIMEOUT`], then for the warm-up.
+//! 4. It opens the window (phase `Measure`), reads server and own CPU,
+//!    sleeps `--duration` (printing a progress line on a terminal), closes
+//!    the window, reads them again, and stops the threads.
+//! 5. Thread results are merged into one [`report::Report`].
+//!
+//! Every echoed byte is compared with what was sent ([`pattern`]); latency
+//! goes into an HDR histogram (ns, 3 significant digits).
+
+pub mod connect;
+pub mod control;
+pub mod echo_load;
+pub mod fanout;
+pub mod heartbeat;
+pub mod idle;
+pub mod pattern;
+pub mod procstat;
+pub mod report;
+
+use crate::cli::units::{parse_duration, parse_size};
+use crate::{Handler, Reactor, Remote};
+use clap::{Args, ValueEnum};
+use control::{Phase, Shared, Stop, ThreadStats};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{IsTerminal, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// Longest wait for every connection to become ready.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Descriptors kept free beyond one per connection (epoll, waker, stdio,
+/// `/proc` reads).
+const FD_MARGIN: u64 = 64;
+
+/// Refresh period of the progress line.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Largest message or chunk accepted (a message is queued whole).
+pub const MAX_SIZE: usize = 16 << 20;
+
+/// A workload's handler, as one load thread runs it.
+pub trait Load: Handler {
+    /// Open the connections (called before the loop runs).
+    fn start(&mut self, r: &mut Reactor);
+    /// The thread's figures, once the loop has stopped.
+    fn finish(self) -> ThreadStats;
+}
+
+/// What to measure.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// C connections, S-byte messages, --pipeline in flight; round trips/s.
+    Pingpong,
+    /// C connections writing S-byte chunks and reading the echo; MB/s.
+    Stream,
+    /// C concurrent connectors: connect, S bytes, echo, close; connections/s.
+    Connect,
+    /// Hold C connections; with --server-pid, server RSS per connection.
+    Idle,
+    /// C members in one room of `netloop serve chat`, one sender; deliveries/s.
+    Fanout,
+    /// C clients of `netloop serve heartbeat`; with --server-pid, its CPU share.
+    Heartbeat,
+}
+
+impl fmt::Display for Workload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Workload::Pingpong => "pingpong",
+            Workload::Stream => "stream",
+            Workload::Connect => "connect",
+            Workload::Idle => "idle",
+            Workload::Fanout => "fanout",
+            Workload::Heartbeat => "heartbeat",
+        })
+    }
+}
+
+impl Workload {
+    fn op_name(self) -> &'static str {
+        match self {
+            Workload::Pingpong => "round trips",
+            Workload::Stream => "chunks",
+            Workload::Connect => "connections",
+            Workload::Idle => "connections",
+            Workload::Fanout => "deliveries",
+            Workload::Heartbeat => "pongs",
+        }
+    }
+}
+
+/// `netloop bench` options.
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// The workload.
+    pub workload: Workload,
+    /// Server to load (any TCP echo for pingpong/stream/connect/idle).
+    #[arg(long, short = 't', default_value = "127.0.0.1:8080")]
+    pub target: String,
+    /// Connections (connectors for connect, members for fanout, clients for heartbeat).
+    #[arg(long, short = 'c', default_value_t = 50)]
+    pub connections: usize,
+    /// Message or chunk size (e.g. 64, 64KiB).
+    #[arg(long, short = 's', value_parser = parse_size, default_value = "64")]
+    pub size: usize,
+    /// Messages in flight per connection (pingpong) or in the room (fanout).
+    #[arg(long, default_value_t = 1)]
+    pub pipeline: usize,
+    /// Length of the measured window.
+    #[arg(long, short = 'd', value_parser = parse_duration, default_value = "5s")]
+    pub duration: Duration,
+    /// Load before the window opens (after every connection is ready).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub warmup: Duration,
+    /// Load threads, one reactor each.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Also report this server process's CPU and RSS (from /proc).
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+    /// Chat room for fanout.
+    #[arg(long, default_value = "bench")]
+    pub room: String,
+    /// Ping period of each heartbeat client.
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub interval: Duration,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Why a run could not be made.
+#[derive(Debug)]
+pub enum BenchError {
+    /// The target did not resolve.
+    Target(String),
+    /// Options out of range.
+    Options(String),
+    /// Not enough descriptors for the connections asked.
+    Descriptors {
+        /// Descriptors needed.
+        need: u64,
+        /// Limit after raising it to the hard limit.
+        have: u64,
+    },
+    /// A load thread could not start.
+    Thread(String),
+    /// `/proc/PID` of the server could not be read.
+    Server(String),
+}
+
+impl fmt::Display for BenchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BenchError::Target(s) => write!(f, "bad target: {s}"),
+            BenchError::Options(s) => write!(f, "bad options: {s}"),
+            BenchError::Descriptors { need, have } => write!(
+                f,
+                "need {need} descriptors but the hard limit allows {have} (raise it: ulimit -Hn)"
+            ),
+            BenchError::Thread(s) => write!(f, "load thread: {s}"),
+            BenchError::Server(s) => write!(f, "server process: {s}"),
+        }
+    }
+}
+
+impl std::error::Error for BenchError {}
+
+/// Run `netloop bench` and print its report; the exit status is failure if
+/// the run could not be made or any echoed byte was wrong.
+pub fn run(args: &BenchArgs) -> ExitCode {
+    match execute(args) {
+        Ok(rep) => {
+            if args.json {
+                println!("{}", rep.to_json());
+            } else {
+                print!("{}", rep.to_table());
+            }
+            if rep.ok() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "netloop bench: {} echoed bytes were wrong",
+                    rep.mismatched_bytes
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("netloop bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Share `total` over `threads`: the first `total % threads` get one more.
+pub fn share(total: usize, threads: usize, i: usize) -> usize {
+    total / threads + usize::from(i < total % threads)
+}
+
+/// Raise the soft descriptor limit to the hard limit; the new soft limit.
+pub fn raise_nofile() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or_else(|_| {
+        rlimit::getrlimit(rlimit::Resource::NOFILE).map_or(1024, |(soft, _)| soft)
+    })
+}
+
+struct Running {
+    remotes: Vec<Remote>,
+    handles: Vec<std::thread::JoinHandle<ThreadStats>>,
+}
+
+fn spawn_threads(
+    args: &BenchArgs,
+    target: SocketAddr,
+    shared: &Arc<Shared>,
+) -> Result<Running, BenchError> {
+    let fan = Arc::new(fanout::FanoutShared::new(args.connections));
+    let mut remotes = Vec::new();
+    let mut handles = Vec::new();
+    let mut first_seed = 0u64;
+    for i in 0..args.threads {
+        let count = share(args.connections, args.threads, i);
+        let (tx, rx) = mpsc::channel::<Result<Remote, String>>();
+        let args = args.clone();
+        let shared = shared.clone();
+        let fan = fan.clone();
+        let seed = first_seed;
+        first_seed += count as u64;
+        let h = std::thread::Builder::new()
+            .name(format!("bench-{i}"))
+            .spawn(move || {
+                let mut r = match Reactor::new() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                        return ThreadStats::default();
+                    }
+                };
+                let _ = tx.send(Ok(r.remote()));
+                let size = args.size;
+                match args.workload {
+                    Workload::Pingpong => {
+                        let mode = echo_load::Mode::PingPong {
+                            pipeline: args.pipeline,
+                        };
+                        drive(
+                            &mut r,
+                            echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed),
+                        )
+                    }
+                    Workload::Stream => {
+                        let mode = echo_load::Mode::Stream;
+                        drive(
+                            &mut r,
+                            echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed),
+                        )
+                    }
+                    Workload::Connect => drive(
+                        &mut r,
+                        connect::ConnectLoad::new(shared, i, target, size, count),
+                    ),
+                    Workload::Idle => drive(&mut r, idle::IdleLoad::new(shared, i, target, count)),
+                    Workload::Fanout => drive(
+                        &mut r,
+                        fanout::FanoutLoad::new(
+                            shared,
+                            fan,
+                            i,
+                            target,
+                            &args.room,
+                            count,
+                            args.pipeline,
+                        ),
+                    ),
+                    Workload::Heartbeat => drive(
+                        &mut r,
+                        heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval),
+                    ),
+                }
+            })
+            .map_err(|e| BenchError::Thread(e.to_string()))?;
+        match rx.recv() {
+            Ok(Ok(remote)) => remotes.push(remote),
+            Ok(Err(e)) => return Err(BenchError::Thread(e)),
+            Err(_) => return Err(BenchError::Thread("exited at start".into())),
+        }
+        handles.push(h);
+    }
+    Ok(Running { remotes, handles })
+}
+
+fn drive<L: Load>(r: &mut Reactor, mut load: L) -> ThreadStats {
+    load.start(r);
+    if let Err(e) = r.run(&mut load) {
+        log::error!("bench loop failed: {e}");
+    }
+    load.finish()
+}
+
+fn check(args: &BenchArgs) -> Result<SocketAddr, BenchError> {
+    if args.threads == 0 || args.connections == 0 {
+        return Err(BenchError::Options(
+            "--threads and --connections must be at least 1".into(),
+        ));
+    }
+    if args.size == 0 || args.size > MAX_SIZE {
+        return Err(BenchError::Options(format!(
+            "--size must be 1 B ..= {MAX_SIZE} B"
+        )));
+    }
+    if args.duration.is_zero() {
+        return Err(BenchError::Options("--duration must be positive".into()));
+    }
+    args.target
+        .to_socket_addrs()
+        .map_err(|e| BenchError::Target(format!("{}: {e}", args.target)))?
+        .next()
+        .ok_or_else(|| BenchError::Target(args.target.clone()))
+}
+
+fn sample_server(pid: Option<u32>) -> Result<Option<procstat::ProcSample>, BenchError> {
+    pid.map(|p| {
+        procstat::sample(&p.to_string()).map_err(|e| BenchError::Server(format!("pid {p}: {e}")))
+    })
+    .transpose()
+}
+
+/// Make the run and return its report (nothing printed but the progress line).
+pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
+    let target = check(args)?;
+    let need = args.connections as u64 + 1 + FD_MARGIN;
+    let have = raise_nofile();
+    if need > have {
+        return Err(BenchError::Descriptors { need, have });
+    }
+    let server_start = sample_server(args.server_pid)?;
+    let shared = Arc::new(Shared::new(args.threads));
+    let running = spawn_threads(args, target, &shared)?;
+    let progress = std::io::stderr().is_terminal() && !args.json;
+    let mut notes = Vec::new();
+
+    // Ready: every connection (connect: one full cycle), or give up waiting.
+    let want_ready = match args.workload {
+        Workload::Connect => 1,
+        _ => args.connections,
+    };
+    let t = Instant::now();
+    while shared.ready.load(Relaxed) < want_ready
+        && shared.ready.load(Relaxed) + shared.failed.load(Relaxed) < args.connections
+        && t.elapsed() < READY_TIMEOUT
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let ready = shared.ready.load(Relaxed);
+    if ready < want_ready {
+        notes.push(format!(
+            "only {ready} of {want_ready} connections were ready after {:.1} s",
+            t.elapsed().as_secs_f64()
+        ));
+    }
+    if args.workload != Workload::Idle {
+        wait(&shared, args.warmup, progress, "warm-up");
+    }
+
+    let own0 = procstat::sample("self").unwrap_or_default();
+    let srv0 = sample_server(args.server_pid)?;
+    let t0 = Instant::now();
+    shared.set_phase(Phase::Measure);
+    wait(&shared, args.duration, progress, "measure");
+    shared.set_phase(Phase::Done);
+    let elapsed = t0.elapsed();
+    let own1 = procstat::sample("self").unwrap_or_default();
+    let srv1 = sample_server(args.server_pid)?;
+    if progress {
+        eprint!("\r\x1b[K");
+    }
+
+    for r in &running.remotes {
+        r.post(Box::new(Stop));
+    }
+    let mut total = ThreadStats::default();
+    for h in running.handles {
+        match h.join() {
+            Ok(s) => total.merge(s),
+            Err(_) => notes.push("a load thread panicked".into()),
+        }
+    }
+    let failed = shared.failed.load(Relaxed);
+    Ok(build_report(
+        args,
+        target,
+        Window {
+            elapsed,
+            own: own1.cpu.saturating_sub(own0.cpu),
+            server: match (server_start, srv0, srv1) {
+                (Some(s), Some(a), Some(b)) => Some((s, a, b)),
+                _ => None,
+            },
+        },
+        ready,
+        failed,
+        total,
+        notes,
+    ))
+}
+
+/// Figures taken at the window's edges.
+struct Window {
+    elapsed: Duration,
+    own: Duration,
+    /// Server: before connecting, window start, window end.
+    server: Option<(
+        procstat::ProcSample,
+        procstat::ProcSample,
+        procstat::ProcSample,
+    )>,
+}
+
+fn build_report(
+    args: &BenchArgs,
+    target: SocketAddr,
+    w: Window,
+    ready: usize,
+    failed: usize,
+    total: ThreadStats,
+    mut notes: Vec<String>,
+) -> report::Report {
+    let secs = w.elapsed.as_secs_f64().max(1e-9);
+    let cores = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(args.threads)
+        .max(1);
+    let gen_pct = 100.0 * w.own.as_secs_f64() / secs / cores as f64;
+    let saturated = gen_pct >= report::SATURATED_PCT;
+    if saturated {
+        notes.push(format!(
+            "the generator used {gen_pct:.0} % of its {cores} core(s): it, not the server, may be the limit"
+        ));
+    }
+    let h = &total.latency;
+    let latency = (!h.is_empty()).then(|| report::Latency {
+        p50: h.value_at_quantile(0.50) as f64 / 1e3,
+        p99: h.value_at_quantile(0.99) as f64 / 1e3,
+        p999: h.value_at_quantile(0.999) as f64 / 1e3,
+        max: h.max() as f64 / 1e3,
+        mean: h.mean() / 1e3,
+    });
+    // Idle counts connections made ready, whenever they became so.
+    let ops = total.ops;
+    let held = total.extra.iter().find(|(k, _)| *k == "held").map(|x| x.1);
+    let server = w.server.zip(args.server_pid).map(|((start, a, b), pid)| {
+        let cpu = b.cpu.saturating_sub(a.cpu).as_secs_f64();
+        let per_op_base = match args.workload {
+            Workload::Idle => held.unwrap_or(ops),
+            _ => ops,
+        };
+        report::Server {
+            pid,
+            cpu_s: cpu,
+            cpu_pct: 100.0 * cpu / secs,
+            cpu_us_per_op: (per_op_base > 0).then(|| cpu * 1e6 / per_op_base as f64),
+            cpu_us_per_mb: (total.bytes > 0 && args.workload != Workload::Idle)
+                .then(|| cpu * 1e6 / (total.bytes as f64 / 1e6)),
+            rss_kib_start: start.rss_kib,
+            rss_kib_end: b.rss_kib,
+            rss_bytes_per_conn: match (args.workload, held) {
+                (Workload::Idle, Some(n)) if n > 0 => {
+                    Some((b.rss_kib as f64 - start.rss_kib as f64) * 1024.0 / n as f64)
+                }
+                _ => None,
+            },
+        }
+    });
+    let extra: BTreeMap<String, u64> = total
+        .extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), *v))
+        .collect();
+    let rate_ops = match args.workload {
+        // Idle: connections made ready per second is not a throughput; the
+        // count is what matters.
+        Workload::Idle => 0.0,
+        _ => ops as f64 / secs,
+    };
+    report::Report {
+        workload: args.workload.to_string(),
+        op: args.workload.op_name().to_string(),
+        target: target.to_string(),
+        threads: args.threads,
+        connections: args.connections,
+        size: args.size,
+        pipeline: args.pipeline,
+        duration_s: secs,
+        ready,
+        failed,
+        ops,
+        ops_per_sec: rate_ops,
+        bytes: total.bytes,
+        mb_per_sec: total.bytes as f64 / 1e6 / secs,
+        errors: total.errors,
+        mismatched_bytes: total.mismatched,
+        latency_us: latency,
+        generator: report::Generator {
+            cpu_s: w.own.as_secs_f64(),
+            cpu_pct: gen_pct,
+            saturated,
+        },
+        server,
+        extra,
+        notes,
+    }
+}
+
+fn wait(shared: &Shared, d: Duration, progress: bool, what: &str) {
+    let start = Instant::now();
+    let base = shared.progress_total();
+    while start.elapsed() < d {
+        let left = d.saturating_sub(start.elapsed());
+        std::thread::sleep(left.min(PROGRESS_EVERY));
+        if progress {
+            let done = shared.progress_total() - base;
+            let t = start.elapsed().as_secs_f64();
+            eprint!(
+                "\r\x1b[K{what} {t:.1}/{:.1} s  {done} ops  {:.0}/s",
+                d.as_secs_f64(),
+                done as f64 / t.max(1e-3)
+            );
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shares_add_up() {
+        for total in [1usize, 7, 50, 1000] {
+            for threads in 1..5 {
+                let sum: usize = (0..threads).map(|i| share(total, threads, i)).sum();
+                assert_eq!(sum, total);
+            }
+        }
+        assert_eq!(share(7, 2, 0), 4);
+        assert_eq!(share(7, 2, 1), 3);
+    }
+}

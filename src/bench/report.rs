@@ -1,0 +1,215 @@
+//! The result of a run: one JSON object (`--json`) or a human table.
+//!
+//! Rates are over the measured window only. Server figures (with
+//! `--server-pid`) are differences of `/proc` readings taken at the window's
+//! edges: CPU per operation is the server's CPU time in the window divided
+//! by the operations completed in it, the figure that still separates two
+//! servers when the generator's core is what limits the rate. RSS per
+//! connection (idle) is the growth of the server's RSS since before the
+//! first connect, divided by the connections held.
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// Latency percentiles in µs.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+    /// Largest.
+    pub max: f64,
+    /// Mean.
+    pub mean: f64,
+}
+
+/// The generator's own CPU use in the window.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Generator {
+    /// CPU seconds used by the whole generator process.
+    pub cpu_s: f64,
+    /// As a percentage of the cores its load threads can use.
+    pub cpu_pct: f64,
+    /// True at or above [`SATURATED_PCT`]: the generator, not the server,
+    /// may be what limits the rate.
+    pub saturated: bool,
+}
+
+/// Generator CPU share at which it counts as saturated.
+pub const SATURATED_PCT: f64 = 90.0;
+
+/// The server's figures in the window (`--server-pid`).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Server {
+    /// Its pid.
+    pub pid: u32,
+    /// CPU seconds used in the window.
+    pub cpu_s: f64,
+    /// CPU share of one core in the window, in %.
+    pub cpu_pct: f64,
+    /// µs of server CPU per operation.
+    pub cpu_us_per_op: Option<f64>,
+    /// µs of server CPU per MB (10^6 bytes) echoed.
+    pub cpu_us_per_mb: Option<f64>,
+    /// RSS before the first connect, KiB.
+    pub rss_kib_start: u64,
+    /// RSS at the end of the window, KiB.
+    pub rss_kib_end: u64,
+    /// (end − start) RSS in bytes per connection held (idle only).
+    pub rss_bytes_per_conn: Option<f64>,
+}
+
+/// Everything a run reports.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Report {
+    /// Workload name.
+    pub workload: String,
+    /// What one operation is.
+    pub op: String,
+    /// Target address.
+    pub target: String,
+    /// Load threads (reactors).
+    pub threads: usize,
+    /// Connections (members, clients, connectors) asked for.
+    pub connections: usize,
+    /// Message or chunk size in bytes.
+    pub size: usize,
+    /// Messages in flight per connection.
+    pub pipeline: usize,
+    /// Length of the measured window, seconds.
+    pub duration_s: f64,
+    /// Connections ready when the window opened.
+    pub ready: usize,
+    /// Connections that failed before becoming ready.
+    pub failed: usize,
+    /// Operations in the window.
+    pub ops: u64,
+    /// Operations per second.
+    pub ops_per_sec: f64,
+    /// Echoed payload bytes in the window.
+    pub bytes: u64,
+    /// Echoed payload in MB/s (10^6 bytes).
+    pub mb_per_sec: f64,
+    /// Errors and unexpected closes.
+    pub errors: u64,
+    /// Echoed bytes that were wrong.
+    pub mismatched_bytes: u64,
+    /// Latency of an operation.
+    pub latency_us: Option<Latency>,
+    /// The generator's own CPU.
+    pub generator: Generator,
+    /// The server's CPU and memory.
+    pub server: Option<Server>,
+    /// Workload-specific counters.
+    pub extra: BTreeMap<String, u64>,
+    /// Remarks (saturation, skipped checks).
+    pub notes: Vec<String>,
+}
+
+impl Report {
+    /// Did every echoed byte check out?
+    pub fn ok(&self) -> bool {
+        self.mismatched_bytes == 0
+    }
+
+    /// One JSON object.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The human table.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "netloop bench {} → {}  ({} conns, {} B, pipeline {}, {} thread(s), {:.1} s)",
+            self.workload,
+            self.target,
+            self.connections,
+            self.size,
+            self.pipeline,
+            self.threads,
+            self.duration_s
+        );
+        let row = |s: &mut String, k: &str, v: String| {
+            let _ = writeln!(s, "  {k:<24} {v}");
+        };
+        row(
+            &mut s,
+            "ready / failed",
+            format!("{} / {}", self.ready, self.failed),
+        );
+        if self.workload == "idle" {
+            row(&mut s, "connections made", self.ops.to_string());
+        } else {
+            row(
+                &mut s,
+                &format!("{}/s", self.op),
+                format!("{:.0}  ({} in all)", self.ops_per_sec, self.ops),
+            );
+        }
+        if self.bytes > 0 && self.workload != "idle" {
+            row(&mut s, "throughput", format!("{:.1} MB/s", self.mb_per_sec));
+        }
+        if let Some(l) = &self.latency_us {
+            row(
+                &mut s,
+                "latency µs",
+                format!(
+                    "p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
+                    l.p50, l.p99, l.p999, l.max
+                ),
+            );
+        }
+        row(
+            &mut s,
+            "errors / bad bytes",
+            format!("{} / {}", self.errors, self.mismatched_bytes),
+        );
+        row(
+            &mut s,
+            "generator CPU",
+            format!(
+                "{:.0} %{}",
+                self.generator.cpu_pct,
+                if self.generator.saturated {
+                    "  (SATURATED: the generator may be the limit)"
+                } else {
+                    ""
+                }
+            ),
+        );
+        if let Some(sv) = &self.server {
+            row(
+                &mut s,
+                "server CPU",
+                format!("{:.0} % of a core", sv.cpu_pct),
+            );
+            if let Some(v) = sv.cpu_us_per_op {
+                row(&mut s, "server CPU per op", format!("{v:.2} µs"));
+            }
+            if let Some(v) = sv.cpu_us_per_mb {
+                row(&mut s, "server CPU per MB", format!("{v:.0} µs"));
+            }
+            row(
+                &mut s,
+                "server RSS",
+                format!("{} → {} KiB", sv.rss_kib_start, sv.rss_kib_end),
+            );
+            if let Some(v) = sv.rss_bytes_per_conn {
+                row(&mut s, "server RSS per conn", format!("{v:.0} B"));
+            }
+        }
+        for (k, v) in &self.extra {
+            row(&mut s, k, v.to_string());
+        }
+        for n in &self.notes {
+            let _ = writeln!(s, "  note: {n}");
+        }
+        s
+    }
+}
