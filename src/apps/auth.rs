@@ -344,6 +344,16 @@ mod tests {
     }
 
     #[test]
+    fn auth_timer_tags_never_collide() {
+        let c = crate::ConnId::from_u64((7 << 32) | 3);
+        assert_eq!(auth_timer_conn(auth_timer_tag(c)), Some(c));
+        assert_eq!(auth_timer_conn(c.to_u64()), None);
+        assert_eq!(auth_timer_conn(u64::MAX), None); // heartbeat's STATUS_TAG
+        assert_eq!(redact_auth("/AUTH secret"), "/auth <redacted>");
+        assert_eq!(redact_auth("/info"), "/info");
+    }
+
+    #[test]
     fn gate_counts_failures_and_closes() {
         let t = Token::from_text("tok").unwrap();
         let mut g = AuthGate::new();

@@ -212,9 +212,16 @@ impl<H: Handler> AuthGuard<H> {
                 PreAuth::Fatal => {
                     data.clear();
                     log::info!("{}: oversized message before authentication", p.who);
-                    let v = p.gate.fail();
-                    log_failure(&p.who, MAX_AUTH_FAILURES.min(v_failures(v)));
-                    let reply = Self::fail_reply(wire, self.cat, Verdict::Closed, true);
+                    log_failure(&p.who, v_failures(p.gate.fail()));
+                    let reply = match wire {
+                        AuthWire::Line => self.cat.line_too_long(MAX_AUTH_MESSAGE).into(),
+                        _ => json_reply(
+                            wire,
+                            &error_message(&format!(
+                                "message longer than {MAX_AUTH_MESSAGE} bytes before authentication"
+                            )),
+                        ),
+                    };
                     let _ = r.end_with(conn, reply);
                     return;
                 }
