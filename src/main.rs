@@ -1,6 +1,8 @@
 //! The `netloop` binary: runs the servers and clients of the tutorial.
 
 use clap::{Parser, Subcommand};
+use netloop::apps::auth_guard::AuthWire;
+use netloop::cli::auth_args::{serve_guarded, AuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve, serve_with, ServerArgs};
 use netloop::cli::target::parse_target;
@@ -128,6 +130,8 @@ enum ServeApp {
         common: ServerArgs,
         #[command(flatten)]
         line: LineArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// The multi-room chat (nicknames, rooms, whispers; idle timeout 60 s by default).
     Chat {
@@ -135,6 +139,8 @@ enum ServeApp {
         common: ServerArgs,
         #[command(flatten)]
         line: LineArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// The half-close demo server (CLOSE_WRITE, SHUTDOWN; half-open on).
     Halfclose {
@@ -152,6 +158,8 @@ enum ServeApp {
         max_frame: usize,
         #[command(flatten)]
         lang: LangArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// JSON-lines heartbeat: pings every client, drops silent ones.
     Heartbeat {
@@ -168,6 +176,8 @@ enum ServeApp {
         status_interval: Duration,
         #[command(flatten)]
         line: LineArgs,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
     /// File upload: header block, then exactly Filesize bytes, stored durably.
     Upload {
@@ -179,6 +189,8 @@ enum ServeApp {
         /// Largest accepted Filesize.
         #[arg(long, value_parser = parse_size, default_value = "1GiB")]
         max_file_size: usize,
+        #[command(flatten)]
+        auth: AuthArgs,
     },
 }
 
@@ -225,12 +237,18 @@ fn main() -> ExitCode {
                 &common,
                 netloop::apps::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
             ),
-            ServeApp::Command { common, line } => serve(
+            ServeApp::Command { common, line, auth } => serve_guarded(
                 &with_idle(common, std::time::Duration::from_secs(30)),
+                &auth,
+                AuthWire::Line,
+                line.catalog(),
                 netloop::apps::command::CommandServer::new(line.catalog(), line.max_line),
             ),
-            ServeApp::Chat { common, line } => serve(
+            ServeApp::Chat { common, line, auth } => serve_guarded(
                 &with_idle(common, std::time::Duration::from_secs(60)),
+                &auth,
+                AuthWire::Line,
+                line.catalog(),
                 netloop::apps::chat::ChatServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Halfclose { common, line } => serve_with(
@@ -242,12 +260,15 @@ fn main() -> ExitCode {
                 common,
                 max_frame,
                 lang,
+                auth,
             } => {
                 let cfg = netloop::apps::framed::FramedConfig {
                     max_frame,
                     lang: lang.lang,
                 };
-                serve(&common, netloop::apps::framed::Framed::new(cfg))
+                let cat = netloop::apps::catalog::Catalog::new(cfg.lang);
+                let server = netloop::apps::framed::Framed::new(cfg);
+                serve_guarded(&common, &auth, AuthWire::Frame, cat, server)
             }
             ServeApp::Heartbeat {
                 common,
@@ -255,6 +276,7 @@ fn main() -> ExitCode {
                 heartbeat_timeout,
                 status_interval,
                 line,
+                auth,
             } => {
                 use netloop::apps::heartbeat::server::{HeartbeatConfig, HeartbeatServer};
                 let cfg = HeartbeatConfig {
@@ -264,17 +286,29 @@ fn main() -> ExitCode {
                     max_line: line.max_line,
                     lang: line.lang,
                 };
-                serve(&common, HeartbeatServer::new(cfg))
+                let cat = line.catalog();
+                serve_guarded(
+                    &common,
+                    &auth,
+                    AuthWire::JsonLine,
+                    cat,
+                    HeartbeatServer::new(cfg),
+                )
             }
             ServeApp::Upload {
                 common,
                 upload_dir,
                 max_file_size,
-            } => netloop::apps::upload::server::serve_upload(
-                common,
-                upload_dir,
-                max_file_size as u64,
-            ),
+                auth,
+            } => match auth.load() {
+                Err(code) => code,
+                Ok(token) => netloop::apps::upload::server::serve_upload(
+                    common,
+                    upload_dir,
+                    max_file_size as u64,
+                    token,
+                ),
+            },
         },
         Command::Framed {
             target,

@@ -586,6 +586,56 @@ impl Catalog {
     pub fn upload_shutdown(&self) -> &'static str {
         "server shutting down"
     }
+
+    // ----- access control (issue 7) ----------------------------------------
+    //
+    // The seed had no authentication (its tutorial only sketches the step),
+    // so these texts are English in both languages.
+
+    /// Line servers: sent on accept when a token is configured.
+    pub fn auth_prompt(&self) -> String {
+        "authentication required: send /auth TOKEN\n".into()
+    }
+
+    /// Line servers: any line but `/auth` and `/quit` before authentication.
+    pub fn auth_required_line(&self) -> String {
+        "error: authentication required (send /auth TOKEN)\n".into()
+    }
+
+    /// Line servers: the token was right.
+    pub fn auth_ok_line(&self) -> String {
+        "authenticated\n".into()
+    }
+
+    /// Line servers: a wrong token (`failures` of `max`).
+    pub fn auth_wrong_line(&self, failures: u32, max: u32) -> String {
+        format!("error: wrong token ({failures}/{max})\n")
+    }
+
+    /// Line servers: the last allowed failure; the connection is closed.
+    pub fn auth_closed_line(&self) -> String {
+        "error: too many failed authentication attempts, closing\n".into()
+    }
+
+    /// JSON servers: the first message was not an authentication.
+    pub fn auth_required(&self) -> &'static str {
+        "authentication required"
+    }
+
+    /// JSON servers: a wrong or missing token.
+    pub fn auth_wrong(&self) -> &'static str {
+        "wrong token"
+    }
+
+    /// JSON servers: the last allowed failure; the connection is closed.
+    pub fn auth_closed(&self) -> &'static str {
+        "too many failed authentication attempts"
+    }
+
+    /// JSON servers: the pre-authentication deadline passed.
+    pub fn auth_timeout(&self) -> &'static str {
+        "authentication timeout"
+    }
 }
 
 #[cfg(test)]

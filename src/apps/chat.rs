@@ -220,7 +220,11 @@ impl ChatServer {
         let Some(m) = self.members.get(&conn) else {
             return;
         };
-        log::debug!("[{}]: {}", m.nick, sanitize(text));
+        log::debug!(
+            "[{}]: {}",
+            m.nick,
+            super::auth::redact_auth(&sanitize(text))
+        );
         if !text.starts_with('/') {
             let room = m.room.clone();
             let msg = self.cat.chat_message(&m.nick, &sanitize(text));

@@ -106,7 +106,11 @@ impl CommandServer {
         };
         s.bytes_received += line.wire_len as u64;
         let text = line.text.trim();
-        log::info!("[{}] received: {}", s.id, sanitize(text));
+        log::info!(
+            "[{}] received: {}",
+            s.id,
+            super::auth::redact_auth(&sanitize(text))
+        );
         if !text.starts_with('/') {
             let msg = cat.echo(&sanitize(text));
             Self::send(r, conn, s, msg);

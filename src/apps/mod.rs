@@ -1,5 +1,7 @@
 //! The servers of the `netloop` binary, each a [`crate::Handler`].
 
+pub mod auth;
+pub mod auth_guard;
 pub mod banner_echo;
 pub mod catalog;
 pub mod chat;

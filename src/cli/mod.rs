@@ -1,5 +1,6 @@
 //! The `netloop` command line.
 
+pub mod auth_args;
 pub mod line_args;
 pub mod serve;
 pub mod target;

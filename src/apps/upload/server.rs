@@ -31,6 +31,7 @@
 //!   closed within [`CLOSE_GRACE`] (D-X4).
 
 use super::worker::{Job, Reply, WorkerPool, DEFAULT_WORKERS};
+use crate::apps::auth::{auth_timer_conn, auth_timer_tag, log_failure, Token, AUTH_FAILURE_DELAY};
 use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::json_line as reply;
 use crate::apps::wall_clock::unix_ms;
@@ -84,6 +85,10 @@ pub struct UploadConfig {
     pub workers: usize,
     /// Sleep before each file write: simulates a slow disk (tests, demos).
     pub write_delay: Duration,
+    /// When set, every header block must carry `Token: <this>`; a missing or
+    /// wrong one is answered with an `error` after [`AUTH_FAILURE_DELAY`]
+    /// (reading paused) and the connection is closed (issue 7).
+    pub token: Option<Token>,
 }
 
 impl UploadConfig {
@@ -94,6 +99,7 @@ impl UploadConfig {
             max_file_size: DEFAULT_MAX_FILE_SIZE,
             workers: DEFAULT_WORKERS,
             write_delay: Duration::ZERO,
+            token: None,
         }
     }
 }
@@ -137,6 +143,8 @@ struct Session {
     phase: Phase,
     in_flight: usize,
     close_timer: Option<TimerId>,
+    /// A rejected token: the error sent when the auth delay ends.
+    auth_error: Option<&'static str>,
 }
 
 /// The upload server.
@@ -229,6 +237,27 @@ impl Upload {
                         return self.fail(r, conn, &e.to_string());
                     }
                     Ok(Some(h)) => {
+                        if let Some(token) = &self.cfg.token {
+                            let ok = h
+                                .token
+                                .as_ref()
+                                .is_some_and(|t| token.matches(t.as_bytes()));
+                            if !ok {
+                                // Answered after the delay, reading paused, so
+                                // guessing costs time (issue 7); then closed.
+                                log_failure(&conn.to_string(), 1);
+                                s.phase = Phase::Closing;
+                                s.auth_error = Some(if h.token.is_some() {
+                                    CAT.auth_wrong()
+                                } else {
+                                    CAT.auth_required()
+                                });
+                                data.clear();
+                                r.pause(conn);
+                                r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
+                                return;
+                            }
+                        }
                         let job = self.next_job;
                         self.next_job += 1;
                         s.phase = Phase::Receiving(Active {
@@ -384,6 +413,7 @@ impl Handler for Upload {
                 phase: Phase::Header,
                 in_flight: 0,
                 close_timer: None,
+                auth_error: None,
             },
         );
     }
@@ -408,6 +438,16 @@ impl Handler for Upload {
     }
 
     fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+        if let Some(conn) = auth_timer_conn(tag) {
+            let msg = self
+                .sessions
+                .get_mut(&conn)
+                .and_then(|s| s.auth_error.take());
+            if let Some(msg) = msg {
+                self.fail(r, conn, msg);
+            }
+            return;
+        }
         let conn = ConnId::from_u64(tag);
         if let Some(s) = self.sessions.get_mut(&conn) {
             s.close_timer = None;
@@ -451,7 +491,12 @@ impl Handler for Upload {
 
 /// `netloop serve upload`: create the directory, default the idle timeout
 /// to [`DEFAULT_IDLE_TIMEOUT`], serve.
-pub fn serve_upload(mut args: ServerArgs, dir: PathBuf, max_file_size: u64) -> ExitCode {
+pub fn serve_upload(
+    mut args: ServerArgs,
+    dir: PathBuf,
+    max_file_size: u64,
+    token: Option<Token>,
+) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(&dir) {
         log::error!("cannot create the upload directory {}: {e}", dir.display());
         return ExitCode::FAILURE;
@@ -461,6 +506,7 @@ pub fn serve_upload(mut args: ServerArgs, dir: PathBuf, max_file_size: u64) -> E
     }
     let mut cfg = UploadConfig::new(dir);
     cfg.max_file_size = max_file_size;
+    cfg.token = token;
     serve(&args, Upload::new(cfg))
 }
 

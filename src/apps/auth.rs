@@ -1,0 +1,369 @@
+//! Access control shared by the servers (issue 7): the shared-secret
+//! [`Token`], a constant-time comparison, and the sans-IO per-connection
+//! [`AuthGate`].
+//!
+//! Algorithm: a server started with `--token FILE` (or `NETLOOP_TOKEN` in the
+//! environment) holds one [`Token`]. Each connection starts
+//! [`AuthState::Pending`]; the client presents a token in its first message
+//! (`/auth TOKEN`, an `auth` frame or JSON line, a `Token:` header line).
+//! [`AuthGate::check`] compares it with [`constant_time_eq`] and returns a
+//! [`Verdict`]: accepted (the gate is `authenticated` for good), rejected, or
+//! rejected for the last time after [`MAX_AUTH_FAILURES`]. The caller answers
+//! a rejection only after [`AUTH_FAILURE_DELAY`], reading nothing from the
+//! connection meanwhile, so guessing costs the guesser wall-clock time; after
+//! the last failure it closes the connection.
+//!
+//! Contract: the token is never logged and never echoed; its `Debug` form is
+//! redacted. The seed had no authentication at all (protocols.md §1; its
+//! tutorial only sketches a "send credentials, get a result" step after the
+//! welcome), so every text here is new.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+/// Failed attempts on one connection before it is closed: enough for a typo
+/// or two, few enough that a guesser must reconnect (and wait) constantly.
+pub const MAX_AUTH_FAILURES: u32 = 3;
+
+/// A wrong token is answered only after this long, with reading paused:
+/// bounds guessing to about two attempts a second per connection.
+pub const AUTH_FAILURE_DELAY: Duration = Duration::from_millis(500);
+
+/// Largest token file accepted: a token is a short secret, and a large file
+/// is a mistake (the wrong path) rather than a key.
+pub const MAX_TOKEN_FILE: u64 = 4096;
+
+/// The environment variable read when `--token` is not given.
+pub const TOKEN_ENV: &str = "NETLOOP_TOKEN";
+
+/// A connection that has not authenticated within this long is closed:
+/// an unauthenticated peer must not hold a slot for ever (a server without
+/// an idle timeout, like the heartbeat server, would otherwise keep it).
+pub const AUTH_DEADLINE: Duration = Duration::from_secs(30);
+
+/// The top two bits of an auth timer's tag are `01`: a server's own tags are
+/// connection ids (top bits `00`, see `ConnId::to_u64`) or all-ones
+/// constants (`11`), so they never collide.
+const AUTH_TAG_MARK: u64 = 1 << 62;
+const TAG_TOP_BITS: u64 = 3 << 62;
+
+/// The timer tag of the auth timers of `conn`.
+pub fn auth_timer_tag(conn: crate::ConnId) -> u64 {
+    conn.to_u64() | AUTH_TAG_MARK
+}
+
+/// The connection of an auth timer's tag; `None` for any other tag.
+pub fn auth_timer_conn(tag: u64) -> Option<crate::ConnId> {
+    (tag & TAG_TOP_BITS == AUTH_TAG_MARK).then(|| crate::ConnId::from_u64(tag & !TAG_TOP_BITS))
+}
+
+/// Failed attempts on every connection since the process started (for the
+/// log line; the token itself is never logged).
+static FAILURES_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Count one failed attempt of `who` (`failures` on its connection) and log
+/// it, without the token.
+pub fn log_failure(who: &str, failures: u32) {
+    let total = FAILURES_TOTAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+    log::warn!(
+        "{who}: authentication failed ({failures}/{MAX_AUTH_FAILURES} on this connection, {total} in all)"
+    );
+}
+
+/// The shared secret a client must present.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Why a token could not be loaded.
+#[derive(Debug)]
+pub enum TokenError {
+    /// The file could not be opened or read.
+    Io(std::io::Error),
+    /// The file is larger than [`MAX_TOKEN_FILE`].
+    TooLarge(u64),
+    /// The file (or variable) is empty once one trailing newline is removed.
+    Empty,
+    /// The token contains a character that no client could send in a line
+    /// (a control character or whitespace other than inside), or is not UTF-8.
+    Invalid,
+}
+
+impl fmt::Display for TokenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TokenError::Io(e) => write!(f, "cannot read the token file: {e}"),
+            TokenError::TooLarge(n) => write!(
+                f,
+                "the token file has {n} bytes; a token file may have at most {MAX_TOKEN_FILE}"
+            ),
+            TokenError::Empty => f.write_str("the token is empty"),
+            TokenError::Invalid => {
+                f.write_str("the token must be UTF-8 text without whitespace or control characters")
+            }
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
+
+impl Token {
+    /// A token from its text: one trailing `\n` (or `\r\n`) is removed; the
+    /// rest must be non-empty, without whitespace or control characters
+    /// (so `/auth TOKEN` and `Token: TOKEN` can carry it).
+    pub fn from_text(text: &str) -> Result<Token, TokenError> {
+        let t = text.strip_suffix('\n').unwrap_or(text);
+        let t = t.strip_suffix('\r').unwrap_or(t);
+        if t.is_empty() {
+            return Err(TokenError::Empty);
+        }
+        if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(TokenError::Invalid);
+        }
+        Ok(Token(t.to_owned()))
+    }
+
+    /// A token read from `path` (at most [`MAX_TOKEN_FILE`] bytes).
+    pub fn from_file(path: &Path) -> Result<Token, TokenError> {
+        let len = std::fs::metadata(path).map_err(TokenError::Io)?.len();
+        if len > MAX_TOKEN_FILE {
+            return Err(TokenError::TooLarge(len));
+        }
+        let bytes = std::fs::read(path).map_err(TokenError::Io)?;
+        if bytes.len() as u64 > MAX_TOKEN_FILE {
+            return Err(TokenError::TooLarge(bytes.len() as u64));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| TokenError::Invalid)?;
+        Token::from_text(&text)
+    }
+
+    /// `--token FILE` if given, else [`TOKEN_ENV`] if set, else no token
+    /// (access control off).
+    pub fn configured(file: Option<&Path>) -> Result<Option<Token>, TokenError> {
+        if let Some(p) = file {
+            return Token::from_file(p).map(Some);
+        }
+        match std::env::var(TOKEN_ENV) {
+            Ok(v) => Token::from_text(&v).map(Some),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => Err(TokenError::Invalid),
+        }
+    }
+
+    /// Whether `presented` is this token, in constant time.
+    pub fn matches(&self, presented: &[u8]) -> bool {
+        constant_time_eq(self.0.as_bytes(), presented)
+    }
+}
+
+/// `a == b` in time that depends only on the lengths, never on where the
+/// first difference is: every byte of the longer input is visited and the
+/// differences are OR-ed together, with no early exit.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len().max(b.len());
+    // A length difference is folded in like a byte difference.
+    let mut diff = (a.len() ^ b.len()) as u64;
+    for i in 0..n {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= u64::from(x ^ y);
+    }
+    std::hint::black_box(diff) == 0
+}
+
+/// `line` for a log: an `/auth` command loses its argument, so a token sent
+/// again (or by a client of a server without `--token`) is never logged.
+pub fn redact_auth(line: &str) -> std::borrow::Cow<'_, str> {
+    let first = line.split_whitespace().next().unwrap_or("");
+    if first.eq_ignore_ascii_case("/auth") {
+        std::borrow::Cow::Borrowed("/auth <redacted>")
+    } else {
+        std::borrow::Cow::Borrowed(line)
+    }
+}
+
+/// Where a connection is in authentication.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum AuthState {
+    /// No valid token yet; `failures` wrong ones so far.
+    Pending {
+        /// Rejected attempts on this connection.
+        failures: u32,
+    },
+    /// A valid token was presented.
+    Authenticated,
+}
+
+impl fmt::Display for AuthState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AuthState::Pending { .. } => "pending",
+            AuthState::Authenticated => "authenticated",
+        })
+    }
+}
+
+/// The outcome of one attempt.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The token is right: serve the connection.
+    Accepted,
+    /// Wrong: answer after [`AUTH_FAILURE_DELAY`]; `failures` so far.
+    Rejected {
+        /// Rejected attempts on this connection, this one included.
+        failures: u32,
+    },
+    /// Wrong for the [`MAX_AUTH_FAILURES`]th time: answer after the delay,
+    /// then close.
+    Closed,
+}
+
+/// Sans-IO authentication state of one connection.
+#[derive(Clone, Debug)]
+pub struct AuthGate {
+    state: AuthState,
+}
+
+impl Default for AuthGate {
+    fn default() -> Self {
+        AuthGate::new()
+    }
+}
+
+impl AuthGate {
+    /// A gate with no attempt yet.
+    pub fn new() -> AuthGate {
+        AuthGate {
+            state: AuthState::Pending { failures: 0 },
+        }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> AuthState {
+        self.state
+    }
+
+    /// Whether a valid token was presented.
+    pub fn is_authenticated(&self) -> bool {
+        self.state == AuthState::Authenticated
+    }
+
+    /// Check `presented` against `token`.
+    pub fn check(&mut self, token: &Token, presented: &[u8]) -> Verdict {
+        if self.is_authenticated() {
+            return Verdict::Accepted;
+        }
+        if token.matches(presented) {
+            self.state = AuthState::Authenticated;
+            Verdict::Accepted
+        } else {
+            self.fail()
+        }
+    }
+
+    /// Count a failed attempt that presented no token at all (a first
+    /// message of the wrong kind).
+    pub fn fail(&mut self) -> Verdict {
+        let failures = match self.state {
+            AuthState::Pending { failures } => failures.saturating_add(1),
+            AuthState::Authenticated => return Verdict::Accepted,
+        };
+        self.state = AuthState::Pending { failures };
+        if failures >= MAX_AUTH_FAILURES {
+            Verdict::Closed
+        } else {
+            Verdict::Rejected { failures }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_is_eq() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"secret", b""));
+        assert!(!constant_time_eq(b"", b"x"));
+        // Same bytes, shifted by a length difference of 256: still unequal.
+        let long = vec![0u8; 256];
+        assert!(!constant_time_eq(&long, b""));
+    }
+
+    #[test]
+    fn token_text_rules() {
+        assert_eq!(
+            Token::from_text("abc\n").map(|t| t.0).ok(),
+            Some("abc".into())
+        );
+        assert_eq!(
+            Token::from_text("abc\r\n").map(|t| t.0).ok(),
+            Some("abc".into())
+        );
+        assert!(matches!(Token::from_text("\n"), Err(TokenError::Empty)));
+        assert!(matches!(Token::from_text(""), Err(TokenError::Empty)));
+        assert!(matches!(Token::from_text("a b"), Err(TokenError::Invalid)));
+        assert!(matches!(
+            Token::from_text("abc\n\n"),
+            Err(TokenError::Invalid)
+        ));
+        assert_eq!(
+            format!("{:?}", Token::from_text("s3cret")),
+            "Ok(Token(<redacted>))"
+        );
+    }
+
+    #[test]
+    fn token_file_limits() {
+        let dir = std::env::temp_dir().join(format!("netloop-auth-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let big = dir.join("big");
+        std::fs::write(&big, vec![b'a'; MAX_TOKEN_FILE as usize + 1]).unwrap();
+        assert!(matches!(
+            Token::from_file(&big),
+            Err(TokenError::TooLarge(_))
+        ));
+        let ok = dir.join("ok");
+        std::fs::write(&ok, "tok\n").unwrap();
+        assert!(Token::from_file(&ok).unwrap().matches(b"tok"));
+        assert!(matches!(
+            Token::from_file(&dir.join("missing")),
+            Err(TokenError::Io(_))
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn auth_timer_tags_never_collide() {
+        let c = crate::ConnId::from_u64((7 << 32) | 3);
+        assert_eq!(auth_timer_conn(auth_timer_tag(c)), Some(c));
+        assert_eq!(auth_timer_conn(c.to_u64()), None);
+        assert_eq!(auth_timer_conn(u64::MAX), None); // heartbeat's STATUS_TAG
+        assert_eq!(redact_auth("/AUTH secret"), "/auth <redacted>");
+        assert_eq!(redact_auth("/info"), "/info");
+    }
+
+    #[test]
+    fn gate_counts_failures_and_closes() {
+        let t = Token::from_text("tok").unwrap();
+        let mut g = AuthGate::new();
+        assert_eq!(g.check(&t, b"bad"), Verdict::Rejected { failures: 1 });
+        assert_eq!(g.fail(), Verdict::Rejected { failures: 2 });
+        assert_eq!(g.check(&t, b"tok2"), Verdict::Closed);
+        let mut g = AuthGate::new();
+        assert_eq!(g.check(&t, b"x"), Verdict::Rejected { failures: 1 });
+        assert_eq!(g.check(&t, b"tok"), Verdict::Accepted);
+        assert!(g.is_authenticated());
+        assert_eq!(g.state().to_string(), "authenticated");
+    }
+}

@@ -1,0 +1,343 @@
+//! Access control (issue 7) over loopback, with the binary: for each of the
+//! five servers started with `--token FILE`, no token and a wrong token are
+//! refused (a wrong one only after `AUTH_FAILURE_DELAY`), repeated failures
+//! close the connection, the right token gets the normal service, and the
+//! token never appears in the server's log (captured at debug level).
+
+mod util;
+
+use netloop::apps::auth::{AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::Instant;
+use util::{Server, TIMEOUT};
+
+const TOKEN: &str = "s3cr3t-Tok3n-9f2a";
+const WRONG: &str = "wr0ng-Guess-77";
+
+/// A temporary directory with the token file, removed on drop.
+struct Setup {
+    dir: PathBuf,
+}
+
+impl Setup {
+    fn new(name: &str) -> Setup {
+        // No spaces: `Server::start_shell` joins the arguments for `sh -c`.
+        let dir = std::env::temp_dir().join(format!("netloop-auth-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("token"), format!("{TOKEN}\n")).unwrap();
+        Setup { dir }
+    }
+
+    fn token_path(&self) -> String {
+        self.dir.join("token").display().to_string()
+    }
+
+    /// `netloop serve APP --port 0 --token FILE EXTRA...` at debug level.
+    fn start(&self, app: &str, extra: &[&str]) -> Server {
+        let tp = self.token_path();
+        let mut args = vec![
+            "serve", app, "--port", "0", "--grace", "200ms", "--token", &tp,
+        ];
+        args.extend_from_slice(extra);
+        Server::start_shell("RUST_LOG=debug", &args)
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Stop the server, collect every log line left, assert no secret is there.
+fn assert_log_clean(mut s: Server) {
+    s.signal("TERM");
+    s.wait_exit();
+    let mut lines = Vec::new();
+    loop {
+        match s.log.recv_timeout(TIMEOUT) {
+            Ok(l) => lines.push(l),
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => panic!("log reader did not finish"),
+        }
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("authentication failed")),
+        "failures are logged: {lines:#?}"
+    );
+    for l in &lines {
+        assert!(!l.contains(TOKEN), "token in the log: {l}");
+        assert!(!l.contains(WRONG), "presented token in the log: {l}");
+    }
+}
+
+fn connect(s: &Server) -> TcpStream {
+    let c = TcpStream::connect(s.addr).unwrap();
+    c.set_read_timeout(Some(TIMEOUT)).unwrap();
+    c
+}
+
+/// The peer closes: EOF (or a reset) within the timeout.
+fn assert_closed(r: &mut impl Read) {
+    let mut buf = [0u8; 256];
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => continue, // a reply still in flight
+        }
+    }
+}
+
+// ----- line servers ---------------------------------------------------------
+
+struct Lines {
+    w: TcpStream,
+    r: BufReader<TcpStream>,
+}
+
+impl Lines {
+    fn new(s: &Server) -> Lines {
+        let w = connect(s);
+        let r = BufReader::new(w.try_clone().unwrap());
+        let mut l = Lines { w, r };
+        assert!(l.line().contains("send /auth TOKEN"));
+        l
+    }
+    fn send(&mut self, text: &str) {
+        self.w.write_all(format!("{text}\n").as_bytes()).unwrap();
+    }
+    fn line(&mut self) -> String {
+        let mut s = String::new();
+        self.r.read_line(&mut s).unwrap();
+        assert!(!s.is_empty(), "connection closed");
+        s
+    }
+    fn until(&mut self, needle: &str) -> String {
+        loop {
+            let l = self.line();
+            if l.contains(needle) {
+                return l;
+            }
+        }
+    }
+}
+
+fn line_server(app: &str, after_auth: &str, expect: &str) {
+    let setup = Setup::new(app);
+    let s = setup.start(app, &[]);
+    // No token: only /auth and /quit are accepted.
+    let mut c = Lines::new(&s);
+    c.send("/list");
+    assert!(c.line().contains("authentication required"));
+    c.send("hello");
+    assert!(c.line().contains("authentication required"));
+    // Wrong tokens: each answered after the delay; the last closes.
+    for i in 1..=MAX_AUTH_FAILURES {
+        let t = Instant::now();
+        c.send(&format!("/auth {WRONG}"));
+        let l = c.line();
+        assert!(t.elapsed() >= AUTH_FAILURE_DELAY, "{:?}", t.elapsed());
+        if i < MAX_AUTH_FAILURES {
+            assert!(
+                l.contains(&format!("wrong token ({i}/{MAX_AUTH_FAILURES})")),
+                "{l}"
+            );
+        } else {
+            assert!(l.contains("too many"), "{l}");
+        }
+    }
+    assert_closed(&mut c.r);
+    // /quit before authentication.
+    let mut q = Lines::new(&s);
+    q.send("/quit");
+    assert!(q.line().contains("Goodbye"));
+    assert_closed(&mut q.r);
+    // The right token: the normal service (a request pipelined behind it too).
+    let mut ok = Lines::new(&s);
+    ok.w.write_all(format!("/auth {TOKEN}\n{after_auth}\n").as_bytes())
+        .unwrap();
+    assert_eq!(ok.line(), "authenticated\n");
+    ok.until(expect);
+    drop(ok);
+    assert_log_clean(s);
+}
+
+#[test]
+fn command_server_requires_the_token() {
+    line_server("command", "/info", "connectionId");
+}
+
+#[test]
+fn chat_server_requires_the_token() {
+    line_server("chat", "/nick alice", "Nickname changed to: alice");
+}
+
+// ----- framed ---------------------------------------------------------------
+
+fn send_frame(c: &mut TcpStream, v: &Value) {
+    let body = serde_json::to_vec(v).unwrap();
+    let mut out = (body.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(&body);
+    c.write_all(&out).unwrap();
+}
+
+fn read_frame(c: &mut TcpStream) -> Value {
+    let mut len = [0u8; 4];
+    c.read_exact(&mut len).unwrap();
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    c.read_exact(&mut body).unwrap();
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn framed_server_requires_the_token() {
+    let setup = Setup::new("framed");
+    let s = setup.start("framed", &[]);
+    let mut c = connect(&s);
+    // A first frame that is not `auth`: refused, counted, delayed.
+    let t = Instant::now();
+    send_frame(&mut c, &json!({"type": "ping"}));
+    let v = read_frame(&mut c);
+    assert!(t.elapsed() >= AUTH_FAILURE_DELAY);
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["message"], "authentication required");
+    let t = Instant::now();
+    send_frame(&mut c, &json!({"type": "auth", "token": WRONG}));
+    let v = read_frame(&mut c);
+    assert!(t.elapsed() >= AUTH_FAILURE_DELAY);
+    assert_eq!(v["message"], "wrong token");
+    send_frame(&mut c, &json!({"type": "auth", "token": WRONG}));
+    let v = read_frame(&mut c);
+    assert_eq!(v["type"], "error");
+    assert!(v["message"].as_str().unwrap().contains("too many"));
+    assert_closed(&mut c);
+    // The right token, then the service.
+    let mut c = connect(&s);
+    send_frame(&mut c, &json!({"type": "auth", "token": TOKEN}));
+    assert_eq!(read_frame(&mut c)["type"], "auth_ok");
+    assert_eq!(read_frame(&mut c)["type"], "welcome");
+    send_frame(&mut c, &json!({"type": "ping"}));
+    assert_eq!(read_frame(&mut c)["type"], "pong");
+    drop(c);
+    assert_log_clean(s);
+}
+
+// ----- heartbeat ------------------------------------------------------------
+
+#[test]
+fn heartbeat_server_requires_the_token() {
+    let setup = Setup::new("heartbeat");
+    // A short ping interval: a ping leaking before authentication would show.
+    let s = setup.start("heartbeat", &["--heartbeat-interval", "100ms"]);
+    let w = connect(&s);
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut w2 = w;
+    let mut send = |v: Value| {
+        w2.write_all(format!("{v}\n").as_bytes()).unwrap();
+    };
+    let mut read = || -> Value {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        serde_json::from_str(&l).unwrap()
+    };
+    let t = Instant::now();
+    send(json!({"type": "pong", "timestamp": 1}));
+    let v = read();
+    assert!(t.elapsed() >= AUTH_FAILURE_DELAY);
+    // Nothing but the reply arrived meanwhile: no welcome, no ping.
+    assert_eq!(v["type"], "error", "{v}");
+    assert_eq!(v["message"], "authentication required");
+    send(json!({"type": "auth", "token": WRONG}));
+    assert_eq!(read()["message"], "wrong token");
+    send(json!({"type": "auth"}));
+    assert!(read()["message"].as_str().unwrap().contains("too many"));
+    assert_closed(&mut r);
+    // The right token: auth_ok, welcome, then pings.
+    let w = connect(&s);
+    let mut r = BufReader::new(w.try_clone().unwrap());
+    let mut w = w;
+    w.write_all(format!("{}\n", json!({"type": "auth", "token": TOKEN})).as_bytes())
+        .unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 3 {
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        let v: Value = serde_json::from_str(&l).unwrap();
+        kinds.push(v["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(kinds, ["auth_ok", "welcome", "ping"]);
+    drop((w, r));
+    assert_log_clean(s);
+}
+
+// ----- upload ---------------------------------------------------------------
+
+fn upload_reply(r: &mut BufReader<TcpStream>) -> Value {
+    let mut l = String::new();
+    r.read_line(&mut l).unwrap();
+    assert!(!l.is_empty(), "connection closed");
+    serde_json::from_str(&l).unwrap()
+}
+
+#[test]
+fn upload_server_requires_the_token() {
+    let setup = Setup::new("upload");
+    let dir = setup.dir.join("files").display().to_string();
+    let s = setup.start("upload", &["--upload-dir", &dir]);
+    for (token_line, msg) in [
+        (String::new(), "authentication required"),
+        (format!("Token: {WRONG}\r\n"), "wrong token"),
+    ] {
+        let mut c = connect(&s);
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let t = Instant::now();
+        c.write_all(format!("Filename: a.txt\r\nFilesize: 5\r\n{token_line}\r\nhello").as_bytes())
+            .unwrap();
+        let v = upload_reply(&mut r);
+        assert!(t.elapsed() >= AUTH_FAILURE_DELAY);
+        assert_eq!(v["status"], "error");
+        assert_eq!(v["message"], msg);
+        assert_closed(&mut r);
+    }
+    // The right token, in each header block: two files on one connection.
+    let mut c = connect(&s);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    for name in ["a.txt", "b.txt"] {
+        c.write_all(
+            format!("Filename: {name}\r\nFilesize: 5\r\nToken: {TOKEN}\r\n\r\nhello").as_bytes(),
+        )
+        .unwrap();
+        loop {
+            let v = upload_reply(&mut r);
+            assert_ne!(v["status"], "error", "{v}");
+            if v["status"] == "completed" {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        std::fs::read(setup.dir.join("files").join("b.txt")).unwrap(),
+        b"hello"
+    );
+    drop((c, r));
+    assert_log_clean(s);
+}
+
+#[test]
+fn a_bad_token_file_is_refused_clearly() {
+    let setup = Setup::new("badfile");
+    std::fs::write(setup.dir.join("empty"), "\n").unwrap();
+    let bin = env!("CARGO_BIN_EXE_netloop");
+    let empty = setup.dir.join("empty").display().to_string();
+    let out = std::process::Command::new(bin)
+        .args(["serve", "command", "--port", "0", "--token", &empty])
+        .env_remove("NETLOOP_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("the token is empty"));
+}
