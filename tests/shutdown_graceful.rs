@@ -66,6 +66,9 @@ fn grace_period_destroys_what_is_left_then_exits_zero() {
     let mut buf = [0u8; 1];
     assert_eq!(s.read(&mut buf).unwrap(), 0, "FIN after end()");
     assert_eq!(srv.wait_exit(), Some(0));
-    assert!(t0.elapsed() >= Duration::from_millis(300), "exited before the grace period");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(300),
+        "exited before the grace period"
+    );
     srv.wait_log("grace period over");
 }
