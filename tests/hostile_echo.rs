@@ -514,3 +514,114 @@ fn sigterm_under_load_gives_every_client_a_prefix_then_fin_and_exits_zero() {
         "some client had nothing in flight"
     );
 }
+
+/// The reactor's own guard, below any application: a producer that ignores `write()`'s
+/// backpressure (unlike echo) and a peer that never reads. The hard cap
+/// (`max_write_buffer`) destroys that peer as a slow consumer, the queue never passes the
+/// cap, and a peer that does read keeps receiving.
+#[test]
+fn reactor_hard_cap_destroys_a_stuck_reader_under_a_careless_producer() {
+    let _serial = serial();
+    use netloop::{
+        BytesMut, ConnId, ErrorCode, Handler, ListenOptions, NetError, Reactor, ServerId,
+        SocketOptions, TimerId,
+    };
+    use std::sync::{Arc, Mutex};
+
+    const CAP: usize = 1 << 20;
+    const CHUNK: usize = 16 * 1024;
+    #[derive(Default)]
+    struct Seen {
+        conns: Vec<ConnId>,
+        max_queued: usize,
+        slow_consumers: usize,
+        closed_with_error: usize,
+    }
+    struct Firehose {
+        seen: Arc<Mutex<Seen>>,
+        chunk: netloop::Bytes,
+        timer: Option<TimerId>,
+    }
+    impl Handler for Firehose {
+        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+            self.seen.lock().unwrap().conns.push(c);
+            if self.timer.is_none() {
+                self.timer = Some(r.set_interval(Duration::from_millis(2), 0));
+            }
+        }
+        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+            d.clear();
+        }
+        fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
+            let mut seen = self.seen.lock().unwrap();
+            for c in seen.conns.clone() {
+                // Careless on purpose: Ok(false) is ignored.
+                let _ = r.write(c, self.chunk.clone());
+                seen.max_queued = seen.max_queued.max(r.buffer_size(c));
+            }
+        }
+        fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+            if e.code == ErrorCode::SlowConsumer {
+                self.seen.lock().unwrap().slow_consumers += 1;
+            }
+        }
+        fn on_close(&mut self, _r: &mut Reactor, c: ConnId, had_error: bool) {
+            let mut seen = self.seen.lock().unwrap();
+            seen.conns.retain(|&x| x != c);
+            if had_error {
+                seen.closed_with_error += 1;
+            }
+        }
+    }
+    let seen: Arc<Mutex<Seen>> = Default::default();
+    let s2 = seen.clone();
+    let opts = ListenOptions {
+        socket: SocketOptions {
+            max_write_buffer: CAP,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let lp = TestLoop::start(opts, move || Firehose {
+        seen: s2,
+        chunk: netloop::Bytes::from(vec![b'z'; CHUNK]),
+        timer: None,
+    });
+    // The healthy peer reads everything on its own thread.
+    let mut healthy = connect(lp.addr);
+    let got = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let g2 = got.clone();
+    let reader = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = healthy.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            g2.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    let _stuck = connect_small(lp.addr);
+    let t0 = Instant::now();
+    wait_until("the stuck reader is destroyed", || {
+        seen.lock().unwrap().slow_consumers == 1
+    });
+    let took = t0.elapsed();
+    let before = got.load(std::sync::atomic::Ordering::Relaxed);
+    wait_until("the healthy reader keeps receiving", || {
+        got.load(std::sync::atomic::Ordering::Relaxed) > before + 10 * CHUNK
+    });
+    let s = seen.lock().unwrap();
+    eprintln!(
+        "hard cap: stuck reader destroyed as a slow consumer after {took:?}; largest queue \
+         {} KiB (cap {} KiB); healthy reader got {} KiB and counting",
+        s.max_queued / 1024,
+        CAP / 1024,
+        before / 1024
+    );
+    assert!(s.max_queued <= CAP, "queue passed the cap");
+    assert_eq!(s.closed_with_error, 1);
+    assert_eq!(s.conns.len(), 1, "the healthy peer is still connected");
+    drop(s);
+    drop(lp);
+    let _ = reader.join();
+}
