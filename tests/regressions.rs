@@ -155,3 +155,48 @@ fn server_close_waits_for_its_last_connection() {
         ["connection; server closed", "conn close", "server close"]
     );
 }
+
+/// Found by `tests/hostile_echo.rs` (silent peers reaped by the idle timeout): the echo
+/// server ended an idle connection (FIN) on its first `timeout` and meant to destroy it on a
+/// second one, but the reactor's idle timeout is one-shot like Node's (re-armed only by
+/// activity), and sending FIN is no activity. A peer that never answered the FIN (a silent
+/// or vanished peer) was kept open forever, one descriptor each.
+#[test]
+fn echo_destroys_an_idle_peer_that_never_answers_its_fin() {
+    use netloop::apps::echo::Echo;
+    use netloop::SocketOptions;
+    use std::io::Read;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counting(Echo, Arc<AtomicUsize>);
+    impl Handler for Counting {
+        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+            self.0.on_data(r, c, d)
+        }
+        fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
+            self.0.on_drain(r, c)
+        }
+        fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
+            self.0.on_timeout(r, c)
+        }
+        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    let closed = Arc::new(AtomicUsize::new(0));
+    let c2 = closed.clone();
+    let opts = ListenOptions {
+        socket: SocketOptions {
+            idle_timeout: Some(Duration::from_millis(100)),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let lp = TestLoop::start(opts, move || Counting(Echo, c2));
+    let mut silent = connect(lp.addr);
+    // First timeout: a clean FIN.
+    assert_eq!(silent.read(&mut [0u8; 1]).unwrap(), 0, "FIN after idle");
+    // We neither answer nor close: one more timeout later the server lets go.
+    wait_until("idle peer destroyed", || closed.load(Ordering::SeqCst) == 1);
+    drop(silent);
+}

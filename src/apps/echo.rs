@@ -46,6 +46,10 @@ impl Handler for Echo {
         if r.is_writable(conn) {
             log::debug!("{conn} idle: ending");
             let _ = r.end(conn);
+            // The timeout is one-shot until activity and our FIN is none: re-arm it, or a
+            // peer that never answers the FIN is kept forever (tests/regressions.rs).
+            let after = r.idle_timeout(conn);
+            r.set_idle_timeout(conn, after);
         } else {
             log::debug!("{conn} idle after end: destroying");
             r.destroy(conn);

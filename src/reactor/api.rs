@@ -182,6 +182,17 @@ impl Reactor {
         }
     }
 
+    /// The idle timeout in force on `conn` (Node's `socket.timeout`); `None` when it is off or
+    /// `conn` is gone. An application that ends a connection on `timeout` re-arms with it to
+    /// give the peer one more period: the timeout is one-shot until activity, and a FIN sent
+    /// is no activity.
+    pub fn idle_timeout(&self, conn: ConnId) -> Option<Duration> {
+        self.conns
+            .get(conn.0)
+            .filter(|c| c.idle_ms > 0)
+            .map(|c| Duration::from_millis(c.idle_ms))
+    }
+
     /// `TCP_NODELAY` on or off.
     pub fn set_no_delay(&mut self, conn: ConnId, on: bool) -> std::io::Result<()> {
         match self.conns.get(conn.0).and_then(|c| c.stream.as_ref()) {
