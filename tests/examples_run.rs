@@ -118,3 +118,36 @@ fn echo_example_echoes_and_shuts_down_on_sigterm() {
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l.contains("Graceful")), "{rest:?}");
 }
+
+#[test]
+fn bare_echo_example_echoes_small_and_large_writes() {
+    let mut child = Command::new(example("bare_echo"))
+        .arg("0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn bare_echo example");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().expect("a line").expect("utf-8");
+    let addr = first
+        .strip_prefix("listening on ")
+        .expect(&first)
+        .parse()
+        .expect("address");
+    // Two connections at once: small request/response, then a 2 MiB
+    // stream written while reading (exercises the unsent-rest path).
+    let mut a = connect(addr);
+    let mut b = connect(addr);
+    for i in 0..20u8 {
+        let msg = [i; 64];
+        a.write_all(&msg).unwrap();
+        assert_eq!(read_exact(&mut a, 64), msg);
+    }
+    let data = random_bytes(2 << 20, 7);
+    assert_eq!(echo_roundtrip(addr, data.clone()), data);
+    b.write_all(b"still here").unwrap();
+    assert_eq!(read_exact(&mut b, 10), b"still here");
+    // No graceful shutdown in the bare loop: it is killed.
+    child.kill().expect("kill bare_echo");
+    child.wait().expect("wait bare_echo");
+}

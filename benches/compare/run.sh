@@ -21,6 +21,8 @@
 # work on a shared machine does not starve the measurement.
 # Peer netloop-base runs NETLOOP_BASE_BIN (another netloop build) as a
 # second netloop, for before/after comparisons of a change in one run.
+# Peer bare runs examples/bare_echo.rs (BARE_BIN; a plain mio poll loop,
+# the floor for the loop-overhead comparison); not in the default peers.
 # --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
 # as they are; a missing tokio binary skips that peer (tests/compare_quick.rs
 # runs the script this way on the debug builds `cargo test` already made).
@@ -69,10 +71,11 @@ say() { echo "== $*" >&2; }
 # ---- build -----------------------------------------------------------------
 if [ "$NO_BUILD" = 0 ]; then
   say "building netloop and the tokio peer (release)"
-  cargo build --release --quiet --bin netloop --example tokio_echo
+  cargo build --release --quiet --bin netloop --example tokio_echo --example bare_echo
 fi
 NETLOOP=${NETLOOP_BIN:-$CARGO_TARGET_DIR/release/netloop}
 TOKIO=${TOKIO_BIN:-$CARGO_TARGET_DIR/release/examples/tokio_echo}
+BARE=${BARE_BIN:-$CARGO_TARGET_DIR/release/examples/bare_echo}
 EPOLL=$OUT/epoll_echo
 
 declare -A SKIP=()
@@ -84,6 +87,9 @@ if [[ " $PEERS " == *" netloop-base "* ]] && [ ! -x "${NETLOOP_BASE_BIN:-}" ]; t
 fi
 if [[ " $PEERS " == *" tokio "* ]] && [ ! -x "$TOKIO" ]; then
   say "SKIP tokio: no binary at $TOKIO"; SKIP[tokio]=1
+fi
+if [[ " $PEERS " == *" bare "* ]] && [ ! -x "$BARE" ]; then
+  say "SKIP bare: no binary at $BARE"; SKIP[bare]=1
 fi
 if [[ " $PEERS " == *" epoll "* ]]; then
   if ! command -v cc >/dev/null || ! cc -O2 -o "$EPOLL" benches/compare/epoll_echo.c 2>"$OUT/cc.log"; then
@@ -156,6 +162,7 @@ start_server_once() {
     node-chat) cmd="env PORT=$SRV_PORT node $SEED_CHAT" ;;
     tokio) cmd="$TOKIO $SRV_PORT" ;;
     epoll) cmd="$EPOLL $SRV_PORT" ;;
+    bare) cmd="$BARE $SRV_PORT" ;;
     node-pipe) cmd="node benches/compare/node_echo.js pipe $SRV_PORT" ;;
     node-data) cmd="node benches/compare/node_echo.js data $SRV_PORT" ;;
     *) echo "unknown peer $peer" >&2; return 1 ;;
