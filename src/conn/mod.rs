@@ -37,6 +37,10 @@ pub struct Conn {
     pub readable: bool,
     /// Edge cache: the last write did not hit `WouldBlock`.
     pub writable: bool,
+    /// The last readiness event carried RDHUP or an error: a short read is
+    /// not proof of a drained socket, read on to the FIN (mio PR #1110: the
+    /// flag is a hint, the 0 from `read` is the truth).
+    pub fin_hint: bool,
     /// `pause()` was called: do not read.
     pub paused: bool,
     /// Already on the ready list.
@@ -88,6 +92,7 @@ impl Conn {
             wq: WriteQueue::new(),
             readable: false,
             writable: false,
+            fin_hint: false,
             paused: false,
             in_ready: false,
             redeliver: false,

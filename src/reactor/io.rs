@@ -57,9 +57,21 @@ impl Reactor {
                     bytes += n;
                     c.bytes_read += n as u64;
                     c.rbuf.extend_from_slice(&self.scratch[..n]);
+                    // A short read drained the socket: the next read() could
+                    // only say WouldBlock, so skip it (tokio clears readiness
+                    // the same way). New data, or a FIN, raises a new edge.
+                    // Unless this edge reported the peer's FIN (RDHUP): then
+                    // read on to see the 0 that closes the read side.
+                    let drained = n < self.scratch.len() && !c.fin_hint;
+                    if drained {
+                        c.readable = false;
+                    }
                     self.stats.bytes_read += n as u64;
                     self.touch(key);
                     self.deliver_data(h, key);
+                    if drained {
+                        return;
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     c.readable = false;

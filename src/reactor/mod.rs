@@ -484,6 +484,9 @@ impl Reactor {
                 let err = event.is_error();
                 let readable = event.is_readable() || event.is_read_closed() || err;
                 let writable = event.is_writable() || event.is_write_closed() || err;
+                if let Some(c) = self.conns.get_mut(key) {
+                    c.fin_hint = event.is_read_closed() || err;
+                }
                 self.conn_event(h, key, readable, writable);
             }
             Kind::Listener => {
