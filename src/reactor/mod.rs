@@ -484,10 +484,8 @@ impl Reactor {
                 let err = event.is_error();
                 let readable = event.is_readable() || event.is_read_closed() || err;
                 let writable = event.is_writable() || event.is_write_closed() || err;
-                if let Some(c) = self.conns.get_mut(key) {
-                    c.fin_hint = event.is_read_closed() || err;
-                }
-                self.conn_event(h, key, readable, writable);
+                let fin_hint = event.is_read_closed() || err;
+                self.conn_event(h, key, readable, writable, fin_hint);
             }
             Kind::Listener => {
                 if let Some(s) = self.servers.get_mut(key) {
@@ -508,10 +506,18 @@ impl Reactor {
         }
     }
 
-    fn conn_event<H: Handler>(&mut self, h: &mut H, key: Key, readable: bool, writable: bool) {
+    fn conn_event<H: Handler>(
+        &mut self,
+        h: &mut H,
+        key: Key,
+        readable: bool,
+        writable: bool,
+        fin_hint: bool,
+    ) {
         let Some(c) = self.conns.get_mut(key) else {
             return; // stale token: the slot was freed (mio #219)
         };
+        c.fin_hint = fin_hint;
         if c.state == State::Closed {
             return;
         }
