@@ -40,8 +40,6 @@ pub struct Server {
     pub conns: usize,
     /// On the ready list.
     pub in_ready: bool,
-    /// Edge cache: accept has not yet returned `WouldBlock`.
-    pub readable: bool,
     /// Accepting is paused after descriptor exhaustion.
     pub accept_paused: bool,
     /// Next accept pause.
@@ -96,7 +94,6 @@ impl Reactor {
             opts,
             conns: 0,
             in_ready: false,
-            readable: false,
             accept_paused: false,
             backoff: ACCEPT_BACKOFF_MIN,
         };
@@ -190,10 +187,7 @@ impl Reactor {
                     h.on_connection(self, ServerId(key), id);
                     self.deliver_pending(h);
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    s.readable = false;
-                    return;
-                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
                     self.fd_exhausted(h, key, &e);

@@ -19,7 +19,9 @@ use super::token::{ConnId, Key, Kind};
 use super::{Handler, Pending, Reactor};
 use crate::conn::state::State;
 use crate::conn::write_queue::Flush;
+use crate::conn::Conn;
 use crate::net::error::NetError;
+use crate::timer::{Tick, Wheel};
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
@@ -67,7 +69,7 @@ impl Reactor {
                         c.readable = false;
                     }
                     self.stats.bytes_read += n as u64;
-                    self.touch(key);
+                    Self::touch(c, &mut self.wheel, self.now_tick, key);
                     self.deliver_data(h, key);
                     if drained {
                         return;
@@ -145,13 +147,13 @@ impl Reactor {
             Ok((n, how)) => {
                 c.bytes_written += n as u64;
                 self.stats.bytes_written += n as u64;
+                if n > 0 {
+                    Self::touch(c, &mut self.wheel, self.now_tick, key);
+                }
                 match how {
                     Flush::Done => {}
                     Flush::Blocked => c.writable = false,
                     Flush::Budget => self.park(Kind::Conn, key),
-                }
-                if n > 0 {
-                    self.touch(key);
                 }
                 self.after_flush(key);
             }
@@ -204,7 +206,7 @@ impl Reactor {
         c.bytes_written += written as u64;
         self.stats.bytes_written += written as u64;
         if written > 0 {
-            self.touch(key);
+            Self::touch(c, &mut self.wheel, self.now_tick, key);
         }
         rest
     }
@@ -302,14 +304,12 @@ impl Reactor {
     /// Record activity for the idle timeout: a field write, and a wheel insert
     /// only if the timer is not armed (it is re-armed lazily when it fires,
     /// Netty's IdleStateHandler; per-activity timer work was node #268).
-    pub(crate) fn touch(&mut self, key: Key) {
-        let now = self.now_tick;
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
+    /// Takes the connection its callers already hold: no second lookup on
+    /// the per-read and per-write path.
+    pub(crate) fn touch(c: &mut Conn, wheel: &mut Wheel<TimerEntry>, now: Tick, key: Key) {
         c.last_activity = now;
         if c.idle_ms > 0 && c.idle_timer.is_none() {
-            c.idle_timer = Some(self.wheel.insert(now + c.idle_ms, TimerEntry::Idle(key)));
+            c.idle_timer = Some(wheel.insert(now + c.idle_ms, TimerEntry::Idle(key)));
         }
     }
 }

@@ -487,12 +487,7 @@ impl Reactor {
                 let fin_hint = event.is_read_closed() || err;
                 self.conn_event(h, key, readable, writable, fin_hint);
             }
-            Kind::Listener => {
-                if let Some(s) = self.servers.get_mut(key) {
-                    s.readable = true;
-                }
-                self.accept(h, key);
-            }
+            Kind::Listener => self.accept(h, key),
             Kind::System => match key.index {
                 WAKER_INDEX => self.drain_inbox(h),
                 SIGNAL_INDEX => self.handle_signals_event(),
