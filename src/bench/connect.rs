@@ -110,10 +110,9 @@ impl Handler for ConnectLoad {
             consume(data);
             return;
         };
-        let n = data.len() as u64;
-        self.stats.mismatched += self.pattern.mismatches(self.seed, c.received, data);
-        consume(data);
-        c.received += n;
+        self.stats.mismatched += self
+            .pattern
+            .verify_arrival(self.seed, &mut c.received, data);
         let want = self.msg.len() as u64;
         if c.received >= want && !c.done {
             self.stats.mismatched += c.received - want;

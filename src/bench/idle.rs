@@ -115,10 +115,9 @@ impl Handler for IdleLoad {
             consume(data);
             return;
         };
-        let n = data.len() as u64;
-        self.stats.mismatched += self.pattern.mismatches(self.seed, c.received, data);
-        consume(data);
-        c.received += n;
+        self.stats.mismatched += self
+            .pattern
+            .verify_arrival(self.seed, &mut c.received, data);
         let want = HELLO_SIZE as u64;
         if c.received > want {
             self.stats.mismatched += c.received - want;

@@ -66,6 +66,15 @@ impl Pattern {
         })
     }
 
+    /// Check an arrival against stream `seed` at `*received`, advance
+    /// `*received` past it and clear the buffer; returns the mismatches.
+    pub fn verify_arrival(&self, seed: u64, received: &mut u64, data: &mut bytes::BytesMut) -> u64 {
+        let bad = self.mismatches(seed, *received, data);
+        *received += data.len() as u64;
+        data.clear();
+        bad
+    }
+
     /// How many bytes of `data` differ from stream `seed` at `offset`.
     pub fn mismatches(&self, seed: u64, offset: u64, data: &[u8]) -> u64 {
         let mut bad = 0u64;
