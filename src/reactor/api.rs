@@ -1,11 +1,12 @@
 //! The socket operations applications call: Node's `net.Socket` methods.
 
+use super::config::WRITE_COPY_MAX;
 use super::timers::TimerEntry;
 use super::token::ConnId;
 use super::Reactor;
 use crate::conn::state::State;
 use crate::net::error::{ErrorCode, NetError, WriteError};
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,6 +41,52 @@ impl Reactor {
     /// (`error` ERR_SLOW_CONSUMER, then `close(true)`) and `Err(Closed)` is
     /// returned: one peer that does not read cannot grow our memory.
     pub fn write(&mut self, conn: ConnId, data: impl Into<Bytes>) -> Result<bool, WriteError> {
+        let mut data = data.into();
+        if self.admit_write(conn, data.len())? {
+            let written = self.write_direct(conn.0, &data).ok_or(WriteError::Closed)?;
+            data.advance(written);
+        }
+        self.queue_rest(conn, data)
+    }
+
+    /// `write()` from a borrowed buffer, typically the read buffer `on_data`
+    /// was given: the kernel takes what it can straight from `data`; only
+    /// the rest is queued (copied if at most [`WRITE_COPY_MAX`] bytes, else
+    /// split off without a copy). `data` is empty afterwards, whatever the
+    /// result, and keeps its capacity when nothing was split off, so the
+    /// loop can reuse it for the next read: an echo of small messages
+    /// allocates nothing. Results as for [`Reactor::write`].
+    pub fn write_from(&mut self, conn: ConnId, data: &mut BytesMut) -> Result<bool, WriteError> {
+        let written = match self.admit_write(conn, data.len()) {
+            Ok(true) => self.write_direct(conn.0, data),
+            Ok(false) => Some(0),
+            Err(e) => {
+                data.clear();
+                return Err(e);
+            }
+        };
+        let Some(written) = written else {
+            data.clear();
+            return Err(WriteError::Closed);
+        };
+        let rest = if written == data.len() {
+            data.clear();
+            Bytes::new()
+        } else if data.len() - written <= WRITE_COPY_MAX {
+            let rest = Bytes::copy_from_slice(&data[written..]);
+            data.clear();
+            rest
+        } else {
+            data.advance(written);
+            data.split().freeze()
+        };
+        self.queue_rest(conn, rest)
+    }
+
+    /// The checks before a write of `len` bytes: `Ok(true)` when the bytes
+    /// may go to the kernel at once (empty queue, socket writable), `Ok(false)`
+    /// when they must be queued behind others.
+    fn admit_write(&mut self, conn: ConnId, len: usize) -> Result<bool, WriteError> {
         let key = conn.0;
         let Some(c) = self.conns.get_mut(key) else {
             return Err(WriteError::NotFound);
@@ -50,8 +97,6 @@ impl Reactor {
                 _ => WriteError::AfterEnd,
             });
         }
-        let data = data.into();
-        let len = data.len();
         if c.wq.footprint_with(len) > c.opts.max_write_buffer {
             let queued = c.wq.len();
             log::warn!(
@@ -66,22 +111,19 @@ impl Reactor {
             self.close_conn(key, Some(err));
             return Err(WriteError::Closed);
         }
-        let direct = c.wq.is_empty() && c.writable && c.state != State::Connecting;
-        let rest = if direct {
-            self.write_direct(key, data)
-        } else {
-            Some(data)
-        };
-        let Some(c) = self.conns.get_mut(key) else {
+        Ok(c.wq.is_empty() && c.writable && c.state != State::Connecting)
+    }
+
+    /// Queue what the kernel did not take and report the high-water mark.
+    fn queue_rest(&mut self, conn: ConnId, rest: Bytes) -> Result<bool, WriteError> {
+        let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
         };
         if c.state == State::Closed {
             return Err(WriteError::Closed);
         }
-        if let Some(rest) = rest {
-            self.stats.queued_add(rest.len());
-            c.wq.push(rest);
-        }
+        self.stats.queued_add(rest.len());
+        c.wq.push(rest);
         let below = c.wq.len() < c.opts.high_water_mark;
         if !below {
             c.need_drain = true;

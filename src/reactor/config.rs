@@ -6,6 +6,16 @@ use std::time::Duration;
 /// loopback segment is at most 64 KiB, so one read usually drains one.
 pub const READ_CHUNK: usize = 64 * 1024;
 
+/// Largest emptied read buffer the loop keeps for the next read of any
+/// connection (one spare per loop, not per connection): small echoes then
+/// cost no allocation, and a buffer that grew for one big message is freed.
+pub const SPARE_READ_BUFFER_MAX: usize = 64 * 1024;
+
+/// `write_from()` copies an unsent remainder up to this size into its own
+/// buffer, so the read buffer stays reusable; a larger one is handed over
+/// without a copy (a copy would cost more than the allocation it saves).
+pub const WRITE_COPY_MAX: usize = 4 * 1024;
+
 /// Reads per connection per wakeup before it is parked on the ready list
 /// (Netty reads 16 messages per loop, libuv 32): fairness under edge triggers.
 pub const READ_BUDGET_CALLS: usize = 16;

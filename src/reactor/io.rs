@@ -1,7 +1,10 @@
 //! The per-connection I/O paths: read, deliver, flush, half-close, close.
 //!
 //! Read path: `read()` into the loop's scratch buffer, append what arrived to
-//! the connection's `BytesMut`, hand that buffer to `on_data`, repeat until
+//! the connection's `BytesMut` (an empty one borrows the loop's spare buffer
+//! first, and an emptied one goes back to it, so idle connections hold no
+//! read memory and a small echo through `write_from` allocates nothing),
+//! hand that buffer to `on_data`, repeat until
 //! `WouldBlock`, a FIN, `pause()`, or the budget (then the ready list).
 //! Delivering after every read, not once per wakeup, lets a `pause()` issued
 //! inside `on_data` take effect before the next read, which is what keeps
@@ -13,7 +16,9 @@
 //! for the next writable edge. A flush that empties an `Ending` queue issues
 //! `shutdown(Write)`.
 
-use super::config::{READ_BUDGET_BYTES, READ_BUDGET_CALLS, WRITE_BUDGET_BYTES};
+use super::config::{
+    READ_BUDGET_BYTES, READ_BUDGET_CALLS, SPARE_READ_BUFFER_MAX, WRITE_BUDGET_BYTES,
+};
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{Handler, Pending, Reactor};
@@ -22,7 +27,7 @@ use crate::conn::write_queue::Flush;
 use crate::conn::Conn;
 use crate::net::error::NetError;
 use crate::timer::{Tick, Wheel};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use std::io::{self, Read, Write};
 use std::net::Shutdown;
 
@@ -58,6 +63,10 @@ impl Reactor {
                     calls += 1;
                     bytes += n;
                     c.bytes_read += n as u64;
+                    if c.rbuf.capacity() == 0 {
+                        // Reuse the loop's spare before allocating.
+                        c.rbuf = std::mem::take(&mut self.spare_rbuf);
+                    }
                     c.rbuf.extend_from_slice(&self.scratch[..n]);
                     // A short read drained the socket: the next read() could
                     // only say WouldBlock, so skip it (tokio clears readiness
@@ -95,14 +104,27 @@ impl Reactor {
         };
         let mut buf = std::mem::take(&mut c.rbuf);
         h.on_data(self, ConnId(key), &mut buf);
-        if let Some(c) = self.conns.get_mut(key) {
-            // An empty buffer is dropped with its capacity: idle connections
-            // hold no read memory.
-            if !buf.is_empty() && c.state != State::Closed {
+        if buf.is_empty() {
+            // An empty buffer leaves the connection (idle connections hold
+            // no read memory) and becomes the loop's spare if it is small.
+            self.recycle_rbuf(buf);
+        } else if let Some(c) = self.conns.get_mut(key) {
+            if c.state != State::Closed {
                 c.rbuf = buf;
             }
         }
         self.deliver_pending(h);
+    }
+
+    /// Keep an emptied read buffer as the loop's spare, unless it grew past
+    /// [`SPARE_READ_BUFFER_MAX`] or a spare is already kept.
+    #[inline]
+    fn recycle_rbuf(&mut self, mut buf: BytesMut) {
+        let cap = buf.capacity();
+        if cap > 0 && cap <= SPARE_READ_BUFFER_MAX && self.spare_rbuf.capacity() == 0 {
+            buf.clear();
+            self.spare_rbuf = buf;
+        }
     }
 
     /// `read() == 0`: the peer's FIN, the only evidence we trust.
@@ -161,40 +183,34 @@ impl Reactor {
         }
     }
 
-    /// The fast path of `write()` on an empty queue: hand the buffer to the
+    /// The fast path of `write()` on an empty queue: hand the bytes to the
     /// kernel at once and queue only what it did not take. The common case,
-    /// a socket with room, costs one `write` and no queue slot. Returns the
-    /// unwritten rest, or `None` when all was written (or the connection
-    /// failed and was closed).
-    pub(crate) fn write_direct(&mut self, key: Key, mut data: Bytes) -> Option<Bytes> {
+    /// a socket with room, costs one `write` and no queue slot. Returns how
+    /// many bytes the kernel took, or `None` if the connection failed and
+    /// was closed.
+    pub(crate) fn write_direct(&mut self, key: Key, data: &[u8]) -> Option<usize> {
         let Some(c) = self.conns.get_mut(key) else {
-            return Some(data);
+            return Some(0);
         };
         let Some(stream) = c.stream.as_ref() else {
-            return Some(data);
+            return Some(0);
         };
         let mut s: &mio::net::TcpStream = stream;
         let mut written = 0;
-        let rest = loop {
-            if data.is_empty() {
-                break None;
-            }
-            match s.write(&data) {
+        while written < data.len() {
+            match s.write(&data[written..]) {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
                     self.close_conn(key, Some(NetError::from_io("write", &e)));
                     return None;
                 }
-                Ok(n) => {
-                    written += n;
-                    data.advance(n);
-                }
+                Ok(n) => written += n,
                 // Only WouldBlock proves the buffer is full: a short write
                 // alone does not, and clearing `writable` without it would
                 // wait for an edge that never comes.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     c.writable = false;
-                    break Some(data);
+                    break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -202,13 +218,13 @@ impl Reactor {
                     return None;
                 }
             }
-        };
+        }
         c.bytes_written += written as u64;
         self.stats.bytes_written += written as u64;
         if written > 0 {
             Self::touch(c, &mut self.wheel, self.now_tick, key);
         }
-        rest
+        Some(written)
     }
 
     /// Drain notification and the deferred FIN of `end()`.

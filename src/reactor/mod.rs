@@ -59,6 +59,7 @@ use crate::conn::state::State;
 use crate::conn::Conn;
 use crate::net::server::Server;
 use crate::timer::{Tick, Wheel};
+use bytes::BytesMut;
 use mio::{Events, Poll, Token, Waker};
 use ready_list::ReadyList;
 use remote::Inbox;
@@ -122,6 +123,11 @@ pub struct Reactor {
     /// One read buffer for the whole loop: a read lands here, then only the
     /// bytes that arrived are appended to the connection's own buffer.
     pub(crate) scratch: Vec<u8>,
+    /// An emptied read buffer kept for the next connection whose buffer is
+    /// empty (at most [`config::SPARE_READ_BUFFER_MAX`]): with `write_from`,
+    /// a small echo allocates nothing, and idle connections still hold no
+    /// read memory.
+    pub(crate) spare_rbuf: BytesMut,
     pub(crate) app_timers: HashMap<u64, AppTimer>,
     pub(crate) next_timer_id: u64,
     pub(crate) waker: Arc<Waker>,
@@ -181,6 +187,7 @@ impl Reactor {
             closing: Vec::new(),
             closing_servers: Vec::new(),
             scratch: vec![0; config::READ_CHUNK],
+            spare_rbuf: BytesMut::new(),
             app_timers: HashMap::new(),
             next_timer_id: 1,
             waker,
@@ -643,7 +650,19 @@ impl Reactor {
         }
     }
 
+    /// Run the deferred callbacks (`listening`, `drain`, shutdown) queued by
+    /// API calls, so they never re-enter the handler from inside one.
+    #[inline]
     pub(crate) fn deliver_pending<H: Handler>(&mut self, h: &mut H) {
+        // Called after every event and every delivery: the empty case must
+        // cost a compare, not a call.
+        if !self.pending.is_empty() {
+            self.deliver_pending_slow(h);
+        }
+    }
+
+    #[inline(never)]
+    fn deliver_pending_slow<H: Handler>(&mut self, h: &mut H) {
         while let Some(p) = self.pending.pop_front() {
             match p {
                 Pending::Listening(sid, addr) => h.on_listening(self, sid, addr),
