@@ -5,6 +5,9 @@
 
 mod util;
 
+/// The command server logs each received line at debug level only.
+const COMMAND_LOG: &str = "RUST_LOG=info,netloop::apps::command=debug";
+
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
@@ -179,7 +182,7 @@ fn piped_input_is_sent_and_the_client_exits_after_eof() {
 
 #[test]
 fn local_commands_are_not_sent() {
-    let srv = Server::start(&["serve", "command", "--port", "0"]);
+    let srv = Server::start_shell(COMMAND_LOG, &["serve", "command", "--port", "0"]);
     let addr = srv.addr.to_string();
     let mut c = Client::start(&["connect", &addr]);
     c.send("/status\n/clear\n\nhi\n/list\n/quit\nnever\n");
@@ -201,7 +204,7 @@ fn local_commands_are_not_sent() {
 
 #[test]
 fn reconnect_after_restart_one_new_connection_no_line_twice() {
-    let srv = Server::start(&["serve", "command", "--port", "0"]);
+    let srv = Server::start_shell(COMMAND_LOG, &["serve", "command", "--port", "0"]);
     let port = srv.addr.port().to_string();
     let addr = srv.addr.to_string();
     let mut c = Client::start(&[
@@ -219,7 +222,7 @@ fn reconnect_after_restart_one_new_connection_no_line_twice() {
     c.wait_out("Echo: one");
     drop(srv); // SIGKILL: the connection is lost
     c.wait_err("reconnecting in");
-    let srv = Server::start(&["serve", "command", "--port", &port]);
+    let srv = Server::start_shell(COMMAND_LOG, &["serve", "command", "--port", &port]);
     c.wait_out("Welcome! Connection ID: 1");
     c.send("two\n");
     c.wait_out("Echo: two");

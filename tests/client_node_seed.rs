@@ -5,6 +5,9 @@
 
 mod util;
 
+/// The command server logs each received line at debug level only.
+const COMMAND_LOG: &str = "RUST_LOG=info,netloop::apps::command=debug";
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -69,7 +72,10 @@ fn wait_exit(child: &mut std::process::Child) -> Option<i32> {
 #[test]
 fn seed_interactive_client_against_command_server() {
     let Some(seed) = setup() else { return };
-    let srv = Server::start(&["serve", "command", "--port", "0", "--lang", "zh"]);
+    let srv = Server::start_shell(
+        COMMAND_LOG,
+        &["serve", "command", "--port", "0", "--lang", "zh"],
+    );
     let mut child = Command::new("node")
         .arg(seed.join("05-interactive-client.js"))
         .env("PORT", srv.addr.port().to_string())

@@ -106,7 +106,9 @@ impl CommandServer {
         };
         s.bytes_received += line.wire_len as u64;
         let text = line.text.trim();
-        log::info!(
+        // Debug, not info: at info a line flood was one stderr write per
+        // line, log volume the peer controls (the seed logged every line).
+        log::debug!(
             "[{}] received: {}",
             s.id,
             super::auth::redact_auth(&sanitize(text))
@@ -151,6 +153,30 @@ impl CommandServer {
     }
 }
 
+impl CommandServer {
+    /// `on_data` proper, run corked.
+    fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        let cat = self.cat;
+        loop {
+            if !r.is_writable(conn) {
+                data.clear(); // ended by us: nothing more is answered (D-X2)
+                return;
+            }
+            if r.is_paused(conn) {
+                return; // the rest is redelivered after drain
+            }
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                data.clear();
+                return;
+            };
+            let Some(line) = s.reader.next(r, conn, data, &cat) else {
+                return;
+            };
+            self.handle_line(r, conn, line);
+        }
+    }
+}
+
 impl Handler for CommandServer {
     fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
         log::info!(
@@ -179,24 +205,11 @@ impl Handler for CommandServer {
     }
 
     fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let cat = self.cat;
-        loop {
-            if !r.is_writable(conn) {
-                data.clear(); // ended by us: nothing more is answered (D-X2)
-                return;
-            }
-            if r.is_paused(conn) {
-                return; // the rest is redelivered after drain
-            }
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                data.clear();
-                return;
-            };
-            let Some(line) = s.reader.next(r, conn, data, &cat) else {
-                return;
-            };
-            self.handle_line(r, conn, line);
-        }
+        // Corked: the replies to a pipelined batch leave in one writev, not one
+        // write() each (a flood of small requests cost a syscall per reply).
+        r.cork(conn);
+        self.serve_data(r, conn, data);
+        r.uncork(conn);
     }
 
     fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {

@@ -166,31 +166,9 @@ impl Framed {
     }
 }
 
-impl Handler for Framed {
-    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
-        log::info!(
-            "framed server listening on {addr} (max frame {} bytes)",
-            self.cfg.max_frame
-        );
-    }
-
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
-        let id = format!("client-{}", self.next_id);
-        self.next_id += 1;
-        log::debug!("{conn} is {id}");
-        let welcome = json!({"type": "welcome", "message": self.cat.framed_welcome(), "clientId": id, "timestamp": unix_ms()});
-        self.clients.insert(
-            conn,
-            Client {
-                id,
-                decoder: FrameDecoder::new(self.cfg.max_frame),
-                closing: false,
-            },
-        );
-        self.send(r, conn, &welcome);
-    }
-
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+impl Framed {
+    /// `on_data` proper, run corked.
+    fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
         loop {
             let Some(c) = self.clients.get_mut(&conn) else {
                 data.clear();
@@ -217,6 +195,39 @@ impl Handler for Framed {
                 }
             }
         }
+    }
+}
+
+impl Handler for Framed {
+    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+        log::info!(
+            "framed server listening on {addr} (max frame {} bytes)",
+            self.cfg.max_frame
+        );
+    }
+
+    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+        let id = format!("client-{}", self.next_id);
+        self.next_id += 1;
+        log::debug!("{conn} is {id}");
+        let welcome = json!({"type": "welcome", "message": self.cat.framed_welcome(), "clientId": id, "timestamp": unix_ms()});
+        self.clients.insert(
+            conn,
+            Client {
+                id,
+                decoder: FrameDecoder::new(self.cfg.max_frame),
+                closing: false,
+            },
+        );
+        self.send(r, conn, &welcome);
+    }
+
+    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        // Corked: the replies to a pipelined batch leave in one writev, not one
+        // write() each (a flood of small requests cost a syscall per reply).
+        r.cork(conn);
+        self.serve_data(r, conn, data);
+        r.uncork(conn);
     }
 
     fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {

@@ -51,6 +51,9 @@ pub struct Conn {
     pub need_drain: bool,
     /// `end()` was called while still connecting.
     pub end_after_connect: bool,
+    /// Node's cork count: while above 0, `write()` queues instead of sending
+    /// at once, so many small replies leave in one `writev` at `uncork()`.
+    pub corked: u32,
     /// Options (watermarks, cap, half-open).
     pub opts: SocketOptions,
     /// Idle timeout in ms (`set_timeout`), 0 = off.
@@ -98,6 +101,7 @@ impl Conn {
             redeliver: false,
             need_drain: false,
             end_after_connect: false,
+            corked: 0,
             opts,
             idle_ms: 0,
             idle_timer: None,

@@ -273,6 +273,7 @@ impl Reactor {
             .state
             .on_end()
             .map_err(|_| super::api::EndError::AlreadyEnded)?;
+        c.corked = 0; // Node: end() uncorks
         if c.wq.is_empty() {
             self.shutdown_write(key);
         } else if c.writable {

@@ -260,6 +260,44 @@ fn error_line(text: &str) -> Bytes {
     line(&error_message(text))
 }
 
+impl HeartbeatServer {
+    /// `on_data` proper, run corked.
+    fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        loop {
+            let Some(c) = self.clients.get_mut(&conn) else {
+                data.clear();
+                return;
+            };
+            if c.closing {
+                data.clear();
+                return;
+            }
+            match c.decoder.decode(data) {
+                Ok(Some(text)) => self.handle(r, conn, &text),
+                Ok(None) => return,
+                Err(LineError::InvalidUtf8) => {
+                    c.live.seen(r.now());
+                    Self::send(
+                        r,
+                        conn,
+                        error_line(Catalog::new(self.cfg.lang).line_not_utf8()),
+                    );
+                }
+                Err(e) => {
+                    c.closing = true;
+                    data.clear();
+                    let _ = r.write(conn, error_line(&e.to_string()));
+                    let _ = r.end(conn);
+                    return;
+                }
+            }
+            if r.is_paused(conn) {
+                return;
+            }
+        }
+    }
+}
+
 impl Handler for HeartbeatServer {
     fn on_listening(&mut self, r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
         log::info!(
@@ -305,38 +343,11 @@ impl Handler for HeartbeatServer {
     }
 
     fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        loop {
-            let Some(c) = self.clients.get_mut(&conn) else {
-                data.clear();
-                return;
-            };
-            if c.closing {
-                data.clear();
-                return;
-            }
-            match c.decoder.decode(data) {
-                Ok(Some(text)) => self.handle(r, conn, &text),
-                Ok(None) => return,
-                Err(LineError::InvalidUtf8) => {
-                    c.live.seen(r.now());
-                    Self::send(
-                        r,
-                        conn,
-                        error_line(Catalog::new(self.cfg.lang).line_not_utf8()),
-                    );
-                }
-                Err(e) => {
-                    c.closing = true;
-                    data.clear();
-                    let _ = r.write(conn, error_line(&e.to_string()));
-                    let _ = r.end(conn);
-                    return;
-                }
-            }
-            if r.is_paused(conn) {
-                return;
-            }
-        }
+        // Corked: the replies to a pipelined batch leave in one writev, not one
+        // write() each (a flood of small requests cost a syscall per reply).
+        r.cork(conn);
+        self.serve_data(r, conn, data);
+        r.uncork(conn);
     }
 
     fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
