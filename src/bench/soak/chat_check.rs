@@ -178,26 +178,39 @@ impl Ledger {
         Arrival::Good(text.len())
     }
 
-    /// The messages member `m` (stream `own`, in `room`) was owed but did
-    /// not get, having left at `left`: (messages, payload bytes).
-    pub fn missing(&self, room: u32, own: u64, m: &Member, left: u64) -> (u64, u64) {
+    /// What member `m` (stream `own`, in `room`), having left at `left`, was
+    /// owed and did not get.
+    pub fn missing(&self, room: u32, own: u64, m: &Member, left: u64) -> Owed {
+        let mut out = Owed::default();
         let Some(log) = self.rooms.get(&room) else {
-            return (0, 0);
+            return out;
         };
         let start = log.partition_point(|s| s.sent <= m.joined);
-        let mut out = (0, 0);
         for s in log.iter().skip(start) {
             if s.sent >= left {
                 break;
             }
-            let owed = s.sid != own && s.confirmed.is_some_and(|c| c < left);
-            if owed && !m.got.contains(&(s.sid, s.seq)) {
-                out.0 += 1;
-                out.1 += s.len as u64;
+            if s.sid != own && s.confirmed.is_some_and(|c| c < left) {
+                out.owed += 1;
+                if !m.got.contains(&(s.sid, s.seq)) {
+                    out.missing += 1;
+                    out.missing_bytes += s.len as u64;
+                }
             }
         }
         out
     }
+}
+
+/// The outcome of [`Ledger::missing`].
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Owed {
+    /// Messages the member was owed.
+    pub owed: u64,
+    /// Of those, not received.
+    pub missing: u64,
+    /// Their payload bytes.
+    pub missing_bytes: u64,
 }
 
 /// What a member has received since it joined.
@@ -268,13 +281,17 @@ mod tests {
         l.confirm(0, own, 61);
         let other_room = l.sent(1, 4, 0, 8, 60);
         l.confirm(1, other_room, 61);
-        assert_eq!(l.missing(0, 9, &m, 100), (2, 10));
+        assert_eq!(l.missing(0, 9, &m, 100).missing, 2);
+        assert_eq!(l.missing(0, 9, &m, 100).missing_bytes, 10);
+        assert_eq!(l.missing(0, 9, &m, 100).owed, 2);
         let p = payload(1, 1, 7);
         assert_eq!(l.arrival(0, &mut m, (1, 1, 7), &p), Arrival::Good(7));
-        assert_eq!(l.missing(0, 9, &m, 100), (1, 3));
+        assert_eq!(l.missing(0, 9, &m, 100).missing, 1);
+        assert_eq!(l.missing(0, 9, &m, 100).missing_bytes, 3);
         let p = payload(2, 0, 3);
         assert_eq!(l.arrival(0, &mut m, (2, 0, 3), &p), Arrival::Good(3));
-        assert_eq!(l.missing(0, 9, &m, 100), (0, 0));
+        assert_eq!(l.missing(0, 9, &m, 100).missing, 0);
+        assert_eq!(l.missing(0, 9, &m, 100).missing_bytes, 0);
         // Not owed but delivered (in flight at the leave): fine.
         let p = payload(2, 1, 4);
         assert_eq!(l.arrival(0, &mut m, (2, 1, 4), &p), Arrival::Good(4));

@@ -667,10 +667,12 @@ impl SoakLoad {
                 }
             }
             Body::Chat(ch) => {
-                let mut lost = match &ch.member {
-                    Some(m) => self.ledger.missing(ch.room, ch.sid, m, ch.left_at),
-                    None => (0, 0),
-                };
+                let mut lost = (0, 0);
+                if let Some(m) = &ch.member {
+                    let o = self.ledger.missing(ch.room, ch.sid, m, ch.left_at);
+                    self.stats.chat_deliveries_owed += o.owed;
+                    lost = (o.missing, o.missing_bytes);
+                }
                 // Our own messages never confirmed: the server did not handle them.
                 lost.0 += ch.unconfirmed.len() as u64;
                 lost.1 += ch.unconfirmed.iter().map(|u| u.1 as u64).sum::<u64>();

@@ -15,6 +15,9 @@ pub struct Counters {
     pub bytes: u64,
     /// Chat messages sent by verifying senders (each delivered to many).
     pub chat_messages_sent: u64,
+    /// Chat deliveries proved owed (member present for the message's whole
+    /// duration, and ended cleanly) and so checked for loss.
+    pub chat_deliveries_owed: u64,
     /// Verifying clients that ended with a clean close.
     pub clean_closes: u64,
     /// Faults injected, by kind (`half_close`, `reset`).
@@ -149,6 +152,11 @@ impl SoakReport {
             &mut s,
             "chat messages sent",
             c.chat_messages_sent.to_string(),
+        );
+        row(
+            &mut s,
+            "chat deliveries owed",
+            c.chat_deliveries_owed.to_string(),
         );
         row(&mut s, "clean closes", c.clean_closes.to_string());
         row(&mut s, "faults injected", map(&c.faults));
