@@ -81,6 +81,8 @@ pub struct ServerUsage {
     pub fds_peak: u64,
     /// Descriptors after every client had gone.
     pub fds_final: u64,
+    /// How far above the baseline the final RSS may be, KiB.
+    pub rss_tolerance_kib: u64,
     /// Final RSS within the tolerance of the baseline and descriptors back.
     pub returned_to_baseline: bool,
 }
@@ -103,8 +105,6 @@ pub struct SoakReport {
     pub counts: Counters,
     /// Per server.
     pub servers: Vec<ServerUsage>,
-    /// RSS tolerance: final may exceed baseline by this much (KiB).
-    pub rss_tolerance_kib: u64,
     /// Every server with a pid returned to its baseline.
     pub returned_to_baseline: bool,
     /// Remarks.
@@ -179,11 +179,12 @@ impl SoakReport {
                 &mut s,
                 &format!("{} server", sv.server),
                 format!(
-                    "{}  RSS {} / {} / {} KiB, fds {} / {} / {} (baseline/peak/final){}",
+                    "{}  RSS {} / {} / {} KiB (tolerance +{}), fds {} / {} / {} (baseline/peak/final){}",
                     if sv.alive { "alive" } else { "DEAD" },
                     sv.rss_kib_baseline,
                     sv.rss_kib_peak,
                     sv.rss_kib_final,
+                    sv.rss_tolerance_kib,
                     sv.fds_baseline,
                     sv.fds_peak,
                     sv.fds_final,
@@ -198,10 +199,7 @@ impl SoakReport {
         row(
             &mut s,
             "returned to baseline",
-            format!(
-                "{} (RSS tolerance {} KiB)",
-                self.returned_to_baseline, self.rss_tolerance_kib
-            ),
+            self.returned_to_baseline.to_string(),
         );
         for n in self.notes.iter().chain(&c.samples) {
             let _ = writeln!(s, "  note: {n}");
