@@ -25,6 +25,7 @@ fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) ->
         room: "bench".into(),
         interval: Duration::from_millis(50),
         json: false,
+        soak: Default::default(),
     }
 }
 

@@ -27,6 +27,7 @@ pub mod idle;
 pub mod pattern;
 pub mod procstat;
 pub mod report;
+pub mod soak;
 
 use crate::cli::units::{parse_duration, parse_size};
 use crate::{Handler, Reactor, Remote};
@@ -77,6 +78,9 @@ pub enum Workload {
     Fanout,
     /// C clients of `netloop serve heartbeat`; with --server-pid, its CPU share.
     Heartbeat,
+    /// Up to C echo, chat and framed clients with faults and bad inputs,
+    /// every byte verified (spawns the servers unless --echo/--chat/--framed).
+    Soak,
 }
 
 impl fmt::Display for Workload {
@@ -88,6 +92,7 @@ impl fmt::Display for Workload {
             Workload::Idle => "idle",
             Workload::Fanout => "fanout",
             Workload::Heartbeat => "heartbeat",
+            Workload::Soak => "soak",
         })
     }
 }
@@ -101,6 +106,7 @@ impl Workload {
             Workload::Idle => "connections",
             Workload::Fanout => "deliveries",
             Workload::Heartbeat => "pongs",
+            Workload::Soak => "messages",
         }
     }
 }
@@ -122,8 +128,9 @@ pub struct BenchArgs {
     /// Messages in flight per connection (pingpong) or in the room (fanout).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
-    /// Length of the measured window.
-    #[arg(long, short = 'd', value_parser = parse_duration, default_value = "5s")]
+    /// Length of the measured window (soak: of the load phase, default 60s).
+    #[arg(long, short = 'd', value_parser = parse_duration, default_value = "5s",
+          default_value_if("workload", "soak", "60s"))]
     pub duration: Duration,
     /// Load before the window opens (after every connection is ready).
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
@@ -143,6 +150,9 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Options of the soak workload.
+    #[command(flatten)]
+    pub soak: soak::SoakArgs,
 }
 
 /// Why a run could not be made.
@@ -185,6 +195,9 @@ impl std::error::Error for BenchError {}
 /// Run `netloop bench` and print its report; the exit status is failure if
 /// the run could not be made or any echoed byte was wrong.
 pub fn run(args: &BenchArgs) -> ExitCode {
+    if args.workload == Workload::Soak {
+        return soak::run(args);
+    }
     match execute(args) {
         Ok(rep) => {
             if args.json {
@@ -293,6 +306,8 @@ fn spawn_threads(
                         &mut r,
                         heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval),
                     ),
+                    // Runs its own coordinator (soak::run); never reaches here.
+                    Workload::Soak => ThreadStats::default(),
                 }
             })
             .map_err(|e| BenchError::Thread(e.to_string()))?;

@@ -178,6 +178,16 @@ impl Reactor {
         self.close_conn(conn.0, None);
     }
 
+    /// `resetAndDestroy()`: close at once with `SO_LINGER` 0, so the kernel
+    /// sends RST instead of FIN and drops unsent data. `close(false)` follows.
+    pub fn reset_and_destroy(&mut self, conn: ConnId) {
+        if let Some(s) = self.conns.get(conn.0).and_then(|c| c.stream.as_ref()) {
+            // Best effort: if the option cannot be set, this is a plain destroy.
+            let _ = socket2::SockRef::from(s).set_linger(Some(Duration::ZERO));
+        }
+        self.close_conn(conn.0, None);
+    }
+
     /// `destroy(err)`: close at once and report `err` before `close(true)`.
     pub fn destroy_with_error(&mut self, conn: ConnId, err: NetError) {
         self.close_conn(conn.0, Some(err));
