@@ -238,6 +238,69 @@ proptest! {
     }
 }
 
+/// The dispatch `ChatServer::handle_line` did inline before the parser was extracted,
+/// transcribed: the reference that shows the extraction changed no behaviour.
+fn old_chat_dispatch(line: &str) -> Result<Command<'_>, CommandError> {
+    let text = line.trim();
+    if text.is_empty() {
+        return Ok(Command::Empty);
+    }
+    if !text.starts_with('/') {
+        return Ok(Command::Say(text));
+    }
+    let (cmd, rest) = match text.find(char::is_whitespace) {
+        Some(i) => (&text[..i], text[i..].trim()),
+        None => (text, ""),
+    };
+    match cmd.to_lowercase().as_str() {
+        "/help" => Ok(Command::Help),
+        "/nick" if rest.is_empty() => Err(CommandError::NickUsage),
+        "/nick" => match validate_name(rest) {
+            Err(e) => Err(CommandError::NickInvalid(e)),
+            Ok(()) => Ok(Command::Nick(rest)),
+        },
+        "/list" => Ok(Command::List),
+        "/rooms" => Ok(Command::Rooms),
+        "/join" if rest.is_empty() => Err(CommandError::JoinUsage),
+        "/join" => match validate_name(rest) {
+            Err(e) => Err(CommandError::RoomInvalid(e)),
+            Ok(()) => Ok(Command::Join(rest)),
+        },
+        "/leave" => Ok(Command::Leave),
+        "/whisper" | "/w" => {
+            let (target, msg) = match rest.find(char::is_whitespace) {
+                Some(i) => (&rest[..i], rest[i..].trim()),
+                None => (rest, ""),
+            };
+            if target.is_empty() || msg.is_empty() {
+                Err(CommandError::WhisperUsage)
+            } else {
+                Ok(Command::Whisper {
+                    to: target,
+                    text: msg,
+                })
+            }
+        }
+        "/quit" => Ok(Command::Quit),
+        other => Err(CommandError::Unknown(other.to_string())),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn chat_parser_matches_the_old_inline_dispatch(
+        pad in padding(),
+        word in "/?(help|nick|NICK|list|rooms|join|leave|whisper|w|W|quit|x|)",
+        sep in "[ \\t\\u{3000}\\u{a0}]{0,3}",
+        rest in "[a-z \\t\\[:\\u{1b}爱]{0,40}",
+    ) {
+        let line = format!("{pad}{word}{sep}{rest}");
+        prop_assert_eq!(chat_command::parse(&line), old_chat_dispatch(&line));
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Heartbeat messages
 // ---------------------------------------------------------------------------------------------
