@@ -56,13 +56,19 @@ impl<'a> Case<'a> {
 
     /// The stream cut into reads.
     pub fn chunks(&self) -> Vec<&'a [u8]> {
+        self.chunks_of(self.stream, 1)
+    }
+
+    /// Another `stream` cut into reads of this case's sizes times `scale` (for streams built
+    /// from the input, such as one padded to a limit, where 1-byte reads would be too slow).
+    pub fn chunks_of<'b>(&self, stream: &'b [u8], scale: usize) -> Vec<&'b [u8]> {
         let mut out = Vec::new();
-        let mut rest = self.stream;
+        let mut rest = stream;
         for &size in self.sizes.iter().cycle() {
             if rest.is_empty() {
                 break;
             }
-            let (a, b) = rest.split_at(size.min(rest.len()));
+            let (a, b) = rest.split_at((size * scale).clamp(1, rest.len()));
             out.push(a);
             rest = b;
         }
