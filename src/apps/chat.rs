@@ -6,6 +6,9 @@
 //! rest of the line is its argument (runs of spaces and tabs separate, D3.6).
 //! Commands: `/help`, `/nick <name>`, `/list`, `/rooms`, `/join <room>`,
 //! `/leave`, `/whisper <nick> <message>` (also `/w`), `/quit`.
+//! The grammar is the sans-IO parser [`super::chat_command`]; this server
+//! adds only the checks that need its state (taken or reserved nicknames,
+//! the room cap, the whisper's target).
 //!
 //! Fixes of the seed, each cited where it is done:
 //! * framing: a message is one line, so text can never forge a server line

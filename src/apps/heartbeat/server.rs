@@ -11,6 +11,8 @@
 //! | invalid JSON, not an object, no string `type` | `error` {message} |
 //! | a line over the limit | `error` {message}, then the connection is ended |
 //!
+//! Each line is classified by the sans-IO [`super::message::classify`].
+//!
 //! **Timers.** Each client has exactly one timer on the wheel, armed at its
 //! [`Liveness::next_deadline`]; inbound traffic only stores a time, and the
 //! timer re-arms lazily when it fires (see [`super::liveness`]). So 10,000
