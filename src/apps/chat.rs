@@ -6,6 +6,9 @@
 //! rest of the line is its argument (runs of spaces and tabs separate, D3.6).
 //! Commands: `/help`, `/nick <name>`, `/list`, `/rooms`, `/join <room>`,
 //! `/leave`, `/whisper <nick> <message>` (also `/w`), `/quit`.
+//! The grammar is the sans-IO parser [`super::chat_command`]; this server
+//! adds only the checks that need its state (taken or reserved nicknames,
+//! the room cap, the whisper's target).
 //!
 //! Fixes of the seed, each cited where it is done:
 //! * framing: a message is one line, so text can never forge a server line
@@ -27,6 +30,7 @@
 //! cap. Replies to the sender itself pause its reading at the high-water mark.
 
 use super::catalog::{Catalog, Lang, NameError};
+use super::chat_command::{self, Command, CommandError};
 use super::idle::{idle_close, on_grace_timer};
 use super::lines::{sanitize, LineReader};
 use crate::{ConnId, ErrorCode, Handler, NetError, Reactor, ServerId, TimerId};
@@ -225,22 +229,31 @@ impl ChatServer {
             m.nick,
             super::auth::redact_auth(&sanitize(text))
         );
-        if !text.starts_with('/') {
-            let room = m.room.clone();
-            let msg = self.cat.chat_message(&m.nick, &sanitize(text));
-            self.to_place(r, room.as_deref(), conn, msg);
-            return;
-        }
-        let (cmd, rest) = match text.find(char::is_whitespace) {
-            Some(i) => (&text[..i], text[i..].trim()),
-            None => (text, ""),
-        };
-        let cmd = cmd.to_lowercase();
         let cat = self.cat;
-        match cmd.as_str() {
-            "/help" => Self::reply(r, conn, cat.chat_help()),
-            "/nick" => self.nick(r, conn, rest),
-            "/list" => {
+        let cmd = match chat_command::parse(text) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let msg = match e {
+                    CommandError::NickUsage => cat.nick_usage(),
+                    CommandError::NickInvalid(e) => cat.nick_invalid(e, MAX_NAME_CHARS),
+                    CommandError::JoinUsage => cat.join_usage(),
+                    CommandError::RoomInvalid(e) => cat.room_invalid(e, MAX_NAME_CHARS),
+                    CommandError::WhisperUsage => cat.whisper_usage(),
+                    CommandError::Unknown(cmd) => cat.chat_unknown(&sanitize(&cmd)),
+                };
+                return Self::reply(r, conn, msg);
+            }
+        };
+        match cmd {
+            Command::Empty => {}
+            Command::Say(text) => {
+                let room = m.room.clone();
+                let msg = cat.chat_message(&m.nick, &sanitize(text));
+                self.to_place(r, room.as_deref(), conn, msg);
+            }
+            Command::Help => Self::reply(r, conn, cat.chat_help()),
+            Command::Nick(name) => self.nick(r, conn, name),
+            Command::List => {
                 let mut users: Vec<(u64, &str, Option<&str>)> = self
                     .members
                     .values()
@@ -251,7 +264,7 @@ impl ChatServer {
                 let msg = cat.chat_list(&users);
                 Self::reply(r, conn, msg);
             }
-            "/rooms" => {
+            Command::Rooms => {
                 let rooms: Vec<(&str, usize)> = self
                     .rooms
                     .iter()
@@ -260,40 +273,34 @@ impl ChatServer {
                 let msg = cat.chat_rooms(&rooms);
                 Self::reply(r, conn, msg);
             }
-            "/join" => self.join(r, conn, rest),
-            "/leave" => {
+            Command::Join(room) => self.join(r, conn, room),
+            Command::Leave => {
                 if let Some(room) = self.leave_room(r, conn, true) {
                     Self::reply(r, conn, cat.left(&room));
                 }
             }
-            "/whisper" | "/w" => self.whisper(r, conn, rest),
-            "/quit" => {
+            Command::Whisper { to, text } => self.whisper(r, conn, to, text),
+            Command::Quit => {
                 let _ = r.end_with(conn, cat.goodbye());
                 self.depart(r, conn, Catalog::disconnect_notice);
             }
-            _ => Self::reply(r, conn, cat.chat_unknown(&sanitize(&cmd))),
         }
     }
 
+    /// `/nick`: `new` passed [`validate_name`]; check what needs the state.
     fn nick(&mut self, r: &mut Reactor, conn: ConnId, new: &str) {
         let cat = self.cat;
-        if new.is_empty() {
-            return Self::reply(r, conn, cat.nick_usage());
-        }
         let Some(m) = self.members.get(&conn) else {
             return;
         };
         let key = new.to_lowercase();
-        let check = validate_name(new).and_then(|()| {
-            match default_nick_owner(new) {
-                Some(owner) if owner != m.id => return Err(NameError::Reserved),
-                _ => {}
-            }
-            match self.by_nick.get(&key) {
+        let check = match default_nick_owner(new) {
+            Some(owner) if owner != m.id => Err(NameError::Reserved),
+            _ => match self.by_nick.get(&key) {
                 Some(other) if *other != conn => Err(NameError::Taken),
                 _ => Ok(()),
-            }
-        });
+            },
+        };
         if let Err(e) = check {
             return Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS));
         }
@@ -309,14 +316,9 @@ impl ChatServer {
         self.to_place(r, room.as_deref(), conn, cat.nick_notice(&old, new));
     }
 
+    /// `/join`: `room` passed [`validate_name`]; check what needs the state.
     fn join(&mut self, r: &mut Reactor, conn: ConnId, room: &str) {
         let cat = self.cat;
-        if room.is_empty() {
-            return Self::reply(r, conn, cat.join_usage());
-        }
-        if let Err(e) = validate_name(room) {
-            return Self::reply(r, conn, cat.room_invalid(e, MAX_NAME_CHARS));
-        }
         let Some(m) = self.members.get(&conn) else {
             return;
         };
@@ -337,15 +339,9 @@ impl ChatServer {
         self.to_place(r, Some(room), conn, cat.join_notice(&nick));
     }
 
-    fn whisper(&mut self, r: &mut Reactor, conn: ConnId, rest: &str) {
+    /// `/whisper`: `target` and `msg` are not empty (the parser's check).
+    fn whisper(&mut self, r: &mut Reactor, conn: ConnId, target: &str, msg: &str) {
         let cat = self.cat;
-        let (target, msg) = match rest.find(char::is_whitespace) {
-            Some(i) => (&rest[..i], rest[i..].trim()),
-            None => (rest, ""),
-        };
-        if target.is_empty() || msg.is_empty() {
-            return Self::reply(r, conn, cat.whisper_usage());
-        }
         let msg = sanitize(msg);
         let Some(sender) = self.members.get(&conn).map(|m| m.nick.clone()) else {
             return;

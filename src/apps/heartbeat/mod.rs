@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod liveness;
+pub mod message;
 pub mod rtt;
 pub mod server;
 

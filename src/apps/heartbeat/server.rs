@@ -11,6 +11,8 @@
 //! | invalid JSON, not an object, no string `type` | `error` {message} |
 //! | a line over the limit | `error` {message}, then the connection is ended |
 //!
+//! Each line is classified by the sans-IO [`super::message::classify`].
+//!
 //! **Timers.** Each client has exactly one timer on the wheel, armed at its
 //! [`Liveness::next_deadline`]; inbound traffic only stores a time, and the
 //! timer re-arms lazily when it fires (see [`super::liveness`]). So 10,000
@@ -25,11 +27,12 @@
 //! period (D9.5, D-X5). Client ids are opaque (`client-N`), not addresses.
 
 use super::liveness::{Due, Liveness};
+use super::message::{classify, Inbound};
 use super::rtt::IssuedPings;
 use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::{error_message, json_line as line};
 use crate::apps::wall_clock::unix_ms;
-use crate::codec::{parse_message, LineDecoder, LineError, DEFAULT_MAX_LINE};
+use crate::codec::{LineDecoder, LineError, DEFAULT_MAX_LINE};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ServerId, TimerId};
 use bytes::{Bytes, BytesMut};
@@ -201,10 +204,7 @@ impl HeartbeatServer {
         };
         // Any inbound line is liveness, even one we cannot parse (D9.2).
         c.live.seen(now);
-        if text.trim().is_empty() {
-            return;
-        }
-        let (kind, msg) = match parse_message(text.as_bytes()) {
+        let msg = match classify(text) {
             Ok(m) => m,
             Err(e) => {
                 Self::send(r, conn, error_line(&e.to_string()));
@@ -212,28 +212,30 @@ impl HeartbeatServer {
             }
         };
         let wall = unix_ms();
-        match kind.as_str() {
-            "pong" | "heartbeat" => {
+        match msg {
+            Inbound::Blank => {}
+            Inbound::Heartbeat | Inbound::Pong { .. } => {
                 c.heartbeat_count += 1;
                 c.last_heartbeat_ms = wall;
                 // Only a pong can answer one of our pings (D9.3).
-                if kind == "pong" {
-                    if let Some(ts) = msg.get("timestamp").and_then(Value::as_u64) {
-                        if let Some(rtt) = c.pings.answer(ts, now) {
-                            c.rtt = Some(rtt);
-                        }
+                if let Inbound::Pong {
+                    timestamp: Some(ts),
+                } = msg
+                {
+                    if let Some(rtt) = c.pings.answer(ts, now) {
+                        c.rtt = Some(rtt);
                     }
                 }
             }
-            "ping" => {
-                let ts = match msg.get("timestamp") {
-                    Some(v @ Value::Number(_)) => v.clone(),
-                    _ => json!(wall),
+            Inbound::Ping { timestamp } => {
+                let ts = match timestamp {
+                    Some(n) => Value::Number(n),
+                    None => json!(wall),
                 };
                 let pong = json!({"type": "pong", "timestamp": ts, "serverTime": wall});
                 Self::send(r, conn, line(&pong));
             }
-            "status" => {
+            Inbound::Status => {
                 let reply = json!({
                     "type": "status_response",
                     "clientId": c.id,
@@ -247,7 +249,7 @@ impl HeartbeatServer {
                 });
                 Self::send(r, conn, line(&reply));
             }
-            _ => {
+            Inbound::Other(msg) => {
                 let reply =
                     json!({"type": "echo", "original": Value::Object(msg), "timestamp": wall});
                 Self::send(r, conn, line(&reply));
