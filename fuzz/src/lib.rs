@@ -17,7 +17,7 @@ use netloop::codec::{
     parse_message, FrameDecoder, FrameError, HeaderDecoder, HeaderError, LineDecoder, LineError,
     MessageError, UploadHeader, FRAME_HEADER_LEN, MAX_HEADER_BYTES,
 };
-use netloop::metrics::http::{parse_request, response, Reply, MAX_REQUEST_BYTES};
+use netloop::metrics::http::{parse_request, response, Reply, RequestScanner, MAX_REQUEST_BYTES};
 
 /// One fuzzer input, decoded.
 pub struct Case<'a> {
@@ -481,17 +481,20 @@ pub fn model_request(input: &[u8]) -> Option<Reply> {
 }
 
 /// Drives [`parse_request`] like the endpoint: the reads accumulate in one buffer and the
-/// parser judges the whole buffer after each read, until it answers. Checks on every call:
+/// parser judges the whole buffer after each read, until it answers; the endpoint's
+/// incremental [`RequestScanner`] must agree with it after every read. Checks on every call:
 /// `None` only while no head end is in the buffer and it is under the limit; the answer equals
 /// the model's on the same bytes and on the whole stream (reading on never changes it); the
 /// response is well formed. Returns the answer and how many bytes had arrived.
 pub fn run_request(chunks: &[&[u8]]) -> Option<(Reply, usize)> {
     let whole: Vec<u8> = chunks.concat();
     let mut buf = Vec::new();
+    let mut scanner = RequestScanner::default();
     for chunk in chunks {
         buf.extend_from_slice(chunk);
         let got = parse_request(&buf);
         assert_eq!(got, model_request(&buf), "parser differs from the model");
+        assert_eq!(scanner.feed(&buf), got, "the incremental scanner differs");
         match got {
             None => assert!(buf.len() < MAX_REQUEST_BYTES),
             Some(reply) => {
