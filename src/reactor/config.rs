@@ -9,7 +9,13 @@ pub const READ_CHUNK: usize = 64 * 1024;
 /// Largest emptied read buffer the loop keeps for the next read of any
 /// connection (one spare per loop, not per connection): small echoes then
 /// cost no allocation, and a buffer that grew for one big message is freed.
-pub const SPARE_READ_BUFFER_MAX: usize = 64 * 1024;
+pub const SPARE_READ_BUFFER_MAX: usize = 256 * 1024;
+
+/// A connection keeps what the application left unread in the loop's read
+/// buffer only if it fills at least a quarter of it; a smaller rest is
+/// copied out and the big buffer goes back to the loop. Otherwise a few
+/// bytes of a partial message would pin 64 KiB per slow peer (slowloris).
+pub const KEEP_READ_BUFFER_MIN_FILL: usize = 4;
 
 /// `write_from()` copies an unsent remainder up to this size into its own
 /// buffer, so the read buffer stays reusable; a larger one is handed over

@@ -1,10 +1,13 @@
 //! The per-connection I/O paths: read, deliver, flush, half-close, close.
 //!
-//! Read path: `read()` into the loop's scratch buffer, append what arrived to
-//! the connection's `BytesMut` (an empty one borrows the loop's spare buffer
-//! first, and an emptied one goes back to it, so idle connections hold no
-//! read memory and a small echo through `write_from` allocates nothing),
-//! hand that buffer to `on_data`, repeat until
+//! Read path: `read()` into the spare capacity of the loop's read buffer (no
+//! zeroing: `read_buf.rs`); if the connection has nothing buffered, the
+//! filled buffer becomes the connection's (no copy), else the bytes are
+//! appended to what waits. An emptied connection buffer goes back to the
+//! loop, and a small rest in a big buffer is copied out so the big one can
+//! go back: idle connections hold no read memory, a slow peer's partial
+//! message costs its own size, and a small echo through `write_from`
+//! allocates nothing. Hand the buffer to `on_data`, repeat until
 //! `WouldBlock`, a FIN, `pause()`, or the budget (then the ready list).
 //! Delivering after every read, not once per wakeup, lets a `pause()` issued
 //! inside `on_data` take effect before the next read, which is what keeps
@@ -17,18 +20,20 @@
 //! `shutdown(Write)`.
 
 use super::config::{
-    READ_BUDGET_BYTES, READ_BUDGET_CALLS, SPARE_READ_BUFFER_MAX, WRITE_BUDGET_BYTES,
+    KEEP_READ_BUFFER_MIN_FILL, READ_BUDGET_BYTES, READ_BUDGET_CALLS, READ_CHUNK,
+    SPARE_READ_BUFFER_MAX, WRITE_BUDGET_BYTES,
 };
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
-use super::{Handler, Pending, Reactor};
+use super::{read_buf, Handler, Pending, Reactor};
 use crate::conn::state::State;
 use crate::conn::write_queue::Flush;
 use crate::conn::Conn;
 use crate::net::error::NetError;
 use crate::timer::{Tick, Wheel};
 use bytes::BytesMut;
-use std::io::{self, Read, Write};
+use rustix::io::Errno;
+use std::io::{self, Write};
 use std::net::Shutdown;
 
 impl Reactor {
@@ -52,8 +57,11 @@ impl Reactor {
                 self.park(Kind::Conn, key);
                 return;
             }
-            let mut s: &mio::net::TcpStream = stream;
-            match s.read(&mut self.scratch) {
+            // The loop's buffer is empty here; make room for one chunk (a
+            // no-op unless it was handed to a connection and not returned).
+            self.read_buf.reserve(READ_CHUNK);
+            let asked = self.read_buf.capacity() - self.read_buf.len();
+            match read_buf::read_into(stream, &mut self.read_buf) {
                 Ok(0) => {
                     c.readable = false;
                     self.on_fin(h, key);
@@ -63,17 +71,20 @@ impl Reactor {
                     calls += 1;
                     bytes += n;
                     c.bytes_read += n as u64;
-                    if c.rbuf.capacity() == 0 {
-                        // Reuse the loop's spare before allocating.
-                        c.rbuf = std::mem::take(&mut self.spare_rbuf);
+                    if c.rbuf.is_empty() {
+                        // The common case: hand the filled buffer over whole.
+                        c.rbuf = std::mem::take(&mut self.read_buf);
+                    } else {
+                        // A partial message waits: append (one copy).
+                        c.rbuf.extend_from_slice(&self.read_buf);
+                        self.read_buf.clear();
                     }
-                    c.rbuf.extend_from_slice(&self.scratch[..n]);
                     // A short read drained the socket: the next read() could
                     // only say WouldBlock, so skip it (tokio clears readiness
                     // the same way). New data, or a FIN, raises a new edge.
                     // Unless this edge reported the peer's FIN (RDHUP): then
                     // read on to see the 0 that closes the read side.
-                    let drained = n < self.scratch.len() && !c.fin_hint;
+                    let drained = n < asked && !c.fin_hint;
                     if drained {
                         c.readable = false;
                     }
@@ -84,12 +95,13 @@ impl Reactor {
                         return;
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(Errno::AGAIN) => {
                     c.readable = false;
                     return;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(Errno::INTR) => {}
                 Err(e) => {
+                    let e = io::Error::from(e);
                     self.close_conn(key, Some(NetError::from_io("read", &e)));
                     return;
                 }
@@ -106,24 +118,31 @@ impl Reactor {
         h.on_data(self, ConnId(key), &mut buf);
         if buf.is_empty() {
             // An empty buffer leaves the connection (idle connections hold
-            // no read memory) and becomes the loop's spare if it is small.
-            self.recycle_rbuf(buf);
+            // no read memory) and goes back to the loop.
+            self.recycle_read_buf(buf);
         } else if let Some(c) = self.conns.get_mut(key) {
-            if c.state != State::Closed {
+            if c.state == State::Closed {
+                // Nothing more will be read: the rest is dropped.
+            } else if buf.len() * KEEP_READ_BUFFER_MIN_FILL < buf.capacity() {
+                // A small rest in a big buffer: keep a copy of the rest, so
+                // a slow peer's partial message costs its own size.
+                c.rbuf = BytesMut::from(&buf[..]);
+                buf.clear();
+                self.recycle_read_buf(buf);
+            } else {
                 c.rbuf = buf;
             }
         }
         self.deliver_pending(h);
     }
 
-    /// Keep an emptied read buffer as the loop's spare, unless it grew past
-    /// [`SPARE_READ_BUFFER_MAX`] or a spare is already kept.
+    /// Give an emptied connection buffer back to the loop, if the loop's own
+    /// was handed out and this one is not oversized.
     #[inline]
-    fn recycle_rbuf(&mut self, mut buf: BytesMut) {
-        let cap = buf.capacity();
-        if cap > 0 && cap <= SPARE_READ_BUFFER_MAX && self.spare_rbuf.capacity() == 0 {
+    fn recycle_read_buf(&mut self, mut buf: BytesMut) {
+        if self.read_buf.capacity() == 0 && buf.capacity() <= SPARE_READ_BUFFER_MAX {
             buf.clear();
-            self.spare_rbuf = buf;
+            self.read_buf = buf;
         }
     }
 

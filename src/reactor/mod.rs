@@ -53,6 +53,7 @@ pub mod token;
 
 mod api;
 mod io;
+mod read_buf;
 mod shutdown;
 
 use crate::conn::state::State;
@@ -120,14 +121,13 @@ pub struct Reactor {
     pub(crate) immediates: VecDeque<u64>,
     pub(crate) closing: Vec<Key>,
     pub(crate) closing_servers: Vec<Key>,
-    /// One read buffer for the whole loop: a read lands here, then only the
-    /// bytes that arrived are appended to the connection's own buffer.
-    pub(crate) scratch: Vec<u8>,
-    /// An emptied read buffer kept for the next connection whose buffer is
-    /// empty (at most [`config::SPARE_READ_BUFFER_MAX`]): with `write_from`,
-    /// a small echo allocates nothing, and idle connections still hold no
-    /// read memory.
-    pub(crate) spare_rbuf: BytesMut,
+    /// The loop's read buffer: `read()` lands here, in uninitialised
+    /// capacity (no zeroing, no copy), and the filled buffer is handed to the
+    /// connection whole when its own buffer is empty, the common case. An
+    /// emptied connection buffer comes back as the next one (at most
+    /// [`config::SPARE_READ_BUFFER_MAX`]), so idle connections hold no read
+    /// memory and a small echo allocates nothing.
+    pub(crate) read_buf: BytesMut,
     pub(crate) app_timers: HashMap<u64, AppTimer>,
     pub(crate) next_timer_id: u64,
     pub(crate) waker: Arc<Waker>,
@@ -186,8 +186,7 @@ impl Reactor {
             immediates: VecDeque::new(),
             closing: Vec::new(),
             closing_servers: Vec::new(),
-            scratch: vec![0; config::READ_CHUNK],
-            spare_rbuf: BytesMut::new(),
+            read_buf: BytesMut::with_capacity(config::READ_CHUNK),
             app_timers: HashMap::new(),
             next_timer_id: 1,
             waker,
