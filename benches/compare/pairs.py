@@ -29,6 +29,8 @@ def main(path, a, b):
                 continue
             x, y = m[a], m[b]
             cx, cy = x["server"]["cpu_us_per_op"], y["server"]["cpu_us_per_op"]
+            if not cy or not y["ops_per_sec"]:
+                continue  # idle cells: no operations, so no per-op ratio
             cpu.append(cx / cy)
             thr.append(x["ops_per_sec"] / y["ops_per_sec"])
             print(f"{cell} round {rd}: "
