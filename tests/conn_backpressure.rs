@@ -4,6 +4,7 @@
 mod util;
 
 use netloop::apps::echo::Echo;
+use netloop::reactor::config;
 use netloop::{BytesMut, ConnId, Handler, ListenOptions, Reactor};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -78,8 +79,9 @@ fn queue_stays_bounded_and_nothing_is_lost() {
     });
     stuck_writer_then_read(lp.addr);
     let max = max_queued.load(Ordering::SeqCst);
-    // High-water mark (64 KiB) plus at most one read chunk (64 KiB).
-    assert!(max <= 128 * 1024, "queue reached {max} bytes");
+    // High-water mark (64 KiB) plus at most one read chunk (256 KiB).
+    let bound = config::DEFAULT_HIGH_WATER_MARK + config::READ_CHUNK;
+    assert!(max <= bound, "queue reached {max} bytes (bound {bound})");
     assert!(paused.load(Ordering::SeqCst) > 0, "echo never paused");
 }
 

@@ -5,8 +5,9 @@
 //! `write()` reports the queue at the high-water mark, reading from that
 //! connection pauses until `drain`. A client that writes without reading
 //! therefore fills its own socket buffers and is slowed by TCP flow control;
-//! the server holds at most about one high-water mark plus one read of its
-//! data, and nothing is lost once the client reads.
+//! the server holds at most about one high-water mark plus one read
+//! (`READ_CHUNK`, 256 KiB) of its data, and nothing is lost once the client
+//! reads.
 //!
 //! With an idle timeout, a silent connection is ended (flush, FIN); if it is
 //! still there one more timeout later, it is destroyed.

@@ -2,14 +2,21 @@
 
 use std::time::Duration;
 
-/// Bytes asked for per `read()`. libuv suggests 64 KiB to its `alloc_cb`; a
-/// loopback segment is at most 64 KiB, so one read usually drains one.
-pub const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked for per `read()`. libuv suggests 64 KiB to its `alloc_cb`,
+/// but a loopback segment is up to 64 KiB and a busy socket holds several:
+/// asking for 256 KiB takes them in one call. Measured on the stream 64 KiB
+/// × 50 cell (BENCHMARKS.md, "Read size"): with 64 KiB the echo server was
+/// the full core at ~430 µs/MB (tokio ~410); with 256 KiB ~380 µs/MB, and
+/// as generator it raised the ceiling of every peer by ~10 %. The buffer is
+/// one per loop, not per connection; what a partial write leaves of it is
+/// bounded by the kernel's own send buffer, which is larger.
+pub const READ_CHUNK: usize = 256 * 1024;
 
 /// Largest emptied read buffer the loop keeps for the next read of any
 /// connection (one spare per loop, not per connection): small echoes then
 /// cost no allocation, and a buffer that grew for one big message is freed.
-pub const SPARE_READ_BUFFER_MAX: usize = 256 * 1024;
+/// Never below [`READ_CHUNK`], or the loop's own buffer would not come back.
+pub const SPARE_READ_BUFFER_MAX: usize = READ_CHUNK;
 
 /// A connection keeps what the application left unread in the loop's read
 /// buffer only if it fills at least a quarter of it; a smaller rest is
@@ -27,7 +34,8 @@ pub const WRITE_COPY_MAX: usize = 4 * 1024;
 pub const READ_BUDGET_CALLS: usize = 16;
 
 /// Bytes read per connection per wakeup before it is parked: one busy peer
-/// cannot starve the others (mio #45).
+/// cannot starve the others (mio #45). One full [`READ_CHUNK`]: raising it
+/// to 1 MiB measured no gain (BENCHMARKS.md, "Read size").
 pub const READ_BUDGET_BYTES: usize = 256 * 1024;
 
 /// Bytes written per connection per wakeup before it is parked. Redis uses

@@ -1,10 +1,10 @@
 //! Reading a socket into a buffer's spare capacity: the one `unsafe` line
 //! of the crate.
 //!
-//! The loop reads into its own `BytesMut` (64 KiB of capacity) and, when the
+//! The loop reads into its own `BytesMut` (`READ_CHUNK`, 256 KiB) and, when the
 //! connection has nothing buffered, hands that buffer over whole, so the
 //! bytes are never copied between the kernel and `on_data`. Safe Rust can
-//! only read into initialised memory: zeroing 64 KiB before every read, or
+//! only read into initialised memory: zeroing the buffer before every read, or
 //! reading into a scratch array and copying out, costs a memory pass per
 //! read. Measured on the 64 KiB stream cell (`benches/compare`, perf): the
 //! copy out of the scratch array was 10 % of the echo server's CPU.
