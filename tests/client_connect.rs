@@ -102,3 +102,63 @@ fn error_codes_are_node_spelled() {
     assert_eq!(ErrorCode::TimedOut.as_str(), "ETIMEDOUT");
     assert_eq!(ErrorCode::ConnReset.as_str(), "ECONNRESET");
 }
+
+/// Records the local address each connection was given.
+#[derive(Default)]
+struct Local {
+    locals: Vec<SocketAddr>,
+    errors: Vec<String>,
+}
+
+impl Handler for Local {
+    fn on_connect(&mut self, r: &mut Reactor, c: ConnId) {
+        if let Some(a) = r.local_addr(c) {
+            self.locals.push(a);
+        }
+        r.destroy(c);
+    }
+    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+        d.clear();
+    }
+    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+        self.errors.push(format!("{}", e.code));
+    }
+}
+
+fn connect_from(host: &str, port: u16, local: &str) -> Local {
+    let mut r = Reactor::new().unwrap();
+    let mut h = Local::default();
+    let opts = ConnectOptions {
+        timeout: Duration::from_secs(5),
+        local_address: Some(local.parse().unwrap()),
+        ..Default::default()
+    };
+    r.connect(host, port, opts);
+    assert_eq!(r.run(&mut h).unwrap(), Exit::Idle);
+    h
+}
+
+#[test]
+fn local_address_binds_the_source_by_ip_and_by_name() {
+    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    // 127.0.0.0/8 is all local on Linux: the server sees the chosen source.
+    let h = connect_from("127.0.0.1", lp.addr.port(), "127.0.0.7");
+    assert_eq!(h.errors, Vec::<String>::new());
+    assert_eq!(h.locals.len(), 1);
+    assert_eq!(h.locals[0].ip().to_string(), "127.0.0.7");
+    assert_ne!(h.locals[0].port(), 0);
+    // Through the resolver thread: the address travels with the lookup.
+    let h = connect_from("localhost", lp.addr.port(), "127.0.0.9");
+    assert_eq!(h.locals.len(), 1, "{:?}", h.errors);
+    assert_eq!(h.locals[0].ip().to_string(), "127.0.0.9");
+}
+
+#[test]
+fn local_address_that_is_not_ours_is_an_error_event() {
+    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    // TEST-NET-1 is never a local address: bind fails with EADDRNOTAVAIL,
+    // reported as an error event, not a panic.
+    let h = connect_from("127.0.0.1", lp.addr.port(), "192.0.2.1");
+    assert!(h.locals.is_empty());
+    assert_eq!(h.errors.len(), 1, "{:?}", h.errors);
+}

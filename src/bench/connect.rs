@@ -8,6 +8,17 @@
 //! the TIME_WAIT; on loopback Linux reuses those ports
 //! (`net.ipv4.tcp_tw_reuse = 2`, the default). A failed connect is retried
 //! after [`RETRY_DELAY`] so a refused target does not spin the loop.
+//!
+//! Source addresses: at thousands of connections per second the closing
+//! side's TIME_WAIT sockets fill the ephemeral port range (28,232 ports by
+//! default) within seconds, and every `connect()` then searches it for a
+//! free 4-tuple: on this generator that search (`__inet_hash_connect`,
+//! `__inet_check_established`) was the largest cost, capping every server
+//! at ~14 k connections/s (BENCHMARKS.md, "Connect rate"). Against an IPv4
+//! loopback target the connectors therefore bind in turn to
+//! [`LOOPBACK_SOURCES`] addresses of 127.0.0.0/8 (all local on Linux), each
+//! with a port range of its own; another target is connected from the
+//! kernel's choice.
 
 use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
 use super::pattern::Pattern;
@@ -15,10 +26,14 @@ use super::Load;
 use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Loopback source addresses the connectors rotate over (127.0.0.1 up):
+/// each multiplies the 4-tuples free of TIME_WAIT.
+pub const LOOPBACK_SOURCES: u32 = 64;
 
 /// Pause before replacing a connector whose connect failed.
 pub const RETRY_DELAY: Duration = Duration::from_millis(10);
@@ -41,6 +56,8 @@ pub struct ConnectLoad {
     msg: Bytes,
     pattern: Pattern,
     cycles: HashMap<ConnId, Cycle>,
+    /// Connections opened, for the source address rotation.
+    opened: u32,
     stats: ThreadStats,
 }
 
@@ -68,13 +85,35 @@ impl ConnectLoad {
             msg,
             pattern,
             cycles: HashMap::with_capacity(count * 2),
+            opened: 0,
             stats: ThreadStats::default(),
         }
     }
 
+    /// The next source address: rotating over 127.0.0.0/8 for an IPv4
+    /// loopback target, the kernel's choice otherwise.
+    fn next_source(&mut self) -> Option<IpAddr> {
+        let IpAddr::V4(t) = self.target.ip() else {
+            return None;
+        };
+        if !t.is_loopback() {
+            return None;
+        }
+        // Threads start at different addresses so they do not contend.
+        let n = (self.opened + self.thread as u32 * 7) % LOOPBACK_SOURCES;
+        self.opened = self.opened.wrapping_add(1);
+        Some(IpAddr::V4(Ipv4Addr::from(
+            u32::from(Ipv4Addr::new(127, 0, 0, 1)) + n,
+        )))
+    }
+
     fn open(&mut self, r: &mut Reactor) {
         let host = self.target.ip().to_string();
-        let id = r.connect(&host, self.target.port(), ConnectOptions::default());
+        let opts = ConnectOptions {
+            local_address: self.next_source(),
+            ..ConnectOptions::default()
+        };
+        let id = r.connect(&host, self.target.port(), opts);
         self.cycles.insert(
             id,
             Cycle {

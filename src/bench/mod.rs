@@ -71,6 +71,8 @@ pub enum Workload {
     /// C connections writing S-byte chunks and reading the echo; MB/s.
     Stream,
     /// C concurrent connectors: connect, S bytes, echo, close; connections/s.
+    /// Against an IPv4 loopback target the connectors rotate over 64 source
+    /// addresses of 127.0.0.0/8, so TIME_WAIT does not exhaust one port range.
     Connect,
     /// Hold C connections; with --server-pid, server RSS per connection.
     Idle,

@@ -30,6 +30,7 @@ pub(crate) struct LookupJob {
     key: Key,
     host: String,
     port: u16,
+    local: Option<IpAddr>,
     remote: crate::reactor::Remote,
 }
 
@@ -39,6 +40,31 @@ fn resolve(host: &str, port: u16) -> Result<SocketAddr, NetError> {
         .to_socket_addrs()
         .map_err(|e| not_found(format!("{host}: {e}")))?;
     addrs.next().ok_or_else(|| not_found(host.to_string()))
+}
+
+/// A non-blocking socket with `connect(addr)` started; bound first to
+/// `local` (port 0: the kernel picks) when given.
+fn open_socket(addr: SocketAddr, local: Option<IpAddr>) -> io::Result<mio::net::TcpStream> {
+    let Some(local) = local else {
+        return mio::net::TcpStream::connect(addr);
+    };
+    let sock = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    sock.set_nonblocking(true)?;
+    // As libuv's uv_tcp_bind: a local port some earlier connection left in
+    // TIME_WAIT may be bound again.
+    sock.set_reuse_address(true)?;
+    sock.bind(&SocketAddr::new(local, 0).into())?;
+    match sock.connect(&addr.into()) {
+        Ok(()) => {}
+        // Non-blocking: completion is reported by a writable event.
+        Err(e) if rustix::io::Errno::from_io_error(&e) == Some(rustix::io::Errno::INPROGRESS) => {}
+        Err(e) => return Err(e),
+    }
+    Ok(mio::net::TcpStream::from_std(sock.into()))
 }
 
 /// The resolver thread: one, started on first use, serving lookups in order.
@@ -53,6 +79,7 @@ fn spawn_resolver() -> io::Result<mpsc::Sender<LookupJob>> {
                 job.remote.send(Inbox::Lookup {
                     key: job.key,
                     result,
+                    local: job.local,
                 });
             }
         })?;
@@ -64,6 +91,7 @@ impl Reactor {
     /// only), then `connect` and `ready`, or `error` and `close(true)`.
     pub fn connect(&mut self, host: &str, port: u16, opts: ConnectOptions) -> ConnId {
         let timeout = opts.timeout;
+        let local = opts.local_address;
         let conn = Conn::new(
             None,
             State::Connecting,
@@ -79,14 +107,14 @@ impl Reactor {
         }
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
-            self.start_connect(key, SocketAddr::new(ip, port));
+            self.start_connect(key, SocketAddr::new(ip, port), local);
         } else {
-            self.start_lookup(key, host, port);
+            self.start_lookup(key, host, port, local);
         }
         ConnId(key)
     }
 
-    fn start_lookup(&mut self, key: Key, host: &str, port: u16) {
+    fn start_lookup(&mut self, key: Key, host: &str, port: u16, local: Option<IpAddr>) {
         if self.resolver.is_none() {
             match spawn_resolver() {
                 Ok(tx) => self.resolver = Some(tx),
@@ -100,6 +128,7 @@ impl Reactor {
             key,
             host: host.to_string(),
             port,
+            local,
             remote: self.remote(),
         };
         match self.resolver.as_ref().map(|tx| tx.send(job)) {
@@ -116,6 +145,7 @@ impl Reactor {
         h: &mut H,
         key: Key,
         result: Result<SocketAddr, NetError>,
+        local: Option<IpAddr>,
     ) {
         self.pending_lookups = self.pending_lookups.saturating_sub(1);
         if !self
@@ -127,13 +157,13 @@ impl Reactor {
         }
         h.on_lookup(self, ConnId(key), result.as_ref().copied());
         match result {
-            Ok(addr) => self.start_connect(key, addr),
+            Ok(addr) => self.start_connect(key, addr, local),
             Err(e) => self.close_conn(key, Some(e)),
         }
     }
 
-    fn start_connect(&mut self, key: Key, addr: SocketAddr) {
-        let mut stream = match mio::net::TcpStream::connect(addr) {
+    fn start_connect(&mut self, key: Key, addr: SocketAddr, local: Option<IpAddr>) {
+        let mut stream = match open_socket(addr, local) {
             Ok(s) => s,
             Err(e) => {
                 self.close_conn(

@@ -149,6 +149,9 @@ pub struct ConnectOptions {
     pub timeout: Duration,
     /// Options of the socket once connected.
     pub socket: SocketOptions,
+    /// Bind to this local address (port chosen by the kernel) before
+    /// connecting: Node's `localAddress`. `None`: the kernel picks both.
+    pub local_address: Option<std::net::IpAddr>,
 }
 
 impl Default for ConnectOptions {
@@ -156,6 +159,7 @@ impl Default for ConnectOptions {
         ConnectOptions {
             timeout: DEFAULT_CONNECT_TIMEOUT,
             socket: SocketOptions::default(),
+            local_address: None,
         }
     }
 }

@@ -21,6 +21,8 @@ pub(crate) enum Inbox {
     Lookup {
         key: Key,
         result: Result<SocketAddr, NetError>,
+        /// The connection's `local_address`, carried through the lookup.
+        local: Option<std::net::IpAddr>,
     },
     /// An application message (`Handler::on_message`).
     App(Box<dyn Any + Send>),
@@ -68,7 +70,7 @@ impl Reactor {
         while let Ok(msg) = self.inbox_rx.try_recv() {
             self.stats.wakeup_messages += 1;
             match msg {
-                Inbox::Lookup { key, result } => self.lookup_done(h, key, result),
+                Inbox::Lookup { key, result, local } => self.lookup_done(h, key, result, local),
                 Inbox::App(m) => h.on_message(self, m),
             }
             self.deliver_pending(h);
