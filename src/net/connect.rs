@@ -48,12 +48,13 @@ fn open_socket(addr: SocketAddr, local: Option<IpAddr>) -> io::Result<mio::net::
     let Some(local) = local else {
         return mio::net::TcpStream::connect(addr);
     };
+    // Non-blocking from creation (SOCK_NONBLOCK; socket2 adds SOCK_CLOEXEC):
+    // no fcntl round trip per connection.
     let sock = socket2::Socket::new(
         socket2::Domain::for_address(addr),
-        socket2::Type::STREAM,
+        socket2::Type::STREAM.nonblocking(),
         Some(socket2::Protocol::TCP),
     )?;
-    sock.set_nonblocking(true)?;
     // As libuv's uv_tcp_bind: a local port some earlier connection left in
     // TIME_WAIT may be bound again.
     sock.set_reuse_address(true)?;

@@ -311,9 +311,12 @@ impl Reactor {
         if c.state == State::Closed && c.stream.is_none() {
             return;
         }
-        if let Some(mut s) = c.stream.take() {
-            let _ = self.poll.registry().deregister(&mut s);
-        }
+        // Dropping the stream closes the fd, and closing removes it from
+        // epoll's interest list (the reactor never duplicates a socket's
+        // descriptor), so no `epoll_ctl(DEL)` first: one system call less
+        // per connection. Events already fetched for it in this iteration
+        // are dropped by the token's generation check (mio #172).
+        drop(c.stream.take());
         let was = c.state;
         c.state = State::Closed;
         self.stats.queued_sub(c.wq.len());
