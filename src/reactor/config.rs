@@ -36,11 +36,11 @@ pub const READ_BUDGET_CALLS: usize = 16;
 /// Bytes read per connection per wakeup before it is parked: one busy peer
 /// cannot starve the others (mio #45). One full [`READ_CHUNK`]: raising it
 /// to 1 MiB measured no gain (BENCHMARKS.md, "Read size").
-pub const READ_BUDGET_BYTES: usize = 256 * 1024;
+pub const READ_BUDGET_BYTES: usize = READ_CHUNK;
 
 /// Bytes written per connection per wakeup before it is parked. Redis uses
 /// 64 KiB; loopback buffers take more, so we match the read budget.
-pub const WRITE_BUDGET_BYTES: usize = 256 * 1024;
+pub const WRITE_BUDGET_BYTES: usize = READ_BUDGET_BYTES;
 
 /// Accepts per listener per wakeup before the listener is parked on the ready
 /// list (envoy PR #27773: a capped accept loop must be re-visited, or the
