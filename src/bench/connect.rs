@@ -35,6 +35,17 @@ use std::time::{Duration, Instant};
 /// each multiplies the 4-tuples free of TIME_WAIT.
 pub const LOOPBACK_SOURCES: u32 = 64;
 
+/// The `n`th source address for `target`: 127.0.0.1 + `n` mod
+/// [`LOOPBACK_SOURCES`] for an IPv4 loopback target, else `None`.
+fn source_for(target: IpAddr, n: u32) -> Option<IpAddr> {
+    match target {
+        IpAddr::V4(t) if t.is_loopback() => Some(IpAddr::V4(Ipv4Addr::from(
+            u32::from(Ipv4Addr::LOCALHOST) + n % LOOPBACK_SOURCES,
+        ))),
+        _ => None,
+    }
+}
+
 /// Pause before replacing a connector whose connect failed.
 pub const RETRY_DELAY: Duration = Duration::from_millis(10);
 
@@ -93,18 +104,10 @@ impl ConnectLoad {
     /// The next source address: rotating over 127.0.0.0/8 for an IPv4
     /// loopback target, the kernel's choice otherwise.
     fn next_source(&mut self) -> Option<IpAddr> {
-        let IpAddr::V4(t) = self.target.ip() else {
-            return None;
-        };
-        if !t.is_loopback() {
-            return None;
-        }
         // Threads start at different addresses so they do not contend.
-        let n = (self.opened + self.thread as u32 * 7) % LOOPBACK_SOURCES;
+        let n = self.opened.wrapping_add(self.thread as u32 * 7);
         self.opened = self.opened.wrapping_add(1);
-        Some(IpAddr::V4(Ipv4Addr::from(
-            u32::from(Ipv4Addr::new(127, 0, 0, 1)) + n,
-        )))
+        source_for(self.target.ip(), n)
     }
 
     fn open(&mut self, r: &mut Reactor) {
@@ -186,5 +189,33 @@ impl Handler for ConnectLoad {
         if msg.is::<Stop>() {
             r.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_rotate_over_loopback_only() {
+        let lo: IpAddr = "127.0.0.1".parse().unwrap();
+        let got: Vec<String> = [0, 1, 63, 64, u32::MAX]
+            .iter()
+            .map(|&n| source_for(lo, n).unwrap().to_string())
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "127.0.0.1",
+                "127.0.0.2",
+                "127.0.0.64",
+                "127.0.0.1",
+                "127.0.0.64"
+            ]
+        );
+        // Any loopback target, the same rotation; anything else: the kernel's choice.
+        assert!(source_for("127.0.0.5".parse().unwrap(), 3).is_some());
+        assert_eq!(source_for("192.0.2.1".parse().unwrap(), 3), None);
+        assert_eq!(source_for("::1".parse().unwrap(), 3), None);
     }
 }
