@@ -48,19 +48,26 @@ impl Handler for Client {
     }
 }
 
-fn run_client(host: &str, port: u16, want: usize) -> Client {
+/// Connect once with `h` (5 s timeout, plus `local`'s source address if
+/// given) and run the loop until it has nothing left to do.
+fn run_connect<H: Handler>(mut h: H, host: &str, port: u16, local: Option<&str>) -> H {
     let mut r = Reactor::new().unwrap();
-    let mut c = Client {
-        want,
-        ..Default::default()
-    };
     let opts = ConnectOptions {
         timeout: Duration::from_secs(5),
+        local_address: local.map(|a| a.parse().unwrap()),
         ..Default::default()
     };
     r.connect(host, port, opts);
-    assert_eq!(r.run(&mut c).unwrap(), Exit::Idle);
-    c
+    assert_eq!(r.run(&mut h).unwrap(), Exit::Idle);
+    h
+}
+
+fn run_client(host: &str, port: u16, want: usize) -> Client {
+    let c = Client {
+        want,
+        ..Default::default()
+    };
+    run_connect(c, host, port, None)
 }
 
 #[test]
@@ -126,16 +133,7 @@ impl Handler for Local {
 }
 
 fn connect_from(host: &str, port: u16, local: &str) -> Local {
-    let mut r = Reactor::new().unwrap();
-    let mut h = Local::default();
-    let opts = ConnectOptions {
-        timeout: Duration::from_secs(5),
-        local_address: Some(local.parse().unwrap()),
-        ..Default::default()
-    };
-    r.connect(host, port, opts);
-    assert_eq!(r.run(&mut h).unwrap(), Exit::Idle);
-    h
+    run_connect(Local::default(), host, port, Some(local))
 }
 
 #[test]
