@@ -36,8 +36,8 @@ const TOTAL: usize = 64 << 20;
 
 /// Write `TOTAL` bytes without reading until the writer is stuck, then read
 /// everything back and compare.
-fn stuck_writer_then_read(addr: std::net::SocketAddr) {
-    let data = Arc::new(random_bytes(TOTAL, 3));
+fn stuck_writer_then_read(addr: std::net::SocketAddr, total: usize) {
+    let data = Arc::new(random_bytes(total, 3));
     let mut s = connect(addr);
     let mut w = s.try_clone().unwrap();
     let sent = Arc::new(AtomicUsize::new(0));
@@ -59,11 +59,11 @@ fn stuck_writer_then_read(addr: std::net::SocketAddr) {
         }
         last = now;
     }
-    assert!(last < TOTAL, "the writer never stalled: no backpressure");
-    let mut got = Vec::with_capacity(TOTAL);
+    assert!(last < total, "the writer never stalled: no backpressure");
+    let mut got = Vec::with_capacity(total);
     s.read_to_end(&mut got).unwrap();
     writer.join().unwrap();
-    assert_eq!(got.len(), TOTAL);
+    assert_eq!(got.len(), total);
     assert!(got == *data, "bytes differ");
 }
 
@@ -77,7 +77,7 @@ fn queue_stays_bounded_and_nothing_is_lost() {
         max_queued: m,
         paused: p,
     });
-    stuck_writer_then_read(lp.addr);
+    stuck_writer_then_read(lp.addr, TOTAL);
     let max = max_queued.load(Ordering::SeqCst);
     // High-water mark (64 KiB) plus at most one read chunk (256 KiB).
     let bound = config::DEFAULT_HIGH_WATER_MARK + config::READ_CHUNK;
@@ -115,4 +115,70 @@ fn server_rss_stays_bounded() {
         total += n;
     }
     writer.join().unwrap();
+}
+
+/// Echo with a write cap far below one read: a peer that reads while it
+/// writes is never evicted, because bytes the kernel takes at once do not
+/// count toward the cap (only what the peer leaves us holding does).
+#[test]
+fn a_reader_that_keeps_up_is_never_evicted_by_a_small_cap() {
+    let opts = ListenOptions {
+        socket: netloop::SocketOptions {
+            max_write_buffer: 128 * 1024,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let lp = TestLoop::start(opts, || Echo);
+    let data = random_bytes(4 << 20, 11);
+    let got = echo_roundtrip(lp.addr, data.clone());
+    assert_eq!(got.len(), data.len(), "connection cut short");
+    assert!(got == data, "bytes differ");
+}
+
+/// One write larger than the cap into an empty queue, to a peer that reads:
+/// delivered whole, not refused as a slow consumer.
+#[test]
+fn one_write_larger_than_the_cap_reaches_a_reading_peer() {
+    const CAP: usize = 64 * 1024;
+    const BIG: usize = 4 << 20;
+    struct Big;
+    impl Handler for Big {
+        fn on_connection(&mut self, r: &mut Reactor, _s: netloop::ServerId, c: ConnId) {
+            let _ = r.write(c, random_bytes(BIG, 13));
+            let _ = r.end(c);
+        }
+        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+            d.clear();
+        }
+    }
+    let opts = ListenOptions {
+        socket: netloop::SocketOptions {
+            max_write_buffer: CAP,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let lp = TestLoop::start(opts, || Big);
+    let mut s = connect(lp.addr);
+    let got = read_to_end(&mut s);
+    assert_eq!(got.len(), BIG, "the write was refused or cut short");
+    assert!(got == random_bytes(BIG, 13));
+}
+
+/// A high-water mark of 0 or 1 makes the low one 0: `drain` must still come
+/// once the queue is empty, or a pipe that paused never resumes.
+#[test]
+fn drain_comes_with_a_high_water_mark_of_zero_or_one() {
+    for hwm in [0, 1] {
+        let opts = ListenOptions {
+            socket: netloop::SocketOptions {
+                high_water_mark: hwm,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let lp = TestLoop::start(opts, || Echo);
+        stuck_writer_then_read(lp.addr, TOTAL);
+    }
 }

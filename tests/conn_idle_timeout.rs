@@ -102,3 +102,60 @@ fn activity_pushes_it_back() {
         t - quiet
     );
 }
+
+/// An idle timeout too long for the loop's millisecond ticks (what
+/// `--idle-timeout 18446744073709551615ms` gives) means "never", not an
+/// overflow of the deadline arithmetic that makes it fire at once. The
+/// connections with a short timeout are the clock: the first makes the
+/// loop's tick count non-zero before the huge one is armed, the last one's
+/// `timeout` comes after the huge one has had time to misfire.
+#[test]
+fn a_huge_idle_timeout_saturates_instead_of_firing_at_once() {
+    struct Three {
+        conns: Vec<ConnId>,
+        fired: Arc<Mutex<Vec<usize>>>,
+    }
+    impl Handler for Three {
+        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+            let after = if self.conns.len() == 1 {
+                Duration::from_millis(u64::MAX)
+            } else {
+                Duration::from_millis(100)
+            };
+            r.set_idle_timeout(c, Some(after));
+            self.conns.push(c);
+        }
+        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+            // Activity: the lazy timer re-arms from `last_activity`.
+            let b = d.split().freeze();
+            let _ = r.write(c, b);
+        }
+        fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
+            let which = self.conns.iter().position(|&x| x == c).unwrap_or(99);
+            self.fired.lock().unwrap().push(which);
+            let _ = r.write(c, &b"timeout\n"[..]);
+        }
+    }
+    let fired: Arc<Mutex<Vec<usize>>> = Default::default();
+    let f2 = fired.clone();
+    let lp = TestLoop::start(ListenOptions::default(), move || Three {
+        conns: Vec::new(),
+        fired: f2,
+    });
+    let read_timeout = |s: &mut std::net::TcpStream| {
+        let mut buf = [0u8; 8];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"timeout\n");
+    };
+    let mut first = connect(lp.addr);
+    read_timeout(&mut first);
+    let mut huge = connect(lp.addr);
+    huge.write_all(b"x").unwrap();
+    let mut buf = [0u8; 1];
+    huge.read_exact(&mut buf).unwrap();
+    let mut last = connect(lp.addr);
+    read_timeout(&mut last);
+    let fired = fired.lock().unwrap().clone();
+    assert!(fired.contains(&2), "{fired:?}");
+    assert!(!fired.contains(&1), "the huge timeout fired: {fired:?}");
+}

@@ -23,7 +23,7 @@ enum Msg {
     ArmAndCancel,
 }
 
-/// The echo server, plus `FLOOD` (one oversized write: a slow consumer) and
+/// The echo server, plus `FLOOD` (writes past the cap: a slow consumer) and
 /// the test's messages.
 struct Probe(Echo);
 
@@ -34,7 +34,14 @@ impl Handler for Probe {
     fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
         if d.starts_with(b"FLOOD") {
             d.clear();
-            let _ = r.write(c, vec![0u8; 2 << 20]);
+            // Careless: writes on past the cap to a peer that stopped
+            // reading, until the reactor refuses (bounded, in case it never
+            // does).
+            for _ in 0..16 {
+                if r.write(c, vec![0u8; 2 << 20]).is_err() {
+                    break;
+                }
+            }
         } else {
             self.0.on_data(r, c, d)
         }
@@ -166,7 +173,7 @@ fn metrics_follow_a_scripted_workload() {
     assert_eq!(m.bytes.written, 1234 + data.len() as u64);
     drop(s);
 
-    // A slow consumer: one write past the 1 MiB cap destroys it.
+    // A slow consumer: writes past the 1 MiB cap to a peer that stopped reading.
     let mut f = connect(lp.addr);
     f.write_all(b"FLOOD").unwrap();
     let _ = f.read(&mut buf);

@@ -88,23 +88,28 @@ impl Reactor {
                 "listening on {addr}, which is reachable from other hosts: this service has no encryption"
             );
         }
-        let server = Server {
-            listener: None,
-            addr,
-            opts,
-            conns: 0,
-            in_ready: false,
-            accept_paused: false,
-            backoff: ACCEPT_BACKOFF_MIN,
-        };
-        let key = self.servers.insert(&mut self.gens, server);
-        let token = Reactor::token_of(Kind::Listener, key);
-        self.registry()
-            .register(&mut listener, token, Interest::READABLE)
-            .map_err(|e| NetError::from_io("listen", &e))?;
-        if let Some(s) = self.servers.get_mut(key) {
-            s.listener = Some(listener);
-        }
+        // Registered before it is stored: a registration that fails leaves
+        // no server entry without a listener, which nothing could remove and
+        // which would keep the loop alive forever.
+        let registry = self.poll.registry();
+        let key = self.servers.try_insert_with(&mut self.gens, |key| {
+            registry
+                .register(
+                    &mut listener,
+                    Reactor::token_of(Kind::Listener, key),
+                    Interest::READABLE,
+                )
+                .map_err(|e| NetError::from_io("listen", &e))?;
+            Ok(Server {
+                listener: Some(listener),
+                addr,
+                opts,
+                conns: 0,
+                in_ready: false,
+                accept_paused: false,
+                backoff: ACCEPT_BACKOFF_MIN,
+            })
+        })?;
         let sid = ServerId(key);
         self.pending
             .push_back(crate::reactor::Pending::Listening(sid, addr));

@@ -1,9 +1,9 @@
 //! The socket operations applications call: Node's `net.Socket` methods.
 
-use super::config::WRITE_COPY_MAX;
+use super::config::{KEEP_READ_BUFFER_MIN_FILL, WRITE_COPY_MAX};
 use super::timers::TimerEntry;
 use super::token::ConnId;
-use super::Reactor;
+use super::{Pending, Reactor};
 use crate::conn::state::State;
 use crate::net::error::{ErrorCode, NetError, WriteError};
 use bytes::{Buf, Bytes, BytesMut};
@@ -36,13 +36,16 @@ impl Reactor {
     /// while the queue is below the high-water mark and `Ok(false)` once it
     /// reaches it (then wait for `drain`), like Node's `socket.write`.
     ///
-    /// If the queue's footprint would pass the connection's
-    /// `max_write_buffer`, the connection is destroyed as a slow consumer
+    /// The hard cap (`max_write_buffer`) counts only what the peer has left
+    /// us holding: when a write finds the socket full and more than the cap
+    /// already queued, the connection is destroyed as a slow consumer
     /// (`error` ERR_SLOW_CONSUMER, then `close(true)`) and `Err(Closed)` is
-    /// returned: one peer that does not read cannot grow our memory.
+    /// returned. Bytes the kernel takes at once never count, so a peer that
+    /// keeps up is never evicted, whatever the size of one write; memory held
+    /// for one peer is at most the cap plus the one write that crossed it.
     pub fn write(&mut self, conn: ConnId, data: impl Into<Bytes>) -> Result<bool, WriteError> {
         let mut data = data.into();
-        if self.admit_write(conn, data.len())? {
+        if self.admit_write(conn)? {
             let written = self.write_direct(conn.0, &data).ok_or(WriteError::Closed)?;
             data.advance(written);
         }
@@ -51,13 +54,16 @@ impl Reactor {
 
     /// `write()` from a borrowed buffer, typically the read buffer `on_data`
     /// was given: the kernel takes what it can straight from `data`; only
-    /// the rest is queued (copied if at most [`WRITE_COPY_MAX`] bytes, else
-    /// split off without a copy). `data` is empty afterwards, whatever the
-    /// result, and keeps its capacity when nothing was split off, so the
-    /// loop can reuse it for the next read: an echo of small messages
-    /// allocates nothing. Results as for [`Reactor::write`].
+    /// the rest is queued. A rest of at most [`WRITE_COPY_MAX`] bytes, or one
+    /// that fills less than a [`KEEP_READ_BUFFER_MIN_FILL`]th of the buffer,
+    /// is copied (a small view would keep the whole read allocation alive
+    /// while it waits); a larger one is split off without a copy. `data` is
+    /// empty afterwards, whatever the result, and keeps its capacity when
+    /// nothing was split off, so the loop can reuse it for the next read: an
+    /// echo of small messages allocates nothing. Results as for
+    /// [`Reactor::write`].
     pub fn write_from(&mut self, conn: ConnId, data: &mut BytesMut) -> Result<bool, WriteError> {
-        let written = match self.admit_write(conn, data.len()) {
+        let written = match self.admit_write(conn) {
             Ok(true) => self.write_direct(conn.0, data),
             Ok(false) => Some(0),
             Err(e) => {
@@ -69,10 +75,11 @@ impl Reactor {
             data.clear();
             return Err(WriteError::Closed);
         };
-        let rest = if written == data.len() {
+        let left = data.len() - written;
+        let rest = if left == 0 {
             data.clear();
             Bytes::new()
-        } else if data.len() - written <= WRITE_COPY_MAX {
+        } else if left <= WRITE_COPY_MAX || left * KEEP_READ_BUFFER_MIN_FILL < data.capacity() {
             let rest = Bytes::copy_from_slice(&data[written..]);
             data.clear();
             rest
@@ -83,12 +90,11 @@ impl Reactor {
         self.queue_rest(conn, rest)
     }
 
-    /// The checks before a write of `len` bytes: `Ok(true)` when the bytes
-    /// may go to the kernel at once (empty queue, socket writable), `Ok(false)`
-    /// when they must be queued behind others.
-    fn admit_write(&mut self, conn: ConnId, len: usize) -> Result<bool, WriteError> {
-        let key = conn.0;
-        let Some(c) = self.conns.get_mut(key) else {
+    /// The checks before a write: `Ok(true)` when the bytes may go to the
+    /// kernel at once (empty queue, socket writable), `Ok(false)` when they
+    /// must be queued behind others.
+    fn admit_write(&mut self, conn: ConnId) -> Result<bool, WriteError> {
+        let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::NotFound);
         };
         if !c.state.accepts_writes() || c.end_after_connect {
@@ -97,24 +103,11 @@ impl Reactor {
                 _ => WriteError::AfterEnd,
             });
         }
-        if c.wq.footprint_with(len) > c.opts.max_write_buffer {
-            let queued = c.wq.len();
-            log::warn!(
-                "{conn} slow consumer: {queued} bytes queued, cap {}; destroying",
-                c.opts.max_write_buffer
-            );
-            let err = NetError::new(
-                ErrorCode::SlowConsumer,
-                "write",
-                format!("{queued} bytes queued, cap {}", c.opts.max_write_buffer),
-            );
-            self.close_conn(key, Some(err));
-            return Err(WriteError::Closed);
-        }
         Ok(c.wq.is_empty() && c.writable && c.corked == 0 && c.state != State::Connecting)
     }
 
-    /// Queue what the kernel did not take and report the high-water mark.
+    /// Queue what the kernel did not take, enforce the hard cap and report
+    /// the high-water mark.
     fn queue_rest(&mut self, conn: ConnId, rest: Bytes) -> Result<bool, WriteError> {
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
@@ -122,11 +115,37 @@ impl Reactor {
         if c.state == State::Closed {
             return Err(WriteError::Closed);
         }
-        self.stats.queued_add(rest.len());
-        c.wq.push(rest);
+        if !rest.is_empty() {
+            // The socket said `WouldBlock` since the last flush and what is
+            // queued already passes the cap: the peer is not taking what we
+            // send. (A writable socket only means the queue waits for this
+            // iteration's flush, not that the peer is slow.)
+            let held = c.wq.footprint();
+            if !c.writable && held > c.opts.max_write_buffer {
+                let cap = c.opts.max_write_buffer;
+                log::warn!("{conn} slow consumer: {held} bytes queued, cap {cap}; destroying");
+                let err = NetError::new(
+                    ErrorCode::SlowConsumer,
+                    "write",
+                    format!("{held} bytes queued, cap {cap}"),
+                );
+                self.close_conn(conn.0, Some(err));
+                return Err(WriteError::Closed);
+            }
+            self.stats.queued_add(rest.len());
+            c.wq.push(rest);
+        }
         let below = c.wq.len() < c.opts.high_water_mark;
-        if !below {
+        if !below && !c.need_drain {
             c.need_drain = true;
+            if c.wq.is_empty() {
+                // A zero high-water mark reports backpressure on every
+                // write, even one the kernel took whole; no flush will come
+                // to emit `drain`, so it is queued now (Node emits `drain`
+                // once the buffer is empty). `need_drain` stays set until it
+                // is delivered, so a burst of writes queues one.
+                self.pending.push_back(Pending::Drain(conn));
+            }
         }
         Ok(below)
     }
@@ -215,12 +234,12 @@ impl Reactor {
             return;
         }
         c.paused = false;
-        if !c.rbuf.is_empty() {
-            c.redeliver = true;
-        }
-        if c.readable || c.redeliver {
-            self.park(super::token::Kind::Conn, conn.0);
-        }
+        // Whatever the buffer holds when the ready list serves the
+        // connection is handed over again. Set even if the buffer looks
+        // empty: inside this connection's own `data` callback the bytes are
+        // out on loan to the callback and come back when it returns.
+        c.redeliver = true;
+        self.park(super::token::Kind::Conn, conn.0);
     }
 
     /// Is `conn` paused?
@@ -249,13 +268,14 @@ impl Reactor {
         if let Some(t) = c.idle_timer.take() {
             self.wheel.cancel(t);
         }
-        let ms = after
-            .map(|d| d.as_nanos().div_ceil(1_000_000) as u64)
-            .unwrap_or(0);
+        let ms = after.map(super::timers::ms_ceil).unwrap_or(0);
         c.idle_ms = ms;
         c.last_activity = self.now_tick;
         if ms > 0 && c.state != State::Closed {
-            c.idle_timer = Some(self.wheel.insert(self.now_tick + ms, TimerEntry::Idle(key)));
+            c.idle_timer = Some(
+                self.wheel
+                    .insert(self.now_tick.saturating_add(ms), TimerEntry::Idle(key)),
+            );
         }
     }
 

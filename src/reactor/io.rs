@@ -37,7 +37,13 @@ use std::io::{self, Write};
 use std::net::Shutdown;
 
 impl Reactor {
-    /// Read from a connection until `WouldBlock`, FIN, pause or budget.
+    /// Hand over what waits for redelivery, then read from the socket until
+    /// `WouldBlock`, FIN, pause or budget.
+    ///
+    /// Bytes left in the buffer by a paused application come first: a
+    /// `read()` here may return 0, and a FIN acted on while they wait would
+    /// close the connection with requests nobody saw (`end` must come after
+    /// the last `data`). So while `redeliver` is set nothing is read.
     pub(crate) fn read<H: Handler>(&mut self, h: &mut H, key: Key) {
         let mut calls = 0;
         let mut bytes = 0;
@@ -48,15 +54,28 @@ impl Reactor {
             if c.paused || !c.state.reads_open() {
                 return;
             }
-            let Some(stream) = c.stream.as_ref() else {
-                return;
-            };
             if calls >= READ_BUDGET_CALLS || bytes >= READ_BUDGET_BYTES {
                 // Budget spent with data possibly left: no new edge will
                 // come for it, so serve it next iteration (mio #45).
                 self.park(Kind::Conn, key);
                 return;
             }
+            if c.redeliver {
+                c.redeliver = false;
+                if !c.rbuf.is_empty() {
+                    // Counted as a call: an application that pauses and
+                    // resumes inside every `data` cannot spin here.
+                    calls += 1;
+                    self.deliver_data(h, key);
+                    continue;
+                }
+            }
+            if !c.readable {
+                return;
+            }
+            let Some(stream) = c.stream.as_ref() else {
+                return;
+            };
             // The loop's buffer is empty here; make room for one chunk (a
             // no-op unless it was handed to a connection and not returned).
             self.read_buf.reserve(READ_CHUNK);
@@ -251,7 +270,10 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        if c.need_drain && c.wq.len() < c.opts.low_water_mark() {
+        // Below the low-water mark, and at the latest when the queue is
+        // empty: with a high-water mark of 0 or 1 the low one is 0, and
+        // "less than 0" never holds (Node emits `drain` on an empty buffer).
+        if c.need_drain && (c.wq.is_empty() || c.wq.len() < c.opts.low_water_mark()) {
             c.need_drain = false;
             self.pending.push_back(Pending::Drain(ConnId(key)));
         }
@@ -348,7 +370,7 @@ impl Reactor {
     pub(crate) fn touch(c: &mut Conn, wheel: &mut Wheel<TimerEntry>, now: Tick, key: Key) {
         c.last_activity = now;
         if c.idle_ms > 0 && c.idle_timer.is_none() {
-            c.idle_timer = Some(wheel.insert(now + c.idle_ms, TimerEntry::Idle(key)));
+            c.idle_timer = Some(wheel.insert(now.saturating_add(c.idle_ms), TimerEntry::Idle(key)));
         }
     }
 }

@@ -440,8 +440,11 @@ impl Reactor {
     /// the current tick (so it fires in a later iteration, as Node clamps
     /// `setTimeout(0)` to 1 ms).
     pub(crate) fn deadline_after(&self, after: Duration) -> Tick {
-        let at = self.now.saturating_duration_since(self.epoch) + after;
-        let ms = at.as_nanos().div_ceil(1_000_000) as Tick;
+        let at = self
+            .now
+            .saturating_duration_since(self.epoch)
+            .saturating_add(after);
+        let ms = timers::ms_ceil(at);
         ms.max(self.now_tick + 1)
     }
 
@@ -590,20 +593,8 @@ impl Reactor {
         if c.writable && !c.wq.is_empty() {
             self.flush(key);
         }
-        let Some(c) = self.conns.get_mut(key) else {
-            return;
-        };
-        if c.paused {
-            return;
-        }
-        if !c.rbuf.is_empty() && c.redeliver {
-            // resume(): hand over what was buffered while paused.
-            c.redeliver = false;
-            self.deliver_data(h, key);
-        }
-        if self.conns.get(key).is_some_and(|c| c.readable) {
-            self.read(h, key);
-        }
+        // Redelivery after resume() first, then the socket (see `read`).
+        self.read(h, key);
     }
 
     fn run_immediates<H: Handler>(&mut self, h: &mut H) {
@@ -666,12 +657,11 @@ impl Reactor {
             match p {
                 Pending::Listening(sid, addr) => h.on_listening(self, sid, addr),
                 Pending::Drain(id) => {
-                    if self
-                        .conns
-                        .get(id.0)
-                        .is_some_and(|c| c.state != State::Closed)
-                    {
-                        h.on_drain(self, id)
+                    if let Some(c) = self.conns.get_mut(id.0) {
+                        c.need_drain = false;
+                        if c.state != State::Closed {
+                            h.on_drain(self, id)
+                        }
                     }
                 }
                 Pending::Shutdown => self.begin_drain(h),
@@ -713,10 +703,6 @@ impl Reactor {
                 .registry()
                 .deregister(&mut mio::unix::SourceFd(&fd));
         }
-    }
-
-    pub(crate) fn registry(&self) -> &mio::Registry {
-        self.poll.registry()
     }
 
     pub(crate) fn token_of(kind: Kind, key: Key) -> Token {

@@ -18,6 +18,13 @@ use crate::net::error::{ErrorCode, NetError};
 use crate::timer::{Tick, TimerKey};
 use std::time::Duration;
 
+/// `d` in whole milliseconds, rounded up (a timer never fires early), and
+/// saturated: a duration too long for a tick (a `--idle-timeout` of
+/// centuries) means "never" instead of wrapping around to "now".
+pub(crate) fn ms_ceil(d: Duration) -> Tick {
+    Tick::try_from(d.as_nanos().div_ceil(1_000_000)).unwrap_or(Tick::MAX)
+}
+
 /// What an armed timer is for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TimerEntry {
@@ -162,7 +169,7 @@ impl Reactor {
         if c.idle_ms == 0 || c.state == State::Closed {
             return;
         }
-        let due = c.last_activity + c.idle_ms;
+        let due = c.last_activity.saturating_add(c.idle_ms);
         if now >= due {
             h.on_timeout(self, ConnId(key));
         } else {

@@ -144,6 +144,24 @@ impl<T> GenSlab<T> {
         }
     }
 
+    /// Insert the value `make` builds from its key, if it builds one: the
+    /// slot is reserved first, so a value that must know its own key (a
+    /// socket registered under its token) is built before it is stored, and
+    /// a failure leaves nothing behind.
+    pub fn try_insert_with<E>(
+        &mut self,
+        gens: &mut GenCounter,
+        make: impl FnOnce(Key) -> Result<T, E>,
+    ) -> Result<Key, E> {
+        let slot = self.slab.vacant_entry();
+        let key = Key {
+            index: slot.key() as u32,
+            gen: gens.advance(),
+        };
+        slot.insert((key.gen, make(key)?));
+        Ok(key)
+    }
+
     /// The entry for `key`, if it is still the one the key was issued for.
     pub fn get(&self, key: Key) -> Option<&T> {
         match self.slab.get(key.index as usize) {
@@ -220,6 +238,20 @@ mod tests {
             }
         }
         assert_eq!(Key::from_token(Token(usize::MAX)), None);
+    }
+
+    /// A value that fails to build (a listener whose registration failed)
+    /// leaves no entry behind; one that builds is stored under the key it saw.
+    #[test]
+    fn try_insert_with_stores_nothing_on_failure() {
+        let mut gens = GenCounter::default();
+        let mut s: GenSlab<Key> = GenSlab::default();
+        let failed: Result<Key, &str> = s.try_insert_with(&mut gens, |_| Err("register failed"));
+        assert_eq!(failed, Err("register failed"));
+        assert!(s.is_empty(), "a failed insert left an entry");
+        let key = s.try_insert_with(&mut gens, Ok::<_, ()>).unwrap();
+        assert_eq!(s.get(key), Some(&key), "the value saw its own key");
+        assert_eq!(s.len(), 1);
     }
 
     /// Regression for mio #219: an event for a freed slot must not reach the
