@@ -49,10 +49,14 @@ pub struct Conn {
     pub redeliver: bool,
     /// `write()` returned false; emit `drain` below the low-water mark.
     pub need_drain: bool,
+    /// On the loop's flush list: bytes queued by a callback wait for the
+    /// end of the phase, to leave in one `writev`.
+    pub in_flush_list: bool,
     /// `end()` was called while still connecting.
     pub end_after_connect: bool,
-    /// Node's cork count: while above 0, `write()` queues instead of sending
-    /// at once, so many small replies leave in one `writev` at `uncork()`.
+    /// Node's cork count: while above 0, `write()` queues and the end of the
+    /// phase does not flush, so everything leaves in one `writev` at
+    /// `uncork()`.
     pub corked: u32,
     /// Options (watermarks, cap, half-open).
     pub opts: SocketOptions,
@@ -100,6 +104,7 @@ impl Conn {
             in_ready: false,
             redeliver: false,
             need_drain: false,
+            in_flush_list: false,
             end_after_connect: false,
             corked: 0,
             opts,

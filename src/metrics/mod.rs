@@ -113,6 +113,8 @@ pub struct ByteCounts {
     pub read: u64,
     /// Written to sockets since start.
     pub written: u64,
+    /// `write`/`writev` system calls on connections since start.
+    pub write_calls: u64,
     /// Queued for writing now, all connections.
     pub queued: u64,
     /// Largest `queued` seen.
@@ -228,6 +230,7 @@ impl LoopMetrics {
             bytes: ByteCounts {
                 read: s.bytes_read,
                 written: s.bytes_written,
+                write_calls: s.write_calls,
                 queued: s.queued_bytes,
                 queued_peak: s.queued_bytes_peak,
             },

@@ -215,6 +215,12 @@ pub fn render(m: &LoopMetrics) -> String {
         b.written,
     );
     o.one(
+        "write_calls_total",
+        "counter",
+        "write/writev system calls on connections (coalescing: fewer per message is better).",
+        b.write_calls,
+    );
+    o.one(
         "write_queue_bytes",
         "gauge",
         "Bytes queued for writing now, all connections.",

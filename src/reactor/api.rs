@@ -32,9 +32,13 @@ impl fmt::Display for EndError {
 impl std::error::Error for EndError {}
 
 impl Reactor {
-    /// Queue `data` on `conn` and try to send it at once. Returns `Ok(true)`
-    /// while the queue is below the high-water mark and `Ok(false)` once it
-    /// reaches it (then wait for `drain`), like Node's `socket.write`.
+    /// Queue `data` on `conn`; it is written at the end of the current
+    /// phase, together with whatever else the phase writes to `conn`, in
+    /// one `writev`. The first reply to the connection whose `data` is being
+    /// handled goes to the kernel at once instead (see `admit_write`).
+    /// Returns `Ok(true)` while the queue is below the high-water mark and
+    /// `Ok(false)` once it reaches it (then wait for `drain`), like Node's
+    /// `socket.write`.
     ///
     /// The hard cap (`max_write_buffer`) counts only what the peer has left
     /// us holding: when a write finds the socket full and more than the cap
@@ -91,9 +95,18 @@ impl Reactor {
     }
 
     /// The checks before a write: `Ok(true)` when the bytes may go to the
-    /// kernel at once (empty queue, socket writable), `Ok(false)` when they
-    /// must be queued behind others.
+    /// kernel at once, `Ok(false)` when they are queued for the end of the
+    /// phase (or behind others).
+    ///
+    /// At once means: the first reply to the connection whose `data` is
+    /// being handled, with nothing queued before it, the socket writable and
+    /// not corked. A request-response peer gets its answer with one `write` and
+    /// no queue entry, as before coalescing. Writes to any other connection
+    /// (a broadcast, a timer's ping, a message from another thread) wait
+    /// for the end of the phase, so a member that gets sixteen messages in
+    /// one phase costs one `writev`, not sixteen `write`s.
     fn admit_write(&mut self, conn: ConnId) -> Result<bool, WriteError> {
+        let replying = self.current == Some(conn.0);
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::NotFound);
         };
@@ -103,7 +116,17 @@ impl Reactor {
                 _ => WriteError::AfterEnd,
             });
         }
-        Ok(c.wq.is_empty() && c.writable && c.corked == 0 && c.state != State::Connecting)
+        let at_once = replying
+            && c.wq.is_empty()
+            && c.writable
+            && c.corked == 0
+            && c.state != State::Connecting;
+        if at_once {
+            // Only the first reply of a callback: a burst of writes to the
+            // connection being served leaves as one `write` and one `writev`.
+            self.current = None;
+        }
+        Ok(at_once)
     }
 
     /// Queue what the kernel did not take, enforce the hard cap and report
@@ -134,6 +157,13 @@ impl Reactor {
             }
             self.stats.queued_add(rest.len());
             c.wq.push(rest);
+            if c.writable && c.corked == 0 && !c.in_flush_list {
+                // Written at the end of the phase. (A socket that said
+                // `WouldBlock` is flushed by its writable edge instead; a
+                // corked one at `uncork()`.)
+                c.in_flush_list = true;
+                self.flush_list.push(conn.0);
+            }
         }
         let below = c.wq.len() < c.opts.high_water_mark;
         if !below && !c.need_drain {
@@ -151,10 +181,12 @@ impl Reactor {
     }
 
     /// `cork()`: until the matching [`Reactor::uncork`], `write()` only
-    /// queues, so a burst of small writes (the replies to a pipelined batch
-    /// of requests) leaves in one `writev` instead of one `write` each:
-    /// Node's `socket.cork()`. Calls nest. A writable edge may still flush
-    /// what is queued; `end()` uncorks. No-op on an unknown id.
+    /// queues, not even the first reply goes at once and the end of the
+    /// phase does not flush: Node's `socket.cork()`. Writes are coalesced
+    /// per phase anyway (see [`Reactor::write`]); cork is for a callback
+    /// that answers a pipelined batch and wants the whole answer in one
+    /// `writev`, the first reply included. Calls nest. A writable edge may
+    /// still flush what is queued; `end()` uncorks. No-op on an unknown id.
     pub fn cork(&mut self, conn: ConnId) {
         if let Some(c) = self.conns.get_mut(conn.0) {
             c.corked = c.corked.saturating_add(1);

@@ -121,6 +121,13 @@ pub struct Reactor {
     pub(crate) immediates: VecDeque<u64>,
     pub(crate) closing: Vec<Key>,
     pub(crate) closing_servers: Vec<Key>,
+    /// Connections with bytes queued by callbacks of the current phase,
+    /// written at the end of the phase ([`Reactor::flush_written`]).
+    pub(crate) flush_list: Vec<Key>,
+    /// The connection whose `data` callback is running: a write to it may
+    /// go to the socket at once (a reply); writes to any other connection
+    /// wait for the end of the phase.
+    pub(crate) current: Option<Key>,
     /// The loop's read buffer: `read()` lands here, in uninitialised
     /// capacity (no zeroing, no copy), and the filled buffer is handed to the
     /// connection whole when its own buffer is empty, the common case. An
@@ -186,6 +193,8 @@ impl Reactor {
             immediates: VecDeque::new(),
             closing: Vec::new(),
             closing_servers: Vec::new(),
+            flush_list: Vec::new(),
+            current: None,
             read_buf: BytesMut::with_capacity(config::READ_CHUNK),
             app_timers: HashMap::new(),
             next_timer_id: 1,
@@ -233,11 +242,13 @@ impl Reactor {
             // 1. timers
             let fired0 = self.stats.timers_fired;
             self.run_timers(h);
+            self.flush_written(h);
             let fired = self.stats.timers_fired - fired0;
             self.phase_done(Phase::Timers, fired > 0);
             // 2. ready list (measured at the clock read before poll)
             let ready_served = self.ready.len();
             self.run_ready(h);
+            self.flush_written(h);
             // 3. poll (unless the timers phase just finished the last work:
             // an infinite poll with nothing registered would never return)
             if !self.is_alive() || self.stop.is_some() {
@@ -275,17 +286,20 @@ impl Reactor {
                 self.dispatch(h, event);
                 self.deliver_pending(h);
             }
+            self.events = events;
+            self.flush_written(h);
             self.stats.events += n;
             self.stats.events_per_iteration.record(n);
-            self.events = events;
             self.phase_done(Phase::Dispatch, n > 0);
             // 5. check (setImmediate)
             let had_immediates = !self.immediates.is_empty();
             self.run_immediates(h);
+            self.flush_written(h);
             self.phase_done(Phase::Check, had_immediates);
             // 6. close callbacks
             let had_closing = !self.closing.is_empty() || !self.closing_servers.is_empty();
             self.run_closing(h);
+            self.flush_written(h);
             self.phase_done(Phase::Close, had_closing);
             self.end_iteration(fired, ready_served, n);
         }
@@ -462,6 +476,7 @@ impl Reactor {
 
     fn poll_timeout(&self) -> Option<Duration> {
         if !self.ready.is_empty()
+            || !self.flush_list.is_empty()
             || !self.immediates.is_empty()
             || !self.closing.is_empty()
             || !self.closing_servers.is_empty()

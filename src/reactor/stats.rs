@@ -94,6 +94,9 @@ pub struct LoopStats {
     pub bytes_read: u64,
     /// Bytes written to sockets.
     pub bytes_written: u64,
+    /// `write`/`writev` system calls made on connections: with bytes
+    /// written, how well writes were coalesced.
+    pub write_calls: u64,
     /// Bytes queued for writing across all connections now.
     pub queued_bytes: u64,
     /// Largest value `queued_bytes` has had.
@@ -158,6 +161,7 @@ impl Default for LoopStats {
             closed: 0,
             bytes_read: 0,
             bytes_written: 0,
+            write_calls: 0,
             queued_bytes: 0,
             queued_bytes_peak: 0,
             pauses: 0,
