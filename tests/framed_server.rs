@@ -271,3 +271,37 @@ fn zh_texts_are_the_seeds() {
     s.write_all(&msg(json!({"type": "nope"}))).unwrap();
     assert_eq!(read_frame(&mut s)["message"], "未知消息类型");
 }
+
+#[test]
+fn an_oversized_broadcast_is_refused_to_its_sender_and_relayed_to_nobody() {
+    // Accepted on the way in (960 bytes of data under a 1,024-byte limit),
+    // but the relayed frame adds the sender and a timestamp and exceeds it.
+    let l = TestLoop::start(ListenOptions::default(), || {
+        Framed::new(FramedConfig {
+            max_frame: 1024,
+            ..FramedConfig::default()
+        })
+    });
+    let (mut a, _) = client(l.addr);
+    let (mut b, _) = client(l.addr);
+    let big = "x".repeat(960);
+    a.write_all(&msg(json!({"type": "broadcast", "data": big})))
+        .unwrap();
+    let e = read_frame(&mut a);
+    assert_eq!(e["type"], "error", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("not relayed"),
+        "{e}"
+    );
+    // The other client got nothing: its next frame is its own pong, and a
+    // small broadcast afterwards still reaches it.
+    b.write_all(&msg(json!({"type": "ping"}))).unwrap();
+    assert_eq!(read_frame(&mut b)["type"], "pong");
+    a.write_all(&msg(json!({"type": "broadcast", "data": "small"})))
+        .unwrap();
+    let m = read_frame(&mut b);
+    assert_eq!(
+        (m["type"].as_str(), m["data"].as_str()),
+        (Some("broadcast_message"), Some("small"))
+    );
+}

@@ -538,6 +538,12 @@ impl Catalog {
         format!("reply of {len} bytes exceeds the limit of {max}")
     }
 
+    /// 06: a broadcast whose relayed frame (sender and timestamp added)
+    /// would exceed the frame limit; sent to its sender only.
+    pub fn broadcast_too_long(&self, len: usize, max: usize) -> String {
+        format!("broadcast of {len} bytes once wrapped exceeds the limit of {max}; not relayed")
+    }
+
     /// 06, 07: the connection was silent for its idle timeout.
     pub fn idle_timeout(&self) -> &'static str {
         "idle timeout"
