@@ -462,3 +462,53 @@ fn a_slow_disk_pauses_the_socket_instead_of_buffering() {
     );
     assert_eq!(std::fs::read(dir.0.join("slow.bin")).unwrap(), data);
 }
+
+#[test]
+fn the_client_binary_prints_server_text_without_terminal_escapes() {
+    // A hostile server: reads the header, answers with a non-JSON line, a
+    // `receiving` naming a file with escapes, and an error whose message
+    // carries them (OSC retitle, CSI clear, their C1 forms, a bidi override).
+    const ESC: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{9d}0;t\u{202e}";
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((s, _)) = l.accept() else { return };
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let mut body = [0u8; 5];
+        let _ = std::io::Read::read_exact(&mut r, &mut body);
+        let mut w = s;
+        let name = serde_json::json!({"status": "receiving", "filename": ESC, "total": 5});
+        let err = serde_json::json!({"status": "error", "message": ESC});
+        let _ = write!(w, "plain {ESC}\n{name}\n{err}\n");
+        // Hold the connection until the client closes it (no reset).
+        let _ = std::io::Read::read_to_end(&mut r, &mut Vec::new());
+    });
+    let src = TempDir::new("upload-client-esc");
+    let f = src.0.join("f.txt");
+    std::fs::write(&f, b"hello").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .arg("upload")
+        .arg(addr.to_string())
+        .arg(&f)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server: plain \u{fffd}]0;pwned"), "{err}");
+    assert!(err.contains("error: server: \u{fffd}"), "{err}");
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text
+                .chars()
+                .any(|c| matches!(c, '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{9d}' | '\u{202e}')),
+            "escape printed: {text:?}"
+        );
+    }
+}

@@ -8,7 +8,7 @@
 //!
 //! Contract: every message is returned complete with its terminating `\n`, and
 //! the text a peer controls (`nick`, `room`, `text`) must already be one
-//! sanitised line (see [`super::lines::sanitize`]); the catalogue only formats.
+//! sanitised line (see [`super::text::sanitize`]); the catalogue only formats.
 //! One deliberate change from the seed: 08's `CLOSE_WRITE` confirmation ends
 //! with `\n` like every other line (the seed relied on the FIN after it to
 //! delimit it, which a line-framed client cannot see as a line end).

@@ -32,7 +32,8 @@
 use super::catalog::{Catalog, Lang, NameError};
 use super::chat_command::{self, Command, CommandError};
 use super::idle::{idle_close, on_grace_timer};
-use super::lines::{sanitize, LineReader};
+use super::lines::LineReader;
+use super::text::sanitize;
 use crate::{ConnId, ErrorCode, Handler, NetError, Reactor, ServerId, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

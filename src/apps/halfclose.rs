@@ -17,7 +17,8 @@
 //! delay timer is cleared when the connection closes (D8.4).
 
 use super::catalog::Catalog;
-use super::lines::{sanitize, LineReader};
+use super::lines::LineReader;
+use super::text::sanitize;
 use crate::metrics::trace::TraceLimiter;
 use crate::{ConnId, Handler, Reactor, ServerId, TimerId};
 use bytes::BytesMut;
