@@ -638,6 +638,12 @@ impl Catalog {
         "too many failed authentication attempts"
     }
 
+    /// Every server: an attempt refused by the failure limiter (per address
+    /// or in total) without comparing the token; the connection is closed.
+    pub fn auth_limited(&self) -> &'static str {
+        "too many failed authentication attempts from this address or in total; try again later"
+    }
+
     /// JSON servers: the pre-authentication deadline passed.
     pub fn auth_timeout(&self) -> &'static str {
         "authentication timeout"
