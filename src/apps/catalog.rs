@@ -42,7 +42,12 @@ pub enum NameError {
     /// Contains whitespace, a control character or a character reserved for
     /// server lines (`[`, `]`, `:` and `"`).
     Charset,
-    /// Another user has it (compared ignoring case).
+    /// Contains an invisible, blank-looking, bidi-control or other format
+    /// character (see [`super::text::is_invisible`]).
+    Invisible,
+    /// Another user has it (compared after Unicode compatibility
+    /// normalisation, case folding and the confusable skeleton, see
+    /// [`super::text::name_key`]).
     Taken,
     /// It has the form of a default nickname (`user<n>`), which belongs to
     /// connection `n` only (D3.3).
@@ -254,10 +259,16 @@ impl Catalog {
             (Lang::En, NameError::Charset) => {
                 "must not contain spaces, control characters or [ ] : \"".into()
             }
+            (Lang::En, NameError::Invisible) => {
+                "must not contain invisible, blank-looking or direction-changing characters".into()
+            }
             (Lang::En, NameError::Taken) => "already in use".into(),
             (Lang::En, NameError::Reserved) => "reserved".into(),
             (Lang::Zh, NameError::Length) => format!("长度须为 1 到 {max} 个字符"),
             (Lang::Zh, NameError::Charset) => "不能包含空白、控制字符或 [ ] : \"".into(),
+            (Lang::Zh, NameError::Invisible) => {
+                "不能包含不可见、看似空白或改变文字方向的字符".into()
+            }
             (Lang::Zh, NameError::Taken) => "已被使用".into(),
             (Lang::Zh, NameError::Reserved) => "是保留名称".into(),
         }

@@ -7,7 +7,9 @@
 //! Unicode line and paragraph separators, and the bidirectional controls
 //! (which reorder what follows on the screen, CVE-2021-42574 "Trojan Source")
 //! by U+FFFD, so the text can neither break a line nor drive the reader's
-//! terminal nor disguise itself.
+//! terminal nor disguise itself. For the chat's names and messages:
+//! [`name_key`] (when two names are one), [`is_invisible`] (characters a name
+//! may not contain) and [`strip_invisible`] (removed from relayed text).
 
 use std::borrow::Cow;
 
@@ -16,6 +18,102 @@ use std::borrow::Cow;
 /// U+200E, U+200F, U+061C. Each reorders the display of the text around it.
 pub fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Characters that show nothing (or nothing but a blank) and so let one name
+/// pass for another or for no name at all: every format character (Unicode
+/// general category Cf, from `DerivedGeneralCategory.txt` of Unicode 15.1:
+/// soft hyphen, zero-width space and joiners, bidi controls, word joiner,
+/// BOM, interlinear annotations, tags, ...), the variation selectors and
+/// the other default-ignorable marks, and the blank-looking letters and
+/// symbols (Hangul fillers, braille blank U+2800). Whitespace and control
+/// characters are refused separately (`char::is_whitespace`,
+/// `char::is_control`).
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        // Cf
+        '\u{00AD}'
+            | '\u{0600}'..='\u{0605}'
+            | '\u{061C}'
+            | '\u{06DD}'
+            | '\u{070F}'
+            | '\u{0890}'..='\u{0891}'
+            | '\u{08E2}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{110BD}'
+            | '\u{110CD}'
+            | '\u{13430}'..='\u{1343F}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
+            // Default-ignorable marks: grapheme joiner, Mongolian and
+            // ordinary variation selectors.
+            | '\u{034F}'
+            | '\u{180B}'..='\u{180D}'
+            | '\u{180F}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{E0100}'..='\u{E01EF}'
+            // Blank-looking letters and symbols.
+            | '\u{115F}'
+            | '\u{1160}'
+            | '\u{2800}'
+            | '\u{3164}'
+            | '\u{FFA0}'
+    )
+}
+
+/// Characters removed from relayed chat text: the bidi controls (they
+/// reorder what follows on the reader's screen) and the zero-width
+/// characters that carry no meaning in running text (zero-width space, word
+/// joiner and invisible operators, BOM, Mongolian vowel separator). The
+/// zero-width joiner and non-joiner stay: Persian, Indic scripts and emoji
+/// sequences need them.
+pub fn is_stripped_from_text(c: char) -> bool {
+    is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{200B}' | '\u{2060}'..='\u{2064}' | '\u{FEFF}' | '\u{180E}'
+        )
+}
+
+/// `text` without the characters of [`is_stripped_from_text`].
+pub fn strip_invisible(text: &str) -> Cow<'_, str> {
+    if text.chars().any(is_stripped_from_text) {
+        Cow::Owned(
+            text.chars()
+                .filter(|&c| !is_stripped_from_text(c))
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(text)
+    }
+}
+
+/// The key under which two names are the same name: Unicode compatibility
+/// normalisation and case folding (NFKC of the full case folding of NFKC,
+/// so `Ａdmin`, `ADMIN` and `admin` agree; `unicode-normalization` and
+/// `caseless`), then the UTS #39 confusable skeleton (`unicode-security`),
+/// so `аdmin` with a Cyrillic `а` agrees with `admin` too. Used only to
+/// compare; the name is shown as its owner typed it.
+pub fn name_key(name: &str) -> String {
+    unicode_security::skeleton(&fold(name)).collect()
+}
+
+/// `name` after NFKC, full case folding and NFKC again (without the
+/// confusable skeleton): for checks that read the name's form, such as the
+/// reserved `user<n>`.
+pub fn fold(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization;
+    let nfkc: String = name.nfkc().collect();
+    caseless::default_case_fold_str(&nfkc).nfkc().collect()
 }
 
 /// `text` made safe to embed in one line or to print: every control character
@@ -68,5 +166,41 @@ mod tests {
         assert_eq!(sanitize("\u{9b}2J\u{9d}0;t"), "\u{FFFD}2J\u{FFFD}0;t");
         assert_eq!(sanitize("\u{202E}nimda"), "\u{FFFD}nimda");
         assert!(matches!(sanitize("héllo 世界"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn names_agree_after_folding_and_confusables() {
+        let admin = name_key("admin");
+        for same in ["Admin", "ADMIN", "Ａdmin", "\u{430}dmin", "ａｄｍｉｎ"] {
+            assert_eq!(name_key(same), admin, "{same:?}");
+        }
+        assert_ne!(name_key("admins"), admin);
+        assert_eq!(name_key("Straße"), name_key("STRASSE"));
+        assert_eq!(name_key("你好"), name_key("你好"));
+        assert_ne!(name_key("你好"), name_key("您好"));
+        assert_eq!(fold("ＵＳＥＲ7"), "user7");
+    }
+
+    #[test]
+    fn invisible_characters_are_named_and_stripped() {
+        for c in [
+            '\u{200B}',
+            '\u{202E}',
+            '\u{2800}',
+            '\u{FEFF}',
+            '\u{3164}',
+            '\u{E0041}',
+            '\u{FE0F}',
+        ] {
+            assert!(is_invisible(c), "{c:?}");
+        }
+        for c in ['a', '你', '-', '_', 'é', '\u{1F600}'] {
+            assert!(!is_invisible(c), "{c:?}");
+        }
+        assert_eq!(
+            strip_invisible("a\u{202E}b\u{200B}c\u{200D}d"),
+            "abc\u{200D}d"
+        );
+        assert!(matches!(strip_invisible("plain"), Cow::Borrowed(_)));
     }
 }
