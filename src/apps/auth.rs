@@ -10,8 +10,12 @@
 //! [`Verdict`]: accepted (the gate is `authenticated` for good), rejected, or
 //! rejected for the last time after [`MAX_AUTH_FAILURES`]. The caller answers
 //! a rejection only after [`AUTH_FAILURE_DELAY`], reading nothing from the
-//! connection meanwhile, so guessing costs the guesser wall-clock time; after
-//! the last failure it closes the connection.
+//! connection meanwhile; after the last failure it closes the connection.
+//! That delay alone bounds one connection, not a guesser who reconnects for
+//! every guess, so every attempt first asks the server's [`AuthLimiter`]:
+//! failures are token buckets per source address and in total, charged when
+//! the token is compared (before any answer), and over the limit an attempt
+//! is refused without being compared at all.
 //!
 //! Contract: the token is never logged and never echoed; its `Debug` form is
 //! redacted. The seed had no authentication at all (protocols.md §1; its
