@@ -697,6 +697,10 @@ fn token_guesses_are_limited_per_address_across_connections() {
         let req = format!("Filename: g.txt\r\nFilesize: 1\r\nToken: {token}\r\n\r\nx");
         p.w.write_all(req.as_bytes()).unwrap();
     };
+    // A client of that address authenticates first and keeps its connection.
+    let mut kept = from("127.0.0.1");
+    upload(&mut kept, "right");
+    kept.until_completed();
     // Guesses on new connections, each closed at once, more than a burst.
     for i in 0..ADDRESS_BURST + 3 {
         let mut p = from("127.0.0.1");
@@ -714,8 +718,11 @@ fn token_guesses_are_limited_per_address_across_connections() {
             .contains("too many failed"),
         "{last}"
     );
-    // ...while another address is served.
+    // ...while another address is served, and so is the connection that
+    // proved itself before the guessing began.
     let mut p = from("127.0.0.3");
     upload(&mut p, "right");
     p.until_completed();
+    upload(&mut kept, "right");
+    kept.until_completed();
 }

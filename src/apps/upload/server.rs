@@ -181,6 +181,8 @@ struct Session {
     header_timer: Option<TimerId>,
     /// The peer's address, for the failure limiter.
     ip: std::net::IpAddr,
+    /// A header block with the right token has been accepted.
+    authenticated: bool,
 }
 
 /// The upload server.
@@ -295,7 +297,16 @@ impl Upload {
                             // across connections; a refused attempt is not
                             // compared at all.
                             let now = r.now();
-                            let refusal = match self.limiter.admit(s.ip, now) {
+                            // A connection that has presented the right
+                            // token once is not subject to the limiter (a
+                            // guesser on its address must not stop its next
+                            // upload); its tokens are still compared.
+                            let admitted = if s.authenticated {
+                                Ok(())
+                            } else {
+                                self.limiter.admit(s.ip, now)
+                            };
+                            let refusal = match admitted {
                                 Err(l) => {
                                     log_limited(&conn.to_string(), l);
                                     Some(CAT.auth_limited())
@@ -320,6 +331,7 @@ impl Upload {
                                 r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
                                 return;
                             }
+                            s.authenticated = true;
                             if let Some(t) = s.auth_deadline.take() {
                                 r.clear_timer(t);
                             }
@@ -491,6 +503,7 @@ impl Handler for Upload {
                 auth_deadline,
                 header_timer: None,
                 ip,
+                authenticated: false,
             },
         );
     }
