@@ -312,15 +312,20 @@ impl<H: Handler> WithMetrics<H> {
 
     /// Answer `c` with `reply` and end it; its head is done.
     fn answer(&mut self, r: &mut Reactor, c: ConnId, reply: Reply) {
-        if let Some(Some(h)) = self.conns.insert(c, None) {
-            r.clear_timer(h.deadline);
-            self.timers.remove(&h.deadline);
-        }
+        self.head_done(r, c);
         if reply != (Reply::Metrics { head_only: false }) {
             log::debug!("metrics: {c} {reply:?}");
         }
         let bytes = response(reply, || prometheus::render(&r.metrics()));
         let _ = r.end_with(c, bytes);
+    }
+
+    /// `c` is no longer reading a head: forget its scanner and deadline.
+    fn head_done(&mut self, r: &mut Reactor, c: ConnId) {
+        if let Some(Some(h)) = self.conns.insert(c, None) {
+            r.clear_timer(h.deadline);
+            self.timers.remove(&h.deadline);
+        }
     }
 
     /// Keep at most [`MAX_PENDING_HEADS`] connections reading a head:
@@ -338,6 +343,10 @@ impl<H: Handler> WithMetrics<H> {
             .map(|(&c, _)| c);
         if let Some(c) = oldest {
             log::debug!("metrics: {MAX_PENDING_HEADS} slow request heads open, shedding {c}");
+            // No longer pending from now on: the close comes in the loop's
+            // close phase, and the next accept of this iteration must shed
+            // another head, not count this one again.
+            self.head_done(r, c);
             r.destroy(c);
         }
     }
@@ -435,10 +444,8 @@ impl<H: Handler> Handler for WithMetrics<H> {
     }
     fn on_close(&mut self, r: &mut Reactor, c: ConnId, had_error: bool) {
         if self.is_ours(c) {
-            if let Some(Some(h)) = self.conns.remove(&c) {
-                r.clear_timer(h.deadline);
-                self.timers.remove(&h.deadline);
-            }
+            self.head_done(r, c);
+            self.conns.remove(&c);
         } else {
             self.inner.on_close(r, c, had_error)
         }
