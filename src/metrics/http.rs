@@ -30,7 +30,7 @@
 
 use super::prometheus;
 use crate::net::error::NetError;
-use crate::reactor::config::{ListenOptions, SocketOptions};
+use crate::reactor::config::{ListenOptions, SocketOptions, ACCEPT_BUDGET};
 use crate::{BytesMut, ConnId, Handler, Reactor, ServerId, TimerId};
 use std::any::Any;
 use std::collections::HashMap;
@@ -43,12 +43,14 @@ use std::time::Duration;
 /// 8 KiB is what common servers allow per header line.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
-/// Scrape connections open at once (descriptors), counting those shed or
-/// answered and not yet closed: a connection ends in the loop's close phase,
-/// so within one iteration's accepts a shed one still holds its slot. Twice
-/// [`MAX_PENDING_HEADS`] leaves room for a whole burst of newcomers to shed
-/// the slow heads before the listener starts dropping.
-pub const MAX_CONNECTIONS: usize = 2 * MAX_PENDING_HEADS;
+/// Scrape connections open at once (descriptors), counting those shed and
+/// not yet closed: a connection ends in the loop's close phase, so a shed one
+/// holds its slot until the end of the iteration, in which the loop accepts
+/// at most [`ACCEPT_BUDGET`] more. With this many, even a burst of that many
+/// newcomers sheds the slow heads instead of being dropped by the listener,
+/// so a scrape in the same burst still gets in; and the endpoint still holds
+/// a small, fixed number of descriptors.
+pub const MAX_CONNECTIONS: usize = MAX_PENDING_HEADS + ACCEPT_BUDGET;
 
 /// A scrape connection silent for this long is destroyed (slowloris).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
