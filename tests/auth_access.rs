@@ -433,3 +433,33 @@ fn guessing_across_connections_is_limited_and_a_right_token_still_works() {
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+#[test]
+fn framed_guesses_are_limited_across_connections_too() {
+    use netloop::apps::auth::ADDRESS_BURST;
+    let setup = Setup::new("framed-guess");
+    let s = setup.start("framed", &[]);
+    // One wrong `auth` frame per connection, closed at once.
+    for i in 0..ADDRESS_BURST + 2 {
+        let mut c = connect_from(&s, "127.0.0.4");
+        send_frame(
+            &mut c,
+            &json!({"type": "auth", "token": format!("guess-{i}")}),
+        );
+        let _ = c.shutdown(std::net::Shutdown::Write);
+    }
+    // The guessing address is refused even the right token, as a JSON error.
+    let mut c = connect_from(&s, "127.0.0.4");
+    send_frame(&mut c, &json!({"type": "auth", "token": TOKEN}));
+    let v = read_frame(&mut c);
+    assert_eq!(v["type"], "error", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("try again later"),
+        "{v}"
+    );
+    assert_closed(&mut c);
+    // Another address is served.
+    let mut c = connect_from(&s, "127.0.0.5");
+    send_frame(&mut c, &json!({"type": "auth", "token": TOKEN}));
+    assert_eq!(read_frame(&mut c)["type"], "auth_ok");
+}
