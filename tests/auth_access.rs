@@ -341,3 +341,125 @@ fn a_bad_token_file_is_refused_clearly() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("the token is empty"));
 }
+
+// ----- guessing across connections -------------------------------------------
+
+/// A connection to `s` from the loopback address `src` (127.0.0.0/8 is all
+/// local on Linux), with the usual read timeout.
+fn connect_from(s: &Server, src: &str) -> TcpStream {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let from: std::net::SocketAddr = format!("{src}:0").parse().unwrap();
+    sock.bind(&from.into()).unwrap();
+    sock.connect(&s.addr.into()).unwrap();
+    let c: TcpStream = sock.into();
+    c.set_read_timeout(Some(TIMEOUT)).unwrap();
+    c
+}
+
+/// `/auth TOKEN` from `src`; returns the answer line.
+fn try_token(s: &Server, src: &str, token: &str) -> String {
+    let mut c = connect_from(s, src);
+    let mut r = BufReader::new(c.try_clone().unwrap());
+    let mut prompt = String::new();
+    r.read_line(&mut prompt).unwrap();
+    c.write_all(format!("/auth {token}\n").as_bytes()).unwrap();
+    let mut answer = String::new();
+    r.read_line(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn guessing_across_connections_is_limited_and_a_right_token_still_works() {
+    use netloop::apps::auth::{ADDRESS_BURST, ADDRESS_REFILL_PER_SEC};
+    const GUESSES: usize = 60;
+    let setup = Setup::new("guess");
+    let s = setup.start("command", &[]);
+    // The attack: a new connection per guess, closed as soon as the guess is
+    // sent, never waiting for the (delayed) answer.
+    let start = Instant::now();
+    for i in 0..GUESSES {
+        let mut c = connect_from(&s, "127.0.0.1");
+        let mut r = BufReader::new(c.try_clone().unwrap());
+        let mut prompt = String::new();
+        r.read_line(&mut prompt).unwrap();
+        c.write_all(format!("/auth guess-{i}\n").as_bytes())
+            .unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+    }
+    let attack = start.elapsed();
+    // The right token from another address is accepted at once.
+    assert_eq!(try_token(&s, "127.0.0.2", TOKEN), "authenticated\n");
+    // How many guesses were compared: each comparison logs one failure.
+    let mut checked = 0;
+    let mut refusals_logged = 0;
+    loop {
+        let l = s.log.recv_timeout(TIMEOUT).expect("log line");
+        if l.contains("authentication failed") {
+            checked += 1;
+        }
+        if l.contains("too many failed authentications from this address") {
+            refusals_logged += 1;
+        }
+        if l.contains("(127.0.0.2") && l.contains(": authenticated") {
+            break;
+        }
+    }
+    let refills = (attack.as_secs_f64() * ADDRESS_REFILL_PER_SEC).ceil() as usize;
+    let allowed = ADDRESS_BURST as usize + refills;
+    assert!(
+        checked <= allowed,
+        "{checked} of {GUESSES} guesses compared in {attack:?} (allowed {allowed})"
+    );
+    assert!(checked >= ADDRESS_BURST as usize, "{checked}");
+    // Refusals are logged once per burst, not once per attempt.
+    assert!(
+        (1..=1 + refills).contains(&refusals_logged),
+        "{refusals_logged} refusal lines"
+    );
+    // Meanwhile the right token from the guessing address is refused too
+    // (answering it would tell the guesser it guessed right)...
+    let answer = try_token(&s, "127.0.0.1", TOKEN);
+    assert!(answer.contains("too many failed"), "{answer}");
+    // ...and accepted once the address's bucket has refilled (within
+    // 1 / rate seconds; polled, each refused try costs nothing).
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        let answer = try_token(&s, "127.0.0.1", TOKEN);
+        if answer == "authenticated\n" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never accepted again: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn framed_guesses_are_limited_across_connections_too() {
+    use netloop::apps::auth::ADDRESS_BURST;
+    let setup = Setup::new("framed-guess");
+    let s = setup.start("framed", &[]);
+    // One wrong `auth` frame per connection, closed at once.
+    for i in 0..ADDRESS_BURST + 2 {
+        let mut c = connect_from(&s, "127.0.0.4");
+        send_frame(
+            &mut c,
+            &json!({"type": "auth", "token": format!("guess-{i}")}),
+        );
+        let _ = c.shutdown(std::net::Shutdown::Write);
+    }
+    // The guessing address is refused even the right token, as a JSON error.
+    let mut c = connect_from(&s, "127.0.0.4");
+    send_frame(&mut c, &json!({"type": "auth", "token": TOKEN}));
+    let v = read_frame(&mut c);
+    assert_eq!(v["type"], "error", "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("try again later"),
+        "{v}"
+    );
+    assert_closed(&mut c);
+    // Another address is served.
+    let mut c = connect_from(&s, "127.0.0.5");
+    send_frame(&mut c, &json!({"type": "auth", "token": TOKEN}));
+    assert_eq!(read_frame(&mut c)["type"], "auth_ok");
+}

@@ -293,3 +293,51 @@ fn slow_consumer_notice_in_chinese() {
     writer.join().unwrap();
     flooder.shutdown_write();
 }
+
+#[test]
+fn look_alike_and_invisible_nicknames_are_refused_and_rooms_fold_case() {
+    let srv = server(&[]);
+    let mut a = join(&srv);
+    let mut b = join(&srv);
+    a.send("/nick admin");
+    a.expect("Nickname changed to: admin\n");
+    b.expect("user1 is now known as admin\n");
+    // One name after compatibility normalisation, case folding and the
+    // confusable skeleton: fullwidth, Cyrillic а, upper case.
+    for same in ["\u{ff21}dmin", "\u{430}dmin", "ADMIN"] {
+        b.send(&format!("/nick {same}"));
+        b.expect("Invalid nickname: already in use\n");
+    }
+    // Invisible, blank-looking and direction-changing characters.
+    let invisible =
+        "Invalid nickname: must not contain invisible, blank-looking or direction-changing characters\n";
+    for bad in [
+        "admin\u{200b}",
+        "\u{202e}nimda",
+        "\u{2800}\u{2800}",
+        "a\u{feff}b",
+    ] {
+        b.send(&format!("/nick {bad}"));
+        b.expect(invisible);
+    }
+    // A name typed with capitals is kept as typed.
+    b.send("/nick Bob");
+    b.expect("Nickname changed to: Bob\n");
+    a.expect("user2 is now known as Bob\n");
+    // Relayed text loses its bidi controls and zero-width characters.
+    b.send("hi \u{202e}dlrow\u{200b}!");
+    a.expect("[Bob]: hi dlrow!\n");
+    // `Dev` and `dev` are one room, shown under its first name.
+    a.send("/join Dev");
+    a.expect("Joined room: Dev\n");
+    b.send("/join dev");
+    b.expect("Joined room: Dev\n");
+    a.expect("Bob joined the room\n");
+    b.send("/join DEV");
+    b.expect("You are already in room: Dev\n");
+    b.send("/join d\u{200b}ev");
+    b.expect(
+        "Invalid room name: must not contain invisible, blank-looking or direction-changing characters\n",
+    );
+    sync(&mut a);
+}

@@ -351,3 +351,76 @@ fn halfclose_client_scenarios() {
         ]
     );
 }
+
+/// A hostile server: accepts one connection, writes `script` in one go and
+/// holds the connection open (reading and dropping what the client sends)
+/// until the client closes or the test ends.
+fn hostile_server(script: Vec<u8>) -> std::net::SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        let _ = s.set_read_timeout(Some(TIMEOUT));
+        let _ = s.write_all(&script);
+        let mut sink = [0u8; 4096];
+        while matches!(std::io::Read::read(&mut s, &mut sink), Ok(n) if n > 0) {}
+    });
+    addr
+}
+
+impl Client {
+    /// Wait for a stdout line equal to `want`.
+    fn wait_line(&mut self, want: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.out.recv_timeout(left).unwrap_or_else(|_| {
+                let tail: Vec<String> = self
+                    .seen_out
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|l| l.chars().take(80).collect())
+                    .collect();
+                panic!("no stdout line {want:?}; last seen {tail:?}")
+            });
+            let done = l == want;
+            self.seen_out.push(l);
+            if done {
+                return;
+            }
+        }
+    }
+}
+
+#[test]
+fn connect_shows_lines_buffered_behind_an_overlong_line_at_once() {
+    // A line over the client's 1 MiB limit, then two short lines, all in one
+    // write; the server then goes quiet. Both short lines must be printed at
+    // once, each on its own, not when (if ever) more data arrives.
+    let mut script = vec![b'A'; netloop::client::server_lines::MAX_SERVER_LINE + 100];
+    script.extend_from_slice(b"\nhello\nworld\n");
+    let addr = hostile_server(script).to_string();
+    let mut c = Client::start(&["connect", &addr, "--no-reconnect"]);
+    c.wait_line("hello");
+    c.wait_line("world");
+}
+
+#[test]
+fn halfclose_client_consumes_an_overlong_line_with_bounded_memory() {
+    // 24 MiB without a newline, an invalid UTF-8 line and a valid one in
+    // the same stream: the long line is shown in pieces (never buffered
+    // whole) and `ok` comes at once, not with a later segment.
+    const LONG: usize = 24 << 20;
+    let mut script = vec![b'A'; LONG];
+    script.extend_from_slice(b"\n\xff\xfe\nok\n");
+    let addr = hostile_server(script).to_string();
+    let mut c = Client::start(&["halfclose", &addr, "half"]);
+    c.wait_line("received: [a line that is not UTF-8]");
+    c.wait_line("received: ok");
+    let peak = util::proc_status_kib(c.child.id(), "VmHWM:");
+    assert!(
+        peak < 16 * 1024,
+        "client peak RSS {peak} KiB after a {LONG}-byte line"
+    );
+}

@@ -15,6 +15,7 @@
 //! the fuzz targets in `fuzz/` explore the same invariants for hours (RELIABILITY.md).
 
 use bytes::BytesMut;
+use netloop::client::server_lines::{ServerLines, ServerText};
 use netloop::codec::{
     encode_frame, FrameDecoder, FrameError, HeaderDecoder, HeaderError, LineDecoder, LineError,
     UploadHeader, FRAME_HEADER_LEN, MAX_HEADER_BYTES,
@@ -178,6 +179,31 @@ proptest! {
     }
 
     #[test]
+    fn client_lines_show_every_line_at_once_in_any_split(
+        lines in prop::collection::vec((line_text(), 0usize..40), 0..8),
+        max in 4usize..16,
+        sizes in read_sizes(),
+    ) {
+        // Lines of any length (some far over the limit) in one stream, each
+        // terminated: a client shows every one as soon as its terminator has
+        // arrived, the pieces of a long one adding up to the line, and holds
+        // nothing back once the stream is in.
+        let mut wire = Vec::new();
+        let mut expected = Vec::new();
+        for (text, pad) in &lines {
+            let line = format!("{}{text}", "x".repeat(*pad));
+            wire.extend_from_slice(line.as_bytes());
+            wire.extend_from_slice(if line.ends_with('\r') { b"\r\n" } else { b"\n" });
+            expected.push(line);
+        }
+        for chunks in [vec![&wire[..]], split(&wire, &sizes), split(&wire, &[1])] {
+            let (shown, left) = client_lines(max, &chunks)?;
+            prop_assert_eq!(&shown, &expected);
+            prop_assert_eq!(left, 0);
+        }
+    }
+
+    #[test]
     fn lines_joined_with_lf_or_crlf_round_trip(
         lines in prop::collection::vec((line_text(), any::<bool>()), 0..10),
         last_unterminated in any::<bool>(),
@@ -211,6 +237,32 @@ proptest! {
         let max = lines.iter().map(|(l, _)| l.len()).max().unwrap_or(0);
         prop_assert_eq!(&run_lines(max, &split(&wire, &sizes)), &expected);
     }
+}
+
+/// A client's view of `chunks` ([`ServerLines`]): after each read, everything it shows until it
+/// needs more, pieces of an over-long line joined to the line's tail. Checks on every read that
+/// at most `max + 1` bytes stay buffered.
+fn client_lines(max: usize, chunks: &[&[u8]]) -> Result<(Vec<String>, usize), TestCaseError> {
+    let mut dec = ServerLines::new(max);
+    let mut buf = BytesMut::new();
+    let mut shown = Vec::new();
+    let mut partial = String::new();
+    for chunk in chunks {
+        buf.extend_from_slice(chunk);
+        while let Some(t) = dec.next(&mut buf) {
+            match t {
+                ServerText::Piece(p) => partial.push_str(&p),
+                ServerText::Line(l) => shown.push(std::mem::take(&mut partial) + &l),
+                ServerText::NotUtf8 => shown.push("<not utf-8>".into()),
+            }
+        }
+        prop_assert!(
+            buf.len() <= max + 1,
+            "{} bytes buffered, max {max}",
+            buf.len()
+        );
+    }
+    Ok((shown, buf.len()))
 }
 
 // ---------------------------------------------------------------------------------------------

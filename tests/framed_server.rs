@@ -271,3 +271,65 @@ fn zh_texts_are_the_seeds() {
     s.write_all(&msg(json!({"type": "nope"}))).unwrap();
     assert_eq!(read_frame(&mut s)["message"], "未知消息类型");
 }
+
+#[test]
+fn an_oversized_broadcast_is_refused_to_its_sender_and_relayed_to_nobody() {
+    // Accepted on the way in (960 bytes of data under a 1,024-byte limit),
+    // but the relayed frame adds the sender and a timestamp and exceeds it.
+    let l = TestLoop::start(ListenOptions::default(), || {
+        Framed::new(FramedConfig {
+            max_frame: 1024,
+            ..FramedConfig::default()
+        })
+    });
+    let (mut a, _) = client(l.addr);
+    let (mut b, _) = client(l.addr);
+    let big = "x".repeat(960);
+    a.write_all(&msg(json!({"type": "broadcast", "data": big})))
+        .unwrap();
+    let e = read_frame(&mut a);
+    assert_eq!(e["type"], "error", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("not relayed"),
+        "{e}"
+    );
+    // The other client got nothing: its next frame is its own pong, and a
+    // small broadcast afterwards still reaches it.
+    b.write_all(&msg(json!({"type": "ping"}))).unwrap();
+    assert_eq!(read_frame(&mut b)["type"], "pong");
+    a.write_all(&msg(json!({"type": "broadcast", "data": "small"})))
+        .unwrap();
+    let m = read_frame(&mut b);
+    assert_eq!(
+        (m["type"].as_str(), m["data"].as_str()),
+        (Some("broadcast_message"), Some("small"))
+    );
+}
+
+#[test]
+fn the_client_binary_prints_server_text_without_terminal_escapes() {
+    // A hostile server whose welcome carries C1 escapes (CSI, OSC) and a bidi
+    // override: JSON escapes C0 controls when printed, but not these.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else { return };
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let _ = s.write_all(&msg(
+            json!({"type": "welcome", "clientId": "\u{9b}2J\u{9d}0;t\u{202e}x"}),
+        ));
+        let _ = s.read_to_end(&mut Vec::new());
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_netloop"));
+    cmd.args(["framed", &addr.to_string()]);
+    let (_, out, err) = run_with_input(cmd, "quit\n");
+    assert!(out.contains("< {\"clientId\":\"\u{fffd}2J"), "{out}");
+    for text in [&out, &err] {
+        assert!(
+            !text
+                .chars()
+                .any(|c| matches!(c, '\u{1b}' | '\u{9b}' | '\u{9d}' | '\u{202e}')),
+            "escape printed: {text:?}"
+        );
+    }
+}

@@ -218,3 +218,43 @@ fn server_shutdown_stops_reconnecting() {
     assert_eq!(accepts.load(Ordering::SeqCst), 1);
     assert!(out.status.success());
 }
+
+/// Terminal escapes a hostile server might send: OSC (retitle), CSI (clear
+/// the screen), their one-byte C1 forms, and a bidi override.
+const ESCAPES: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{9d}0;t\u{202e}";
+
+/// No byte of `out` starts a terminal escape or reorders the display.
+fn assert_no_escapes(out: &[u8]) {
+    let text = String::from_utf8_lossy(out);
+    assert!(
+        !text.chars().any(|c| c == '\u{1b}'
+            || c == '\u{7}'
+            || c == '\u{9b}'
+            || c == '\u{9d}'
+            || c == '\u{202e}'),
+        "escape printed: {text:?}"
+    );
+}
+
+#[test]
+fn server_text_is_printed_without_terminal_escapes() {
+    let (addr, _) = fake_server(|mut s| {
+        let id = format!("c{ESCAPES}1");
+        send(
+            &mut s,
+            json!({"type": "welcome", "clientId": id, "heartbeatInterval": 50}),
+        );
+        send(&mut s, json!({"type": "other", "x": ESCAPES}));
+        send(
+            &mut s,
+            json!({"type": "server_shutdown", "message": ESCAPES}),
+        );
+        drop(s);
+    });
+    let out = client(addr, &["--reconnect-delay", "10ms"]);
+    let text = stdout(&out);
+    assert!(text.contains("welcome: c\u{fffd}]0;pwned"), "{text}");
+    assert!(text.contains("server shutting down: \u{fffd}"), "{text}");
+    assert_no_escapes(&out.stdout);
+    assert_no_escapes(&out.stderr);
+}

@@ -79,3 +79,45 @@ fn framed_commands_and_english() {
         "Echo: tail without newline\nData the server sent after the client closed its write side\n"
     );
 }
+
+/// Log lines until one contains `needle` (bounded by the server's log
+/// timeout); returns how many came before it.
+fn count_log_until(srv: &Server, needle: &str) -> usize {
+    let mut n = 0;
+    loop {
+        let line = srv
+            .log
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("no log line with {needle:?}"));
+        if line.contains(needle) {
+            return n;
+        }
+        n += 1;
+    }
+}
+
+#[test]
+fn per_line_logs_are_debug_and_lines_after_our_end_are_rate_limited() {
+    const LINES: usize = 2_000;
+    let srv = server("en");
+    let mut c = LineClient::connect(srv.addr);
+    // Echoed lines: nothing logged per line at the default level.
+    let mut batch = String::new();
+    for i in 0..LINES {
+        batch.push_str(&format!("line {i}\n"));
+    }
+    c.send_raw(batch.as_bytes());
+    for i in 0..LINES {
+        c.expect(&format!("Echo: line {i}\n"));
+    }
+    // Lines after the server's end: a peer can repeat them for ever, so the
+    // notice is rate-limited (a few per second, however many arrive).
+    c.send("CLOSE_WRITE");
+    c.send_raw(batch.as_bytes());
+    c.shutdown_write();
+    let before_close = count_log_until(&srv, "connection fully closed");
+    assert!(
+        before_close < 20,
+        "{before_close} log lines for {LINES} echoed lines and {LINES} after our end"
+    );
+}

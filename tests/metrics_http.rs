@@ -296,3 +296,56 @@ fn rust_log_trace_shows_every_event() {
     srv.wait_log("event token=");
     srv.wait_log("iteration ");
 }
+
+#[test]
+fn a_scrape_gets_through_while_slow_heads_hold_every_connection() {
+    use netloop::metrics::http::MAX_PENDING_HEADS;
+    let (_srv, addr) = start(&[]);
+    // Three times as many slow peers as the endpoint lets read a head at once
+    // (16, before this fix its whole connection limit), each with half a
+    // request head and no end in sight.
+    let slow: Vec<TcpStream> = (0..3 * MAX_PENDING_HEADS)
+        .map(|_| {
+            let mut s = connect(addr);
+            // A shed peer may see a reset here; the attack goes on.
+            let _ = s.write_all(b"GET /metr");
+            s
+        })
+        .collect();
+    // A scrape is answered now, not when the slow peers time out: the
+    // oldest slow head was shed to make room.
+    let t = Instant::now();
+    let (code, _, body) = http(addr, b"GET /metrics HTTP/1.1\r\n\r\n");
+    assert_eq!(code, 200);
+    assert!(body.contains("netloop_"), "{body}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    drop(slow);
+}
+
+#[test]
+fn a_trickled_request_head_is_closed_at_its_deadline() {
+    use netloop::metrics::http::{HEAD_DEADLINE, IDLE_TIMEOUT};
+    let (_srv, addr) = start(&[]);
+    let mut s = connect(addr);
+    let mut r = s.try_clone().unwrap();
+    let t = Instant::now();
+    // One byte every 500 ms: the idle timeout (10 s) never fires; the head
+    // deadline does. The pace is the attack itself, not a synchronisation.
+    let trickler = std::thread::spawn(move || {
+        for b in b"GET /metrics HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaa".iter() {
+            if s.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    });
+    let raw = read_to_end(&mut r);
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&raw);
+    assert!(text.starts_with("HTTP/1.1 408 "), "{text}");
+    assert!(
+        took >= HEAD_DEADLINE && took < IDLE_TIMEOUT,
+        "closed after {took:?}"
+    );
+    let _ = trickler.join();
+}

@@ -47,15 +47,7 @@ impl Drop for TempDir {
 }
 
 fn start_in(dir: &Path, idle: Option<Duration>) -> TestLoop {
-    let cfg = UploadConfig::new(dir.to_path_buf());
-    let opts = ListenOptions {
-        socket: SocketOptions {
-            idle_timeout: idle,
-            ..SocketOptions::default()
-        },
-        ..ListenOptions::default()
-    };
-    TestLoop::start(opts, move || Upload::new(cfg))
+    start_cfg(UploadConfig::new(dir.to_path_buf()), idle)
 }
 
 fn header(name: &str, size: usize) -> Vec<u8> {
@@ -461,4 +453,276 @@ fn a_slow_disk_pauses_the_socket_instead_of_buffering() {
         "only {at_send} of {total} bytes were on disk when the client had sent everything"
     );
     assert_eq!(std::fs::read(dir.0.join("slow.bin")).unwrap(), data);
+}
+
+#[test]
+fn the_client_binary_prints_server_text_without_terminal_escapes() {
+    // A hostile server: reads the header, answers with a non-JSON line, a
+    // `receiving` naming a file with escapes, and an error whose message
+    // carries them (OSC retitle, CSI clear, their C1 forms, a bidi override).
+    const ESC: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J\u{9b}31m\u{9d}0;t\u{202e}";
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let Ok((s, _)) = l.accept() else { return };
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut line = String::new();
+        while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+            line.clear();
+        }
+        let mut body = [0u8; 5];
+        let _ = std::io::Read::read_exact(&mut r, &mut body);
+        let mut w = s;
+        let name = serde_json::json!({"status": "receiving", "filename": ESC, "total": 5});
+        let err = serde_json::json!({"status": "error", "message": ESC});
+        let _ = write!(w, "plain {ESC}\n{name}\n{err}\n");
+        // Hold the connection until the client closes it (no reset).
+        let _ = std::io::Read::read_to_end(&mut r, &mut Vec::new());
+    });
+    let src = TempDir::new("upload-client-esc");
+    let f = src.0.join("f.txt");
+    std::fs::write(&f, b"hello").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .arg("upload")
+        .arg(addr.to_string())
+        .arg(&f)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("server: plain \u{fffd}]0;pwned"), "{err}");
+    assert!(err.contains("error: server: \u{fffd}"), "{err}");
+    for stream in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(stream);
+        assert!(
+            !text
+                .chars()
+                .any(|c| matches!(c, '\u{1b}' | '\u{7}' | '\u{9b}' | '\u{9d}' | '\u{202e}')),
+            "escape printed: {text:?}"
+        );
+    }
+}
+
+fn start_cfg(cfg: UploadConfig, idle: Option<Duration>) -> TestLoop {
+    let opts = ListenOptions {
+        socket: SocketOptions {
+            idle_timeout: idle,
+            ..SocketOptions::default()
+        },
+        ..ListenOptions::default()
+    };
+    TestLoop::start(opts, move || Upload::new(cfg))
+}
+
+/// The last reply before EOF (the server closed), or `Null`.
+fn last_reply_before_close(p: &mut Peer) -> Value {
+    let mut last = Value::Null;
+    while let Some(v) = p.read() {
+        last = v;
+    }
+    last
+}
+
+#[test]
+fn a_header_trickled_under_the_idle_timeout_is_closed_at_its_deadline() {
+    // One byte every 150 ms keeps a 400 ms idle timeout from ever firing;
+    // the header block's own deadline (shortened to 1 s here; 10 s by
+    // default) closes the connection anyway.
+    let dir = TempDir::new("upload-trickle");
+    let mut cfg = UploadConfig::new(dir.0.clone());
+    cfg.header_deadline = Duration::from_secs(1);
+    let l = start_cfg(cfg, Some(Duration::from_millis(400)));
+    let mut p = Peer::connect(l.addr);
+    let mut w = p.w.try_clone().unwrap();
+    let start = std::time::Instant::now();
+    let trickler = std::thread::spawn(move || {
+        // The attack itself is paced: 40 bytes over 6 s at most.
+        for b in b"Filename: slow.txt\r\nFilesize: 1\r\nX: yyyy".iter() {
+            if w.write_all(&[*b]).is_err() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    });
+    let last = last_reply_before_close(&mut p);
+    let took = start.elapsed();
+    assert_eq!(last["status"], "error", "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("header block not complete"),
+        "{last}"
+    );
+    assert!(took < Duration::from_secs(3), "closed after {took:?}");
+    let _ = trickler.join();
+    assert!(dir.entries().is_empty(), "{:?}", dir.entries());
+}
+
+#[test]
+fn with_a_token_an_unauthenticated_connection_is_closed_at_the_auth_deadline() {
+    let dir = TempDir::new("upload-authdeadline");
+    let mut cfg = UploadConfig::new(dir.0.clone());
+    cfg.token = Some(netloop::apps::auth::Token::from_text("tok").unwrap());
+    cfg.auth_deadline = Duration::from_millis(300);
+    // No idle timeout: only the authentication deadline can close it.
+    let l = start_cfg(cfg, None);
+    let mut p = Peer::connect(l.addr);
+    let last = last_reply_before_close(&mut p);
+    assert_eq!(last["status"], "error", "{last}");
+    assert_eq!(last["message"], "authentication timeout", "{last}");
+    // A client that authenticates in time is not closed by it.
+    let mut p = Peer::connect(l.addr);
+    let mut req = b"Filename: ok.txt\r\nFilesize: 2\r\nToken: tok\r\n\r\nhi".to_vec();
+    p.w.write_all(&req).unwrap();
+    p.until_completed();
+    // Well past the deadline, the connection still serves a second upload.
+    std::thread::sleep(Duration::from_millis(500));
+    req = b"Filename: ok2.txt\r\nFilesize: 2\r\nToken: tok\r\n\r\nhi".to_vec();
+    p.w.write_all(&req).unwrap();
+    p.until_completed();
+}
+
+#[test]
+fn temp_names_cannot_be_squatted_and_stored_files_are_private() {
+    let dir = TempDir::new("upload-squat");
+    let l = start_in(&dir.0, None);
+    // The server's own temporary namespace (and any hidden name) is refused.
+    for name in [
+        ".netloop-upload-1-1.part",
+        ".netloop-upload-0a.part",
+        ".bashrc",
+    ] {
+        let mut p = Peer::connect(l.addr);
+        let mut req = header(name, 1);
+        req.push(b'x');
+        p.w.write_all(&req).unwrap();
+        let last = last_reply_before_close(&mut p);
+        assert_eq!(last["status"], "error", "{name}: {last}");
+        assert!(
+            last["message"]
+                .as_str()
+                .unwrap()
+                .contains("must not start with '.'"),
+            "{last}"
+        );
+    }
+    // Uploads afterwards work, and are stored 0600 whatever the umask.
+    use std::os::unix::fs::PermissionsExt;
+    for i in 0..3 {
+        let mut p = Peer::connect(l.addr);
+        let mut req = header(&format!("f{i}.txt"), 2);
+        req.extend_from_slice(b"ok");
+        p.w.write_all(&req).unwrap();
+        p.until_completed();
+        let mode = std::fs::metadata(dir.0.join(format!("f{i}.txt")))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+    }
+    assert_eq!(dir.entries(), ["f0.txt", "f1.txt", "f2.txt"]);
+}
+
+#[test]
+fn a_slow_fsync_past_the_idle_timeout_still_completes() {
+    // Every write and the final fsync take 500 ms; the idle timeout is
+    // 200 ms. The connection is quiet only because the server is waiting
+    // for its disk: the client gets `completed`, not an idle-timeout error
+    // for a file that is stored anyway.
+    let dir = TempDir::new("upload-slowsync");
+    let mut cfg = UploadConfig::new(dir.0.clone());
+    cfg.write_delay = Duration::from_millis(500);
+    let l = start_cfg(cfg, Some(Duration::from_millis(200)));
+    let mut p = Peer::connect(l.addr);
+    let mut req = header("slow.txt", 3);
+    req.extend_from_slice(b"abc");
+    p.w.write_all(&req).unwrap();
+    let (done, _) = p.until_completed();
+    assert_eq!(done["size"], 3);
+    assert_eq!(std::fs::read(dir.0.join("slow.txt")).unwrap(), b"abc");
+}
+
+#[test]
+fn the_binary_claims_its_directory_and_removes_stale_temp_files() {
+    let dir = TempDir::new("upload-stale");
+    let stale = dir
+        .0
+        .join(".netloop-upload-0123456789abcdef0123456789abcdef.part");
+    std::fs::write(&stale, b"left by a crash").unwrap();
+    std::fs::write(dir.0.join("keep.txt"), b"kept").unwrap();
+    let d = dir.0.display().to_string();
+    let srv = Server::start(&["serve", "upload", "--port", "0", "--upload-dir", &d]);
+    assert!(!stale.exists(), "stale temporary file still there");
+    assert!(dir.0.join("keep.txt").exists());
+    // A second server on the same directory is refused: its cleaning would
+    // remove the first one's live temporary files.
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .args(["serve", "upload", "--port", "0", "--upload-dir", &d])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("another upload server uses this directory"),
+        "{err}"
+    );
+    drop(srv);
+}
+
+#[test]
+fn token_guesses_are_limited_per_address_across_connections() {
+    use netloop::apps::auth::ADDRESS_BURST;
+    let dir = TempDir::new("upload-guess");
+    let mut cfg = UploadConfig::new(dir.0.clone());
+    cfg.token = Some(netloop::apps::auth::Token::from_text("right").unwrap());
+    let l = start_cfg(cfg, None);
+    let from = |src: &str| {
+        use socket2::{Domain, Socket, Type};
+        let sock = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+        let a: SocketAddr = format!("{src}:0").parse().unwrap();
+        sock.bind(&a.into()).unwrap();
+        sock.connect(&l.addr.into()).unwrap();
+        let s: TcpStream = sock.into();
+        s.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Peer {
+            w: s.try_clone().unwrap(),
+            r: BufReader::new(s),
+        }
+    };
+    let upload = |p: &mut Peer, token: &str| {
+        let req = format!("Filename: g.txt\r\nFilesize: 1\r\nToken: {token}\r\n\r\nx");
+        p.w.write_all(req.as_bytes()).unwrap();
+    };
+    // A client of that address authenticates first and keeps its connection.
+    let mut kept = from("127.0.0.1");
+    upload(&mut kept, "right");
+    kept.until_completed();
+    // Guesses on new connections, each closed at once, more than a burst.
+    for i in 0..ADDRESS_BURST + 3 {
+        let mut p = from("127.0.0.1");
+        upload(&mut p, &format!("guess{i}"));
+        let _ = p.w.shutdown(std::net::Shutdown::Write);
+    }
+    // Now even the right token from that address is refused...
+    let mut p = from("127.0.0.1");
+    upload(&mut p, "right");
+    let last = last_reply_before_close(&mut p);
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many failed"),
+        "{last}"
+    );
+    // ...while another address is served, and so is the connection that
+    // proved itself before the guessing began.
+    let mut p = from("127.0.0.3");
+    upload(&mut p, "right");
+    p.until_completed();
+    upload(&mut kept, "right");
+    kept.until_completed();
 }

@@ -10,8 +10,12 @@
 //! [`Verdict`]: accepted (the gate is `authenticated` for good), rejected, or
 //! rejected for the last time after [`MAX_AUTH_FAILURES`]. The caller answers
 //! a rejection only after [`AUTH_FAILURE_DELAY`], reading nothing from the
-//! connection meanwhile, so guessing costs the guesser wall-clock time; after
-//! the last failure it closes the connection.
+//! connection meanwhile; after the last failure it closes the connection.
+//! That delay alone bounds one connection, not a guesser who reconnects for
+//! every guess, so every attempt first asks the server's [`AuthLimiter`]:
+//! failures are token buckets per source address and in total, charged when
+//! the token is compared (before any answer), and over the limit an attempt
+//! is refused without being compared at all.
 //!
 //! Contract: the token is never logged and never echoed; its `Debug` form is
 //! redacted. The seed had no authentication at all (protocols.md §1; its
@@ -69,6 +73,196 @@ pub fn log_failure(who: &str, failures: u32) {
     log::warn!(
         "{who}: authentication failed ({failures}/{MAX_AUTH_FAILURES} on this connection, {total} in all)"
     );
+}
+
+/// Failed attempts one source address may make in a burst: a user's typos
+/// and a client retrying a few times, no more.
+pub const ADDRESS_BURST: u32 = 5;
+
+/// Failed attempts one source address regains per second once its burst is
+/// spent: guessing from one address runs at this rate at most, however fast
+/// it reconnects (the per-connection delay alone did not bound that).
+pub const ADDRESS_REFILL_PER_SEC: f64 = 1.0;
+
+/// Failed attempts all addresses together may make in a burst.
+pub const GLOBAL_BURST: u32 = 30;
+
+/// Failed attempts all addresses together regain per second: bounds an
+/// attacker with many addresses (RELIABILITY.md has the arithmetic).
+pub const GLOBAL_REFILL_PER_SEC: f64 = 10.0;
+
+/// Source addresses tracked at once; the least recently seen is evicted
+/// first. 4,096 entries of about 64 bytes: a quarter MiB at most, whatever
+/// the number of addresses an attacker uses (the global bucket still
+/// limits those whose entries were evicted).
+pub const MAX_TRACKED_ADDRESSES: usize = 4096;
+
+/// The key of a source address: IPv4 as it is; IPv6 by its /64 prefix, since
+/// one host commonly holds a whole /64 and could otherwise rotate through it.
+fn address_key(ip: std::net::IpAddr) -> u128 {
+    match ip {
+        std::net::IpAddr::V4(a) => u128::from(u32::from(a)),
+        std::net::IpAddr::V6(a) => match a.to_ipv4_mapped() {
+            Some(v4) => u128::from(u32::from(v4)),
+            None => (u128::from(a) & !u128::from(u64::MAX)) | (1 << 32),
+        },
+    }
+}
+
+/// A token bucket: `tokens` up to `burst`, refilled continuously.
+#[derive(Copy, Clone, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: std::time::Instant,
+    /// A refusal has been logged since the bucket last allowed an attempt.
+    refusing: bool,
+}
+
+impl Bucket {
+    fn full(burst: u32, now: std::time::Instant) -> Bucket {
+        Bucket {
+            tokens: f64::from(burst),
+            at: now,
+            refusing: false,
+        }
+    }
+
+    fn refill(&mut self, burst: u32, per_sec: f64, now: std::time::Instant) {
+        let dt = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + dt * per_sec).min(f64::from(burst));
+        self.at = now;
+    }
+}
+
+/// Why an attempt was refused before the token was even compared.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Limited {
+    /// This source address spent its failures; `log`: first refusal of
+    /// this burst (log it; later ones are not).
+    Address {
+        /// Log this one.
+        log: bool,
+    },
+    /// All addresses together spent theirs.
+    Total {
+        /// Log this one.
+        log: bool,
+    },
+}
+
+/// Sans-IO limiter of failed authentication attempts per source address and
+/// in total, shared by every connection of a server.
+///
+/// Contract: call [`AuthLimiter::admit`] before comparing a presented token;
+/// if it refuses, refuse the attempt without comparing (a right token too,
+/// or the answer would tell a guesser it guessed right). After a wrong
+/// token, call [`AuthLimiter::failed`]. A right token costs nothing. The
+/// charge is made when the attempt is checked, before any answer, so a
+/// client that closes without waiting for the answer gains nothing.
+#[derive(Debug)]
+pub struct AuthLimiter {
+    global: Option<Bucket>,
+    addresses: std::collections::HashMap<u128, Bucket>,
+}
+
+impl Default for AuthLimiter {
+    fn default() -> Self {
+        AuthLimiter::new()
+    }
+}
+
+impl AuthLimiter {
+    /// A limiter with every bucket full.
+    pub fn new() -> AuthLimiter {
+        AuthLimiter {
+            global: None,
+            addresses: std::collections::HashMap::new(),
+        }
+    }
+
+    /// Source addresses tracked now (at most [`MAX_TRACKED_ADDRESSES`]).
+    pub fn tracked(&self) -> usize {
+        self.addresses.len()
+    }
+
+    /// May `ip` make an attempt at `now`?
+    pub fn admit(&mut self, ip: std::net::IpAddr, now: std::time::Instant) -> Result<(), Limited> {
+        let g = self
+            .global
+            .get_or_insert_with(|| Bucket::full(GLOBAL_BURST, now));
+        g.refill(GLOBAL_BURST, GLOBAL_REFILL_PER_SEC, now);
+        let key = address_key(ip);
+        let addr = match self.addresses.get_mut(&key) {
+            Some(b) => {
+                b.refill(ADDRESS_BURST, ADDRESS_REFILL_PER_SEC, now);
+                b.tokens
+            }
+            None => f64::from(ADDRESS_BURST),
+        };
+        if addr < 1.0 {
+            let b = self.addresses.get_mut(&key);
+            let log = b.is_some_and(|b| !std::mem::replace(&mut b.refusing, true));
+            return Err(Limited::Address { log });
+        }
+        if g.tokens < 1.0 {
+            let log = !std::mem::replace(&mut g.refusing, true);
+            return Err(Limited::Total { log });
+        }
+        g.refusing = false;
+        if let Some(b) = self.addresses.get_mut(&key) {
+            b.refusing = false;
+        }
+        Ok(())
+    }
+
+    /// Charge a wrong token from `ip` at `now`.
+    pub fn failed(&mut self, ip: std::net::IpAddr, now: std::time::Instant) {
+        let g = self
+            .global
+            .get_or_insert_with(|| Bucket::full(GLOBAL_BURST, now));
+        g.refill(GLOBAL_BURST, GLOBAL_REFILL_PER_SEC, now);
+        g.tokens = (g.tokens - 1.0).max(0.0);
+        let key = address_key(ip);
+        if !self.addresses.contains_key(&key) && self.addresses.len() >= MAX_TRACKED_ADDRESSES {
+            self.evict_oldest();
+        }
+        let b = self
+            .addresses
+            .entry(key)
+            .or_insert_with(|| Bucket::full(ADDRESS_BURST, now));
+        b.refill(ADDRESS_BURST, ADDRESS_REFILL_PER_SEC, now);
+        b.tokens = (b.tokens - 1.0).max(0.0);
+    }
+
+    /// Drop the entry touched least recently (O(n), only when the table is
+    /// full; failures are charged only after the global bucket admitted
+    /// them, so this runs at most [`GLOBAL_REFILL_PER_SEC`] times a second
+    /// after a burst).
+    fn evict_oldest(&mut self) {
+        let oldest = self
+            .addresses
+            .iter()
+            .min_by(|a, b| a.1.at.cmp(&b.1.at))
+            .map(|(k, _)| *k);
+        if let Some(k) = oldest {
+            self.addresses.remove(&k);
+        }
+    }
+}
+
+/// Log a refusal by the limiter (once per burst: `l` says whether).
+pub fn log_limited(who: &str, l: Limited) {
+    match l {
+        Limited::Address { log: true } => log::warn!(
+            "{who}: too many failed authentications from this address; refusing its attempts \
+             for now (further refusals of this burst are not logged)"
+        ),
+        Limited::Total { log: true } => log::warn!(
+            "{who}: too many failed authentications in total; refusing all attempts for now \
+             (further refusals of this burst are not logged)"
+        ),
+        _ => {}
+    }
 }
 
 /// The shared secret a client must present.
@@ -351,6 +545,71 @@ mod tests {
         assert_eq!(auth_timer_conn(u64::MAX), None); // heartbeat's STATUS_TAG
         assert_eq!(redact_auth("/AUTH secret"), "/auth <redacted>");
         assert_eq!(redact_auth("/info"), "/info");
+    }
+
+    #[test]
+    fn limiter_bounds_failures_per_address_and_refills() {
+        let t0 = std::time::Instant::now();
+        let a: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+        let b: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let mut l = AuthLimiter::new();
+        for _ in 0..ADDRESS_BURST {
+            assert_eq!(l.admit(a, t0), Ok(()));
+            l.failed(a, t0);
+        }
+        // Spent: refused, logged once per burst.
+        assert_eq!(l.admit(a, t0), Err(Limited::Address { log: true }));
+        assert_eq!(l.admit(a, t0), Err(Limited::Address { log: false }));
+        // Another address is not affected.
+        assert_eq!(l.admit(b, t0), Ok(()));
+        // One attempt back after 1 / rate seconds, then refused again.
+        let t1 = t0 + std::time::Duration::from_secs_f64(1.0 / ADDRESS_REFILL_PER_SEC);
+        assert_eq!(l.admit(a, t1), Ok(()));
+        l.failed(a, t1);
+        assert_eq!(l.admit(a, t1), Err(Limited::Address { log: true }));
+    }
+
+    #[test]
+    fn limiter_bounds_failures_in_total() {
+        let t0 = std::time::Instant::now();
+        let mut l = AuthLimiter::new();
+        let mut admitted = 0;
+        for i in 0..1000u32 {
+            let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            if l.admit(ip, t0).is_ok() {
+                admitted += 1;
+                l.failed(ip, t0);
+            }
+        }
+        assert_eq!(admitted, GLOBAL_BURST);
+        let ip = std::net::IpAddr::from([10, 9, 9, 9]);
+        assert_eq!(l.admit(ip, t0), Err(Limited::Total { log: false }));
+    }
+
+    #[test]
+    fn limiter_table_is_capped_and_ipv6_counts_per_64() {
+        let mut now = std::time::Instant::now();
+        let mut l = AuthLimiter::new();
+        // Spread over time so the global bucket never runs dry.
+        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 100) {
+            now += std::time::Duration::from_secs(1);
+            let ip = std::net::IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            assert!(l.admit(ip, now).is_ok());
+            l.failed(ip, now);
+            assert!(l.tracked() <= MAX_TRACKED_ADDRESSES);
+        }
+        // Two addresses of one /64 share a bucket.
+        let mut l = AuthLimiter::new();
+        let t0 = std::time::Instant::now();
+        for i in 0..ADDRESS_BURST {
+            let ip: std::net::IpAddr = format!("2001:db8::{i:x}").parse().unwrap();
+            assert!(l.admit(ip, t0).is_ok());
+            l.failed(ip, t0);
+        }
+        let other: std::net::IpAddr = "2001:db8::ffff:1".parse().unwrap();
+        assert!(l.admit(other, t0).is_err());
+        let next_net: std::net::IpAddr = "2001:db8:0:1::1".parse().unwrap();
+        assert!(l.admit(next_net, t0).is_ok());
     }
 
     #[test]

@@ -4,9 +4,10 @@
 //! itself (the token rides in every header block).
 //!
 //! Algorithm: on accept the guard keeps the connection to itself
-//! ([`AuthState::Pending`]; the line servers get a prompt line, as the seed's
-//! tutorial has the welcome precede the authentication step) and decodes its
-//! first messages with its own small decoder ([`AuthWire`]):
+//! ([`AuthState::Pending`](super::auth::AuthState::Pending); the line
+//! servers get a prompt line, as the seed's tutorial has the welcome precede
+//! the authentication step) and decodes its first messages with its own
+//! small decoder ([`AuthWire`]):
 //! * a right token: the `ok` reply, then the inner server's `on_connection`
 //!   (its welcome, its timers: nothing of the service, pings included, exists
 //!   before), then the rest of the buffer goes to its `on_data`; from then on
@@ -17,15 +18,19 @@
 //!   [`MAX_AUTH_FAILURES`] the reply is followed by `end()`;
 //! * line wire only: `/quit` gets the goodbye and `end()`; any other line the
 //!   "authentication required" reply (not counted);
-//! * no success within [`AUTH_DEADLINE`]: the connection is ended.
+//! * no success within [`AUTH_DEADLINE`]: the connection is ended;
+//! * every attempt first asks the server's [`AuthLimiter`] (failures per
+//!   source address and in total, across connections): when it refuses, the
+//!   token is not compared, the refusal is answered after the same delay and
+//!   the connection closed.
 //!
 //! Contract: events of a connection that never authenticated never reach the
 //! inner server (so it never sees its `on_close` either). The guard's timer
 //! tags are [`auth_timer_tag`]s; every other timer is forwarded.
 
 use super::auth::{
-    auth_timer_conn, auth_timer_tag, log_failure, AuthGate, Token, Verdict, AUTH_DEADLINE,
-    AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES,
+    auth_timer_conn, auth_timer_tag, log_failure, log_limited, AuthGate, AuthLimiter, Token,
+    Verdict, AUTH_DEADLINE, AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES,
 };
 use super::catalog::Catalog;
 use super::json_reply::{error_message, json_line};
@@ -79,6 +84,8 @@ struct Delayed {
 struct Pending {
     server: ServerId,
     who: String,
+    /// The peer's address, for the failure limiter.
+    ip: std::net::IpAddr,
     gate: AuthGate,
     dec: PreDecoder,
     deadline: Option<TimerId>,
@@ -92,6 +99,7 @@ pub struct AuthGuard<H> {
     wire: AuthWire,
     cat: Catalog,
     pending: HashMap<ConnId, Pending>,
+    limiter: AuthLimiter,
 }
 
 impl<H: std::fmt::Debug> std::fmt::Debug for AuthGuard<H> {
@@ -113,6 +121,7 @@ impl<H: Handler> AuthGuard<H> {
             wire,
             cat,
             pending: HashMap::new(),
+            limiter: AuthLimiter::new(),
         }
     }
 
@@ -229,8 +238,30 @@ impl<H: Handler> AuthGuard<H> {
                     let _ = r.write(conn, self.cat.auth_required_line());
                     continue;
                 }
-                PreAuth::Other => (p.gate.fail(), true),
-                PreAuth::Attempt(tok) => (p.gate.check(&self.token, &tok), false),
+                PreAuth::Other | PreAuth::Attempt(_) => {
+                    // Failures are limited per address and in total across
+                    // connections; a refused attempt is not compared at all.
+                    let now = r.now();
+                    if let Err(l) = self.limiter.admit(p.ip, now) {
+                        log_limited(&p.who, l);
+                        let reply = match wire {
+                            AuthWire::Line => {
+                                format!("error: {}\n", self.cat.auth_limited()).into()
+                            }
+                            _ => json_reply(wire, &error_message(self.cat.auth_limited())),
+                        };
+                        Self::delay_reply(r, conn, p, reply, true);
+                        return;
+                    }
+                    let v = match msg {
+                        PreAuth::Attempt(tok) => (p.gate.check(&self.token, &tok), false),
+                        _ => (p.gate.fail(), true),
+                    };
+                    if v.0 != Verdict::Accepted {
+                        self.limiter.failed(p.ip, now);
+                    }
+                    v
+                }
             };
             match verdict {
                 (Verdict::Accepted, _) => {
@@ -249,17 +280,23 @@ impl<H: Handler> AuthGuard<H> {
                 (v, required) => {
                     log_failure(&p.who, v_failures(v));
                     let reply = Self::fail_reply(wire, self.cat, v, required);
-                    r.pause(conn);
-                    let timer = r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
-                    p.delayed = Some(Delayed {
-                        timer,
-                        reply,
-                        close: v == Verdict::Closed,
-                    });
+                    Self::delay_reply(r, conn, p, reply, v == Verdict::Closed);
                     return;
                 }
             }
         }
+    }
+
+    /// Pause reading and send `reply` after [`AUTH_FAILURE_DELAY`] (then
+    /// close if `close`).
+    fn delay_reply(r: &mut Reactor, conn: ConnId, p: &mut Pending, reply: Bytes, close: bool) {
+        r.pause(conn);
+        let timer = r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
+        p.delayed = Some(Delayed {
+            timer,
+            reply,
+            close,
+        });
     }
 
     fn auth_timer(&mut self, r: &mut Reactor, timer: TimerId, conn: ConnId) {
@@ -318,7 +355,9 @@ impl<H: Handler> Handler for AuthGuard<H> {
     }
 
     fn on_connection(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) {
-        let peer = r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default();
+        let peer_addr = r.peer_addr(conn);
+        let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
+        let ip = peer_addr.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
         let dec = match self.wire {
             AuthWire::Frame => PreDecoder::Frame(FrameDecoder::new(MAX_AUTH_MESSAGE)),
             _ => PreDecoder::Line(LineDecoder::new(MAX_AUTH_MESSAGE)),
@@ -332,6 +371,7 @@ impl<H: Handler> Handler for AuthGuard<H> {
             Pending {
                 server,
                 who: format!("{conn} ({peer})"),
+                ip,
                 gate: AuthGate::new(),
                 dec,
                 deadline,

@@ -10,7 +10,8 @@
 //! ([`super::echo`]) with its copy-free hot path; this is a separate handler.
 
 use super::catalog::Catalog;
-use super::lines::{sanitize, LineReader};
+use super::lines::LineReader;
+use super::text::sanitize;
 use crate::{ConnId, Handler, Reactor, ServerId};
 use bytes::BytesMut;
 use std::collections::HashMap;

@@ -8,7 +8,7 @@
 //!
 //! Contract: every message is returned complete with its terminating `\n`, and
 //! the text a peer controls (`nick`, `room`, `text`) must already be one
-//! sanitised line (see [`super::lines::sanitize`]); the catalogue only formats.
+//! sanitised line (see [`super::text::sanitize`]); the catalogue only formats.
 //! One deliberate change from the seed: 08's `CLOSE_WRITE` confirmation ends
 //! with `\n` like every other line (the seed relied on the FIN after it to
 //! delimit it, which a line-framed client cannot see as a line end).
@@ -42,7 +42,12 @@ pub enum NameError {
     /// Contains whitespace, a control character or a character reserved for
     /// server lines (`[`, `]`, `:` and `"`).
     Charset,
-    /// Another user has it (compared ignoring case).
+    /// Contains an invisible, blank-looking, bidi-control or other format
+    /// character (see [`super::text::is_invisible`]).
+    Invisible,
+    /// Another user has it (compared after Unicode compatibility
+    /// normalisation, case folding and the confusable skeleton, see
+    /// [`super::text::name_key`]).
     Taken,
     /// It has the form of a default nickname (`user<n>`), which belongs to
     /// connection `n` only (D3.3).
@@ -254,10 +259,16 @@ impl Catalog {
             (Lang::En, NameError::Charset) => {
                 "must not contain spaces, control characters or [ ] : \"".into()
             }
+            (Lang::En, NameError::Invisible) => {
+                "must not contain invisible, blank-looking or direction-changing characters".into()
+            }
             (Lang::En, NameError::Taken) => "already in use".into(),
             (Lang::En, NameError::Reserved) => "reserved".into(),
             (Lang::Zh, NameError::Length) => format!("长度须为 1 到 {max} 个字符"),
             (Lang::Zh, NameError::Charset) => "不能包含空白、控制字符或 [ ] : \"".into(),
+            (Lang::Zh, NameError::Invisible) => {
+                "不能包含不可见、看似空白或改变文字方向的字符".into()
+            }
             (Lang::Zh, NameError::Taken) => "已被使用".into(),
             (Lang::Zh, NameError::Reserved) => "是保留名称".into(),
         }
@@ -538,6 +549,12 @@ impl Catalog {
         format!("reply of {len} bytes exceeds the limit of {max}")
     }
 
+    /// 06: a broadcast whose relayed frame (sender and timestamp added)
+    /// would exceed the frame limit; sent to its sender only.
+    pub fn broadcast_too_long(&self, len: usize, max: usize) -> String {
+        format!("broadcast of {len} bytes once wrapped exceeds the limit of {max}; not relayed")
+    }
+
     /// 06, 07: the connection was silent for its idle timeout.
     pub fn idle_timeout(&self) -> &'static str {
         "idle timeout"
@@ -630,6 +647,12 @@ impl Catalog {
     /// JSON servers: the last allowed failure; the connection is closed.
     pub fn auth_closed(&self) -> &'static str {
         "too many failed authentication attempts"
+    }
+
+    /// Every server: an attempt refused by the failure limiter (per address
+    /// or in total) without comparing the token; the connection is closed.
+    pub fn auth_limited(&self) -> &'static str {
+        "too many failed authentication attempts from this address or in total; try again later"
     }
 
     /// JSON servers: the pre-authentication deadline passed.

@@ -13,10 +13,14 @@
 //! Fixes of the seed, each cited where it is done:
 //! * framing: a message is one line, so text can never forge a server line
 //!   (D3.1, D3.2); peer text is passed through [`sanitize`] as well;
-//! * nicknames unique ignoring case, 1 to [`MAX_NAME_CHARS`] characters, no
-//!   whitespace, control characters or `[ ] : "`, and `user<n>` is reserved
-//!   for connection n (D3.3, D3.4); room names follow the same rules, and the
-//!   number of rooms is capped (D3.6);
+//! * nicknames unique after NFKC, case folding and the confusable skeleton
+//!   ([`name_key`]: `Ａdmin` and Cyrillic `аdmin` are `admin`), shown as
+//!   typed, 1 to [`MAX_NAME_CHARS`] characters, no whitespace, control
+//!   characters, `[ ] : "` or invisible characters ([`is_invisible`]), and
+//!   `user<n>` is reserved for connection n (D3.3, D3.4); room names follow
+//!   the same rules (`Dev` and `dev` are one room, named as first typed), and
+//!   the number of rooms is capped (D3.6); relayed text loses its bidi
+//!   controls and zero-width spaces ([`strip_invisible`]);
 //! * a lobby message and a nick-change notice reach only the sender's lobby or
 //!   room (D3.5); a whisper reaches exactly the one user with that nickname;
 //! * a session leaves every broadcast set as soon as it ends (`/quit`, idle),
@@ -32,7 +36,8 @@
 use super::catalog::{Catalog, Lang, NameError};
 use super::chat_command::{self, Command, CommandError};
 use super::idle::{idle_close, on_grace_timer};
-use super::lines::{sanitize, LineReader};
+use super::lines::LineReader;
+use super::text::{fold, is_invisible, name_key, sanitize, strip_invisible};
 use crate::{ConnId, ErrorCode, Handler, NetError, Reactor, ServerId, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -49,7 +54,8 @@ pub const MAX_ROOMS: usize = 1024;
 /// delimit server lines (`[nick]: `, `[房间: r]`, `"nick"`).
 const RESERVED_CHARS: [char; 4] = ['[', ']', ':', '"'];
 
-/// Check a nickname or room name's length and characters.
+/// Check a nickname or room name's length and characters (uniqueness is
+/// the server's check, on [`name_key`]).
 pub fn validate_name(name: &str) -> Result<(), NameError> {
     let n = name.chars().count();
     if n == 0 || n > MAX_NAME_CHARS {
@@ -60,6 +66,9 @@ pub fn validate_name(name: &str) -> Result<(), NameError> {
         .any(|c| c.is_whitespace() || c.is_control() || RESERVED_CHARS.contains(&c))
     {
         return Err(NameError::Charset);
+    }
+    if name.chars().any(is_invisible) {
+        return Err(NameError::Invisible);
     }
     Ok(())
 }
@@ -75,7 +84,8 @@ pub fn default_nick(lang: Lang, id: u64) -> String {
 /// If `name` has the form of a default nickname (`user<n>` or `用户<n>`, any
 /// case), the `n`.
 fn default_nick_owner(name: &str) -> Option<u64> {
-    let lower = name.to_lowercase();
+    // Folded, so `ＵＳＥＲ7` is reserved like `user7`.
+    let lower = fold(name);
     let digits = lower
         .strip_prefix("user")
         .or_else(|| lower.strip_prefix("用户"))?;
@@ -106,10 +116,13 @@ pub struct ChatServer {
     max_line: usize,
     next_id: u64,
     members: HashMap<ConnId, Member>,
-    /// Lower-cased nickname → member, for uniqueness and whispers.
+    /// Nickname key ([`name_key`]) → member, for uniqueness and whispers.
     by_nick: HashMap<String, ConnId>,
     /// Room name → members.
     rooms: BTreeMap<String, BTreeSet<ConnId>>,
+    /// Room key ([`name_key`]) → the room's name as its creator typed it:
+    /// `/join dev` enters `Dev` if that exists (one room, not two).
+    room_names: HashMap<String, String>,
     /// Active members in no room.
     lobby: BTreeSet<ConnId>,
 }
@@ -124,6 +137,7 @@ impl ChatServer {
             members: HashMap::new(),
             by_nick: HashMap::new(),
             rooms: BTreeMap::new(),
+            room_names: HashMap::new(),
             lobby: BTreeSet::new(),
         }
     }
@@ -184,6 +198,7 @@ impl ChatServer {
             set.remove(&conn);
             if set.is_empty() {
                 self.rooms.remove(&room);
+                self.room_names.remove(&name_key(&room));
             }
         }
         self.to_place(r, Some(&room), conn, self.cat.leave_notice(&nick));
@@ -211,7 +226,7 @@ impl ChatServer {
         };
         m.active = false;
         let nick = m.nick.clone();
-        self.by_nick.remove(&nick.to_lowercase());
+        self.by_nick.remove(&name_key(&nick));
         let msg = notice(&self.cat, &nick);
         self.to_all(r, conn, msg);
     }
@@ -247,8 +262,14 @@ impl ChatServer {
         match cmd {
             Command::Empty => {}
             Command::Say(text) => {
+                // Bidi controls and zero-width characters are removed: they
+                // would reorder or hide text on every reader's screen.
+                let text = strip_invisible(text);
+                if text.trim().is_empty() {
+                    return;
+                }
                 let room = m.room.clone();
-                let msg = cat.chat_message(&m.nick, &sanitize(text));
+                let msg = cat.chat_message(&m.nick, &sanitize(&text));
                 self.to_place(r, room.as_deref(), conn, msg);
             }
             Command::Help => Self::reply(r, conn, cat.chat_help()),
@@ -293,7 +314,7 @@ impl ChatServer {
         let Some(m) = self.members.get(&conn) else {
             return;
         };
-        let key = new.to_lowercase();
+        let key = name_key(new);
         let check = match default_nick_owner(new) {
             Some(owner) if owner != m.id => Err(NameError::Reserved),
             _ => match self.by_nick.get(&key) {
@@ -306,7 +327,7 @@ impl ChatServer {
         }
         let old = m.nick.clone();
         let room = m.room.clone();
-        self.by_nick.remove(&old.to_lowercase());
+        self.by_nick.remove(&name_key(&old));
         self.by_nick.insert(key, conn);
         if let Some(m) = self.members.get_mut(&conn) {
             m.nick = new.to_string();
@@ -322,6 +343,13 @@ impl ChatServer {
         let Some(m) = self.members.get(&conn) else {
             return;
         };
+        // The existing room of the same key, under its first name.
+        let key = name_key(room);
+        let room = match self.room_names.get(&key) {
+            Some(existing) => existing.clone(),
+            None => room.to_string(),
+        };
+        let room = room.as_str();
         if m.room.as_deref() == Some(room) {
             return Self::reply(r, conn, cat.already_in_room(room));
         }
@@ -331,6 +359,9 @@ impl ChatServer {
         let nick = m.nick.clone();
         self.leave_room(r, conn, false);
         self.lobby.remove(&conn);
+        self.room_names
+            .entry(key)
+            .or_insert_with(|| room.to_string());
         self.rooms.entry(room.to_string()).or_default().insert(conn);
         if let Some(m) = self.members.get_mut(&conn) {
             m.room = Some(room.to_string());
@@ -342,13 +373,14 @@ impl ChatServer {
     /// `/whisper`: `target` and `msg` are not empty (the parser's check).
     fn whisper(&mut self, r: &mut Reactor, conn: ConnId, target: &str, msg: &str) {
         let cat = self.cat;
-        let msg = sanitize(msg);
+        let stripped = strip_invisible(msg);
+        let msg = sanitize(&stripped);
         let Some(sender) = self.members.get(&conn).map(|m| m.nick.clone()) else {
             return;
         };
         let found = self
             .by_nick
-            .get(&target.to_lowercase())
+            .get(&name_key(target))
             .and_then(|c| self.members.get(c).map(|m| (*c, m.nick.clone())));
         match found {
             Some((to, to_nick)) => {
@@ -373,7 +405,7 @@ impl Handler for ChatServer {
             "client {id} connected: {}",
             r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default()
         );
-        self.by_nick.insert(nick.to_lowercase(), conn);
+        self.by_nick.insert(name_key(&nick), conn);
         self.lobby.insert(conn);
         self.members.insert(
             conn,

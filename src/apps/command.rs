@@ -23,7 +23,8 @@
 
 use super::catalog::Catalog;
 use super::idle::{idle_close, on_grace_timer};
-use super::lines::{sanitize, Line, LineReader};
+use super::lines::{Line, LineReader};
+use super::text::sanitize;
 use crate::{ConnId, Handler, Reactor, ServerId, TimerId};
 use bytes::BytesMut;
 use serde::Serialize;

@@ -135,10 +135,7 @@ impl Framed {
                 let reply = json!({"type": "echo_response", "data": data, "timestamp": now});
                 self.send(r, conn, &reply)
             }
-            "broadcast" => {
-                self.broadcast(r, conn, msg, now);
-                true
-            }
+            "broadcast" => self.broadcast(r, conn, msg, now),
             _ => {
                 let reply =
                     json!({"type": "error", "message": self.cat.unknown_type(), "timestamp": now});
@@ -147,15 +144,33 @@ impl Framed {
         }
     }
 
-    fn broadcast(&mut self, r: &mut Reactor, from: ConnId, msg: Map<String, Value>, now: u64) {
+    /// Relay `msg` to every other client; returns false when the sender's
+    /// reading should stop (as [`Framed::send`]).
+    fn broadcast(
+        &mut self,
+        r: &mut Reactor,
+        from: ConnId,
+        msg: Map<String, Value>,
+        now: u64,
+    ) -> bool {
         let Some(sender) = self.clients.get(&from).map(|c| c.id.clone()) else {
-            return;
+            return false;
         };
         let data = msg.get("data").cloned().unwrap_or(Value::Null);
         let out =
             json!({"type": "broadcast_message", "sender": sender, "data": data, "timestamp": now});
-        // Encode once; every queue shares the same bytes.
-        let frame = self.frame(&out);
+        // Encode once; every queue shares the same bytes. A message that
+        // fits the limit on the way in can exceed it once wrapped (sender,
+        // timestamp): that is the sender's error, and nothing is relayed
+        // (the recipients never sent it, so an error to them would be noise).
+        let body = serde_json::to_vec(&out).unwrap_or_default();
+        let frame = match encode_frame(&body, self.cfg.max_frame) {
+            Ok(f) => f,
+            Err(FrameError::TooLong { len, max }) => {
+                let err = error_msg(&self.cat.broadcast_too_long(len, max));
+                return self.send(r, from, &err);
+            }
+        };
         for (&id, c) in &self.clients {
             if id != from && !c.closing && r.is_writable(id) {
                 // Ok(false) only means this recipient is slow: the hard cap
@@ -163,6 +178,7 @@ impl Framed {
                 let _ = r.write(id, frame.clone());
             }
         }
+        true
     }
 }
 

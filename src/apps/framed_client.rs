@@ -22,6 +22,7 @@
 //! (D6.1 on the client side).
 
 use crate::apps::stdin_lines::{self, StdinEvent};
+use crate::apps::text::{eprint_line, print_line as out};
 use crate::apps::wall_clock::unix_ms;
 use crate::codec::{encode_frame, parse_message, FrameDecoder, DEFAULT_MAX_FRAME};
 use crate::reactor::{Handler, Reactor};
@@ -29,7 +30,6 @@ use crate::{ConnId, ConnectOptions, NetError, SocketOptions, TimerId};
 use bytes::BytesMut;
 use serde_json::{json, Value};
 use std::any::Any;
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -168,13 +168,6 @@ impl FramedClient {
     }
 }
 
-/// Print one line on stdout and flush (so piped output arrives in order).
-fn out(line: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{line}");
-    let _ = o.flush();
-}
-
 impl Handler for FramedClient {
     fn on_connect(&mut self, _r: &mut Reactor, _c: ConnId) {
         out(&format!("connected to {}:{}", self.cfg.host, self.cfg.port));
@@ -198,11 +191,11 @@ impl Handler for FramedClient {
             match self.decoder.decode(data) {
                 Ok(Some(body)) => match parse_message(&body) {
                     Ok((_, map)) => out(&format!("< {}", Value::Object(map))),
-                    Err(e) => eprintln!("bad message from server: {e}"),
+                    Err(e) => eprint_line(&format!("bad message from server: {e}")),
                 },
                 Ok(None) => return,
                 Err(e) => {
-                    eprintln!("server sent a bad frame: {e}");
+                    eprint_line(&format!("server sent a bad frame: {e}"));
                     self.failed = true;
                     data.clear();
                     r.destroy(conn);

@@ -15,14 +15,13 @@
 //! connection as finished (it is no longer writable). At the peer's FIN, call
 //! [`LineReader::finish`] to get a last line that had no terminator.
 //!
-//! [`sanitize`] makes peer text safe to embed in a server line: it can never
-//! contain a line break or a terminal control sequence (D3.2).
+//! Peer text embedded in a server line goes through
+//! [`super::text::sanitize`] (D3.2).
 
 use super::catalog::Catalog;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::{ConnId, Reactor};
 use bytes::BytesMut;
-use std::borrow::Cow;
 
 /// One decoded line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,37 +101,5 @@ impl LineReader {
                 }
             }
         }
-    }
-}
-
-/// `text` made safe to embed in one server line: every control character
-/// (CR, LF, ESC, NEL, ...) and the Unicode line and paragraph separators are
-/// replaced by U+FFFD, so peer text can neither break the line nor drive the
-/// reader's terminal. Tabs are kept.
-pub fn sanitize(text: &str) -> Cow<'_, str> {
-    let bad = |c: char| (c.is_control() && c != '\t') || c == '\u{2028}' || c == '\u{2029}';
-    if text.chars().any(bad) {
-        Cow::Owned(
-            text.chars()
-                .map(|c| if bad(c) { '\u{FFFD}' } else { c })
-                .collect(),
-        )
-    } else {
-        Cow::Borrowed(text)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitize_removes_breaks_and_escapes() {
-        assert_eq!(sanitize("plain\ttext"), "plain\ttext");
-        assert_eq!(
-            sanitize("a\rb\x1b[2Jc\u{2028}"),
-            "a\u{FFFD}b\u{FFFD}[2Jc\u{FFFD}"
-        );
-        assert!(!sanitize("x\ny").contains('\n'));
     }
 }

@@ -16,5 +16,6 @@ pub mod idle;
 pub mod json_reply;
 pub mod lines;
 pub mod stdin_lines;
+pub mod text;
 pub mod upload;
 pub mod wall_clock;

@@ -14,8 +14,8 @@
 //! `received: <line>`; events as the seed logged them, in English.
 
 use crate::apps::catalog::Lang;
-use crate::apps::lines::sanitize;
-use crate::codec::lines::LineDecoder;
+use crate::apps::text::sanitize;
+use crate::client::server_lines::{ServerLines, ServerText};
 use crate::{ConnId, ConnectOptions, Handler, NetError, Reactor, SocketOptions, TimerId};
 use bytes::BytesMut;
 use std::collections::HashMap;
@@ -54,7 +54,7 @@ struct HalfCloseClient {
     scenario: Scenario,
     lang: Lang,
     conn: Option<ConnId>,
-    lines: LineDecoder,
+    lines: ServerLines,
     timers: HashMap<u64, Step>,
     pending: Vec<TimerId>,
     next_tag: u64,
@@ -106,15 +106,15 @@ impl Handler for HalfCloseClient {
     }
 
     fn on_data(&mut self, _r: &mut Reactor, _conn: ConnId, data: &mut BytesMut) {
-        while let Ok(Some(line)) = self.lines.decode(data) {
-            println!("received: {}", sanitize(&line));
+        while let Some(t) = self.lines.next(data) {
+            show(t);
         }
     }
 
     fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
         let mut rest = r.take_unread(conn);
-        while let Ok(Some(line)) = self.lines.decode_eof(&mut rest) {
-            println!("received: {}", sanitize(&line));
+        while let Some(t) = self.lines.next_eof(&mut rest) {
+            show(t);
         }
         println!("server closed its write side");
         if r.is_writable(conn) {
@@ -157,6 +157,14 @@ impl Handler for HalfCloseClient {
     }
 }
 
+/// Print what the server sent (a long line in pieces, as `netloop connect`).
+fn show(t: ServerText) {
+    match t {
+        ServerText::Line(l) | ServerText::Piece(l) => println!("received: {}", sanitize(&l)),
+        ServerText::NotUtf8 => println!("received: [a line that is not UTF-8]"),
+    }
+}
+
 /// Play `scenario` against `host:port`; exit status 0 if it connected.
 pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
     let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
@@ -175,7 +183,7 @@ pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
         scenario,
         lang,
         conn: Some(conn),
-        lines: LineDecoder::new(crate::codec::lines::DEFAULT_MAX_LINE),
+        lines: ServerLines::default(),
         timers: HashMap::new(),
         pending: Vec::new(),
         next_tag: 0,

@@ -26,20 +26,16 @@
 use super::backoff::{Backoff, BackoffConfig};
 use super::editor::{EditEvent, Editor};
 use super::reconnect::Reconnect;
+use super::server_lines::{ServerLines, ServerText};
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
-use crate::apps::lines::sanitize;
-use crate::codec::lines::{LineDecoder, LineError};
+use crate::apps::text::sanitize;
 use crate::{ConnId, ConnectOptions, Exit, Handler, NetError, Reactor, TimerId};
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
-
-/// Longest server line printed as one line; a longer one is printed in pieces
-/// of this size (the client must not buffer a server's unbounded line).
-pub const MAX_SERVER_LINE: usize = 1024 * 1024;
 
 /// Input read ahead of the connection, in bytes, before reading pauses (pipe
 /// and file input): bounds memory when the server reads slowly.
@@ -112,7 +108,7 @@ struct Client {
     /// `write()` reported the high-water mark: stop sending until `drain`.
     blocked: bool,
     editor: Editor,
-    incoming: LineDecoder,
+    incoming: ServerLines,
     local: Option<SocketAddr>,
     bytes_read: u64,
     bytes_written: u64,
@@ -180,7 +176,7 @@ impl Client {
             ..ConnectOptions::default()
         };
         self.conn = Some(r.connect(&self.opts.host, self.opts.port, opts));
-        self.incoming = LineDecoder::new(MAX_SERVER_LINE);
+        self.incoming = ServerLines::default();
         self.bytes_read = 0;
         self.bytes_written = 0;
         self.blocked = false;
@@ -369,8 +365,12 @@ impl Client {
         }
     }
 
-    fn print_server_line(&self, line: &str) {
-        self.print(&sanitize(line));
+    /// Print what the server sent; a long line is printed in pieces.
+    fn show(&self, t: ServerText) {
+        match t {
+            ServerText::Line(l) | ServerText::Piece(l) => self.print(&sanitize(&l)),
+            ServerText::NotUtf8 => self.print("[server sent a line that is not UTF-8]"),
+        }
     }
 }
 
@@ -401,19 +401,8 @@ impl Handler for Client {
             return;
         }
         self.bytes_read += data.len() as u64;
-        loop {
-            match self.incoming.decode(data) {
-                Ok(Some(line)) => self.print_server_line(&line),
-                Ok(None) => break,
-                Err(LineError::InvalidUtf8) => self.print("[server sent a line that is not UTF-8]"),
-                Err(LineError::TooLong { .. }) => {
-                    // Print a long line in pieces rather than buffer it.
-                    let n = data.len().min(MAX_SERVER_LINE);
-                    let piece = String::from_utf8_lossy(&data[..n]).into_owned();
-                    data.advance(n);
-                    self.print_server_line(&piece);
-                }
-            }
+        while let Some(t) = self.incoming.next(data) {
+            self.show(t);
         }
         if self.state == ClientState::Closing {
             self.arm_linger(r); // the server is still answering
@@ -425,8 +414,8 @@ impl Handler for Client {
             return;
         }
         let mut rest = r.take_unread(conn);
-        while let Ok(Some(line)) = self.incoming.decode_eof(&mut rest) {
-            self.print_server_line(&line);
+        while let Some(t) = self.incoming.next_eof(&mut rest) {
+            self.show(t);
         }
         self.notice("server ended the connection");
     }
@@ -551,7 +540,7 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         input_eof: false,
         blocked: false,
         editor: Editor::new(),
-        incoming: LineDecoder::new(MAX_SERVER_LINE),
+        incoming: ServerLines::default(),
         local: None,
         bytes_read: 0,
         bytes_written: 0,

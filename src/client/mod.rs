@@ -7,6 +7,7 @@ pub mod editor;
 pub mod halfclose;
 pub mod interactive;
 pub mod reconnect;
+pub mod server_lines;
 pub mod stdin;
 
 use crate::{Exit, Handler, Reactor};

@@ -17,7 +17,8 @@
 //! * `Err(LineError::InvalidUtf8)`: a complete line that is not UTF-8 was consumed. The caller
 //!   may reply with an error and keep decoding the lines after it.
 //! * `Err(LineError::TooLong { .. })`: the caller should send an error line and close the
-//!   connection. Nothing is consumed, and the decoder's state afterwards is unspecified.
+//!   connection. Nothing is consumed, and the decoder's state afterwards is unspecified, except
+//!   that [`LineDecoder::take_piece`] may then consume the line in pieces instead (clients).
 //!
 //! At end of stream, call [`LineDecoder::decode_eof`] until it returns `Ok(None)` to also get a
 //! final line that has no terminator.
@@ -132,6 +133,32 @@ impl LineDecoder {
         self.scanned = 0;
         let len = buf.len();
         take_line(buf, content_len(buf, len), len).map(Some)
+    }
+}
+
+impl LineDecoder {
+    /// After [`decode`](Self::decode) reported [`LineError::TooLong`], for a caller that shows a
+    /// long line in pieces instead of closing (the clients, which must not buffer a server's
+    /// unbounded line): consumes the next piece of the over-long line, at most `max_len` bytes
+    /// (cut before a UTF-8 character that would not fit whole), and returns it, invalid UTF-8
+    /// replaced by U+FFFD. (A CRLF is never split: `TooLong` means the content before the
+    /// terminator exceeds `max_len`, so the piece ends before the terminator.) The decoder's scan position is reset with the buffer it describes, so
+    /// a `\n` already buffered after the piece is found by the next `decode`.
+    pub fn take_piece(&mut self, buf: &mut BytesMut) -> String {
+        self.scanned = 0;
+        let limit = buf.len().min(self.max_len.max(1));
+        let mut cut = match std::str::from_utf8(&buf[..limit]) {
+            Ok(_) => limit,
+            // An incomplete character at the end: stop before it.
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => limit,
+        };
+        if cut == 0 {
+            cut = limit.max(1).min(buf.len());
+        }
+        let piece = String::from_utf8_lossy(&buf[..cut]).into_owned();
+        buf.advance(cut);
+        piece
     }
 }
 

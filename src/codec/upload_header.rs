@@ -79,6 +79,10 @@ pub enum FilenameError {
     Empty,
     /// The name is `.` or `..`.
     DotName,
+    /// The name starts with `.`: a hidden file (`.bashrc`, `.htaccess`, `.ssh`
+    /// change how other programs behave in that directory), and the
+    /// server's own temporary files live in that namespace.
+    Hidden,
     /// The name contains `/` or `\`.
     Separator,
     /// The name contains a control character (NUL included).
@@ -97,6 +101,7 @@ impl fmt::Display for FilenameError {
         match self {
             FilenameError::Empty => f.write_str("file name is empty"),
             FilenameError::DotName => f.write_str("file name must not be \".\" or \"..\""),
+            FilenameError::Hidden => f.write_str("file name must not start with '.'"),
             FilenameError::Separator => f.write_str("file name must not contain '/' or '\\'"),
             FilenameError::ControlChar => {
                 f.write_str("file name must not contain control characters")
@@ -110,8 +115,9 @@ impl fmt::Display for FilenameError {
 
 impl std::error::Error for FilenameError {}
 
-/// Checks that `name` is a single plain file name: not empty, not `.` or `..`, no `/`, `\`, NUL
-/// or other control characters, at most [`MAX_FILENAME_BYTES`] bytes.
+/// Checks that `name` is a single plain file name: not empty, not `.` or `..`, not starting with
+/// `.` (hidden files, and the upload server's temporary files), no `/`, `\`, NUL or other
+/// control characters, at most [`MAX_FILENAME_BYTES`] bytes.
 ///
 /// This refuses traversal (D7.1) and names that cannot be created (D7.2). The caller should
 /// still create the file with exclusive create inside its upload directory.
@@ -135,6 +141,9 @@ pub fn validate_filename(name: &str) -> Result<(), FilenameError> {
         if c.is_control() {
             return Err(FilenameError::ControlChar);
         }
+    }
+    if name.starts_with('.') {
+        return Err(FilenameError::Hidden);
     }
     Ok(())
 }
@@ -645,7 +654,14 @@ mod tests {
     fn validate_filename_cases() {
         assert_eq!(validate_filename("report.pdf"), Ok(()));
         assert_eq!(validate_filename("报告 v2.txt"), Ok(()));
-        assert_eq!(validate_filename("...hidden"), Ok(()));
+        assert_eq!(validate_filename("a.hidden"), Ok(()));
+        for name in ["...hidden", ".bashrc", ".netloop-upload-1-1.part"] {
+            assert_eq!(
+                validate_filename(name),
+                Err(FilenameError::Hidden),
+                "{name:?}"
+            );
+        }
         assert_eq!(validate_filename(""), Err(FilenameError::Empty));
         assert_eq!(validate_filename("."), Err(FilenameError::DotName));
         assert_eq!(validate_filename(".."), Err(FilenameError::DotName));

@@ -10,9 +10,14 @@
 //! request line `400`, a method other than `GET`/`HEAD` `405` (with
 //! `Allow`), a path other than `/metrics` `404`. Headers are not
 //! interpreted: nothing in them changes the answer. A scraper that opens a
-//! connection and sends nothing is destroyed after [`IDLE_TIMEOUT`], and at
-//! most [`MAX_CONNECTIONS`] scrapes are served at once (more are dropped),
-//! so the endpoint cannot starve the application of descriptors.
+//! connection and sends nothing is destroyed after [`IDLE_TIMEOUT`]; a head
+//! not complete within [`HEAD_DEADLINE`] of the accept gets `408` and the
+//! close (a byte every few seconds no longer holds a connection for ever).
+//! At most [`MAX_PENDING_HEADS`] connections may still be sending a head:
+//! the oldest is shed for a newer one, so a scrape gets through while slow
+//! peers hold every other connection. At most [`MAX_CONNECTIONS`] are open
+//! at once (more are dropped), so the endpoint cannot starve the
+//! application of descriptors.
 //!
 //! # Design
 //!
@@ -25,7 +30,7 @@
 
 use super::prometheus;
 use crate::net::error::NetError;
-use crate::reactor::config::{ListenOptions, SocketOptions};
+use crate::reactor::config::{ListenOptions, SocketOptions, ACCEPT_BUDGET};
 use crate::{BytesMut, ConnId, Handler, Reactor, ServerId, TimerId};
 use std::any::Any;
 use std::collections::HashMap;
@@ -38,11 +43,28 @@ use std::time::Duration;
 /// 8 KiB is what common servers allow per header line.
 pub const MAX_REQUEST_BYTES: usize = 8 * 1024;
 
-/// Scrape connections served at once: Prometheus opens one per scrape.
-pub const MAX_CONNECTIONS: usize = 16;
+/// Scrape connections open at once (descriptors), counting those shed and
+/// not yet closed: a connection ends in the loop's close phase, so a shed one
+/// holds its slot until the end of the iteration, in which the loop accepts
+/// at most [`ACCEPT_BUDGET`] more. With this many, even a burst of that many
+/// newcomers sheds the slow heads instead of being dropped by the listener,
+/// so a scrape in the same burst still gets in; and the endpoint still holds
+/// a small, fixed number of descriptors.
+pub const MAX_CONNECTIONS: usize = MAX_PENDING_HEADS + ACCEPT_BUDGET;
 
 /// A scrape connection silent for this long is destroyed (slowloris).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The whole request head must arrive within this long of the accept: a
+/// scraper sends it in one write, while a peer trickling a byte every few
+/// seconds reset the idle timeout for ever.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Connections still sending their request head that may be open at once
+/// (Prometheus opens one per scrape, and sends the head at once); when a new
+/// connection would exceed it, the oldest is shed, so slow peers can never
+/// hold the endpoint against a scrape.
+pub const MAX_PENDING_HEADS: usize = 16;
 
 /// `HOST:PORT` of the metrics endpoint (`[::1]:9100` for IPv6).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -99,6 +121,8 @@ pub enum Reply {
     MethodNotAllowed,
     /// `431`: no end of the head within [`MAX_REQUEST_BYTES`].
     TooLarge,
+    /// `408`: no end of the head within [`HEAD_DEADLINE`].
+    Timeout,
 }
 
 /// Decide what `buf` (the bytes received so far) gets: `None` while the
@@ -202,6 +226,13 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
             false,
             "",
         ),
+        Reply::Timeout => (
+            "408 Request Timeout",
+            "text/plain",
+            "request head not complete in time\n".into(),
+            false,
+            "",
+        ),
     };
     let mut out = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n",
@@ -228,13 +259,25 @@ pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError>
     })
 }
 
+/// A scrape connection still sending its request head.
+#[derive(Debug)]
+struct Head {
+    scanner: RequestScanner,
+    /// Accept order, for shedding the oldest.
+    seq: u64,
+    deadline: TimerId,
+}
+
 /// The application's handler plus the metrics endpoint (see the module docs).
 #[derive(Debug)]
 pub struct WithMetrics<H> {
     inner: H,
     server: Option<ServerId>,
-    /// Scrape connections: the request scanner until answered, then `None`.
-    conns: HashMap<ConnId, Option<RequestScanner>>,
+    /// Scrape connections: the head being read, then `None` once answered.
+    conns: HashMap<ConnId, Option<Head>>,
+    /// Our head-deadline timers (every other timer is the application's).
+    timers: HashMap<TimerId, ConnId>,
+    next_seq: u64,
 }
 
 impl<H: Handler> WithMetrics<H> {
@@ -245,6 +288,8 @@ impl<H: Handler> WithMetrics<H> {
             inner,
             server,
             conns: HashMap::new(),
+            timers: HashMap::new(),
+            next_seq: 0,
         }
     }
 
@@ -266,6 +311,47 @@ impl<H: Handler> WithMetrics<H> {
     fn is_ours(&self, c: ConnId) -> bool {
         !self.conns.is_empty() && self.conns.contains_key(&c)
     }
+
+    /// Answer `c` with `reply` and end it; its head is done.
+    fn answer(&mut self, r: &mut Reactor, c: ConnId, reply: Reply) {
+        self.head_done(r, c);
+        if reply != (Reply::Metrics { head_only: false }) {
+            log::debug!("metrics: {c} {reply:?}");
+        }
+        let bytes = response(reply, || prometheus::render(&r.metrics()));
+        let _ = r.end_with(c, bytes);
+    }
+
+    /// `c` is no longer reading a head: forget its scanner and deadline.
+    fn head_done(&mut self, r: &mut Reactor, c: ConnId) {
+        if let Some(Some(h)) = self.conns.insert(c, None) {
+            r.clear_timer(h.deadline);
+            self.timers.remove(&h.deadline);
+        }
+    }
+
+    /// Keep at most [`MAX_PENDING_HEADS`] connections reading a head:
+    /// destroy the oldest beyond that (never `newest`).
+    fn shed(&mut self, r: &mut Reactor, newest: ConnId) {
+        let pending = self.conns.values().filter(|h| h.is_some()).count();
+        if pending <= MAX_PENDING_HEADS {
+            return;
+        }
+        let oldest = self
+            .conns
+            .iter()
+            .filter(|(&c, h)| c != newest && h.is_some())
+            .min_by_key(|(_, h)| h.as_ref().map_or(u64::MAX, |h| h.seq))
+            .map(|(&c, _)| c);
+        if let Some(c) = oldest {
+            log::debug!("metrics: {MAX_PENDING_HEADS} slow request heads open, shedding {c}");
+            // No longer pending from now on: the close comes in the loop's
+            // close phase, and the next accept of this iteration must shed
+            // another head, not count this one again.
+            self.head_done(r, c);
+            r.destroy(c);
+        }
+    }
 }
 
 impl<H: Handler> Handler for WithMetrics<H> {
@@ -278,7 +364,16 @@ impl<H: Handler> Handler for WithMetrics<H> {
     }
     fn on_connection(&mut self, r: &mut Reactor, s: ServerId, c: ConnId) {
         if self.is_server(s) {
-            self.conns.insert(c, Some(RequestScanner::default()));
+            let deadline = r.set_timeout(HEAD_DEADLINE, c.to_u64());
+            self.timers.insert(deadline, c);
+            self.next_seq += 1;
+            let head = Head {
+                scanner: RequestScanner::default(),
+                seq: self.next_seq,
+                deadline,
+            };
+            self.conns.insert(c, Some(head));
+            self.shed(r, c);
         } else {
             self.inner.on_connection(r, s, c)
         }
@@ -315,20 +410,15 @@ impl<H: Handler> Handler for WithMetrics<H> {
         if !self.is_ours(c) {
             return self.inner.on_data(r, c, data);
         }
-        let Some(Some(scanner)) = self.conns.get_mut(&c) else {
+        let Some(Some(head)) = self.conns.get_mut(&c) else {
             data.clear(); // after the answer: ignored
             return;
         };
-        let Some(reply) = scanner.feed(data) else {
+        let Some(reply) = head.scanner.feed(data) else {
             return; // incomplete head, under the limit: wait for more
         };
         data.clear();
-        self.conns.insert(c, None);
-        if reply != (Reply::Metrics { head_only: false }) {
-            log::debug!("metrics: {c} {reply:?}");
-        }
-        let bytes = response(reply, || prometheus::render(&r.metrics()));
-        let _ = r.end_with(c, bytes);
+        self.answer(r, c, reply);
     }
     fn on_end(&mut self, r: &mut Reactor, c: ConnId) {
         if !self.is_ours(c) {
@@ -356,13 +446,28 @@ impl<H: Handler> Handler for WithMetrics<H> {
     }
     fn on_close(&mut self, r: &mut Reactor, c: ConnId, had_error: bool) {
         if self.is_ours(c) {
+            self.head_done(r, c);
             self.conns.remove(&c);
         } else {
             self.inner.on_close(r, c, had_error)
         }
     }
     fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
-        self.inner.on_timer(r, t, tag)
+        let ours = if self.timers.is_empty() {
+            None
+        } else {
+            self.timers.remove(&t)
+        };
+        match ours {
+            Some(c) => {
+                if r.is_writable(c) {
+                    self.answer(r, c, Reply::Timeout);
+                } else {
+                    r.destroy(c);
+                }
+            }
+            None => self.inner.on_timer(r, t, tag),
+        }
     }
     fn on_immediate(&mut self, r: &mut Reactor, tag: u64) {
         self.inner.on_immediate(r, tag)

@@ -16,15 +16,33 @@ pub const MAX_LINES_PER_SEC: u32 = 10;
 /// Length of the rate-limit window.
 const WINDOW: Duration = Duration::from_secs(1);
 
-/// Fixed-window rate limiter for the per-iteration line.
-#[derive(Debug, Default)]
+/// Fixed-window rate limiter for the per-iteration line, and for any log
+/// line whose volume a peer controls (repeated warnings of a server).
+#[derive(Debug)]
 pub struct TraceLimiter {
     window_start: Option<Instant>,
     in_window: u32,
     suppressed: u64,
+    per_window: u32,
+}
+
+impl Default for TraceLimiter {
+    fn default() -> Self {
+        TraceLimiter::with_limit(MAX_LINES_PER_SEC)
+    }
 }
 
 impl TraceLimiter {
+    /// A limiter letting `per_second` lines through per one-second window.
+    pub fn with_limit(per_second: u32) -> TraceLimiter {
+        TraceLimiter {
+            window_start: None,
+            in_window: 0,
+            suppressed: 0,
+            per_window: per_second,
+        }
+    }
+
     /// May a line be printed at `now`? `Some(n)`: yes, and `n` lines were
     /// suppressed since the last one printed. `None`: suppressed (counted).
     pub fn admit(&mut self, now: Instant) -> Option<u64> {
@@ -36,7 +54,7 @@ impl TraceLimiter {
             self.window_start = Some(now);
             self.in_window = 0;
         }
-        if self.in_window >= MAX_LINES_PER_SEC {
+        if self.in_window >= self.per_window {
             self.suppressed += 1;
             return None;
         }

@@ -25,6 +25,7 @@ use super::rtt::{IssuedPings, RttStats};
 use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
 use crate::apps::json_reply::json_line;
 use crate::apps::stdin_lines::{self, StdinEvent};
+use crate::apps::text::print_line as out;
 use crate::apps::wall_clock::unix_ms;
 use crate::client::backoff::{Backoff, BackoffConfig};
 use crate::client::reconnect::Reconnect;
@@ -34,7 +35,6 @@ use crate::{ConnId, ConnectOptions, NetError, TimerId};
 use bytes::BytesMut;
 use serde_json::{json, Map, Value};
 use std::any::Any;
-use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -136,12 +136,6 @@ pub struct HeartbeatClient {
     auto_reconnect: bool,
     done: bool,
     stats: ClientStats,
-}
-
-fn out(line: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{line}");
-    let _ = o.flush();
 }
 
 fn ms(d: Option<Duration>) -> String {

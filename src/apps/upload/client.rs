@@ -20,6 +20,7 @@
 //! the disk delays nothing else.
 
 use super::worker::hex;
+use crate::apps::text::{eprint_line, print_line};
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ConnectOptions, NetError};
@@ -93,7 +94,7 @@ impl UploadClient {
     }
 
     fn fail(&mut self, r: &mut Reactor, msg: &str) {
-        eprintln!("error: {msg}");
+        eprint_line(&format!("error: {msg}"));
         self.failed = true;
         if let Some(b) = self.current.take().and_then(|c| c.bar) {
             b.abandon();
@@ -186,11 +187,11 @@ impl UploadClient {
         match status {
             "receiving" => {
                 if !self.tty {
-                    eprintln!(
+                    eprint_line(&format!(
                         "receiving: {} ({} bytes)",
                         v.get("filename").and_then(Value::as_str).unwrap_or("?"),
                         num("total")
-                    );
+                    ));
                 }
             }
             "progress" => {
@@ -225,10 +226,10 @@ impl UploadClient {
                     );
                     return self.fail(r, &msg);
                 }
-                println!(
+                print_line(&format!(
                     "uploaded {} as {stored} ({size} bytes, sha256 {sha})",
                     cur.path.display()
-                );
+                ));
                 self.completed += 1;
                 self.start_next(r);
             }
@@ -236,7 +237,7 @@ impl UploadClient {
                 let msg = v.get("message").and_then(Value::as_str).unwrap_or("?");
                 self.fail(r, &format!("server: {msg}"));
             }
-            _ => eprintln!("server: {}", Value::Object(v)),
+            _ => eprint_line(&format!("server: {}", Value::Object(v))),
         }
     }
 }
@@ -251,7 +252,7 @@ impl Handler for UploadClient {
             match self.decoder.decode(data) {
                 Ok(Some(line)) => match parse_message_or_status(&line) {
                     Some(v) => self.on_reply(r, v),
-                    None => eprintln!("server: {line}"),
+                    None => eprint_line(&format!("server: {line}")),
                 },
                 Ok(None) => return,
                 Err(e) => {

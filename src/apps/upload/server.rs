@@ -25,13 +25,29 @@
 //!   5 % of the file, so at most 100 per file whatever the segmentation;
 //!   D7.5); `completed` {filename (the stored name), size, sha256} only after
 //!   `fsync` and the link into place; `error` {message}.
+//! * Deadlines: a header block must be complete [`HEADER_DEADLINE`] after
+//!   its first byte (so trickling it byte by byte under the idle timeout
+//!   does not hold a connection); with `--token`, a connection without a
+//!   valid header block is closed after [`AUTH_DEADLINE`], as on the other
+//!   servers. Failed tokens are limited per source address and in total
+//!   ([`AuthLimiter`]). [`UploadConfig`] carries both deadlines so tests can
+//!   shorten them.
+//! * The idle timeout is ignored while `finishing`: the silence is ours
+//!   (reading paused during `fsync`), and the file is about to be stored.
+//! * Stored files have mode [`super::worker::FILE_MODE`] (0600); names
+//!   starting with `.` are refused (hidden files, and our own temporary
+//!   files' namespace); `serve_upload` locks the directory for one server
+//!   and removes temporary files an earlier run left.
 //! * An upload that does not complete (disconnect, idle timeout, shutdown,
 //!   disk error) is aborted: the worker removes its temporary file (D7.9).
 //!   A connection ended after an error is destroyed if the peer has not
 //!   closed within [`CLOSE_GRACE`] (D-X4).
 
-use super::worker::{Job, Reply, WorkerPool, DEFAULT_WORKERS};
-use crate::apps::auth::{auth_timer_conn, auth_timer_tag, log_failure, Token, AUTH_FAILURE_DELAY};
+use super::worker::{claim_dir, Job, Reply, WorkerPool, DEFAULT_WORKERS};
+use crate::apps::auth::{
+    auth_timer_conn, auth_timer_tag, log_failure, log_limited, AuthLimiter, Token, AUTH_DEADLINE,
+    AUTH_FAILURE_DELAY,
+};
 use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::json_line as reply;
 use crate::apps::wall_clock::unix_ms;
@@ -56,6 +72,10 @@ pub const RESUME_IN_FLIGHT: usize = 256 * 1024;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// After an error reply and `end()`, the peer has this long to close.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// A header block (at most 8 KiB) must be complete this long after its first
+/// byte: an honest client sends it in one write, and the idle timeout alone
+/// let a peer trickle one byte every few seconds and hold the slot for days.
+pub const HEADER_DEADLINE: Duration = Duration::from_secs(10);
 /// Progress granularity floor in bytes (with 1 %).
 pub const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
 
@@ -83,12 +103,19 @@ pub struct UploadConfig {
     pub max_file_size: u64,
     /// File threads.
     pub workers: usize,
-    /// Sleep before each file write: simulates a slow disk (tests, demos).
+    /// Sleep before each file write and each finish (fsync): simulates a slow
+    /// disk (tests, demos).
     pub write_delay: Duration,
     /// When set, every header block must carry `Token: <this>`; a missing or
     /// wrong one is answered with an `error` after [`AUTH_FAILURE_DELAY`]
     /// (reading paused) and the connection is closed (issue 7).
     pub token: Option<Token>,
+    /// With a token: a connection without a valid header block by then is
+    /// closed ([`AUTH_DEADLINE`], as the other servers; tests shorten it).
+    pub auth_deadline: Duration,
+    /// A header block must be complete this long after its first byte
+    /// ([`HEADER_DEADLINE`]; tests shorten it).
+    pub header_deadline: Duration,
 }
 
 impl UploadConfig {
@@ -100,6 +127,8 @@ impl UploadConfig {
             workers: DEFAULT_WORKERS,
             write_delay: Duration::ZERO,
             token: None,
+            auth_deadline: AUTH_DEADLINE,
+            header_deadline: HEADER_DEADLINE,
         }
     }
 }
@@ -145,6 +174,15 @@ struct Session {
     close_timer: Option<TimerId>,
     /// A rejected token: the error sent when the auth delay ends.
     auth_error: Option<&'static str>,
+    /// With a token, until the first valid header block: closes the
+    /// connection at [`UploadConfig::auth_deadline`].
+    auth_deadline: Option<TimerId>,
+    /// From the first byte of a header block to its end.
+    header_timer: Option<TimerId>,
+    /// The peer's address, for the failure limiter.
+    ip: std::net::IpAddr,
+    /// A header block with the right token has been accepted.
+    authenticated: bool,
 }
 
 /// The upload server.
@@ -155,6 +193,7 @@ pub struct Upload {
     sessions: HashMap<ConnId, Session>,
     jobs: HashMap<u64, ConnId>,
     next_job: u64,
+    limiter: AuthLimiter,
 }
 
 /// The upload server's texts: English only (the seed had no wording for its
@@ -170,6 +209,7 @@ impl Upload {
             sessions: HashMap::new(),
             jobs: HashMap::new(),
             next_job: 1,
+            limiter: AuthLimiter::new(),
         }
     }
 
@@ -196,6 +236,12 @@ impl Upload {
         let Some(s) = self.sessions.get_mut(&conn) else {
             return;
         };
+        for t in [s.auth_deadline.take(), s.header_timer.take()]
+            .into_iter()
+            .flatten()
+        {
+            r.clear_timer(t);
+        }
         let old = std::mem::replace(&mut s.phase, Phase::Closing);
         if let Phase::Receiving(a) | Phase::Finishing(a) = old {
             self.jobs.remove(&a.job);
@@ -231,31 +277,63 @@ impl Upload {
                     return;
                 }
                 Phase::Header => match s.decoder.decode(data) {
-                    Ok(None) => return,
+                    Ok(None) => {
+                        if !data.is_empty() && s.header_timer.is_none() {
+                            let d = self.cfg.header_deadline;
+                            s.header_timer = Some(r.set_timeout(d, conn.to_u64()));
+                        }
+                        return;
+                    }
                     Err(e) => {
                         data.clear();
                         return self.fail(r, conn, &e.to_string());
                     }
                     Ok(Some(h)) => {
+                        if let Some(t) = s.header_timer.take() {
+                            r.clear_timer(t);
+                        }
                         if let Some(token) = &self.cfg.token {
-                            let ok = h
-                                .token
-                                .as_ref()
-                                .is_some_and(|t| token.matches(t.as_bytes()));
-                            if !ok {
+                            // Failures are limited per address and in total
+                            // across connections; a refused attempt is not
+                            // compared at all.
+                            let now = r.now();
+                            // A connection that has presented the right
+                            // token once is not subject to the limiter (a
+                            // guesser on its address must not stop its next
+                            // upload); its tokens are still compared.
+                            let admitted = if s.authenticated {
+                                Ok(())
+                            } else {
+                                self.limiter.admit(s.ip, now)
+                            };
+                            let refusal = match admitted {
+                                Err(l) => {
+                                    log_limited(&conn.to_string(), l);
+                                    Some(CAT.auth_limited())
+                                }
+                                Ok(()) => match &h.token {
+                                    Some(t) if token.matches(t.as_bytes()) => None,
+                                    Some(_) => Some(CAT.auth_wrong()),
+                                    None => Some(CAT.auth_required()),
+                                },
+                            };
+                            if let Some(msg) = refusal {
+                                if msg != CAT.auth_limited() {
+                                    self.limiter.failed(s.ip, now);
+                                    log_failure(&conn.to_string(), 1);
+                                }
                                 // Answered after the delay, reading paused, so
                                 // guessing costs time (issue 7); then closed.
-                                log_failure(&conn.to_string(), 1);
                                 s.phase = Phase::Closing;
-                                s.auth_error = Some(if h.token.is_some() {
-                                    CAT.auth_wrong()
-                                } else {
-                                    CAT.auth_required()
-                                });
+                                s.auth_error = Some(msg);
                                 data.clear();
                                 r.pause(conn);
                                 r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
                                 return;
+                            }
+                            s.authenticated = true;
+                            if let Some(t) = s.auth_deadline.take() {
+                                r.clear_timer(t);
                             }
                         }
                         let job = self.next_job;
@@ -406,6 +484,14 @@ impl Handler for Upload {
 
     fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
         self.ensure_pool(r);
+        let auth_deadline = self
+            .cfg
+            .token
+            .is_some()
+            .then(|| r.set_timeout(self.cfg.auth_deadline, auth_timer_tag(conn)));
+        let ip = r
+            .peer_addr(conn)
+            .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
         self.sessions.insert(
             conn,
             Session {
@@ -414,6 +500,10 @@ impl Handler for Upload {
                 in_flight: 0,
                 close_timer: None,
                 auth_error: None,
+                auth_deadline,
+                header_timer: None,
+                ip,
+                authenticated: false,
             },
         );
     }
@@ -437,25 +527,55 @@ impl Handler for Upload {
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
         if let Some(conn) = auth_timer_conn(tag) {
-            let msg = self
-                .sessions
-                .get_mut(&conn)
-                .and_then(|s| s.auth_error.take());
-            if let Some(msg) = msg {
+            let Some(s) = self.sessions.get_mut(&conn) else {
+                return;
+            };
+            if s.auth_deadline == Some(t) {
+                s.auth_deadline = None;
+                log::info!(
+                    "{conn}: no authentication within {:?}, closing",
+                    self.cfg.auth_deadline
+                );
+                return self.fail(r, conn, CAT.auth_timeout());
+            }
+            if let Some(msg) = s.auth_error.take() {
                 self.fail(r, conn, msg);
             }
             return;
         }
         let conn = ConnId::from_u64(tag);
-        if let Some(s) = self.sessions.get_mut(&conn) {
+        let Some(s) = self.sessions.get_mut(&conn) else {
+            return;
+        };
+        if s.header_timer == Some(t) {
+            s.header_timer = None;
+            log::info!(
+                "{conn}: header block not complete within {:?}, closing",
+                self.cfg.header_deadline
+            );
+            let msg = format!(
+                "header block not complete within {} ms",
+                self.cfg.header_deadline.as_millis()
+            );
+            return self.fail(r, conn, &msg);
+        }
+        if s.close_timer == Some(t) {
             s.close_timer = None;
             r.destroy(conn);
         }
     }
 
     fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+        // While finishing, the connection is quiet because we are: reading is
+        // paused while our fsync runs. Failing then would tell the client
+        // "idle timeout" for a file that is stored a moment later. The reply
+        // that follows is activity, which re-arms the idle timer.
+        if let Some(Phase::Finishing(_)) = self.sessions.get(&conn).map(|s| &s.phase) {
+            log::debug!("{conn}: idle while our disk finishes the upload; waiting");
+            return;
+        }
         self.fail(r, conn, CAT.idle_timeout());
     }
 
@@ -475,7 +595,10 @@ impl Handler for Upload {
         let Some(s) = self.sessions.remove(&conn) else {
             return;
         };
-        if let Some(t) = s.close_timer {
+        for t in [s.close_timer, s.auth_deadline, s.header_timer]
+            .into_iter()
+            .flatten()
+        {
             r.clear_timer(t);
         }
         if let Phase::Receiving(a) | Phase::Finishing(a) = s.phase {
@@ -501,6 +624,19 @@ pub fn serve_upload(
         log::error!("cannot create the upload directory {}: {e}", dir.display());
         return ExitCode::FAILURE;
     }
+    // Held until serve() returns, i.e. for the life of the server.
+    let _lock = match claim_dir(&dir) {
+        Ok((lock, removed)) => {
+            if removed > 0 {
+                log::info!("removed {removed} temporary file(s) left by an earlier run");
+            }
+            lock
+        }
+        Err(e) => {
+            log::error!("cannot use the upload directory {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
     if args.idle_timeout.is_none() {
         args.idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
     }

@@ -6,9 +6,12 @@
 //! [`Remote`] (`Handler::on_message`), which wakes the loop through its
 //! `mio::Waker`:
 //!
-//! * `Open` creates a temporary file `.netloop-upload-<pid>-<id>.part` in the
-//!   upload directory with exclusive create (never following or replacing
-//!   anything). Failure → `Failed`.
+//! * `Open` creates a temporary file `.netloop-upload-<128 random bits in
+//!   hex>.part` in the upload directory with exclusive create (never
+//!   following or replacing anything) and mode [`FILE_MODE`]. Clients cannot
+//!   name it (names starting with `.` are refused) nor predict it. Failure →
+//!   `Failed`. [`claim_dir`] locks the directory for one server and removes
+//!   temporary files a previous run left.
 //! * `Write` appends and feeds SHA-256; it is always answered with `Written`
 //!   (so the loop's in-flight count goes down), or `Failed` on an error such
 //!   as ENOSPC, after which the temporary file is already removed and later
@@ -130,7 +133,8 @@ pub struct WorkerPool {
 
 impl WorkerPool {
     /// Start `n` threads (at least one) writing into `dir`, answering through
-    /// `remote`. `write_delay` is slept before every write: a simulated slow
+    /// `remote`. `write_delay` is slept before every write and every finish
+    /// (fsync): a simulated slow
     /// disk for tests and demonstrations, zero otherwise.
     pub fn start(
         n: usize,
@@ -149,7 +153,10 @@ impl WorkerPool {
                 .spawn(move || {
                     let mut files = HashMap::new();
                     for job in rx {
-                        if !write_delay.is_zero() && matches!(job, Job::Write { .. }) {
+                        // A slow disk is slow to write and to sync.
+                        if !write_delay.is_zero()
+                            && matches!(job, Job::Write { .. } | Job::Finish { .. })
+                        {
                             std::thread::sleep(write_delay);
                         }
                         if let Some(reply) = run_job(&dir, &mut files, job) {
@@ -186,16 +193,79 @@ impl Drop for WorkerPool {
     }
 }
 
-fn temp_path(dir: &Path, id: u64) -> PathBuf {
-    dir.join(format!("{TEMP_PREFIX}{}-{id}.part", std::process::id()))
+/// Suffix of temporary upload files.
+pub const TEMP_SUFFIX: &str = ".part";
+
+/// Mode of stored uploads (set when the temporary file is created; the link
+/// into place keeps it): owner read and write only. Uploads come from
+/// network clients; whoever else should read them can be given access
+/// explicitly (the umask can only remove bits from this).
+pub const FILE_MODE: u32 = 0o600;
+
+/// A fresh temporary name: 128 random bits, so a client cannot predict it
+/// (and, names starting with `.` being refused, cannot upload one anyway).
+fn temp_path(dir: &Path) -> io::Result<PathBuf> {
+    let mut r = [0u8; 16];
+    let n = rustix::rand::getrandom(&mut r, rustix::rand::GetRandomFlags::empty())?;
+    if n != r.len() {
+        return Err(io::Error::other("short read from getrandom"));
+    }
+    Ok(dir.join(format!("{TEMP_PREFIX}{}{TEMP_SUFFIX}", hex(&r))))
+}
+
+/// Whether `name` is one of our temporary files.
+pub fn is_temp_name(name: &str) -> bool {
+    name.starts_with(TEMP_PREFIX) && name.ends_with(TEMP_SUFFIX)
+}
+
+/// Exclusive use of an upload directory, held while the server runs (so
+/// cleaning temporary files at start never removes a live upload's).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+/// Take `dir` for this server (fails if another server holds it) and remove
+/// the temporary files a previous run left behind (a crash, SIGKILL);
+/// returns the lock and how many files were removed.
+pub fn claim_dir(dir: &Path) -> io::Result<(DirLock, usize)> {
+    // The lock is on the directory itself (flock works on a directory's
+    // descriptor), so no lock file appears among the uploads.
+    let file = File::open(dir)?;
+    rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).map_err(
+        |e| {
+            io::Error::new(
+                io::ErrorKind::WouldBlock,
+                format!("another upload server uses this directory ({e})"),
+            )
+        },
+    )?;
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_name().to_str().is_some_and(is_temp_name)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok((DirLock { _file: file }, removed))
 }
 
 fn run_job(dir: &Path, files: &mut HashMap<u64, OpenFile>, job: Job) -> Option<Reply> {
     match job {
         Job::Open { id, name } => {
-            let tmp = temp_path(dir, id);
-            match File::options().write(true).create_new(true).open(&tmp) {
-                Ok(file) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            let opened = temp_path(dir).and_then(|tmp| {
+                File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(FILE_MODE)
+                    .open(&tmp)
+                    .map(|f| (tmp, f))
+            });
+            match opened {
+                Ok((tmp, file)) => {
                     files.insert(
                         id,
                         OpenFile {
