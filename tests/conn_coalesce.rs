@@ -122,3 +122,67 @@ fn a_reply_in_data_is_one_write() {
     // Each round trip: the previous reply's single write.
     assert!(counts[1..].iter().all(|c| c == "1\n"), "{counts:?}");
 }
+
+/// A burst queued in one callback to a peer that does not read is offered
+/// to the kernel as soon as it would pass the cap, so the peer is still
+/// evicted as a slow consumer, and the queue never holds more than the cap
+/// plus one write.
+#[test]
+fn a_burst_to_a_stalled_peer_is_still_stopped_at_the_cap() {
+    use netloop::{ErrorCode, NetError, ServerId, SocketOptions};
+    use std::sync::{Arc, Mutex};
+    const CAP: usize = 4 << 20;
+    const CHUNK: usize = 1 << 20;
+    #[derive(Default)]
+    struct Seen {
+        max_queued: usize,
+        refused_after: Option<usize>,
+        slow: bool,
+    }
+    struct Flood(Arc<Mutex<Seen>>);
+    impl Handler for Flood {
+        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+            let mut seen = self.0.lock().unwrap();
+            for i in 0..64 {
+                if r.write(c, vec![b'f'; CHUNK]).is_err() {
+                    seen.refused_after = Some(i);
+                    break;
+                }
+                seen.max_queued = seen.max_queued.max(r.buffer_size(c));
+            }
+        }
+        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+            d.clear();
+        }
+        fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+            self.0.lock().unwrap().slow |= e.code == ErrorCode::SlowConsumer;
+        }
+    }
+    let seen: Arc<Mutex<Seen>> = Default::default();
+    let s2 = seen.clone();
+    let opts = ListenOptions {
+        socket: SocketOptions {
+            max_write_buffer: CAP,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let lp = TestLoop::start(opts, move || Flood(s2));
+    // Never reads: a 4 KiB receive buffer, so the kernel holds little.
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.connect(&lp.addr.into()).unwrap();
+    util::wait_until("the stalled peer is evicted", || seen.lock().unwrap().slow);
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.refused_after.is_some(),
+        "64 MiB were queued without eviction"
+    );
+    let bound = CAP + CHUNK + netloop::conn::write_queue::ENTRY_OVERHEAD;
+    assert!(
+        seen.max_queued <= bound,
+        "queue reached {} (bound {bound})",
+        seen.max_queued
+    );
+    drop(sock);
+}

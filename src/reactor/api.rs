@@ -5,6 +5,7 @@ use super::timers::TimerEntry;
 use super::token::ConnId;
 use super::{Pending, Reactor};
 use crate::conn::state::State;
+use crate::conn::write_queue::ENTRY_OVERHEAD;
 use crate::net::error::{ErrorCode, NetError, WriteError};
 use bytes::{Buf, Bytes, BytesMut};
 use std::fmt;
@@ -45,7 +46,9 @@ impl Reactor {
     /// already queued, the connection is destroyed as a slow consumer
     /// (`error` ERR_SLOW_CONSUMER, then `close(true)`) and `Err(Closed)` is
     /// returned. Bytes the kernel takes at once never count, so a peer that
-    /// keeps up is never evicted, whatever the size of one write; memory held
+    /// keeps up is never evicted, whatever the size of one write; a write
+    /// that would take a queue the kernel has not yet been offered past the
+    /// cap offers it at once instead of at the end of the phase. Memory held
     /// for one peer is at most the cap plus the one write that crossed it.
     pub fn write(&mut self, conn: ConnId, data: impl Into<Bytes>) -> Result<bool, WriteError> {
         let mut data = data.into();
@@ -139,13 +142,13 @@ impl Reactor {
             return Err(WriteError::Closed);
         }
         if !rest.is_empty() {
+            let cap = c.opts.max_write_buffer;
             // The socket said `WouldBlock` since the last flush and what is
             // queued already passes the cap: the peer is not taking what we
-            // send. (A writable socket only means the queue waits for this
-            // iteration's flush, not that the peer is slow.)
+            // send. (A writable socket only means the queue waits for the
+            // phase's flush, not that the peer is slow.)
             let held = c.wq.footprint();
-            if !c.writable && held > c.opts.max_write_buffer {
-                let cap = c.opts.max_write_buffer;
+            if !c.writable && held > cap {
                 log::warn!("{conn} slow consumer: {held} bytes queued, cap {cap}; destroying");
                 let err = NetError::new(
                     ErrorCode::SlowConsumer,
@@ -155,9 +158,23 @@ impl Reactor {
                 self.close_conn(conn.0, Some(err));
                 return Err(WriteError::Closed);
             }
+            let offer_now = c.writable && held + rest.len() + ENTRY_OVERHEAD > cap;
             self.stats.queued_add(rest.len());
             c.wq.push(rest);
-            if c.writable && c.corked == 0 && !c.in_flush_list {
+            if offer_now {
+                // Past the cap without the kernel having been asked: offer
+                // the queue now rather than at the end of the phase, so a
+                // burst to a peer that reads goes through, and one to a peer
+                // that does not finds the socket full at its next write
+                // (memory stays within the cap plus one write).
+                self.flush(conn.0);
+                let Some(c) = self.conns.get_mut(conn.0) else {
+                    return Err(WriteError::Closed);
+                };
+                if c.state == State::Closed {
+                    return Err(WriteError::Closed);
+                }
+            } else if c.writable && c.corked == 0 && !c.in_flush_list {
                 // Written at the end of the phase. (A socket that said
                 // `WouldBlock` is flushed by its writable edge instead; a
                 // corked one at `uncork()`.)
@@ -165,6 +182,9 @@ impl Reactor {
                 self.flush_list.push(conn.0);
             }
         }
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return Err(WriteError::Closed);
+        };
         let below = c.wq.len() < c.opts.high_water_mark;
         if !below && !c.need_drain {
             c.need_drain = true;
