@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use netloop::apps::auth_guard::AuthWire;
-use netloop::cli::auth_args::{serve_guarded, AuthArgs};
+use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve, serve_with, ServerArgs};
 use netloop::cli::target::parse_target;
@@ -109,6 +109,8 @@ struct ConnectArgs {
     /// Connect timeout of each attempt.
     #[arg(long, value_parser = netloop::cli::units::parse_duration, default_value = "10s")]
     connect_timeout: std::time::Duration,
+    #[command(flatten)]
+    auth: ClientAuthArgs,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +207,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Command::Connect(a) => {
+            let token = match a.auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             netloop::client::interactive::run(netloop::client::interactive::ClientOptions {
                 host: a.addr.0,
                 port: a.addr.1,
@@ -216,6 +222,7 @@ fn main() -> ExitCode {
                 },
                 linger: a.linger,
                 connect_timeout: a.connect_timeout,
+                token,
             })
         }
         Command::Halfclose {

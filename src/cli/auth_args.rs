@@ -1,5 +1,7 @@
-//! `--token FILE`: access control of the servers that support it (issue 7),
-//! and serving a handler behind an [`AuthGuard`] when a token is configured.
+//! `--token FILE`: access control of the servers that support it, serving a
+//! handler behind an [`AuthGuard`] when a token is configured, and the same
+//! option on the clients ([`ClientAuthArgs`]: `connect`, `framed`,
+//! `heartbeat`, `upload`), which send the token the server expects.
 
 use crate::apps::auth::{Token, TOKEN_ENV};
 use crate::apps::auth_guard::{AuthGuard, AuthWire};
@@ -28,6 +30,30 @@ impl AuthArgs {
             match &self.token {
                 Some(p) => log::error!("--token {}: {e}", p.display()),
                 None => log::error!("{TOKEN_ENV}: {e}"),
+            }
+            ExitCode::FAILURE
+        })
+    }
+}
+
+/// The token option of the clients: the token a client presents.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ClientAuthArgs {
+    /// Authenticate with the token in FILE (one trailing newline is ignored;
+    /// at most 4 KiB). Without it, the NETLOOP_TOKEN environment variable is
+    /// used if set.
+    #[arg(long, value_name = "FILE")]
+    pub token: Option<PathBuf>,
+}
+
+impl ClientAuthArgs {
+    /// The token to present, or `None`; the error is printed as one line on
+    /// stderr (without the token).
+    pub fn load(&self) -> Result<Option<Token>, ExitCode> {
+        Token::configured(self.token.as_deref()).map_err(|e| {
+            match &self.token {
+                Some(p) => eprintln!("error: --token {}: {e}", p.display()),
+                None => eprintln!("error: {TOKEN_ENV}: {e}"),
             }
             ExitCode::FAILURE
         })

@@ -21,21 +21,43 @@
 //! other non-empty line is sent with `\n`, including other `/commands`.
 //! Output: server lines go to stdout (sanitised: a server cannot drive the
 //! terminal); client notices go to stderr unless stdin is a terminal.
-//! Exit status: 0 if a connection was ever established, 1 otherwise.
+//! Exit status: 0 if a connection was ever established, 1 otherwise, and 1
+//! when the client gave up reconnecting or authentication failed.
+//!
+//! What counts as a failed attempt: a connect that fails, and a connection
+//! that closes within [`STABLE_AFTER`] of its connect, whether or not data
+//! came first (a full server accepts, may send one refusal line, and
+//! closes). Only a connection that stayed open that long resets the backoff,
+//! so against such a server the delays keep growing and the client gives up
+//! after `--max-attempts`. An error a retry cannot fix (an unknown host, a
+//! refused token) is not retried at all.
+//!
+//! With `--token` (or `NETLOOP_TOKEN`) the client sends `/auth TOKEN` as its
+//! first line on every connection and holds back input until the server
+//! answers `authenticated`; a refusal is one line on stderr and exit 1.
 
+use super::auth::{classify_line, line_request, AuthReply};
 use super::backoff::{Backoff, BackoffConfig};
 use super::editor::{EditEvent, Editor};
 use super::reconnect::Reconnect;
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
 use crate::apps::lines::sanitize;
+use crate::apps::auth::Token;
 use crate::codec::lines::{LineDecoder, LineError};
-use crate::{ConnId, ConnectOptions, Exit, Handler, NetError, Reactor, TimerId};
+use crate::{ConnId, ConnectOptions, ErrorCode, Exit, Handler, NetError, Reactor, TimerId};
 use bytes::{Buf, BytesMut};
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A connection must stay open this long to count as established (and reset
+/// the reconnect backoff). Shorter is a failed attempt: a server at its
+/// connection limit accepts and closes at once, and treating that as a
+/// success would reconnect for ever at the first delay. Long enough to
+/// outlast such a refusal, short enough that a real session always exceeds it.
+pub const STABLE_AFTER: Duration = Duration::from_secs(2);
 
 /// Longest server line printed as one line; a longer one is printed in pieces
 /// of this size (the client must not buffer a server's unbounded line).
@@ -94,6 +116,8 @@ pub struct ClientOptions {
     pub linger: Duration,
     /// Connect timeout of each attempt.
     pub connect_timeout: Duration,
+    /// The token sent as `/auth TOKEN` on every connection, if any.
+    pub token: Option<Token>,
 }
 
 /// The interactive client handler.
@@ -116,6 +140,15 @@ struct Client {
     local: Option<SocketAddr>,
     bytes_read: u64,
     bytes_written: u64,
+    /// When the current connection connected (for [`STABLE_AFTER`]).
+    connected_at: Option<Instant>,
+    /// The token was sent on this connection and not yet accepted.
+    awaiting_auth: bool,
+    /// The last error of the current connection (said when reconnecting).
+    last_error: Option<NetError>,
+    /// The client stopped for a failure (gave up, unknown host, refused
+    /// token): exit 1.
+    failed: bool,
 }
 
 impl Client {
@@ -184,6 +217,9 @@ impl Client {
         self.bytes_read = 0;
         self.bytes_written = 0;
         self.blocked = false;
+        self.connected_at = None;
+        self.awaiting_auth = false;
+        self.last_error = None;
         self.set_state(ClientState::Connecting);
     }
 
@@ -224,6 +260,7 @@ impl Client {
 
     fn can_send(&self, r: &Reactor) -> bool {
         self.state == ClientState::Connected
+            && !self.awaiting_auth
             && !self.blocked
             && self.conn.is_some_and(|c| r.is_writable(c))
     }
@@ -372,6 +409,53 @@ impl Client {
     fn print_server_line(&self, line: &str) {
         self.print(&sanitize(line));
     }
+
+    /// A complete server line: while authenticating, the guard's answers are
+    /// acted on (the prompt is not printed); otherwise it is printed.
+    fn server_line(&mut self, r: &mut Reactor, line: &str) {
+        if self.awaiting_auth {
+            match classify_line(line) {
+                AuthReply::Accepted => {
+                    self.awaiting_auth = false;
+                    self.notice("authenticated");
+                    self.service_input(r);
+                    return;
+                }
+                AuthReply::Refused(why) => {
+                    self.notice(&format!(
+                        "error: authentication failed: {}",
+                        sanitize(&why)
+                    ));
+                    self.failed = true;
+                    if let Some(c) = self.conn {
+                        r.destroy(c);
+                    }
+                    return self.finish(r);
+                }
+                AuthReply::Prompt => return,
+                AuthReply::Other => {}
+            }
+        }
+        self.print_server_line(line);
+    }
+
+    /// Why the connection that just closed failed, for the reconnect notice;
+    /// `None` when it had been established (stayed open [`STABLE_AFTER`]).
+    fn failure_cause(&self, now: Instant) -> Option<String> {
+        match (self.connected_at, &self.last_error) {
+            (_, Some(e)) => Some(format!("{} ({})", e.code.describe(), e.code)),
+            (None, None) => Some("connect failed".into()),
+            (Some(at), None) => {
+                let lived = now.saturating_duration_since(at);
+                (lived < STABLE_AFTER).then(|| {
+                    format!(
+                        "the server closed the connection after {} ms",
+                        lived.as_millis()
+                    )
+                })
+            }
+        }
+    }
 }
 
 impl Handler for Client {
@@ -380,13 +464,19 @@ impl Handler for Client {
             return;
         }
         self.ever_connected = true;
-        self.reconnect.connected();
+        // The backoff is reset only once the connection proved stable (in
+        // `on_close`), so a server that accepts and closes exhausts it.
+        self.connected_at = Some(r.now());
         self.local = r.local_addr(conn);
         self.notice(&format!(
             "connected to {}:{}",
             self.opts.host, self.opts.port
         ));
         self.set_state(ClientState::Connected);
+        if let Some(t) = &self.opts.token {
+            self.awaiting_auth = true;
+            let _ = r.write(conn, line_request(t));
+        }
     }
 
     fn on_ready(&mut self, r: &mut Reactor, conn: ConnId) {
@@ -402,8 +492,12 @@ impl Handler for Client {
         }
         self.bytes_read += data.len() as u64;
         loop {
+            if self.state == ClientState::Closed {
+                data.clear();
+                return;
+            }
             match self.incoming.decode(data) {
-                Ok(Some(line)) => self.print_server_line(&line),
+                Ok(Some(line)) => self.server_line(r, &line),
                 Ok(None) => break,
                 Err(LineError::InvalidUtf8) => self.print("[server sent a line that is not UTF-8]"),
                 Err(LineError::TooLong { .. }) => {
@@ -426,7 +520,10 @@ impl Handler for Client {
         }
         let mut rest = r.take_unread(conn);
         while let Ok(Some(line)) = self.incoming.decode_eof(&mut rest) {
-            self.print_server_line(&line);
+            if self.state == ClientState::Closed {
+                return;
+            }
+            self.server_line(r, &line);
         }
         self.notice("server ended the connection");
     }
@@ -441,6 +538,7 @@ impl Handler for Client {
     fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &NetError) {
         if Some(conn) == self.conn {
             self.notice(&format!("error: {} ({})", err.code.describe(), err.code));
+            self.last_error = Some(err.clone());
         }
     }
 
@@ -452,14 +550,37 @@ impl Handler for Client {
         if self.state == ClientState::Connected || self.state == ClientState::Closing {
             self.notice("connection closed");
         }
-        // The one place a reconnect is decided (D5.1, D5.2).
-        if self.state == ClientState::Closing || self.input_eof || !self.opts.reconnect {
+        if self.state == ClientState::Closed {
+            return; // finished already (a refused token)
+        }
+        let cause = self.failure_cause(r.now());
+        if cause.is_none() {
+            self.reconnect.connected(); // it was established: start over
+        }
+        // The one place a reconnect is decided: once per lost connection.
+        if self.state == ClientState::Closing || self.input_eof {
             return self.finish(r);
         }
+        if !self.opts.reconnect {
+            return self.finish(r);
+        }
+        if self
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.code == ErrorCode::NotFound)
+        {
+            self.notice(&format!(
+                "not reconnecting: {} is not a known host name, and retrying cannot change that",
+                self.opts.host
+            ));
+            self.failed = true;
+            return self.finish(r);
+        }
+        let why = cause.unwrap_or_else(|| "connection lost".into());
         match self.reconnect.schedule(r, TAG_RECONNECT) {
             Some(delay) => {
                 self.notice(&format!(
-                    "reconnecting in {} ms (attempt {}/{})",
+                    "{why}; reconnecting in {} ms (attempt {}/{})",
                     delay.as_millis(),
                     self.reconnect.attempts(),
                     self.reconnect.max_attempts()
@@ -468,9 +589,10 @@ impl Handler for Client {
             }
             None => {
                 self.notice(&format!(
-                    "giving up after {} attempts",
+                    "{why}; giving up after {} attempts",
                     self.reconnect.attempts()
                 ));
+                self.failed = true;
                 self.finish(r);
             }
         }
@@ -555,6 +677,10 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         local: None,
         bytes_read: 0,
         bytes_written: 0,
+        connected_at: None,
+        awaiting_auth: false,
+        last_error: None,
+        failed: false,
     };
     if c.tty {
         c.write_out(
@@ -569,7 +695,7 @@ pub fn run(opts: ClientOptions) -> ExitCode {
     }
     match res {
         Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
-        Ok(_) if c.ever_connected => ExitCode::SUCCESS,
+        Ok(_) if c.ever_connected && !c.failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
     }

@@ -2,6 +2,7 @@
 //! (`netloop connect`, seed 05) and the half-close demo client
 //! (`netloop halfclose`, seed 08), both on our own loop.
 
+pub mod auth;
 pub mod backoff;
 pub mod editor;
 pub mod halfclose;
