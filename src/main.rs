@@ -53,6 +53,8 @@ enum Command {
         /// Largest frame body accepted or sent.
         #[arg(long, value_parser = parse_size, default_value = "1MiB")]
         max_frame: usize,
+        #[command(flatten)]
+        auth: ClientAuthArgs,
     },
     /// Client of `serve heartbeat`: answers pings, measures RTT, reconnects.
     Heartbeat {
@@ -71,6 +73,8 @@ enum Command {
         /// Reconnect attempts in a row before giving up (0 = never).
         #[arg(long, default_value_t = 5)]
         max_reconnects: u32,
+        #[command(flatten)]
+        auth: ClientAuthArgs,
     },
     /// Client of `serve upload`: sends files, checks size and SHA-256.
     Upload {
@@ -80,6 +84,11 @@ enum Command {
         /// Files to send, one after the other on one connection.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
+        /// Longest silence of the server after the last byte of a file.
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        reply_timeout: Duration,
+        #[command(flatten)]
+        auth: ClientAuthArgs,
     },
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     Bench(netloop::bench::BenchArgs),
@@ -321,9 +330,14 @@ fn main() -> ExitCode {
             target,
             ping_interval,
             max_frame,
+            auth,
         } => {
             use netloop::apps::framed_client::{run, FramedClientConfig};
             let mut cfg = FramedClientConfig::new(&target.0, target.1);
+            cfg.token = match auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.ping_interval = ping_interval;
             cfg.max_frame = max_frame;
             run(cfg)
@@ -334,17 +348,34 @@ fn main() -> ExitCode {
             interval,
             reconnect_delay,
             max_reconnects,
+            auth,
         } => {
             use netloop::apps::heartbeat::client::{run, HeartbeatClientConfig};
             let mut cfg = HeartbeatClientConfig::new(&target.0, target.1);
+            cfg.token = match auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.duration = duration;
             cfg.interval = interval;
             cfg.reconnect_delay = reconnect_delay;
             cfg.max_reconnects = max_reconnects;
             run(cfg)
         }
-        Command::Upload { target, files } => {
-            netloop::apps::upload::client::run(&target.0, target.1, &files)
+        Command::Upload {
+            target,
+            files,
+            reply_timeout,
+            auth,
+        } => {
+            use netloop::apps::upload::client::{run, UploadClientConfig};
+            let mut cfg = UploadClientConfig::new(&target.0, target.1, &files);
+            cfg.reply_timeout = reply_timeout;
+            cfg.token = match auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            run(&cfg)
         }
         Command::Bench(args) => netloop::bench::run(&args),
     }

@@ -16,13 +16,21 @@
 //! after our FIN), so `echo ping | netloop framed ...` prints the replies
 //! before it exits, without a fixed wait (the seed runner slept 300 ms).
 //!
+//! With a token (`--token FILE` or `NETLOOP_TOKEN`) the first frame is
+//! `{type:"auth", token}`, and the pings start once `auth_ok` arrives. An
+//! authentication refusal (with or without a token) is one line on stderr,
+//! the connection is closed, and the exit status is 1.
+//!
 //! The ping timer is cleared on every close path (D6.7: the seed's interval
 //! kept the process alive after the server went away). A frame over
 //! `--max-frame` or a body that is not a JSON object is reported, never fatal
 //! (D6.1 on the client side).
 
+use crate::apps::auth::Token;
+use crate::apps::lines::sanitize;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::wall_clock::unix_ms;
+use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::codec::{encode_frame, parse_message, FrameDecoder, DEFAULT_MAX_FRAME};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ConnectOptions, NetError, SocketOptions, TimerId};
@@ -47,6 +55,8 @@ pub struct FramedClientConfig {
     pub ping_interval: Duration,
     /// Largest frame accepted and sent.
     pub max_frame: usize,
+    /// The token to authenticate with, if any.
+    pub token: Option<Token>,
 }
 
 impl FramedClientConfig {
@@ -57,6 +67,7 @@ impl FramedClientConfig {
             port,
             ping_interval: DEFAULT_PING_INTERVAL,
             max_frame: DEFAULT_MAX_FRAME,
+            token: None,
         }
     }
 }
@@ -80,6 +91,8 @@ pub struct FramedClient {
     ping_timer: Option<TimerId>,
     phase: Phase,
     failed: bool,
+    /// The token was sent and `auth_ok` has not arrived yet.
+    awaiting_auth: bool,
 }
 
 impl FramedClient {
@@ -93,6 +106,7 @@ impl FramedClient {
             ping_timer: None,
             phase: Phase::Connecting,
             failed: false,
+            awaiting_auth: false,
         }
     }
 
@@ -154,6 +168,45 @@ impl FramedClient {
         }
     }
 
+    /// The first ping, and the ping timer.
+    fn start_pings(&mut self, r: &mut Reactor) {
+        self.send(
+            r,
+            &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
+        );
+        if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
+            self.ping_timer = Some(r.set_interval(self.cfg.ping_interval, 0));
+        }
+    }
+
+    /// A message from the server: printed, and an authentication answer
+    /// acted on. `false`: the connection was closed (a refusal).
+    fn server_message(
+        &mut self,
+        r: &mut Reactor,
+        conn: ConnId,
+        map: serde_json::Map<String, Value>,
+    ) -> bool {
+        match classify_json(&map, self.awaiting_auth) {
+            AuthReply::Refused(why) => {
+                eprintln!("error: authentication failed: {}", sanitize(&why));
+                self.failed = true;
+                r.destroy(conn);
+                false
+            }
+            AuthReply::Accepted if self.awaiting_auth => {
+                self.awaiting_auth = false;
+                out(&format!("< {}", Value::Object(map)));
+                self.start_pings(r);
+                true
+            }
+            _ => {
+                out(&format!("< {}", Value::Object(map)));
+                true
+            }
+        }
+    }
+
     /// Half-close: the server answers what it got, then closes.
     fn finish(&mut self, r: &mut Reactor) {
         if let Some(t) = self.ping_timer.take() {
@@ -184,20 +237,24 @@ impl Handler for FramedClient {
     }
 
     fn on_ready(&mut self, r: &mut Reactor, _c: ConnId) {
-        self.send(
-            r,
-            &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
-        );
-        if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
-            self.ping_timer = Some(r.set_interval(self.cfg.ping_interval, 0));
+        if let Some(t) = self.cfg.token.clone() {
+            self.awaiting_auth = true;
+            self.send(r, &json_request(&t));
+            return; // the pings start on auth_ok
         }
+        self.start_pings(r);
     }
 
     fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
         loop {
             match self.decoder.decode(data) {
                 Ok(Some(body)) => match parse_message(&body) {
-                    Ok((_, map)) => out(&format!("< {}", Value::Object(map))),
+                    Ok((_, map)) => {
+                        if !self.server_message(r, conn, map) {
+                            data.clear();
+                            return;
+                        }
+                    }
                     Err(e) => eprintln!("bad message from server: {e}"),
                 },
                 Ok(None) => return,

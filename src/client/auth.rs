@@ -59,25 +59,36 @@ pub fn classify_line(line: &str) -> AuthReply {
     }
 }
 
-/// Classify one JSON message (framed, heartbeat) while authenticating: an
-/// `auth_ok` accepts, any `error` before it refuses.
-pub fn classify_json(msg: &Map<String, Value>) -> AuthReply {
+/// Classify one JSON message (framed, heartbeat): an `auth_ok` accepts; an
+/// `error` refuses when `token_sent` (any error before `auth_ok` answers the
+/// token), and otherwise only when its message is an authentication refusal.
+pub fn classify_json(msg: &Map<String, Value>, token_sent: bool) -> AuthReply {
     match msg.get("type").and_then(Value::as_str) {
         Some("auth_ok") => AuthReply::Accepted,
-        Some("error") => AuthReply::Refused(
-            msg.get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("authentication failed")
-                .to_string(),
-        ),
+        Some("error") => {
+            let m = msg.get("message").and_then(Value::as_str).unwrap_or("");
+            if token_sent || is_auth_refusal(m) {
+                AuthReply::Refused(m.to_string())
+            } else {
+                AuthReply::Other
+            }
+        }
         _ => AuthReply::Other,
     }
 }
 
-/// Whether an upload server's `error` reply is an authentication refusal.
-pub fn is_upload_refusal(message: &str) -> bool {
+/// Whether the `message` of a JSON server's `error` (framed, heartbeat,
+/// upload) is an authentication refusal, so a client without a token can
+/// say so instead of carrying on.
+pub fn is_auth_refusal(message: &str) -> bool {
     let cat = Catalog::new(Lang::En);
-    message == cat.auth_wrong() || message == cat.auth_required()
+    [
+        cat.auth_wrong(),
+        cat.auth_required(),
+        cat.auth_closed(),
+        cat.auth_timeout(),
+    ]
+    .contains(&message)
 }
 
 #[cfg(test)]
@@ -121,18 +132,32 @@ mod tests {
     fn json_replies_of_the_guard() {
         let ok = json!({"type": "auth_ok", "timestamp": 1});
         assert_eq!(
-            classify_json(ok.as_object().unwrap()),
+            classify_json(ok.as_object().unwrap(), true),
             AuthReply::Accepted
         );
         let bad = json!({"type": "error", "message": "wrong token"});
         assert_eq!(
-            classify_json(bad.as_object().unwrap()),
+            classify_json(bad.as_object().unwrap(), true),
             AuthReply::Refused("wrong token".into())
         );
+        let required = json!({"type": "error", "message": "authentication required"});
+        assert!(matches!(
+            classify_json(required.as_object().unwrap(), false),
+            AuthReply::Refused(_)
+        ));
+        let unrelated = json!({"type": "error", "message": "unknown type"});
+        assert_eq!(
+            classify_json(unrelated.as_object().unwrap(), false),
+            AuthReply::Other
+        );
         let other = json!({"type": "ping"});
-        assert_eq!(classify_json(other.as_object().unwrap()), AuthReply::Other);
-        assert!(is_upload_refusal("wrong token"));
-        assert!(is_upload_refusal("authentication required"));
-        assert!(!is_upload_refusal("file exists"));
+        assert_eq!(
+            classify_json(other.as_object().unwrap(), true),
+            AuthReply::Other
+        );
+        assert!(is_auth_refusal("wrong token"));
+        assert!(is_auth_refusal("authentication required"));
+        assert!(is_auth_refusal("authentication timeout"));
+        assert!(!is_auth_refusal("file exists"));
     }
 }

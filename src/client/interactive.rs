@@ -41,8 +41,8 @@ use super::backoff::{Backoff, BackoffConfig};
 use super::editor::{EditEvent, Editor};
 use super::reconnect::Reconnect;
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
-use crate::apps::lines::sanitize;
 use crate::apps::auth::Token;
+use crate::apps::lines::sanitize;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::{ConnId, ConnectOptions, ErrorCode, Exit, Handler, NetError, Reactor, TimerId};
 use bytes::{Buf, BytesMut};
@@ -422,10 +422,7 @@ impl Client {
                     return;
                 }
                 AuthReply::Refused(why) => {
-                    self.notice(&format!(
-                        "error: authentication failed: {}",
-                        sanitize(&why)
-                    ));
+                    self.notice(&format!("error: authentication failed: {}", sanitize(&why)));
                     self.failed = true;
                     if let Some(c) = self.conn {
                         r.destroy(c);

@@ -19,13 +19,20 @@
 //!   takes `status` (asks the server), `stats` (prints ours) and `quit`.
 //!   SIGINT/SIGTERM print the statistics and exit.
 //!
+//! * With a token (`--token FILE` or `NETLOOP_TOKEN`) the first line on each
+//!   connection is `{type:"auth", token}`; a refusal (with or without a
+//!   token) is one line on stderr, no reconnect, and exit status 1.
+//!
 //! Output goes to stdout, one event per line.
 
 use super::rtt::{IssuedPings, RttStats};
 use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+use crate::apps::auth::Token;
 use crate::apps::json_reply::json_line;
+use crate::apps::lines::sanitize;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::wall_clock::unix_ms;
+use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::client::backoff::{Backoff, BackoffConfig};
 use crate::client::reconnect::Reconnect;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
@@ -77,6 +84,8 @@ pub struct HeartbeatClientConfig {
     pub duration: Option<Duration>,
     /// Longest accepted line.
     pub max_line: usize,
+    /// The token to authenticate with, if any.
+    pub token: Option<Token>,
 }
 
 impl HeartbeatClientConfig {
@@ -90,6 +99,7 @@ impl HeartbeatClientConfig {
             max_reconnects: DEFAULT_MAX_RECONNECTS,
             duration: None,
             max_line: DEFAULT_MAX_LINE,
+            token: None,
         }
     }
 }
@@ -136,6 +146,10 @@ pub struct HeartbeatClient {
     auto_reconnect: bool,
     done: bool,
     stats: ClientStats,
+    /// The token was sent on this connection and not yet accepted.
+    awaiting_auth: bool,
+    /// Authentication was refused: exit 1.
+    auth_failed: bool,
 }
 
 fn out(line: &str) {
@@ -165,6 +179,8 @@ impl HeartbeatClient {
             auto_reconnect: true,
             done: false,
             stats: ClientStats::default(),
+            awaiting_auth: false,
+            auth_failed: false,
         }
     }
 
@@ -268,6 +284,23 @@ impl HeartbeatClient {
 
     fn handle(&mut self, r: &mut Reactor, msg: Map<String, Value>, kind: &str) {
         let now = r.now();
+        match classify_json(&msg, self.awaiting_auth) {
+            AuthReply::Refused(why) => {
+                eprintln!("error: authentication failed: {}", sanitize(&why));
+                self.auth_failed = true;
+                self.auto_reconnect = false;
+                if let Some(c) = self.conn {
+                    r.destroy(c);
+                }
+                return;
+            }
+            AuthReply::Accepted if self.awaiting_auth => {
+                self.awaiting_auth = false;
+                out("authenticated");
+                return;
+            }
+            _ => {}
+        }
         match kind {
             "welcome" => {
                 self.reconnect.connected();
@@ -320,6 +353,10 @@ impl HeartbeatClient {
 impl Handler for HeartbeatClient {
     fn on_connect(&mut self, r: &mut Reactor, _c: ConnId) {
         out("connected");
+        if let Some(t) = self.cfg.token.clone() {
+            self.awaiting_auth = true;
+            self.send(r, &json_request(&t));
+        }
         self.stats.connects += 1;
         self.last_rx = r.now();
         self.restart_ping_timer(r);
@@ -452,7 +489,7 @@ pub fn run(cfg: HeartbeatClientConfig) -> ExitCode {
         eprintln!("cannot start the stdin reader");
     }
     match crate::client::run_loop(&mut r, &mut client) {
-        Ok(_) if client.stats().connects > 0 => ExitCode::SUCCESS,
+        Ok(_) if client.stats().connects > 0 && !client.auth_failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
     }
