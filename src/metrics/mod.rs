@@ -19,6 +19,7 @@
 
 pub mod histogram;
 pub mod http;
+pub mod process;
 pub mod prometheus;
 pub mod trace;
 
