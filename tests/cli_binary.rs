@@ -1,5 +1,7 @@
 //! Black-box checks of the binary's command line.
 
+mod util;
+
 use std::process::Command;
 
 fn netloop(args: &[&str]) -> std::process::Output {
@@ -51,5 +53,55 @@ fn busy_port_is_a_clean_error() {
     let out = netloop(&["serve", "echo", "--port", &port]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("EADDRINUSE"), "{err}");
+    // One plain line, the cause said once.
+    assert_eq!(
+        err,
+        format!("error: cannot listen on 127.0.0.1:{port}: address already in use\n")
+    );
+    let metrics = format!("127.0.0.1:{port}");
+    let out = netloop(&["serve", "echo", "--port", "0", "--metrics", &metrics]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!("error: cannot serve metrics on {metrics}: address already in use\n")
+    );
+}
+
+/// Size defaults are shown in units, as they are typed.
+#[test]
+fn help_shows_sizes_in_units() {
+    let text = String::from_utf8_lossy(&netloop(&["serve", "chat", "--help"]).stdout).to_string();
+    for want in ["[default: 64KiB]", "[default: 8MiB]"] {
+        assert!(text.contains(want), "{want} missing:\n{text}");
+    }
+    assert!(!text.contains("[default: 65536]"), "{text}");
+    assert!(!text.contains("[default: 8388608]"), "{text}");
+}
+
+/// Durations take fractions: the server starts with `--grace 1.5s` and
+/// `--idle-timeout 0.5s`, and the idle timeout closes a silent connection.
+#[test]
+fn durations_accept_fractions() {
+    use std::io::Read;
+    let srv = util::Server::start(&[
+        "serve",
+        "echo",
+        "--port",
+        "0",
+        "--grace",
+        "1.5s",
+        "--idle-timeout",
+        "0.5s",
+    ]);
+    let mut c = util::connect(srv.addr);
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    // Closed by the idle timeout: EOF (or a reset), not the read timeout.
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(450) && waited < util::TIMEOUT,
+        "{waited:?}"
+    );
 }

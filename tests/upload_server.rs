@@ -657,3 +657,108 @@ fn client_token_is_sent_in_the_header() {
         "one line"
     );
 }
+
+/// `netloop serve upload --upload-dir DIR --port 0`: (exit code, stderr)
+/// when it refuses to start within the timeout.
+fn refused_start(dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .args(["serve", "upload", "--port", "0", "--upload-dir"])
+        .arg(dir)
+        .env_remove("NETLOOP_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `--upload-dir` is checked at start: a directory without room for files
+/// and a path whose parent is missing are refused in one line; a missing
+/// last component is created, and the log says so.
+#[test]
+fn upload_dir_is_checked_at_start() {
+    if Path::new("/proc/self").is_dir() {
+        let (code, err) = refused_start(Path::new("/proc"));
+        assert_eq!(code, Some(1));
+        assert!(
+            err.starts_with("error: --upload-dir /proc: cannot create files in it:"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    } else {
+        println!("skipped the unwritable case: no /proc here");
+    }
+    let base = TempDir::new("upload-dir-check");
+    let deep = base.0.join("typo").join("uploads");
+    let (code, err) = refused_start(&deep);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("nor does its parent"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(!base.0.join("typo").exists(), "no parent created");
+    let file = base.0.join("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let (code, err) = refused_start(&file);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("not a directory"), "{err}");
+
+    let fresh = base.0.join("uploads");
+    let srv = Server::start(&[
+        "serve",
+        "upload",
+        "--port",
+        "0",
+        "--upload-dir",
+        fresh.to_str().unwrap(),
+    ]);
+    assert!(fresh.is_dir());
+    let said = srv
+        .startup
+        .iter()
+        .any(|l| l.contains("WARN") && l.contains("created the upload directory"));
+    assert!(said, "{:?}", srv.startup);
+    drop(srv);
+}
+
+/// An aborted upload and a storage error are logged at warn level with the
+/// peer's address and the file name.
+#[test]
+fn lost_uploads_are_logged_with_peer_and_name() {
+    let base = TempDir::new("upload-warn");
+    let dir = base.0.join("store");
+    std::fs::create_dir(&dir).unwrap();
+    let srv = Server::start(&[
+        "serve",
+        "upload",
+        "--port",
+        "0",
+        "--upload-dir",
+        dir.to_str().unwrap(),
+    ]);
+    let mut p = Peer::connect(srv.addr);
+    let peer = p.w.local_addr().unwrap().to_string();
+    let mut req = header("half.bin", 1000);
+    req.extend_from_slice(&[7u8; 300]);
+    p.w.write_all(&req).unwrap();
+    assert_eq!(p.read().unwrap()["status"], "receiving");
+    drop(p);
+    let line = srv.wait_log("aborted");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains(&peer), "{line}");
+    assert!(
+        line.contains("\"half.bin\" aborted after 300 of 1000 bytes"),
+        "{line}"
+    );
+
+    // The directory disappears under the server: storing fails.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let mut p = Peer::connect(srv.addr);
+    let peer = p.w.local_addr().unwrap().to_string();
+    let mut req = header("lost.bin", 5);
+    req.extend_from_slice(b"12345");
+    p.w.write_all(&req).unwrap();
+    let line = srv.wait_log("storing \"lost.bin\" failed");
+    assert!(line.contains("WARN"), "{line}");
+    assert!(line.contains(&peer), "{line}");
+}

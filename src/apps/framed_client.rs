@@ -30,6 +30,7 @@ use crate::apps::auth::Token;
 use crate::apps::lines::sanitize;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::wall_clock::unix_ms;
+use crate::cli::target::host_port;
 use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::codec::{encode_frame, parse_message, FrameDecoder, DEFAULT_MAX_FRAME};
 use crate::reactor::{Handler, Reactor};
@@ -230,7 +231,10 @@ fn out(line: &str) {
 
 impl Handler for FramedClient {
     fn on_connect(&mut self, _r: &mut Reactor, _c: ConnId) {
-        out(&format!("connected to {}:{}", self.cfg.host, self.cfg.port));
+        out(&format!(
+            "connected to {}",
+            host_port(&self.cfg.host, self.cfg.port)
+        ));
         if self.phase == Phase::Connecting {
             self.phase = Phase::Open;
         }

@@ -24,15 +24,9 @@ pub struct AuthArgs {
 
 impl AuthArgs {
     /// The configured token, or `None` (access control off); the error is
-    /// logged, without the token.
+    /// printed as one line (without the token).
     pub fn load(&self) -> Result<Option<Token>, ExitCode> {
-        Token::configured(self.token.as_deref()).map_err(|e| {
-            match &self.token {
-                Some(p) => log::error!("--token {}: {e}", p.display()),
-                None => log::error!("{TOKEN_ENV}: {e}"),
-            }
-            ExitCode::FAILURE
-        })
+        load_token(self.token.as_deref())
     }
 }
 
@@ -50,14 +44,17 @@ impl ClientAuthArgs {
     /// The token to present, or `None`; the error is printed as one line on
     /// stderr (without the token).
     pub fn load(&self) -> Result<Option<Token>, ExitCode> {
-        Token::configured(self.token.as_deref()).map_err(|e| {
-            match &self.token {
-                Some(p) => eprintln!("error: --token {}: {e}", p.display()),
-                None => eprintln!("error: {TOKEN_ENV}: {e}"),
-            }
-            ExitCode::FAILURE
-        })
+        load_token(self.token.as_deref())
     }
+}
+
+/// `--token FILE`, else `NETLOOP_TOKEN`, else none; a bad one is one line on
+/// stderr naming where it came from (never the token) and the failure status.
+fn load_token(file: Option<&std::path::Path>) -> Result<Option<Token>, ExitCode> {
+    Token::configured(file).map_err(|e| match file {
+        Some(p) => crate::cli::fatal(format_args!("--token {}: {e}", p.display())),
+        None => crate::cli::fatal(format_args!("{TOKEN_ENV}: {e}")),
+    })
 }
 
 /// [`serve`] `handler`, behind an [`AuthGuard`] speaking `wire` when a token

@@ -43,6 +43,7 @@ use super::reconnect::Reconnect;
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
 use crate::apps::auth::Token;
 use crate::apps::lines::sanitize;
+use crate::cli::target::host_port;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::{ConnId, ConnectOptions, ErrorCode, Exit, Handler, NetError, Reactor, TimerId};
 use bytes::{Buf, BytesMut};
@@ -205,8 +206,8 @@ impl Client {
 
     fn connect(&mut self, r: &mut Reactor) {
         self.notice(&format!(
-            "connecting to {}:{}...",
-            self.opts.host, self.opts.port
+            "connecting to {}...",
+            host_port(&self.opts.host, self.opts.port)
         ));
         let opts = ConnectOptions {
             timeout: self.opts.connect_timeout,
@@ -306,9 +307,8 @@ impl Client {
             .unwrap_or_else(|| "-".into());
         let reconnect = if self.opts.reconnect { "on" } else { "off" };
         self.print(&format!(
-            "status:\n  server: {}:{}\n  state: {}\n  attempts: {}/{} (auto-reconnect {reconnect})\n  local address: {local}\n  bytes read: {}\n  bytes written: {}",
-            self.opts.host,
-            self.opts.port,
+            "status:\n  server: {}\n  state: {}\n  attempts: {}/{} (auto-reconnect {reconnect})\n  local address: {local}\n  bytes read: {}\n  bytes written: {}",
+            host_port(&self.opts.host, self.opts.port),
             self.state,
             self.reconnect.attempts(),
             self.reconnect.max_attempts(),
@@ -466,8 +466,8 @@ impl Handler for Client {
         self.connected_at = Some(r.now());
         self.local = r.local_addr(conn);
         self.notice(&format!(
-            "connected to {}:{}",
-            self.opts.host, self.opts.port
+            "connected to {}",
+            host_port(&self.opts.host, self.opts.port)
         ));
         self.set_state(ClientState::Connected);
         if let Some(t) = &self.opts.token {

@@ -197,6 +197,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: mpsc::Receiver<String>,
+    /// The log lines up to and including the "listening on" line.
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -225,9 +227,11 @@ impl Server {
             }
         });
         let deadline = Instant::now() + TIMEOUT;
+        let mut startup = Vec::new();
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).expect("server printed its address");
+            startup.push(line.clone());
             if let Some(pos) = line.find("listening on ") {
                 let rest = &line[pos + "listening on ".len()..];
                 let a = rest
@@ -242,6 +246,7 @@ impl Server {
             child,
             addr,
             log: rx,
+            startup,
         }
     }
 

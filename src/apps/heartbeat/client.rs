@@ -32,6 +32,7 @@ use crate::apps::json_reply::json_line;
 use crate::apps::lines::sanitize;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::wall_clock::unix_ms;
+use crate::cli::target::host_port;
 use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::client::backoff::{Backoff, BackoffConfig};
 use crate::client::reconnect::Reconnect;
@@ -199,8 +200,8 @@ impl HeartbeatClient {
 
     fn connect(&mut self, r: &mut Reactor) {
         out(&format!(
-            "connecting to {}:{}",
-            self.cfg.host, self.cfg.port
+            "connecting to {}",
+            host_port(&self.cfg.host, self.cfg.port)
         ));
         self.decoder = LineDecoder::new(self.cfg.max_line);
         self.conn = Some(r.connect(&self.cfg.host, self.cfg.port, ConnectOptions::default()));

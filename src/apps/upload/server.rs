@@ -161,6 +161,8 @@ impl UploadConfig {
 #[derive(Debug)]
 struct Active {
     job: u64,
+    /// The file name the client sent (for the log).
+    name: String,
     total: u64,
     /// Taken from the socket and queued for the worker.
     received: u64,
@@ -197,6 +199,8 @@ struct Session {
     close_timer: Option<TimerId>,
     /// A rejected token: the error sent when the auth delay ends.
     auth_error: Option<&'static str>,
+    /// `conn (peer address)`, for the warnings about lost uploads.
+    who: String,
 }
 
 /// The upload server.
@@ -250,6 +254,13 @@ impl Upload {
         };
         let old = std::mem::replace(&mut s.phase, Phase::Closing);
         if let Phase::Receiving(a) | Phase::Finishing(a) = old {
+            log::warn!(
+                "{}: upload of {:?} aborted after {} of {} bytes: {message}",
+                s.who,
+                a.name,
+                a.received,
+                a.total
+            );
             self.jobs.remove(&a.job);
             if let Some(p) = self.pool.as_ref() {
                 p.submit(Job::Abort { id: a.job });
@@ -314,6 +325,7 @@ impl Upload {
                         self.next_job += 1;
                         s.phase = Phase::Receiving(Active {
                             job,
+                            name: h.filename.clone(),
                             total: h.filesize,
                             received: 0,
                             written: 0,
@@ -420,6 +432,9 @@ impl Upload {
             Reply::Failed { error, .. } => {
                 self.jobs.remove(&id);
                 // The worker already removed the file; no abort needed.
+                if let Phase::Receiving(a) | Phase::Finishing(a) = &s.phase {
+                    log::warn!("{}: storing {:?} failed: {error}", s.who, a.name);
+                }
                 if let Phase::Receiving(_) | Phase::Finishing(_) = s.phase {
                     s.phase = Phase::Header;
                 }
@@ -466,6 +481,10 @@ impl Handler for Upload {
                 in_flight: 0,
                 close_timer: None,
                 auth_error: None,
+                who: match r.peer_addr(conn) {
+                    Some(peer) => format!("{conn} ({peer})"),
+                    None => conn.to_string(),
+                },
             },
         );
     }
@@ -535,13 +554,21 @@ impl Handler for Upload {
             // nobody is told. A receiving one is removed.
             self.jobs.remove(&a.job);
             if a.received < a.total {
+                log::warn!(
+                    "{}: connection closed during the upload of {:?} ({} of {} bytes): aborted",
+                    s.who,
+                    a.name,
+                    a.received,
+                    a.total
+                );
                 self.submit(Job::Abort { id: a.job });
             }
         }
     }
 }
 
-/// `netloop serve upload`: create the directory, default the idle timeout
+/// `netloop serve upload`: check the directory (creating its last component
+/// if missing, see [`super::dir::prepare`]), default the idle timeout
 /// to [`DEFAULT_IDLE_TIMEOUT`], serve.
 pub fn serve_upload(
     mut args: ServerArgs,
@@ -549,9 +576,12 @@ pub fn serve_upload(
     max_file_size: u64,
     token: Option<Token>,
 ) -> ExitCode {
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        log::error!("cannot create the upload directory {}: {e}", dir.display());
-        return ExitCode::FAILURE;
+    match super::dir::prepare(&dir) {
+        Ok(super::dir::Prepared::Existing) => {}
+        Ok(super::dir::Prepared::Created) => {
+            log::warn!("created the upload directory {}", dir.display());
+        }
+        Err(e) => return crate::cli::fatal(format_args!("--upload-dir {}: {e}", dir.display())),
     }
     if args.idle_timeout.is_none() {
         args.idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
