@@ -92,6 +92,21 @@ enum Command {
     },
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     Bench(netloop::bench::BenchArgs),
+    /// Print a shell completion script (e.g. `netloop completions bash >
+    /// /etc/bash_completion.d/netloop`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (e.g. `netloop man > netloop.1; man -l
+    /// netloop.1`), or write one page per subcommand into a directory.
+    Man {
+        /// Write netloop.1, netloop-serve.1, netloop-serve-echo.1, ... here
+        /// instead of printing netloop.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Options of `netloop connect`.
@@ -378,5 +393,21 @@ fn main() -> ExitCode {
             run(&cfg)
         }
         Command::Bench(args) => netloop::bench::run(&args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "netloop", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { out_dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let res = match &out_dir {
+                Some(dir) => clap_mangen::generate_to(cmd, dir),
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+            };
+            match res {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => netloop::cli::fatal(format_args!("cannot write the manual page: {e}")),
+            }
+        }
     }
 }

@@ -93,15 +93,88 @@ fn durations_accept_fractions() {
         "--idle-timeout",
         "0.5s",
     ]);
-    let mut c = util::connect(srv.addr);
     let started = std::time::Instant::now();
+    let mut c = util::connect(srv.addr);
     let mut buf = [0u8; 16];
     // Closed by the idle timeout: EOF (or a reset), not the read timeout.
     let n = c.read(&mut buf).unwrap_or(0);
     assert_eq!(n, 0);
     let waited = started.elapsed();
     assert!(
-        waited >= std::time::Duration::from_millis(450) && waited < util::TIMEOUT,
+        // Half a second, not half a millisecond nor never; wide bounds for a
+        // loaded machine.
+        waited >= std::time::Duration::from_millis(300)
+            && waited < std::time::Duration::from_secs(5),
         "{waited:?}"
     );
+}
+
+/// `netloop completions SHELL` comes from the CLI definition: bash accepts
+/// the script and registers it, and it knows the subcommands and flags.
+#[test]
+fn completions_from_the_cli_definition() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = netloop(&["completions", shell]);
+        assert!(out.status.success(), "{shell}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        for word in ["serve", "connect", "upload", "token", "max-attempts"] {
+            assert!(text.contains(word), "{shell}: {word} missing");
+        }
+    }
+    let bin = env!("CARGO_BIN_EXE_netloop");
+    match Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source <('{bin}' completions bash) && complete -p netloop"
+        ))
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("_netloop"), "{text}");
+        }
+        Err(e) => println!("skipped the bash check: cannot run bash: {e}"),
+    }
+    assert_eq!(netloop(&["completions", "tcsh"]).status.code(), Some(2));
+}
+
+/// `netloop man` is a roff page from the CLI definition; `--out-dir` writes
+/// one per subcommand; groff renders it without warnings where installed.
+#[test]
+fn man_page_from_the_cli_definition() {
+    let out = netloop(&["man"]);
+    assert!(out.status.success());
+    let page = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(page.contains(".TH netloop 1"), "{page}");
+    assert!(page.contains("netloop\\-serve(1)"), "{page}");
+    let dir = std::env::temp_dir().join(format!("netloop-man-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .arg("man")
+        .arg("--out-dir")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let connect = std::fs::read_to_string(dir.join("netloop-connect.1")).unwrap();
+    assert!(connect.contains("max\\-attempts"), "{connect}");
+    assert!(dir.join("netloop-serve-upload.1").exists());
+    match Command::new("groff")
+        .args(["-man", "-Tutf8", "-ww", "-z"])
+        .arg(dir.join("netloop-serve-echo.1"))
+        .output()
+    {
+        Ok(out) => {
+            assert!(out.status.success());
+            let warnings = String::from_utf8_lossy(&out.stderr);
+            assert!(warnings.trim().is_empty(), "groff: {warnings}");
+        }
+        Err(e) => println!("skipped rendering: cannot run groff: {e}"),
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -4,7 +4,7 @@
 //! itself (the token rides in every header block).
 //!
 //! Algorithm: on accept the guard keeps the connection to itself
-//! ([`AuthState::Pending`]; the line servers get a prompt line, as the seed's
+//! ([`AuthState::Pending`](super::auth::AuthState::Pending); the line servers get a prompt line, as the seed's
 //! tutorial has the welcome precede the authentication step) and decodes its
 //! first messages with its own small decoder ([`AuthWire`]):
 //! * a right token: the `ok` reply, then the inner server's `on_connection`
