@@ -151,6 +151,7 @@ enum ServeApp {
         line: LineArgs,
     },
     /// The command server (/info, /list, /quit; idle timeout 30 s by default).
+    #[command(mut_arg("idle_timeout", |a| a.default_value("30s")))]
     Command {
         #[command(flatten)]
         common: ServerArgs,
@@ -160,6 +161,7 @@ enum ServeApp {
         auth: AuthArgs,
     },
     /// The multi-room chat (nicknames, rooms, whispers; idle timeout 60 s by default).
+    #[command(mut_arg("idle_timeout", |a| a.default_value("60s")))]
     Chat {
         #[command(flatten)]
         common: ServerArgs,
@@ -206,6 +208,7 @@ enum ServeApp {
         auth: AuthArgs,
     },
     /// File upload: header block, then exactly Filesize bytes, stored durably.
+    #[command(mut_arg("idle_timeout", |a| a.default_value("60s")))]
     Upload {
         #[command(flatten)]
         common: ServerArgs,
@@ -218,12 +221,6 @@ enum ServeApp {
         #[command(flatten)]
         auth: AuthArgs,
     },
-}
-
-/// `common` with `default` as its idle timeout unless one was given.
-fn with_idle(mut common: ServerArgs, default: std::time::Duration) -> ServerArgs {
-    common.idle_timeout.get_or_insert(default);
-    common
 }
 
 fn main() -> ExitCode {
@@ -269,14 +266,14 @@ fn main() -> ExitCode {
                 netloop::apps::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
             ),
             ServeApp::Command { common, line, auth } => serve_guarded(
-                &with_idle(common, std::time::Duration::from_secs(30)),
+                &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
                 netloop::apps::command::CommandServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Chat { common, line, auth } => serve_guarded(
-                &with_idle(common, std::time::Duration::from_secs(60)),
+                &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),

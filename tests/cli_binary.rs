@@ -178,3 +178,100 @@ fn man_page_from_the_cli_definition() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The default `--help` gives for `flag` of `netloop SUB... --help`:
+/// `Some(value)`, `None` when it has none; panics when there is no such flag.
+fn help_default(sub: &[String], flag: &str) -> Option<String> {
+    let mut args: Vec<&str> = sub.iter().map(String::as_str).collect();
+    args.push("--help");
+    let out = netloop(&args);
+    assert!(out.status.success(), "{args:?}");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    let is_header = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with('-')
+            && t.chars()
+                .nth(1)
+                .is_some_and(|c| c == '-' || c.is_ascii_alphabetic())
+    };
+    let start = lines
+        .iter()
+        .position(|l| is_header(l) && l.split([' ', ',', '\t']).any(|w| w == flag))
+        .unwrap_or_else(|| panic!("netloop {sub:?}: no {flag} in --help"));
+    let mut block = lines[start].to_string();
+    for l in &lines[start + 1..] {
+        if is_header(l) {
+            break;
+        }
+        block.push(' ');
+        block.push_str(l.trim());
+    }
+    block
+        .split("[default: ")
+        .nth(1)
+        .map(|rest| rest.split(']').next().unwrap_or("").to_string())
+}
+
+/// Every `[--flag VALUE]` of the README's command synopses agrees with
+/// `--help`: a concrete VALUE is the flag's default there, and a
+/// placeholder (`N`, `FILE`, `DURATION`, `HOST:PORT`) stands for a flag that
+/// has none.
+#[test]
+fn readme_synopsis_matches_the_defaults() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let mut in_code = false;
+    let mut sub: Vec<String> = Vec::new();
+    let mut checked = 0;
+    for line in readme.lines() {
+        if line.trim_start().starts_with("```") {
+            in_code = !in_code;
+            sub.clear();
+            continue;
+        }
+        if !in_code {
+            continue;
+        }
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("netloop ") {
+            sub = rest
+                .split_whitespace()
+                .take_while(|w| w.chars().all(|c| c.is_ascii_lowercase()))
+                .map(str::to_string)
+                .collect();
+        } else if !t.starts_with('[') {
+            sub.clear();
+            continue;
+        }
+        if sub.is_empty() {
+            continue;
+        }
+        let code = line.split(" #").next().unwrap_or(line);
+        for group in code.split('[').skip(1) {
+            let inner = group.split(']').next().unwrap_or("");
+            let mut words = inner.split_whitespace();
+            let (Some(flag), Some(value)) = (words.next(), words.next()) else {
+                continue;
+            };
+            if !flag.starts_with("--") || value.contains('|') {
+                continue;
+            }
+            let placeholder = value
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c == ':' || c == '_');
+            let got = help_default(&sub, flag);
+            if placeholder {
+                assert_eq!(got, None, "README: netloop {sub:?} [{flag} {value}]");
+            } else {
+                assert_eq!(
+                    got.as_deref(),
+                    Some(value),
+                    "README: netloop {sub:?} [{flag} {value}]"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} synopsis flags found");
+}
