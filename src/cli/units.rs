@@ -62,7 +62,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn format_size(n: usize) -> String {
     for (unit, shift) in [("GiB", 30), ("MiB", 20), ("KiB", 10)] {
         let m = 1usize << shift;
-        if n >= m && n % m == 0 {
+        if n >= m && n.is_multiple_of(m) {
             return format!("{}{unit}", n / m);
         }
     }
