@@ -52,7 +52,8 @@ fn node(seed: &Path, file: &str, args: &[&str], port: u16) -> Command {
 /// One of the tutorial's servers, on a free port, ready (it printed its
 /// listening line, which has 启动 in every one of them).
 struct NodeServer {
-    proc: Proc,
+    /// Held so the server lives (and is killed on drop) with the test.
+    _proc: Proc,
     port: u16,
 }
 
@@ -67,7 +68,7 @@ impl NodeServer {
         cmd.envs(env.iter().copied());
         let mut proc = Proc::spawn(cmd);
         proc.wait_out("启动");
-        NodeServer { proc, port }
+        NodeServer { _proc: proc, port }
     }
 
     fn addr(&self) -> String {
