@@ -437,3 +437,38 @@ fn heartbeat_client_authenticates_with_its_token() {
     assert!(!out.contains("reconnect"), "{out}");
     assert_log_clean(srv);
 }
+
+/// A client holding a token (here from `NETLOOP_TOKEN`, as a user's shell
+/// may set it) against servers without access control: they never ask, the
+/// client says so once and works as without a token.
+#[test]
+fn clients_with_a_token_work_with_servers_that_ask_for_none() {
+    let cmd = Server::start(&["serve", "command", "--port", "0"]);
+    let addr = cmd.addr.to_string();
+    let (code, out, err) = run_client(&["connect", &addr], "hello\n", Some(TOKEN));
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("Echo: hello"), "{out}");
+    assert!(err.contains("the server did not ask for a token"), "{err}");
+
+    let framed = Server::start(&["serve", "framed", "--port", "0"]);
+    let addr = framed.addr.to_string();
+    let (code, out, err) = run_client(
+        &["framed", &addr, "--ping-interval", "0"],
+        "echo plain\n",
+        Some(TOKEN),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("\"data\":\"plain\""), "{out}");
+    assert!(err.contains("the server did not ask for a token"), "{err}");
+
+    let hb = Server::start(&["serve", "heartbeat", "--port", "0"]);
+    let addr = hb.addr.to_string();
+    let (code, out, err) = run_client(
+        &["heartbeat", &addr, "--duration", "300ms"],
+        "",
+        Some(TOKEN),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("welcome: "), "{out}");
+    assert!(out.contains("the server did not ask for a token"), "{out}");
+}

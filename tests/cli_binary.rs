@@ -104,7 +104,11 @@ fn durations_accept_fractions() {
             other => break other,
         }
     };
-    assert!(matches!(res, Ok(0)), "{res:?} after {:?}", started.elapsed());
+    assert!(
+        matches!(res, Ok(0)),
+        "{res:?} after {:?}",
+        started.elapsed()
+    );
     let waited = started.elapsed();
     assert!(
         // Half a second, not half a millisecond nor never; wide bounds for a

@@ -188,20 +188,24 @@ impl FramedClient {
         conn: ConnId,
         map: serde_json::Map<String, Value>,
     ) -> bool {
-        match classify_json(&map, self.awaiting_auth) {
+        match classify_json(&map) {
             AuthReply::Refused(why) => {
                 eprintln!("error: authentication failed: {}", sanitize(&why));
                 self.failed = true;
                 r.destroy(conn);
                 false
             }
-            AuthReply::Accepted if self.awaiting_auth => {
-                self.awaiting_auth = false;
-                out(&format!("< {}", Value::Object(map)));
-                self.start_pings(r);
-                true
-            }
-            _ => {
+            reply => {
+                if self.awaiting_auth {
+                    // auth_ok, or a welcome from a server without access
+                    // control (it will answer the auth frame with an error,
+                    // printed like any message): the session starts.
+                    if reply != AuthReply::Accepted {
+                        eprintln!("note: the server did not ask for a token");
+                    }
+                    self.awaiting_auth = false;
+                    self.start_pings(r);
+                }
                 out(&format!("< {}", Value::Object(map)));
                 true
             }

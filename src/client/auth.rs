@@ -60,14 +60,16 @@ pub fn classify_line(line: &str) -> AuthReply {
 }
 
 /// Classify one JSON message (framed, heartbeat): an `auth_ok` accepts; an
-/// `error` refuses when `token_sent` (any error before `auth_ok` answers the
-/// token), and otherwise only when its message is an authentication refusal.
-pub fn classify_json(msg: &Map<String, Value>, token_sent: bool) -> AuthReply {
+/// `error` whose message is an authentication refusal refuses; anything
+/// else is not about authentication. A guarded JSON server sends nothing
+/// before its answer to the token, so a client that sent one and first gets
+/// `Other` (a `welcome`) is talking to a server without access control.
+pub fn classify_json(msg: &Map<String, Value>) -> AuthReply {
     match msg.get("type").and_then(Value::as_str) {
         Some("auth_ok") => AuthReply::Accepted,
         Some("error") => {
             let m = msg.get("message").and_then(Value::as_str).unwrap_or("");
-            if token_sent || is_auth_refusal(m) {
+            if is_auth_refusal(m) {
                 AuthReply::Refused(m.to_string())
             } else {
                 AuthReply::Other
@@ -131,30 +133,24 @@ mod tests {
     #[test]
     fn json_replies_of_the_guard() {
         let ok = json!({"type": "auth_ok", "timestamp": 1});
-        assert_eq!(
-            classify_json(ok.as_object().unwrap(), true),
-            AuthReply::Accepted
-        );
+        assert_eq!(classify_json(ok.as_object().unwrap()), AuthReply::Accepted);
         let bad = json!({"type": "error", "message": "wrong token"});
         assert_eq!(
-            classify_json(bad.as_object().unwrap(), true),
+            classify_json(bad.as_object().unwrap()),
             AuthReply::Refused("wrong token".into())
         );
         let required = json!({"type": "error", "message": "authentication required"});
         assert!(matches!(
-            classify_json(required.as_object().unwrap(), false),
+            classify_json(required.as_object().unwrap()),
             AuthReply::Refused(_)
         ));
         let unrelated = json!({"type": "error", "message": "unknown type"});
         assert_eq!(
-            classify_json(unrelated.as_object().unwrap(), false),
+            classify_json(unrelated.as_object().unwrap()),
             AuthReply::Other
         );
         let other = json!({"type": "ping"});
-        assert_eq!(
-            classify_json(other.as_object().unwrap(), true),
-            AuthReply::Other
-        );
+        assert_eq!(classify_json(other.as_object().unwrap()), AuthReply::Other);
         assert!(is_auth_refusal("wrong token"));
         assert!(is_auth_refusal("authentication required"));
         assert!(is_auth_refusal("authentication timeout"));

@@ -430,7 +430,15 @@ impl Client {
                     return self.finish(r);
                 }
                 AuthReply::Prompt => return,
-                AuthReply::Other => {}
+                AuthReply::Other => {
+                    // A guarded server prompts and answers the token before
+                    // anything else: this one has no access control.
+                    self.awaiting_auth = false;
+                    self.notice("note: the server did not ask for a token");
+                    self.print_server_line(line);
+                    self.service_input(r);
+                    return;
+                }
             }
         }
         self.print_server_line(line);
