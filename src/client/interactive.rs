@@ -121,6 +121,29 @@ pub struct ClientOptions {
     pub token: Option<Token>,
 }
 
+/// How a connection attempt ended, for the backoff.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// It stayed open [`STABLE_AFTER`]: the backoff starts over, whatever
+    /// ended it later.
+    Established,
+    /// It connected but closed within [`STABLE_AFTER`] without an error
+    /// (how a full server refuses): a failed attempt.
+    ClosedEarly(Duration),
+    /// It never connected, or failed with an error before it was stable.
+    Failed,
+}
+
+/// Classify a closed connection: `lived` is how long it was connected
+/// (`None`: it never was), `had_error` whether an error ended it.
+pub fn attempt_outcome(lived: Option<Duration>, had_error: bool) -> Attempt {
+    match lived {
+        Some(d) if d >= STABLE_AFTER => Attempt::Established,
+        Some(d) if !had_error => Attempt::ClosedEarly(d),
+        _ => Attempt::Failed,
+    }
+}
+
 /// The interactive client handler.
 struct Client {
     opts: ClientOptions,
@@ -447,19 +470,24 @@ impl Client {
     /// Why the connection that just closed failed, for the reconnect notice;
     /// `None` when it had been established (stayed open [`STABLE_AFTER`]).
     fn failure_cause(&self, now: Instant) -> Option<String> {
-        match (self.connected_at, &self.last_error) {
-            (_, Some(e)) => Some(format!("{} ({})", e.code.describe(), e.code)),
-            (None, None) => Some("connect failed".into()),
-            (Some(at), None) => {
-                let lived = now.saturating_duration_since(at);
-                (lived < STABLE_AFTER).then(|| {
-                    format!(
-                        "the server closed the connection after {} ms",
-                        lived.as_millis()
-                    )
-                })
-            }
+        let lived = self
+            .connected_at
+            .map(|at| now.saturating_duration_since(at));
+        match attempt_outcome(lived, self.last_error.is_some()) {
+            Attempt::Established => None,
+            Attempt::ClosedEarly(lived) => Some(format!(
+                "the server closed the connection after {} ms",
+                lived.as_millis()
+            )),
+            Attempt::Failed => Some(self.error_text().unwrap_or_else(|| "connect failed".into())),
         }
+    }
+
+    /// The last error of this connection, as the notices say it.
+    fn error_text(&self) -> Option<String> {
+        self.last_error
+            .as_ref()
+            .map(|e| format!("{} ({})", e.code.describe(), e.code))
     }
 }
 
@@ -581,7 +609,9 @@ impl Handler for Client {
             self.failed = true;
             return self.finish(r);
         }
-        let why = cause.unwrap_or_else(|| "connection lost".into());
+        let why = cause
+            .or_else(|| self.error_text().map(|e| format!("connection lost: {e}")))
+            .unwrap_or_else(|| "connection lost".into());
         match self.reconnect.schedule(r, TAG_RECONNECT) {
             Some(delay) => {
                 self.notice(&format!(
@@ -703,5 +733,32 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         Ok(_) if c.ever_connected && !c.failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_count_until_the_connection_is_stable() {
+        let ms = Duration::from_millis;
+        assert_eq!(attempt_outcome(None, true), Attempt::Failed);
+        assert_eq!(attempt_outcome(None, false), Attempt::Failed);
+        assert_eq!(
+            attempt_outcome(Some(ms(3)), false),
+            Attempt::ClosedEarly(ms(3))
+        );
+        assert_eq!(attempt_outcome(Some(ms(3)), true), Attempt::Failed);
+        // A connection reset after a long session was established: the
+        // backoff starts over rather than counting it against the limit.
+        assert_eq!(
+            attempt_outcome(Some(STABLE_AFTER + ms(1)), true),
+            Attempt::Established
+        );
+        assert_eq!(
+            attempt_outcome(Some(STABLE_AFTER), false),
+            Attempt::Established
+        );
     }
 }
