@@ -398,7 +398,9 @@ fn main() -> ExitCode {
         Command::Man { out_dir } => {
             let cmd = <Cli as clap::CommandFactory>::command();
             let res = match &out_dir {
-                Some(dir) => clap_mangen::generate_to(cmd, dir),
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir))
+                }
                 None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
             };
             match res {
