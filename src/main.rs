@@ -212,7 +212,8 @@ enum ServeApp {
     Upload {
         #[command(flatten)]
         common: ServerArgs,
-        /// Directory the files are stored in (created if missing).
+        /// Directory the files are stored in; must be writable. If missing, it is
+        /// created when its parent exists (never a whole path).
         #[arg(long, default_value = "./uploads")]
         upload_dir: std::path::PathBuf,
         /// Largest accepted Filesize.
