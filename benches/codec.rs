@@ -48,7 +48,7 @@ fn chat_lines(rng: &mut Rng) -> (Vec<u8>, usize) {
             out.extend_from_slice(word.as_bytes());
             out.push(b' ');
         }
-        if rng.next() % 4 == 0 {
+        if rng.next().is_multiple_of(4) {
             out.extend_from_slice(b"\r\n");
         } else {
             out.push(b'\n');

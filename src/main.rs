@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use netloop::apps::auth_guard::AuthWire;
-use netloop::cli::auth_args::{serve_guarded, AuthArgs};
+use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve, serve_with, ServerArgs};
 use netloop::cli::target::parse_target;
@@ -53,6 +53,8 @@ enum Command {
         /// Largest frame body accepted or sent.
         #[arg(long, value_parser = parse_size, default_value = "1MiB")]
         max_frame: usize,
+        #[command(flatten)]
+        auth: ClientAuthArgs,
     },
     /// Client of `serve heartbeat`: answers pings, measures RTT, reconnects.
     Heartbeat {
@@ -71,6 +73,8 @@ enum Command {
         /// Reconnect attempts in a row before giving up (0 = never).
         #[arg(long, default_value_t = 5)]
         max_reconnects: u32,
+        #[command(flatten)]
+        auth: ClientAuthArgs,
     },
     /// Client of `serve upload`: sends files, checks size and SHA-256.
     Upload {
@@ -80,9 +84,29 @@ enum Command {
         /// Files to send, one after the other on one connection.
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
+        /// Longest silence of the server after the last byte of a file.
+        #[arg(long, value_parser = parse_duration, default_value = "30s")]
+        reply_timeout: Duration,
+        #[command(flatten)]
+        auth: ClientAuthArgs,
     },
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     Bench(netloop::bench::BenchArgs),
+    /// Print a shell completion script (e.g. `netloop completions bash >
+    /// /etc/bash_completion.d/netloop`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page, in roff (e.g. `netloop man > netloop.1; man -l
+    /// netloop.1`), or write one page per subcommand into a directory.
+    Man {
+        /// Write netloop.1, netloop-serve.1, netloop-serve-echo.1, ... here
+        /// instead of printing netloop.1.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
+    },
 }
 
 /// Options of `netloop connect`.
@@ -109,6 +133,8 @@ struct ConnectArgs {
     /// Connect timeout of each attempt.
     #[arg(long, value_parser = netloop::cli::units::parse_duration, default_value = "10s")]
     connect_timeout: std::time::Duration,
+    #[command(flatten)]
+    auth: ClientAuthArgs,
 }
 
 #[derive(Subcommand)]
@@ -125,6 +151,7 @@ enum ServeApp {
         line: LineArgs,
     },
     /// The command server (/info, /list, /quit; idle timeout 30 s by default).
+    #[command(mut_arg("idle_timeout", |a| a.default_value("30s")))]
     Command {
         #[command(flatten)]
         common: ServerArgs,
@@ -134,6 +161,7 @@ enum ServeApp {
         auth: AuthArgs,
     },
     /// The multi-room chat (nicknames, rooms, whispers; idle timeout 60 s by default).
+    #[command(mut_arg("idle_timeout", |a| a.default_value("60s")))]
     Chat {
         #[command(flatten)]
         common: ServerArgs,
@@ -180,10 +208,12 @@ enum ServeApp {
         auth: AuthArgs,
     },
     /// File upload: header block, then exactly Filesize bytes, stored durably.
+    #[command(mut_arg("idle_timeout", |a| a.default_value("60s")))]
     Upload {
         #[command(flatten)]
         common: ServerArgs,
-        /// Directory the files are stored in (created if missing).
+        /// Directory the files are stored in; must be writable. If missing, it is
+        /// created when its parent exists (never a whole path).
         #[arg(long, default_value = "./uploads")]
         upload_dir: std::path::PathBuf,
         /// Largest accepted Filesize.
@@ -194,17 +224,15 @@ enum ServeApp {
     },
 }
 
-/// `common` with `default` as its idle timeout unless one was given.
-fn with_idle(mut common: ServerArgs, default: std::time::Duration) -> ServerArgs {
-    common.idle_timeout.get_or_insert(default);
-    common
-}
-
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     match cli.cmd {
         Command::Connect(a) => {
+            let token = match a.auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             netloop::client::interactive::run(netloop::client::interactive::ClientOptions {
                 host: a.addr.0,
                 port: a.addr.1,
@@ -216,6 +244,7 @@ fn main() -> ExitCode {
                 },
                 linger: a.linger,
                 connect_timeout: a.connect_timeout,
+                token,
             })
         }
         Command::Halfclose {
@@ -238,14 +267,14 @@ fn main() -> ExitCode {
                 netloop::apps::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
             ),
             ServeApp::Command { common, line, auth } => serve_guarded(
-                &with_idle(common, std::time::Duration::from_secs(30)),
+                &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
                 netloop::apps::command::CommandServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Chat { common, line, auth } => serve_guarded(
-                &with_idle(common, std::time::Duration::from_secs(60)),
+                &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
@@ -314,9 +343,14 @@ fn main() -> ExitCode {
             target,
             ping_interval,
             max_frame,
+            auth,
         } => {
             use netloop::apps::framed_client::{run, FramedClientConfig};
             let mut cfg = FramedClientConfig::new(&target.0, target.1);
+            cfg.token = match auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.ping_interval = ping_interval;
             cfg.max_frame = max_frame;
             run(cfg)
@@ -327,18 +361,53 @@ fn main() -> ExitCode {
             interval,
             reconnect_delay,
             max_reconnects,
+            auth,
         } => {
             use netloop::apps::heartbeat::client::{run, HeartbeatClientConfig};
             let mut cfg = HeartbeatClientConfig::new(&target.0, target.1);
+            cfg.token = match auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.duration = duration;
             cfg.interval = interval;
             cfg.reconnect_delay = reconnect_delay;
             cfg.max_reconnects = max_reconnects;
             run(cfg)
         }
-        Command::Upload { target, files } => {
-            netloop::apps::upload::client::run(&target.0, target.1, &files)
+        Command::Upload {
+            target,
+            files,
+            reply_timeout,
+            auth,
+        } => {
+            use netloop::apps::upload::client::{run, UploadClientConfig};
+            let mut cfg = UploadClientConfig::new(&target.0, target.1, &files);
+            cfg.reply_timeout = reply_timeout;
+            cfg.token = match auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            run(&cfg)
         }
         Command::Bench(args) => netloop::bench::run(&args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "netloop", &mut std::io::stdout());
+            ExitCode::SUCCESS
+        }
+        Command::Man { out_dir } => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let res = match &out_dir {
+                Some(dir) => {
+                    std::fs::create_dir_all(dir).and_then(|()| clap_mangen::generate_to(cmd, dir))
+                }
+                None => clap_mangen::Man::new(cmd).render(&mut std::io::stdout()),
+            };
+            match res {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => netloop::cli::fatal(format_args!("cannot write the manual page: {e}")),
+            }
+        }
     }
 }

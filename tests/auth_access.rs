@@ -463,3 +463,134 @@ fn framed_guesses_are_limited_across_connections_too() {
     send_frame(&mut c, &json!({"type": "auth", "token": TOKEN}));
     assert_eq!(read_frame(&mut c)["type"], "auth_ok");
 }
+
+/// Run a client subcommand of the binary with `stdin` as its input; (exit
+/// code, stdout, stderr). `NETLOOP_TOKEN` is set to `env_token` (or unset).
+fn run_client(
+    args: &[&str],
+    stdin: &str,
+    env_token: Option<&str>,
+) -> (Option<i32>, String, String) {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netloop"));
+    cmd.args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    match env_token {
+        Some(t) => cmd.env("NETLOOP_TOKEN", t),
+        None => cmd.env_remove("NETLOOP_TOKEN"),
+    };
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let deadline = Instant::now() + TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "client {args:?} did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `netloop framed --token FILE` (and `NETLOOP_TOKEN`) authenticates and
+/// gets its replies; without a token, or with a wrong one, it says so in one
+/// line and exits 1 (it used to exit 0 after "authentication required").
+#[test]
+fn framed_client_authenticates_with_its_token() {
+    let setup = Setup::new("framed-client");
+    let srv = setup.start("framed", &[]);
+    let addr = srv.addr.to_string();
+    let tp = setup.token_path();
+    let (code, out, err) = run_client(
+        &["framed", &addr, "--token", &tp, "--ping-interval", "0"],
+        "echo hi\n",
+        None,
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("\"type\":\"auth_ok\""), "{out}");
+    assert!(out.contains("\"data\":\"hi\""), "{out}");
+    let (code, out, _) = run_client(
+        &["framed", &addr, "--ping-interval", "0"],
+        "echo env\n",
+        Some(TOKEN),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("\"data\":\"env\""), "{out}");
+
+    let (code, _, err) = run_client(&["framed", &addr, "--ping-interval", "0"], "", None);
+    assert_eq!(code, Some(1));
+    assert_eq!(
+        err.trim(),
+        "error: authentication failed: authentication required"
+    );
+    let (code, _, err) = run_client(&["framed", &addr, "--ping-interval", "0"], "", Some(WRONG));
+    assert_eq!(code, Some(1));
+    assert_eq!(err.trim(), "error: authentication failed: wrong token");
+    assert_log_clean(srv);
+}
+
+/// `netloop heartbeat --token FILE` authenticates and gets its welcome; a
+/// wrong token is one line on stderr, no reconnect, exit 1.
+#[test]
+fn heartbeat_client_authenticates_with_its_token() {
+    let setup = Setup::new("heartbeat-client");
+    let srv = setup.start("heartbeat", &[]);
+    let addr = srv.addr.to_string();
+    let tp = setup.token_path();
+    let (code, out, err) = run_client(
+        &["heartbeat", &addr, "--token", &tp, "--duration", "300ms"],
+        "",
+        None,
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("authenticated"), "{out}");
+    assert!(out.contains("welcome: "), "{out}");
+    let (code, out, err) = run_client(&["heartbeat", &addr, "--duration", "5s"], "", Some(WRONG));
+    assert_eq!(code, Some(1), "{out}\n{err}");
+    assert_eq!(err.trim(), "error: authentication failed: wrong token");
+    assert!(!out.contains("reconnect"), "{out}");
+    assert_log_clean(srv);
+}
+
+/// A client holding a token (here from `NETLOOP_TOKEN`, as a user's shell
+/// may set it) against servers without access control: they never ask, the
+/// client says so once and works as without a token.
+#[test]
+fn clients_with_a_token_work_with_servers_that_ask_for_none() {
+    let cmd = Server::start(&["serve", "command", "--port", "0"]);
+    let addr = cmd.addr.to_string();
+    let (code, out, err) = run_client(&["connect", &addr], "hello\n", Some(TOKEN));
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("Echo: hello"), "{out}");
+    assert!(err.contains("the server did not ask for a token"), "{err}");
+
+    let framed = Server::start(&["serve", "framed", "--port", "0"]);
+    let addr = framed.addr.to_string();
+    let (code, out, err) = run_client(
+        &["framed", &addr, "--ping-interval", "0"],
+        "echo plain\n",
+        Some(TOKEN),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("\"data\":\"plain\""), "{out}");
+    assert!(err.contains("the server did not ask for a token"), "{err}");
+
+    let hb = Server::start(&["serve", "heartbeat", "--port", "0"]);
+    let addr = hb.addr.to_string();
+    let (code, out, err) = run_client(
+        &["heartbeat", &addr, "--duration", "300ms"],
+        "",
+        Some(TOKEN),
+    );
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("welcome: "), "{out}");
+    assert!(out.contains("the server did not ask for a token"), "{out}");
+}

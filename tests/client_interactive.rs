@@ -424,3 +424,128 @@ fn halfclose_client_consumes_an_overlong_line_with_bounded_memory() {
         "client peak RSS {peak} KiB after a {LONG}-byte line"
     );
 }
+
+/// A server at its connection limit accepts and closes at once. Each such
+/// connection is a failed attempt: the attempt number climbs, the delays
+/// grow, and the client gives up with a non-zero exit after the limit.
+#[test]
+fn accept_and_close_server_exhausts_the_attempts() {
+    use std::io::Read;
+    let srv = Server::start(&["serve", "echo", "--port", "0", "--max-connections", "1"]);
+    // Occupy the one slot, and prove it is taken by an echo.
+    let mut holder = std::net::TcpStream::connect(srv.addr).unwrap();
+    holder.set_read_timeout(Some(TIMEOUT)).unwrap();
+    holder.write_all(b"x").unwrap();
+    let mut one = [0u8; 1];
+    holder.read_exact(&mut one).unwrap();
+    let addr = srv.addr.to_string();
+    let mut c = Client::start(&[
+        "connect",
+        &addr,
+        "--max-attempts",
+        "3",
+        "--reconnect-delay",
+        "40ms",
+        "--reconnect-max-delay",
+        "10s",
+    ]);
+    // Standard input stays open: only the attempt limit can end the client.
+    assert_eq!(c.wait_exit(), Some(1));
+    let err = c.seen_err.join("\n");
+    let connects = c.seen_err.iter().filter(|l| l.starts_with("connecting to"));
+    assert_eq!(connects.count(), 4, "{err}");
+    assert!(err.contains("giving up after 3 attempts"), "{err}");
+    // Attempt n waits within [d/2, d] for d = 40 ms * 2^(n-1): growing.
+    for n in 1..=3u32 {
+        let tag = format!("(attempt {n}/3)");
+        let line = c
+            .seen_err
+            .iter()
+            .find(|l| l.ends_with(&tag))
+            .unwrap_or_else(|| panic!("no {tag}: {err}"));
+        assert!(
+            line.contains("the server closed the connection after"),
+            "{line}"
+        );
+        let ms: u128 = line
+            .split("reconnecting in ")
+            .nth(1)
+            .and_then(|r| r.split(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no delay in {line}"));
+        let ceiling = 40u128 << (n - 1);
+        assert!(
+            ms >= ceiling / 2 && ms <= ceiling,
+            "attempt {n}: {ms} ms: {err}"
+        );
+    }
+}
+
+/// An unknown host cannot appear by retrying: one attempt, a line saying
+/// so, exit 1.
+#[test]
+fn unknown_host_is_not_retried() {
+    let mut c = Client::start(&[
+        "connect",
+        "no-such-host.invalid:80",
+        "--max-attempts",
+        "3",
+        "--reconnect-delay",
+        "20ms",
+    ]);
+    assert_eq!(c.wait_exit(), Some(1));
+    let err = c.seen_err.join("\n");
+    let connects = c.seen_err.iter().filter(|l| l.starts_with("connecting to"));
+    assert_eq!(connects.count(), 1, "{err}");
+    assert!(err.contains("ENOTFOUND"), "{err}");
+    assert!(err.contains("not reconnecting"), "{err}");
+}
+
+/// `connect --token FILE` authenticates before any input is sent; a wrong
+/// token is one line on stderr and exit 1, without reconnecting.
+#[test]
+fn token_file_authenticates_and_a_wrong_token_fails() {
+    let dir = std::env::temp_dir().join(format!("netloop-connect-token-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good");
+    let bad = dir.join("bad");
+    std::fs::write(&good, "s3cret-token\n").unwrap();
+    std::fs::write(&bad, "wrong-token\n").unwrap();
+    let srv = Server::start_shell(
+        COMMAND_LOG,
+        &[
+            "serve",
+            "command",
+            "--port",
+            "0",
+            "--token",
+            good.to_str().unwrap(),
+        ],
+    );
+    let addr = srv.addr.to_string();
+
+    let mut c = Client::start(&["connect", &addr, "--token", good.to_str().unwrap()]);
+    c.send("hello\n/list\n");
+    c.close_stdin();
+    assert_eq!(c.wait_exit(), Some(0));
+    let out = c.seen_out.join("\n");
+    assert!(out.contains("Echo: hello"), "{out}");
+    assert!(!out.contains("authentication required"), "{out}");
+
+    let mut c = Client::start(&[
+        "connect",
+        &addr,
+        "--token",
+        bad.to_str().unwrap(),
+        "--reconnect-delay",
+        "20ms",
+    ]);
+    assert_eq!(c.wait_exit(), Some(1));
+    let err = c.seen_err.join("\n");
+    assert!(
+        err.contains("error: authentication failed: wrong token"),
+        "{err}"
+    );
+    assert!(!err.contains("reconnecting"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

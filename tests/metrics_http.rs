@@ -166,6 +166,47 @@ fn get_metrics_is_prometheus_text_with_exact_counts() {
     drop(srv);
 }
 
+/// The usual `process_*` figures and `netloop_build_info`, checked against
+/// what `/proc` says of the server process.
+#[test]
+fn process_figures_and_build_info() {
+    let (srv, maddr) = start(&[]);
+    let held: Vec<TcpStream> = (0..5).map(|_| connect(srv.addr)).collect();
+    wait_until("5 connections open", || {
+        let (_, _, body) = http(maddr, GET);
+        parse_prometheus(&body)["netloop_connections{state=\"open\"}"] >= 6.0
+    });
+    let (_, _, body) = http(maddr, GET);
+    let m = parse_prometheus(&body);
+    let rss = m["process_resident_memory_bytes"];
+    let proc_rss = (srv.rss_kib() * 1024) as f64;
+    assert!(
+        rss > 1e6 && (rss - proc_rss).abs() < 8e6,
+        "{rss} vs {proc_rss}"
+    );
+    // stdin, stdout, stderr, the listeners, epoll, 5 held + 1 scrape.
+    let fds = m["process_open_fds"];
+    assert!(fds >= 11.0, "{fds}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let start = m["process_start_time_seconds"];
+    assert!(
+        start <= now + 1.0 && start > now - 120.0,
+        "{start} vs {now}"
+    );
+    assert!(m["process_cpu_seconds_total"] >= 0.0);
+    let version = format!(
+        "netloop_build_info{{version=\"{}\",",
+        env!("CARGO_PKG_VERSION")
+    );
+    let info: Vec<_> = m.iter().filter(|(k, _)| k.starts_with(&version)).collect();
+    assert_eq!(info.len(), 1, "{body}");
+    assert_eq!(*info[0].1, 1.0);
+    drop(held);
+}
+
 #[test]
 fn bad_requests_get_errors_and_the_app_is_undisturbed() {
     let (srv, maddr) = start(&[]);

@@ -46,9 +46,14 @@ impl Handler for Order {
 
 #[test]
 fn timers_and_immediates_run_in_order_and_never_early() {
+    // Taken before the loop exists: timers armed before `run` count from the
+    // loop's cached time, read when it was created (libuv's `uv_now`), so a
+    // start taken after `new()` could be late by however long the test thread
+    // was descheduled in between, and a timer would look early against it.
+    let started = Instant::now();
     let mut r = Reactor::new().unwrap();
     let mut h = Order {
-        started: Some(Instant::now()),
+        started: Some(started),
         ..Default::default()
     };
     r.set_timeout(Duration::from_millis(30), 1);

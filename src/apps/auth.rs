@@ -350,6 +350,12 @@ impl Token {
         }
     }
 
+    /// The secret itself, for a client to send (`/auth`, an `auth` message,
+    /// a `Token:` header). Never log or print it.
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+
     /// Whether `presented` is this token, in constant time.
     pub fn matches(&self, presented: &[u8]) -> bool {
         constant_time_eq(self.0.as_bytes(), presented)

@@ -16,14 +16,23 @@
 //! after our FIN), so `echo ping | netloop framed ...` prints the replies
 //! before it exits, without a fixed wait (the seed runner slept 300 ms).
 //!
+//! With a token (`--token FILE` or `NETLOOP_TOKEN`) the first frame is
+//! `{type:"auth", token}`, and the pings start once `auth_ok` arrives. An
+//! authentication refusal (with or without a token) is one line on stderr,
+//! the connection is closed, and the exit status is 1.
+//!
 //! The ping timer is cleared on every close path (D6.7: the seed's interval
 //! kept the process alive after the server went away). A frame over
 //! `--max-frame` or a body that is not a JSON object is reported, never fatal
 //! (D6.1 on the client side).
 
+use crate::apps::auth::Token;
 use crate::apps::stdin_lines::{self, StdinEvent};
+use crate::apps::text::sanitize;
 use crate::apps::text::{eprint_line, print_line as out};
 use crate::apps::wall_clock::unix_ms;
+use crate::cli::target::host_port;
+use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::codec::{encode_frame, parse_message, FrameDecoder, DEFAULT_MAX_FRAME};
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ConnectOptions, NetError, SocketOptions, TimerId};
@@ -47,6 +56,8 @@ pub struct FramedClientConfig {
     pub ping_interval: Duration,
     /// Largest frame accepted and sent.
     pub max_frame: usize,
+    /// The token to authenticate with, if any.
+    pub token: Option<Token>,
 }
 
 impl FramedClientConfig {
@@ -57,6 +68,7 @@ impl FramedClientConfig {
             port,
             ping_interval: DEFAULT_PING_INTERVAL,
             max_frame: DEFAULT_MAX_FRAME,
+            token: None,
         }
     }
 }
@@ -80,6 +92,8 @@ pub struct FramedClient {
     ping_timer: Option<TimerId>,
     phase: Phase,
     failed: bool,
+    /// The token was sent and `auth_ok` has not arrived yet.
+    awaiting_auth: bool,
 }
 
 impl FramedClient {
@@ -93,6 +107,7 @@ impl FramedClient {
             ping_timer: None,
             phase: Phase::Connecting,
             failed: false,
+            awaiting_auth: false,
         }
     }
 
@@ -154,6 +169,49 @@ impl FramedClient {
         }
     }
 
+    /// The first ping, and the ping timer.
+    fn start_pings(&mut self, r: &mut Reactor) {
+        self.send(
+            r,
+            &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
+        );
+        if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
+            self.ping_timer = Some(r.set_interval(self.cfg.ping_interval, 0));
+        }
+    }
+
+    /// A message from the server: printed, and an authentication answer
+    /// acted on. `false`: the connection was closed (a refusal).
+    fn server_message(
+        &mut self,
+        r: &mut Reactor,
+        conn: ConnId,
+        map: serde_json::Map<String, Value>,
+    ) -> bool {
+        match classify_json(&map) {
+            AuthReply::Refused(why) => {
+                eprintln!("error: authentication failed: {}", sanitize(&why));
+                self.failed = true;
+                r.destroy(conn);
+                false
+            }
+            reply => {
+                if self.awaiting_auth {
+                    // auth_ok, or a welcome from a server without access
+                    // control (it will answer the auth frame with an error,
+                    // printed like any message): the session starts.
+                    if reply != AuthReply::Accepted {
+                        eprintln!("note: the server did not ask for a token");
+                    }
+                    self.awaiting_auth = false;
+                    self.start_pings(r);
+                }
+                out(&format!("< {}", Value::Object(map)));
+                true
+            }
+        }
+    }
+
     /// Half-close: the server answers what it got, then closes.
     fn finish(&mut self, r: &mut Reactor) {
         if let Some(t) = self.ping_timer.take() {
@@ -170,27 +228,34 @@ impl FramedClient {
 
 impl Handler for FramedClient {
     fn on_connect(&mut self, _r: &mut Reactor, _c: ConnId) {
-        out(&format!("connected to {}:{}", self.cfg.host, self.cfg.port));
+        out(&format!(
+            "connected to {}",
+            host_port(&self.cfg.host, self.cfg.port)
+        ));
         if self.phase == Phase::Connecting {
             self.phase = Phase::Open;
         }
     }
 
     fn on_ready(&mut self, r: &mut Reactor, _c: ConnId) {
-        self.send(
-            r,
-            &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
-        );
-        if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
-            self.ping_timer = Some(r.set_interval(self.cfg.ping_interval, 0));
+        if let Some(t) = self.cfg.token.clone() {
+            self.awaiting_auth = true;
+            self.send(r, &json_request(&t));
+            return; // the pings start on auth_ok
         }
+        self.start_pings(r);
     }
 
     fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
         loop {
             match self.decoder.decode(data) {
                 Ok(Some(body)) => match parse_message(&body) {
-                    Ok((_, map)) => out(&format!("< {}", Value::Object(map))),
+                    Ok((_, map)) => {
+                        if !self.server_message(r, conn, map) {
+                            data.clear();
+                            return;
+                        }
+                    }
                     Err(e) => eprint_line(&format!("bad message from server: {e}")),
                 },
                 Ok(None) => return,

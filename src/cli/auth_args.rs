@@ -1,5 +1,7 @@
-//! `--token FILE`: access control of the servers that support it (issue 7),
-//! and serving a handler behind an [`AuthGuard`] when a token is configured.
+//! `--token FILE`: access control of the servers that support it, serving a
+//! handler behind an [`AuthGuard`] when a token is configured, and the same
+//! option on the clients ([`ClientAuthArgs`]: `connect`, `framed`,
+//! `heartbeat`, `upload`), which send the token the server expects.
 
 use crate::apps::auth::{Token, TOKEN_ENV};
 use crate::apps::auth_guard::{AuthGuard, AuthWire};
@@ -22,16 +24,37 @@ pub struct AuthArgs {
 
 impl AuthArgs {
     /// The configured token, or `None` (access control off); the error is
-    /// logged, without the token.
+    /// printed as one line (without the token).
     pub fn load(&self) -> Result<Option<Token>, ExitCode> {
-        Token::configured(self.token.as_deref()).map_err(|e| {
-            match &self.token {
-                Some(p) => log::error!("--token {}: {e}", p.display()),
-                None => log::error!("{TOKEN_ENV}: {e}"),
-            }
-            ExitCode::FAILURE
-        })
+        load_token(self.token.as_deref())
     }
+}
+
+/// The token option of the clients: the token a client presents.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ClientAuthArgs {
+    /// Authenticate with the token in FILE (one trailing newline is ignored;
+    /// at most 4 KiB). Without it, the NETLOOP_TOKEN environment variable is
+    /// used if set.
+    #[arg(long, value_name = "FILE")]
+    pub token: Option<PathBuf>,
+}
+
+impl ClientAuthArgs {
+    /// The token to present, or `None`; the error is printed as one line on
+    /// stderr (without the token).
+    pub fn load(&self) -> Result<Option<Token>, ExitCode> {
+        load_token(self.token.as_deref())
+    }
+}
+
+/// `--token FILE`, else `NETLOOP_TOKEN`, else none; a bad one is one line on
+/// stderr naming where it came from (never the token) and the failure status.
+fn load_token(file: Option<&std::path::Path>) -> Result<Option<Token>, ExitCode> {
+    Token::configured(file).map_err(|e| match file {
+        Some(p) => crate::cli::fatal(format_args!("--token {}: {e}", p.display())),
+        None => crate::cli::fatal(format_args!("{TOKEN_ENV}: {e}")),
+    })
 }
 
 /// [`serve`] `handler`, behind an [`AuthGuard`] speaking `wire` when a token

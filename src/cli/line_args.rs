@@ -2,7 +2,7 @@
 //! `serve echo --banner`).
 
 use crate::apps::catalog::{Catalog, Lang};
-use crate::cli::units::parse_size;
+use crate::cli::units::{format_size, parse_size};
 use crate::codec::lines::DEFAULT_MAX_LINE;
 use clap::Args;
 
@@ -14,7 +14,7 @@ pub struct LineArgs {
     pub lang: Lang,
     /// Longest accepted line (terminator excluded); a longer one gets an error line and the
     /// connection is closed.
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_LINE)]
+    #[arg(long, value_parser = parse_size, default_value = format_size(DEFAULT_MAX_LINE))]
     pub max_line: usize,
 }
 

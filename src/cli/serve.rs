@@ -1,7 +1,9 @@
 //! What every `netloop serve APP` shares: the listen options on the command
 //! line, and running a handler until shutdown.
 
-use crate::cli::units::{parse_duration, parse_size};
+use crate::cli::fatal;
+use crate::cli::target::host_port;
+use crate::cli::units::{format_size, parse_duration, parse_size};
 use crate::metrics::http::{MetricsAddr, WithMetrics};
 use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
 use crate::{Exit, Handler, ListenOptions, Reactor, SocketOptions};
@@ -26,10 +28,10 @@ pub struct ServerArgs {
     #[arg(long, value_parser = parse_duration)]
     pub idle_timeout: Option<Duration>,
     /// write() reports backpressure at this many queued bytes (e.g. 64KiB).
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_HIGH_WATER_MARK)]
+    #[arg(long, value_parser = parse_size, default_value = format_size(DEFAULT_HIGH_WATER_MARK))]
     pub high_water_mark: usize,
     /// A connection whose write queue passes this is destroyed as a slow consumer.
-    #[arg(long, value_parser = parse_size, default_value_t = DEFAULT_MAX_WRITE_BUFFER)]
+    #[arg(long, value_parser = parse_size, default_value = format_size(DEFAULT_MAX_WRITE_BUFFER))]
     pub max_write_buffer: usize,
     /// Time given to connections to close on SIGINT/SIGTERM before they are destroyed.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
@@ -79,35 +81,24 @@ pub fn serve_with<H: Handler>(
     adjust(&mut opts);
     let mut r = match Reactor::new() {
         Ok(r) => r,
-        Err(e) => {
-            log::error!("cannot create the event loop: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return fatal(format_args!("cannot create the event loop: {e}")),
     };
     if let Err(e) = r.handle_signals(args.grace) {
-        log::error!("cannot install signal handlers: {e}");
-        return ExitCode::FAILURE;
+        return fatal(format_args!("cannot install signal handlers: {e}"));
     }
     if let Err(e) = r.listen(opts) {
-        log::error!(
-            "cannot listen on {}:{}: {} ({})",
-            args.host,
-            args.port,
-            e,
-            e.code.describe()
-        );
-        return ExitCode::FAILURE;
+        let at = host_port(&args.host, args.port);
+        return fatal(format_args!("cannot listen on {at}: {}", e.cause()));
     }
     let metrics = match &args.metrics {
         None => None,
         Some(addr) => match crate::metrics::http::listen(&mut r, addr) {
             Ok(sid) => Some(sid),
             Err(e) => {
-                log::error!(
-                    "cannot serve metrics on {addr}: {e} ({})",
-                    e.code.describe()
-                );
-                return ExitCode::FAILURE;
+                return fatal(format_args!(
+                    "cannot serve metrics on {addr}: {}",
+                    e.cause()
+                ))
             }
         },
     };

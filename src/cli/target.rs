@@ -16,9 +16,28 @@ pub fn parse_target(s: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
+/// `host:port` for messages, the inverse of [`parse_target`]: an IPv6
+/// address is bracketed (`[::1]:8080`), so the port stays readable.
+pub fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_port_brackets_ipv6() {
+        assert_eq!(host_port("::1", 8080), "[::1]:8080");
+        assert_eq!(host_port("127.0.0.1", 80), "127.0.0.1:80");
+        assert_eq!(host_port("localhost", 1), "localhost:1");
+        let (h, p) = parse_target("[::1]:8080").unwrap();
+        assert_eq!(host_port(&h, p), "[::1]:8080");
+    }
 
     #[test]
     fn targets() {
@@ -32,7 +51,7 @@ mod tests {
 
     /// The cases of the line client's former `parse_host_port` (now this parser).
     #[test]
-    fn host_port() {
+    fn host_port_cases() {
         assert_eq!(
             parse_target("127.0.0.1:8080"),
             Ok(("127.0.0.1".into(), 8080))

@@ -21,21 +21,44 @@
 //! other non-empty line is sent with `\n`, including other `/commands`.
 //! Output: server lines go to stdout (sanitised: a server cannot drive the
 //! terminal); client notices go to stderr unless stdin is a terminal.
-//! Exit status: 0 if a connection was ever established, 1 otherwise.
+//! Exit status: 0 if a connection was ever established, 1 otherwise, and 1
+//! when the client gave up reconnecting or authentication failed.
+//!
+//! What counts as a failed attempt: a connect that fails, and a connection
+//! that closes within [`STABLE_AFTER`] of its connect, whether or not data
+//! came first (a full server accepts, may send one refusal line, and
+//! closes). Only a connection that stayed open that long resets the backoff,
+//! so against such a server the delays keep growing and the client gives up
+//! after `--max-attempts`. An error a retry cannot fix (an unknown host, a
+//! refused token) is not retried at all.
+//!
+//! With `--token` (or `NETLOOP_TOKEN`) the client sends `/auth TOKEN` as its
+//! first line on every connection and holds back input until the server
+//! answers `authenticated`; a refusal is one line on stderr and exit 1.
 
+use super::auth::{classify_line, line_request, AuthReply};
 use super::backoff::{Backoff, BackoffConfig};
 use super::editor::{EditEvent, Editor};
 use super::reconnect::Reconnect;
 use super::server_lines::{ServerLines, ServerText};
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
+use crate::apps::auth::Token;
 use crate::apps::text::sanitize;
-use crate::{ConnId, ConnectOptions, Exit, Handler, NetError, Reactor, TimerId};
+use crate::cli::target::host_port;
+use crate::{ConnId, ConnectOptions, ErrorCode, Exit, Handler, NetError, Reactor, TimerId};
 use bytes::BytesMut;
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A connection must stay open this long to count as established (and reset
+/// the reconnect backoff). Shorter is a failed attempt: a server at its
+/// connection limit accepts and closes at once, and treating that as a
+/// success would reconnect for ever at the first delay. Long enough to
+/// outlast such a refusal, short enough that a real session always exceeds it.
+pub const STABLE_AFTER: Duration = Duration::from_secs(2);
 
 /// Input read ahead of the connection, in bytes, before reading pauses (pipe
 /// and file input): bounds memory when the server reads slowly.
@@ -90,6 +113,31 @@ pub struct ClientOptions {
     pub linger: Duration,
     /// Connect timeout of each attempt.
     pub connect_timeout: Duration,
+    /// The token sent as `/auth TOKEN` on every connection, if any.
+    pub token: Option<Token>,
+}
+
+/// How a connection attempt ended, for the backoff.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// It stayed open [`STABLE_AFTER`]: the backoff starts over, whatever
+    /// ended it later.
+    Established,
+    /// It connected but closed within [`STABLE_AFTER`] without an error
+    /// (how a full server refuses): a failed attempt.
+    ClosedEarly(Duration),
+    /// It never connected, or failed with an error before it was stable.
+    Failed,
+}
+
+/// Classify a closed connection: `lived` is how long it was connected
+/// (`None`: it never was), `had_error` whether an error ended it.
+pub fn attempt_outcome(lived: Option<Duration>, had_error: bool) -> Attempt {
+    match lived {
+        Some(d) if d >= STABLE_AFTER => Attempt::Established,
+        Some(d) if !had_error => Attempt::ClosedEarly(d),
+        _ => Attempt::Failed,
+    }
 }
 
 /// The interactive client handler.
@@ -112,6 +160,15 @@ struct Client {
     local: Option<SocketAddr>,
     bytes_read: u64,
     bytes_written: u64,
+    /// When the current connection connected (for [`STABLE_AFTER`]).
+    connected_at: Option<Instant>,
+    /// The token was sent on this connection and not yet accepted.
+    awaiting_auth: bool,
+    /// The last error of the current connection (said when reconnecting).
+    last_error: Option<NetError>,
+    /// The client stopped for a failure (gave up, unknown host, refused
+    /// token): exit 1.
+    failed: bool,
 }
 
 impl Client {
@@ -168,8 +225,8 @@ impl Client {
 
     fn connect(&mut self, r: &mut Reactor) {
         self.notice(&format!(
-            "connecting to {}:{}...",
-            self.opts.host, self.opts.port
+            "connecting to {}...",
+            host_port(&self.opts.host, self.opts.port)
         ));
         let opts = ConnectOptions {
             timeout: self.opts.connect_timeout,
@@ -180,6 +237,9 @@ impl Client {
         self.bytes_read = 0;
         self.bytes_written = 0;
         self.blocked = false;
+        self.connected_at = None;
+        self.awaiting_auth = false;
+        self.last_error = None;
         self.set_state(ClientState::Connecting);
     }
 
@@ -220,6 +280,7 @@ impl Client {
 
     fn can_send(&self, r: &Reactor) -> bool {
         self.state == ClientState::Connected
+            && !self.awaiting_auth
             && !self.blocked
             && self.conn.is_some_and(|c| r.is_writable(c))
     }
@@ -265,9 +326,8 @@ impl Client {
             .unwrap_or_else(|| "-".into());
         let reconnect = if self.opts.reconnect { "on" } else { "off" };
         self.print(&format!(
-            "status:\n  server: {}:{}\n  state: {}\n  attempts: {}/{} (auto-reconnect {reconnect})\n  local address: {local}\n  bytes read: {}\n  bytes written: {}",
-            self.opts.host,
-            self.opts.port,
+            "status:\n  server: {}\n  state: {}\n  attempts: {}/{} (auto-reconnect {reconnect})\n  local address: {local}\n  bytes read: {}\n  bytes written: {}",
+            host_port(&self.opts.host, self.opts.port),
             self.state,
             self.reconnect.attempts(),
             self.reconnect.max_attempts(),
@@ -366,11 +426,76 @@ impl Client {
     }
 
     /// Print what the server sent; a long line is printed in pieces.
-    fn show(&self, t: ServerText) {
+    /// What the server sent: a complete line goes through `server_line`
+    /// (authentication answers), a piece of an overlong line is printed.
+    fn show(&mut self, r: &mut Reactor, t: ServerText) {
         match t {
-            ServerText::Line(l) | ServerText::Piece(l) => self.print(&sanitize(&l)),
+            ServerText::Line(l) => self.server_line(r, &l),
+            ServerText::Piece(l) => self.print_server_line(&l),
             ServerText::NotUtf8 => self.print("[server sent a line that is not UTF-8]"),
         }
+    }
+
+    /// Print one line from the server, made safe for the terminal.
+    fn print_server_line(&self, line: &str) {
+        self.print(&sanitize(line));
+    }
+
+    /// A complete server line: while authenticating, the guard's answers are
+    /// acted on (the prompt is not printed); otherwise it is printed.
+    fn server_line(&mut self, r: &mut Reactor, line: &str) {
+        if self.awaiting_auth {
+            match classify_line(line) {
+                AuthReply::Accepted => {
+                    self.awaiting_auth = false;
+                    self.notice("authenticated");
+                    self.service_input(r);
+                    return;
+                }
+                AuthReply::Refused(why) => {
+                    self.notice(&format!("error: authentication failed: {}", sanitize(&why)));
+                    self.failed = true;
+                    if let Some(c) = self.conn {
+                        r.destroy(c);
+                    }
+                    return self.finish(r);
+                }
+                AuthReply::Prompt => return,
+                AuthReply::Other => {
+                    // A guarded server prompts and answers the token before
+                    // anything else: this one has no access control.
+                    self.awaiting_auth = false;
+                    self.notice("note: the server did not ask for a token");
+                    self.print_server_line(line);
+                    self.service_input(r);
+                    return;
+                }
+            }
+        }
+        self.print_server_line(line);
+    }
+
+    /// Why the connection that just closed failed, for the reconnect notice;
+    /// `None` when it had been established (stayed open [`STABLE_AFTER`]).
+    fn failure_cause(&self, now: Instant) -> Option<String> {
+        let lived = self
+            .connected_at
+            .map(|at| now.saturating_duration_since(at));
+        match attempt_outcome(lived, self.last_error.is_some()) {
+            Attempt::Established => None,
+            Attempt::ClosedEarly(lived) => Some(format!(
+                "the server closed the connection after {} ms",
+                lived.as_millis()
+            )),
+            Attempt::Failed => Some(self.error_text().unwrap_or_else(|| "connect failed".into())),
+        }
+    }
+
+    /// The last error of this connection, as the notices say it.
+    fn error_text(&self) -> Option<String> {
+        self.last_error
+            .as_ref()
+            .map(|e| format!("{} ({})", e.code.describe(), e.code))
     }
 }
 
@@ -380,13 +505,19 @@ impl Handler for Client {
             return;
         }
         self.ever_connected = true;
-        self.reconnect.connected();
+        // The backoff is reset only once the connection proved stable (in
+        // `on_close`), so a server that accepts and closes exhausts it.
+        self.connected_at = Some(r.now());
         self.local = r.local_addr(conn);
         self.notice(&format!(
-            "connected to {}:{}",
-            self.opts.host, self.opts.port
+            "connected to {}",
+            host_port(&self.opts.host, self.opts.port)
         ));
         self.set_state(ClientState::Connected);
+        if let Some(t) = &self.opts.token {
+            self.awaiting_auth = true;
+            let _ = r.write(conn, line_request(t));
+        }
     }
 
     fn on_ready(&mut self, r: &mut Reactor, conn: ConnId) {
@@ -402,7 +533,11 @@ impl Handler for Client {
         }
         self.bytes_read += data.len() as u64;
         while let Some(t) = self.incoming.next(data) {
-            self.show(t);
+            if self.state == ClientState::Closed {
+                data.clear();
+                return;
+            }
+            self.show(r, t);
         }
         if self.state == ClientState::Closing {
             self.arm_linger(r); // the server is still answering
@@ -415,7 +550,10 @@ impl Handler for Client {
         }
         let mut rest = r.take_unread(conn);
         while let Some(t) = self.incoming.next_eof(&mut rest) {
-            self.show(t);
+            if self.state == ClientState::Closed {
+                return;
+            }
+            self.show(r, t);
         }
         self.notice("server ended the connection");
     }
@@ -430,6 +568,7 @@ impl Handler for Client {
     fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &NetError) {
         if Some(conn) == self.conn {
             self.notice(&format!("error: {} ({})", err.code.describe(), err.code));
+            self.last_error = Some(err.clone());
         }
     }
 
@@ -441,14 +580,39 @@ impl Handler for Client {
         if self.state == ClientState::Connected || self.state == ClientState::Closing {
             self.notice("connection closed");
         }
-        // The one place a reconnect is decided (D5.1, D5.2).
-        if self.state == ClientState::Closing || self.input_eof || !self.opts.reconnect {
+        if self.state == ClientState::Closed {
+            return; // finished already (a refused token)
+        }
+        let cause = self.failure_cause(r.now());
+        if cause.is_none() {
+            self.reconnect.connected(); // it was established: start over
+        }
+        // The one place a reconnect is decided: once per lost connection.
+        if self.state == ClientState::Closing || self.input_eof {
             return self.finish(r);
         }
+        if !self.opts.reconnect {
+            return self.finish(r);
+        }
+        if self
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.code == ErrorCode::NotFound)
+        {
+            self.notice(&format!(
+                "not reconnecting: {} is not a known host name, and retrying cannot change that",
+                self.opts.host
+            ));
+            self.failed = true;
+            return self.finish(r);
+        }
+        let why = cause
+            .or_else(|| self.error_text().map(|e| format!("connection lost: {e}")))
+            .unwrap_or_else(|| "connection lost".into());
         match self.reconnect.schedule(r, TAG_RECONNECT) {
             Some(delay) => {
                 self.notice(&format!(
-                    "reconnecting in {} ms (attempt {}/{})",
+                    "{why}; reconnecting in {} ms (attempt {}/{})",
                     delay.as_millis(),
                     self.reconnect.attempts(),
                     self.reconnect.max_attempts()
@@ -457,9 +621,10 @@ impl Handler for Client {
             }
             None => {
                 self.notice(&format!(
-                    "giving up after {} attempts",
+                    "{why}; giving up after {} attempts",
                     self.reconnect.attempts()
                 ));
+                self.failed = true;
                 self.finish(r);
             }
         }
@@ -544,6 +709,10 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         local: None,
         bytes_read: 0,
         bytes_written: 0,
+        connected_at: None,
+        awaiting_auth: false,
+        last_error: None,
+        failed: false,
     };
     if c.tty {
         c.write_out(
@@ -558,8 +727,35 @@ pub fn run(opts: ClientOptions) -> ExitCode {
     }
     match res {
         Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
-        Ok(_) if c.ever_connected => ExitCode::SUCCESS,
+        Ok(_) if c.ever_connected && !c.failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attempts_count_until_the_connection_is_stable() {
+        let ms = Duration::from_millis;
+        assert_eq!(attempt_outcome(None, true), Attempt::Failed);
+        assert_eq!(attempt_outcome(None, false), Attempt::Failed);
+        assert_eq!(
+            attempt_outcome(Some(ms(3)), false),
+            Attempt::ClosedEarly(ms(3))
+        );
+        assert_eq!(attempt_outcome(Some(ms(3)), true), Attempt::Failed);
+        // A connection reset after a long session was established: the
+        // backoff starts over rather than counting it against the limit.
+        assert_eq!(
+            attempt_outcome(Some(STABLE_AFTER + ms(1)), true),
+            Attempt::Established
+        );
+        assert_eq!(
+            attempt_outcome(Some(STABLE_AFTER), false),
+            Attempt::Established
+        );
     }
 }

@@ -2,6 +2,7 @@
 //! (`netloop connect`, seed 05) and the half-close demo client
 //! (`netloop halfclose`, seed 08), both on our own loop.
 
+pub mod auth;
 pub mod backoff;
 pub mod editor;
 pub mod halfclose;
@@ -33,16 +34,16 @@ pub enum Signals {
 /// printed on stderr. The one place every client (`connect`, `halfclose`,
 /// `framed`, `heartbeat`, `upload`) creates its loop.
 pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
-    let mut r = Reactor::new().map_err(|e| {
-        eprintln!("cannot create the event loop: {e}");
-        ExitCode::FAILURE
-    })?;
+    let mut r = Reactor::new()
+        .map_err(|e| crate::cli::fatal(format_args!("cannot create the event loop: {e}")))?;
     if signals != Signals::Default {
         if let Err(e) = r.handle_signals(SIGNAL_GRACE) {
-            eprintln!("cannot install signal handlers: {e}");
             if signals == Signals::Required {
-                return Err(ExitCode::FAILURE);
+                return Err(crate::cli::fatal(format_args!(
+                    "cannot install signal handlers: {e}"
+                )));
             }
+            eprintln!("warning: cannot install signal handlers: {e}");
         }
     }
     Ok(r)
@@ -51,8 +52,6 @@ pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
 /// Run `h` on `r` until the loop ends; a loop failure is printed and becomes
 /// the exit status.
 pub fn run_loop<H: Handler>(r: &mut Reactor, h: &mut H) -> Result<Exit, ExitCode> {
-    r.run(h).map_err(|e| {
-        eprintln!("event loop failed: {e}");
-        ExitCode::FAILURE
-    })
+    r.run(h)
+        .map_err(|e| crate::cli::fatal(format_args!("event loop failed: {e}")))
 }

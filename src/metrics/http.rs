@@ -318,7 +318,15 @@ impl<H: Handler> WithMetrics<H> {
         if reply != (Reply::Metrics { head_only: false }) {
             log::debug!("metrics: {c} {reply:?}");
         }
-        let bytes = response(reply, || prometheus::render(&r.metrics()));
+        let bytes = response(reply, || {
+            // The loop's figures, then the process's own (`process_*`,
+            // `netloop_build_info`).
+            let mut text = prometheus::render(&r.metrics());
+            text.push_str(&super::process::render(
+                &super::process::ProcessMetrics::read(),
+            ));
+            text
+        });
         let _ = r.end_with(c, bytes);
     }
 

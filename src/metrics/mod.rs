@@ -8,9 +8,10 @@
 //! shows:
 //!
 //! * JSON (`serde_json::to_value(r.metrics())`): the command server's
-//!   `/stats`, the heartbeat server's `server_status`;
+//!   `/stats`;
 //! * Prometheus text ([`prometheus::render`]) on `GET /metrics` of the
-//!   `--metrics HOST:PORT` responder ([`http::WithMetrics`]);
+//!   `--metrics HOST:PORT` responder ([`http::WithMetrics`]), followed by
+//!   the process's own figures ([`process`]);
 //! * the summary logged at graceful shutdown ([`LoopMetrics::summary`]);
 //! * `--trace-loop`, one line per iteration ([`trace`]).
 //!
@@ -19,6 +20,7 @@
 
 pub mod histogram;
 pub mod http;
+pub mod process;
 pub mod prometheus;
 pub mod trace;
 
@@ -139,8 +141,8 @@ pub struct Timers {
     pub cancelled: u64,
 }
 
-/// Every loop metric at one moment. Serialises to the JSON that `/stats` and
-/// `server_status` carry.
+/// Every loop metric at one moment. Serialises to the JSON that `/stats`
+/// carries.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LoopMetrics {
     /// Seconds since the loop was created.

@@ -114,6 +114,19 @@ impl NetError {
     pub fn from_io(syscall: &'static str, e: &io::Error) -> Self {
         NetError::new(ErrorCode::from_io(e), syscall, e.to_string())
     }
+    /// The cause in a few words, for a one-line message that already names
+    /// the operation and the address (`cannot listen on 127.0.0.1:8080:
+    /// address already in use`): the code's description without its advice,
+    /// or the detail when the code is unclassified.
+    pub fn cause(&self) -> String {
+        match self.code {
+            ErrorCode::Other => self.detail.clone(),
+            code => {
+                let d = code.describe();
+                d.split_once(':').map_or(d, |(cause, _)| cause).to_string()
+            }
+        }
+    }
 }
 
 impl fmt::Display for NetError {
@@ -150,6 +163,18 @@ impl std::error::Error for WriteError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cause_is_the_description_without_advice() {
+        let e = NetError::new(
+            ErrorCode::AddrInUse,
+            "listen",
+            "127.0.0.1:1: Address in use",
+        );
+        assert_eq!(e.cause(), "address already in use");
+        let e = NetError::new(ErrorCode::Other, "listen", "Too many open files");
+        assert_eq!(e.cause(), "Too many open files");
+    }
 
     #[test]
     fn io_errors_map_to_node_codes() {

@@ -197,6 +197,8 @@ pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
     pub log: mpsc::Receiver<String>,
+    /// The log lines up to and including the "listening on" line.
+    pub startup: Vec<String>,
 }
 
 impl Server {
@@ -225,9 +227,11 @@ impl Server {
             }
         });
         let deadline = Instant::now() + TIMEOUT;
+        let mut startup = Vec::new();
         let addr = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = rx.recv_timeout(left).expect("server printed its address");
+            startup.push(line.clone());
             if let Some(pos) = line.find("listening on ") {
                 let rest = &line[pos + "listening on ".len()..];
                 let a = rest
@@ -242,6 +246,7 @@ impl Server {
             child,
             addr,
             log: rx,
+            startup,
         }
     }
 
@@ -325,4 +330,132 @@ pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// The lines of `r`, read on a thread.
+pub fn lines_of(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for l in BufReader::new(r).lines() {
+            let Ok(l) = l else { break };
+            if tx.send(l).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// A child process driven through its standard streams: input written as
+/// the test goes, output lines awaited by content (never by sleeping).
+pub struct Proc {
+    pub child: Child,
+    stdin: Option<std::process::ChildStdin>,
+    out: mpsc::Receiver<String>,
+    err: mpsc::Receiver<String>,
+    /// Every stdout line seen so far.
+    pub seen_out: Vec<String>,
+    /// Every stderr line seen so far.
+    pub seen_err: Vec<String>,
+}
+
+impl Proc {
+    /// Spawn `cmd` with all three streams piped.
+    pub fn spawn(mut cmd: Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let out = lines_of(child.stdout.take().unwrap());
+        let err = lines_of(child.stderr.take().unwrap());
+        Proc {
+            stdin: child.stdin.take(),
+            child,
+            out,
+            err,
+            seen_out: Vec::new(),
+            seen_err: Vec::new(),
+        }
+    }
+
+    /// `netloop ARGS...`.
+    pub fn netloop(args: &[&str]) -> Proc {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_netloop"));
+        cmd.args(args).env_remove("NETLOOP_TOKEN");
+        Proc::spawn(cmd)
+    }
+
+    /// Write `text` to its standard input.
+    pub fn send(&mut self, text: &str) {
+        let s = self.stdin.as_mut().expect("stdin open");
+        s.write_all(text.as_bytes()).unwrap();
+        s.flush().unwrap();
+    }
+
+    /// Close its standard input (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin.take();
+    }
+
+    /// Wait for a stdout line containing `needle`; returns it.
+    pub fn wait_out(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.out.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "no stdout line with {needle:?}; out {:?}; err {:?}",
+                    self.seen_out, self.seen_err
+                )
+            });
+            self.seen_out.push(l.clone());
+            if l.contains(needle) {
+                return l;
+            }
+        }
+    }
+
+    /// Wait for exit (bounded), then collect the rest of the output.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        self.close_stdin();
+        let deadline = Instant::now() + TIMEOUT;
+        let code = loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                break st.code();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit; out {:?}; err {:?}",
+                self.seen_out,
+                self.seen_err
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        while let Ok(l) = self.out.recv_timeout(TIMEOUT) {
+            self.seen_out.push(l);
+        }
+        while let Ok(l) = self.err.recv_timeout(TIMEOUT) {
+            self.seen_err.push(l);
+        }
+        code
+    }
+
+    /// Everything printed on stdout so far, one string.
+    pub fn out_text(&self) -> String {
+        self.seen_out.join("\n")
+    }
+
+    /// Everything printed on stderr so far, one string.
+    pub fn err_text(&self) -> String {
+        self.seen_err.join("\n")
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -19,14 +19,22 @@
 //!   takes `status` (asks the server), `stats` (prints ours) and `quit`.
 //!   SIGINT/SIGTERM print the statistics and exit.
 //!
+//! * With a token (`--token FILE` or `NETLOOP_TOKEN`) the first line on each
+//!   connection is `{type:"auth", token}`; a refusal (with or without a
+//!   token) is one line on stderr, no reconnect, and exit status 1.
+//!
 //! Output goes to stdout, one event per line.
 
 use super::rtt::{IssuedPings, RttStats};
 use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+use crate::apps::auth::Token;
 use crate::apps::json_reply::json_line;
 use crate::apps::stdin_lines::{self, StdinEvent};
 use crate::apps::text::print_line as out;
+use crate::apps::text::sanitize;
 use crate::apps::wall_clock::unix_ms;
+use crate::cli::target::host_port;
+use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::client::backoff::{Backoff, BackoffConfig};
 use crate::client::reconnect::Reconnect;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
@@ -77,6 +85,8 @@ pub struct HeartbeatClientConfig {
     pub duration: Option<Duration>,
     /// Longest accepted line.
     pub max_line: usize,
+    /// The token to authenticate with, if any.
+    pub token: Option<Token>,
 }
 
 impl HeartbeatClientConfig {
@@ -90,6 +100,7 @@ impl HeartbeatClientConfig {
             max_reconnects: DEFAULT_MAX_RECONNECTS,
             duration: None,
             max_line: DEFAULT_MAX_LINE,
+            token: None,
         }
     }
 }
@@ -136,6 +147,10 @@ pub struct HeartbeatClient {
     auto_reconnect: bool,
     done: bool,
     stats: ClientStats,
+    /// The token was sent on this connection and not yet accepted.
+    awaiting_auth: bool,
+    /// Authentication was refused: exit 1.
+    auth_failed: bool,
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -159,6 +174,8 @@ impl HeartbeatClient {
             auto_reconnect: true,
             done: false,
             stats: ClientStats::default(),
+            awaiting_auth: false,
+            auth_failed: false,
         }
     }
 
@@ -177,8 +194,8 @@ impl HeartbeatClient {
 
     fn connect(&mut self, r: &mut Reactor) {
         out(&format!(
-            "connecting to {}:{}",
-            self.cfg.host, self.cfg.port
+            "connecting to {}",
+            host_port(&self.cfg.host, self.cfg.port)
         ));
         self.decoder = LineDecoder::new(self.cfg.max_line);
         self.conn = Some(r.connect(&self.cfg.host, self.cfg.port, ConnectOptions::default()));
@@ -262,6 +279,29 @@ impl HeartbeatClient {
 
     fn handle(&mut self, r: &mut Reactor, msg: Map<String, Value>, kind: &str) {
         let now = r.now();
+        match classify_json(&msg) {
+            AuthReply::Refused(why) => {
+                eprintln!("error: authentication failed: {}", sanitize(&why));
+                self.auth_failed = true;
+                self.auto_reconnect = false;
+                if let Some(c) = self.conn {
+                    r.destroy(c);
+                }
+                return;
+            }
+            AuthReply::Accepted if self.awaiting_auth => {
+                self.awaiting_auth = false;
+                out("authenticated");
+                return;
+            }
+            _ if self.awaiting_auth => {
+                // A guarded server answers the token first: this one has no
+                // access control (its answer to the auth line is printed).
+                self.awaiting_auth = false;
+                out("note: the server did not ask for a token");
+            }
+            _ => {}
+        }
         match kind {
             "welcome" => {
                 self.reconnect.connected();
@@ -314,6 +354,10 @@ impl HeartbeatClient {
 impl Handler for HeartbeatClient {
     fn on_connect(&mut self, r: &mut Reactor, _c: ConnId) {
         out("connected");
+        if let Some(t) = self.cfg.token.clone() {
+            self.awaiting_auth = true;
+            self.send(r, &json_request(&t));
+        }
         self.stats.connects += 1;
         self.last_rx = r.now();
         self.restart_ping_timer(r);
@@ -446,7 +490,7 @@ pub fn run(cfg: HeartbeatClientConfig) -> ExitCode {
         eprintln!("cannot start the stdin reader");
     }
     match crate::client::run_loop(&mut r, &mut client) {
-        Ok(_) if client.stats().connects > 0 => ExitCode::SUCCESS,
+        Ok(_) if client.stats().connects > 0 && !client.auth_failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
     }

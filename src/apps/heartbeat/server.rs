@@ -21,8 +21,10 @@
 //! of a silent client: `timeout + 3 × interval` (60 s with the defaults).
 //!
 //! `server_status` goes to every client each `status_interval` with the
-//! client count, the uptime and loop figures (D9.4: never the process's
-//! memory map). On shutdown every client gets `server_shutdown`; the reactor
+//! client count, the uptime, the intervals and `memory: {rss}` (the one
+//! field of Node's `process.memoryUsage()` the tutorial's client prints; the
+//! resident size reveals nothing beyond it). The loop's figures stay on
+//! `/metrics` and `/stats`. On shutdown every client gets `server_shutdown`; the reactor
 //! then ends each connection and destroys what is left after the grace
 //! period (D9.5, D-X5). Client ids are opaque (`client-N`), not addresses.
 
@@ -33,6 +35,7 @@ use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::{error_message, json_line as line};
 use crate::apps::wall_clock::unix_ms;
 use crate::codec::{LineDecoder, LineError, DEFAULT_MAX_LINE};
+use crate::metrics::process::ProcessMetrics;
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ServerId, TimerId};
 use bytes::{Bytes, BytesMut};
@@ -44,6 +47,13 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// Default silence after which urgent pings start.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(30);
+/// `x` rounded to 3 decimals: seconds to the millisecond in `uptime`,
+/// milliseconds to the microsecond in `rtt` (a float's binary noise, as in
+/// `0.6407459999999999`, says nothing).
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
 /// Default interval of the `server_status` broadcast.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -181,12 +191,14 @@ impl HeartbeatServer {
             "type": "server_status",
             "timestamp": unix_ms(),
             "connectedClients": self.clients.len(),
-            "uptime": (uptime * 1000.0).round() / 1000.0,
+            "uptime": round3(uptime),
             "heartbeatInterval": self.cfg.interval.as_millis() as u64,
             "heartbeatTimeout": self.cfg.timeout.as_millis() as u64,
-            // The loop's own figures, the same snapshot as `/stats` and the
-            // metrics endpoint.
-            "loop": serde_json::to_value(r.metrics()).unwrap_or(Value::Null),
+            // The tutorial's client prints `memory.rss` (Node's
+            // `process.memoryUsage()` name): the resident size, nothing more.
+            // The loop's figures are on `/metrics` and the command server's
+            // `/stats`, not broadcast to every client.
+            "memory": {"rss": ProcessMetrics::resident_bytes().unwrap_or(0)},
         });
         let bytes = line(&msg);
         let ids: Vec<ConnId> = self.clients.keys().copied().collect();
@@ -242,7 +254,9 @@ impl HeartbeatServer {
                     "connectTime": c.connect_ms,
                     "uptime": now.saturating_duration_since(c.connected_at).as_millis() as u64,
                     "lastHeartbeat": c.last_heartbeat_ms,
-                    "rtt": c.rtt.map(|d| d.as_secs_f64() * 1000.0),
+                    // Milliseconds to 3 decimals, as `server_status`
+                    // rounds its `uptime`.
+                    "rtt": c.rtt.map(|d| round3(d.as_secs_f64() * 1000.0)),
                     "heartbeatCount": c.heartbeat_count,
                     "missedHeartbeats": c.live.missed(),
                     "isAlive": c.live.is_alive(),

@@ -6,6 +6,7 @@
 //! files with backpressure and checks the server's SHA-256.
 
 pub mod client;
+pub mod dir;
 pub mod server;
 pub mod store_name;
 pub mod worker;

@@ -21,9 +21,10 @@
 //!   never overtakes this one's `completed`.
 //! * Replies, one JSON object per line: `receiving` {filename, total};
 //!   `progress` {received, total, percentage} as the worker confirms bytes
-//!   written, at every [`progress_step`] boundary (between 1 % or 64 KiB and
-//!   5 % of the file, so at most 100 per file whatever the segmentation;
-//!   D7.5); `completed` {filename (the stored name), size, sha256} only after
+//!   written, paced by [`ProgressPacer`]: at most one per [`progress_step`]
+//!   (the larger of 1 % and 64 KiB, so at most 100 per file whatever the
+//!   segmentation, and none for a file under 64 KiB) and never two within
+//!   [`PROGRESS_MIN_GAP`]; `completed` {filename (the stored name), size, sha256} only after
 //!   `fsync` and the link into place; `error` {message}.
 //! * Deadlines: a header block must be complete [`HEADER_DEADLINE`] after
 //!   its first byte (so trickling it byte by byte under the idle timeout
@@ -62,7 +63,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Bytes of one upload queued for the disk before reading pauses.
 pub const MAX_IN_FLIGHT: usize = 1024 * 1024;
@@ -76,13 +77,65 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// byte: an honest client sends it in one write, and the idle timeout alone
 /// let a peer trickle one byte every few seconds and hold the slot for days.
 pub const HEADER_DEADLINE: Duration = Duration::from_secs(10);
-/// Progress granularity floor in bytes (with 1 %).
+/// Progress granularity floor in bytes (with 1 %): a reply per few bytes
+/// of a small file tells the client nothing its `completed` does not.
 pub const PROGRESS_MIN_BYTES: u64 = 64 * 1024;
+/// Shortest time between two progress replies of one upload: faster than a
+/// person can read, and on a fast link the byte step alone would still send
+/// 100 replies in a few milliseconds.
+pub const PROGRESS_MIN_GAP: Duration = Duration::from_millis(100);
 
 /// The progress step for a file of `total` bytes: the larger of 1 % and
-/// 64 KiB, but never more than 5 %, and at least 1 byte.
+/// 64 KiB (so at most 100 steps, and none below 64 KiB).
 pub fn progress_step(total: u64) -> u64 {
-    (total / 100).max(PROGRESS_MIN_BYTES).min(total / 20).max(1)
+    (total / 100).max(PROGRESS_MIN_BYTES)
+}
+
+/// When an upload reports progress. Sans-IO: the caller passes `now`.
+///
+/// A report is due when at least one [`progress_step`] was written since the
+/// previous report (or since the start) and the previous report is at least
+/// [`PROGRESS_MIN_GAP`] old; progress reached too soon is reported by the
+/// first write after the gap, or not at all (`completed` follows).
+#[derive(Clone, Debug)]
+pub struct ProgressPacer {
+    step: u64,
+    next: u64,
+    last: Option<Instant>,
+}
+
+impl ProgressPacer {
+    /// A pacer for a file of `total` bytes.
+    pub fn new(total: u64) -> ProgressPacer {
+        let step = progress_step(total);
+        ProgressPacer {
+            step,
+            next: step,
+            last: None,
+        }
+    }
+
+    /// The byte step (the server cuts writes at its multiples, so the
+    /// worker's acknowledgements land on them whatever the segmentation).
+    pub fn step(&self) -> u64 {
+        self.step
+    }
+
+    /// `written` bytes are on disk at `now`: whether to report them.
+    pub fn on_written(&mut self, written: u64, now: Instant) -> bool {
+        if written < self.next {
+            return false;
+        }
+        if self
+            .last
+            .is_some_and(|t| now.saturating_duration_since(t) < PROGRESS_MIN_GAP)
+        {
+            return false;
+        }
+        self.next = written.saturating_add(self.step);
+        self.last = Some(now);
+        true
+    }
 }
 
 /// Percentage done, 100 for an empty file (no division by zero).
@@ -137,13 +190,14 @@ impl UploadConfig {
 #[derive(Debug)]
 struct Active {
     job: u64,
+    /// The file name the client sent (for the log).
+    name: String,
     total: u64,
     /// Taken from the socket and queued for the worker.
     received: u64,
     /// Confirmed written by the worker.
     written: u64,
-    next_report: u64,
-    step: u64,
+    progress: ProgressPacer,
 }
 
 /// Where a connection is.
@@ -183,6 +237,8 @@ struct Session {
     ip: std::net::IpAddr,
     /// A header block with the right token has been accepted.
     authenticated: bool,
+    /// `conn (peer address)`, for the warnings about lost uploads.
+    who: String,
 }
 
 /// The upload server.
@@ -244,6 +300,13 @@ impl Upload {
         }
         let old = std::mem::replace(&mut s.phase, Phase::Closing);
         if let Phase::Receiving(a) | Phase::Finishing(a) = old {
+            log::warn!(
+                "{}: upload of {:?} aborted after {} of {} bytes: {message}",
+                s.who,
+                a.name,
+                a.received,
+                a.total
+            );
             self.jobs.remove(&a.job);
             if let Some(p) = self.pool.as_ref() {
                 p.submit(Job::Abort { id: a.job });
@@ -340,11 +403,11 @@ impl Upload {
                         self.next_job += 1;
                         s.phase = Phase::Receiving(Active {
                             job,
+                            name: h.filename.clone(),
                             total: h.filesize,
                             received: 0,
                             written: 0,
-                            next_report: progress_step(h.filesize),
-                            step: progress_step(h.filesize),
+                            progress: ProgressPacer::new(h.filesize),
                         });
                         self.jobs.insert(job, conn);
                         log::info!("{conn}: receiving {:?} ({} bytes)", h.filename, h.filesize);
@@ -364,7 +427,8 @@ impl Upload {
                     // Cut at progress boundaries, so the worker's acks land
                     // exactly on them whatever the segmentation (D7.5).
                     let left = a.total - a.received;
-                    let to_boundary = a.step - a.received % a.step;
+                    let step = a.progress.step();
+                    let to_boundary = step - a.received % step;
                     let take = left.min(to_boundary).min(data.len() as u64) as usize;
                     let job = a.job;
                     if take > 0 {
@@ -422,10 +486,10 @@ impl Upload {
             Reply::Written { n, .. } => {
                 s.in_flight = s.in_flight.saturating_sub(n);
                 let mut progress = None;
+                let now = r.now();
                 if let Phase::Receiving(a) | Phase::Finishing(a) = &mut s.phase {
                     a.written += n as u64;
-                    if a.written >= a.next_report && a.total > 0 {
-                        a.next_report = (a.written / a.step + 1) * a.step;
+                    if a.progress.on_written(a.written, now) {
                         progress = Some(json!({
                             "status": "progress",
                             "received": a.written,
@@ -446,6 +510,9 @@ impl Upload {
             Reply::Failed { error, .. } => {
                 self.jobs.remove(&id);
                 // The worker already removed the file; no abort needed.
+                if let Phase::Receiving(a) | Phase::Finishing(a) = &s.phase {
+                    log::warn!("{}: storing {:?} failed: {error}", s.who, a.name);
+                }
                 if let Phase::Receiving(_) | Phase::Finishing(_) = s.phase {
                     s.phase = Phase::Header;
                 }
@@ -504,6 +571,10 @@ impl Handler for Upload {
                 header_timer: None,
                 ip,
                 authenticated: false,
+                who: match r.peer_addr(conn) {
+                    Some(peer) => format!("{conn} ({peer})"),
+                    None => conn.to_string(),
+                },
             },
         );
     }
@@ -606,13 +677,21 @@ impl Handler for Upload {
             // nobody is told. A receiving one is removed.
             self.jobs.remove(&a.job);
             if a.received < a.total {
+                log::warn!(
+                    "{}: connection closed during the upload of {:?} ({} of {} bytes): aborted",
+                    s.who,
+                    a.name,
+                    a.received,
+                    a.total
+                );
                 self.submit(Job::Abort { id: a.job });
             }
         }
     }
 }
 
-/// `netloop serve upload`: create the directory, default the idle timeout
+/// `netloop serve upload`: check the directory (creating its last component
+/// if missing, see [`super::dir::prepare`]), default the idle timeout
 /// to [`DEFAULT_IDLE_TIMEOUT`], serve.
 pub fn serve_upload(
     mut args: ServerArgs,
@@ -620,9 +699,12 @@ pub fn serve_upload(
     max_file_size: u64,
     token: Option<Token>,
 ) -> ExitCode {
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        log::error!("cannot create the upload directory {}: {e}", dir.display());
-        return ExitCode::FAILURE;
+    match super::dir::prepare(&dir) {
+        Ok(super::dir::Prepared::Existing) => {}
+        Ok(super::dir::Prepared::Created) => {
+            log::warn!("created the upload directory {}", dir.display());
+        }
+        Err(e) => return crate::cli::fatal(format_args!("--upload-dir {}: {e}", dir.display())),
     }
     // Held until serve() returns, i.e. for the life of the server.
     let _lock = match claim_dir(&dir) {
@@ -652,16 +734,60 @@ mod tests {
 
     #[test]
     fn progress_step_bounds() {
-        assert_eq!(progress_step(0), 1);
-        assert_eq!(progress_step(10), 1);
-        assert_eq!(progress_step(1000), 50); // 5 % of a small file
-        assert_eq!(progress_step(4 << 20), 64 * 1024); // between 1 % and 5 %
+        assert_eq!(progress_step(0), 64 * 1024);
+        assert_eq!(progress_step(13), 64 * 1024); // no report for 13 bytes
+        assert_eq!(progress_step(4 << 20), 64 * 1024); // 64 KiB over 1 %
         assert_eq!(progress_step(1 << 30), (1 << 30) / 100); // 1 %
         for total in [1u64, 99, 12345, 1 << 20, 7 << 20, 1 << 30] {
             let reports = total / progress_step(total);
             assert!(reports <= 100, "{total}: {reports}");
-            assert!(progress_step(total) <= total.div_ceil(20).max(1));
+            assert!(progress_step(total) >= PROGRESS_MIN_BYTES);
         }
+    }
+
+    /// Byte by byte, a small file gets no progress report at all.
+    #[test]
+    fn pacer_is_silent_for_a_13_byte_file() {
+        let t0 = Instant::now();
+        let mut p = ProgressPacer::new(13);
+        let reports = (1..=13)
+            .filter(|&w| p.on_written(w, t0 + Duration::from_secs(w)))
+            .count();
+        assert_eq!(reports, 0);
+    }
+
+    /// A 1 GiB file written in 64 KiB pieces: once per 1 % when the writes
+    /// are slow, and no two reports within 100 ms when they are fast.
+    #[test]
+    fn pacer_keeps_one_per_percent_and_the_time_gap() {
+        let total = 1u64 << 30;
+        let piece = 64 * 1024;
+        let t0 = Instant::now();
+        // Slow: 10 ms per piece, so 1 % (164 pieces) takes 1.6 s.
+        let mut p = ProgressPacer::new(total);
+        let mut at = Vec::new();
+        for i in 1..=total / piece {
+            if p.on_written(i * piece, t0 + Duration::from_millis(10 * i)) {
+                at.push(i * piece);
+            }
+        }
+        // Each report may overshoot its 1 % by up to one piece.
+        assert!((95..=100).contains(&at.len()), "{}", at.len());
+        assert!(at.windows(2).all(|w| w[1] - w[0] >= total / 100));
+        // Fast: 0.1 ms per piece; the whole file in 1.6 s gives at most 17.
+        let mut p = ProgressPacer::new(total);
+        let mut times = Vec::new();
+        for i in 1..=total / piece {
+            let now = t0 + Duration::from_micros(100 * i);
+            if p.on_written(i * piece, now) {
+                times.push(now);
+            }
+        }
+        assert!(times.len() <= 17, "{}", times.len());
+        assert!(times.len() >= 10, "{}", times.len());
+        assert!(times
+            .windows(2)
+            .all(|w| w[1].duration_since(w[0]) >= PROGRESS_MIN_GAP));
     }
 
     #[test]
