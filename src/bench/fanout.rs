@@ -17,13 +17,24 @@
 //! `stalled`. A member is *ready* once it has received its first message;
 //! the coordinator opens the window only when all members are.
 //! One operation = one message delivered to one member.
+//!
+//! # Every delivery is verified
+//!
+//! The sequence number is the message's id. The server relays one sender's
+//! lines in the order it read them, so each member must see the ids from its
+//! first one on exactly once and in increasing order ([`SeqCheck`]). An id
+//! seen again is a *duplicate*; an id skipped over is *missing* unless it
+//! arrives later, and then it is *reordered*. Counting receipts alone cannot
+//! see this: a server that sends every message twice would score twice the
+//! deliveries, and a duplicate would hide a lost message. Any of the three
+//! makes the run fail.
 
-use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
+use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadStats};
 use super::Load;
 use crate::codec::LineDecoder;
 use crate::{ConnId, ConnectOptions, Handler, Reactor, Remote, TimerId};
 use bytes::{Bytes, BytesMut};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::{Arc, OnceLock};
@@ -49,6 +60,79 @@ const MAX_LINE: usize = 64 * 1024;
 
 /// The marker members look for.
 const MARKER: &str = "FANOUT ";
+
+/// Ids a member remembers as skipped (waiting to see whether they arrive
+/// late): bounded so a server that skips a great many costs bounded memory.
+/// Past it the oldest are given up on and counted as missing.
+pub const MAX_MISSING: usize = 1024;
+
+/// Counter names of the delivery check, in the report's `extra`.
+pub const DUPLICATED: &str = "deliveries_duplicated";
+/// See [`DUPLICATED`].
+pub const MISSING: &str = "deliveries_missing";
+/// See [`DUPLICATED`].
+pub const REORDERED: &str = "deliveries_reordered";
+
+/// What one arrival was, to a member's [`SeqCheck`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Arrival {
+    /// The next id (or the first one seen).
+    InOrder,
+    /// Later than the next: the ids between are missing for now.
+    Skipped(u64),
+    /// An id skipped earlier that came after all.
+    Late,
+    /// An id already seen.
+    Duplicate,
+}
+
+/// One member's check that each id arrives exactly once, in order.
+#[derive(Debug, Default)]
+pub struct SeqCheck {
+    /// The id expected next (`None`: nothing seen yet).
+    next: Option<u64>,
+    /// Ids skipped over and not (yet) seen, at most [`MAX_MISSING`].
+    skipped: BTreeSet<u64>,
+    /// Skipped ids given up on (past [`MAX_MISSING`]).
+    given_up: u64,
+}
+
+impl SeqCheck {
+    /// Classify the arrival of `id`.
+    pub fn see(&mut self, id: u64) -> Arrival {
+        let Some(next) = self.next else {
+            self.next = Some(id.saturating_add(1));
+            return Arrival::InOrder;
+        };
+        if id == next {
+            self.next = Some(next.saturating_add(1));
+            return Arrival::InOrder;
+        }
+        if id < next {
+            return if self.skipped.remove(&id) {
+                Arrival::Late
+            } else {
+                Arrival::Duplicate
+            };
+        }
+        // id > next: next ..id were skipped. Remember the newest of them.
+        let gap = id - next;
+        let keep = gap.min(MAX_MISSING as u64);
+        self.given_up += gap - keep;
+        self.skipped.extend(id - keep..id);
+        while self.skipped.len() > MAX_MISSING {
+            self.skipped.pop_first();
+            self.given_up += 1;
+        }
+        self.next = Some(id.saturating_add(1));
+        Arrival::Skipped(gap)
+    }
+
+    /// Ids skipped over that never came.
+    pub fn missing(&self) -> u64 {
+        self.given_up + self.skipped.len() as u64
+    }
+}
 
 /// State shared by the fan-out threads.
 pub struct FanoutShared {
@@ -84,6 +168,7 @@ struct Delivered(u64);
 struct Member {
     lines: LineDecoder,
     seen: bool,
+    check: SeqCheck,
 }
 
 /// The handler of one load thread.
@@ -102,7 +187,7 @@ pub struct FanoutLoad {
     joined_at: Option<Instant>,
     next_seq: u64,
     outstanding: VecDeque<(u64, Instant)>,
-    members: HashMap<ConnId, Member>,
+    members: ConnMap<Member>,
     stats: ThreadStats,
 }
 
@@ -131,7 +216,7 @@ impl FanoutLoad {
             joined_at: None,
             next_seq: 0,
             outstanding: VecDeque::new(),
-            members: HashMap::with_capacity(count),
+            members: conn_map(count),
             stats: ThreadStats::default(),
         }
     }
@@ -165,7 +250,8 @@ impl FanoutLoad {
         }
     }
 
-    fn on_line(&mut self, line: &str) {
+    /// Check and count one relayed line of member `conn`.
+    fn on_line(&mut self, conn: ConnId, line: &str) {
         let Some(pos) = line.find(MARKER) else {
             return;
         };
@@ -177,6 +263,21 @@ impl FanoutLoad {
             self.stats.add_extra("malformed_lines", 1);
             return;
         };
+        let arrival = match self.members.get_mut(&conn) {
+            Some(m) => m.check.see(seq),
+            None => return,
+        };
+        match arrival {
+            Arrival::InOrder | Arrival::Skipped(_) => {}
+            Arrival::Late => {
+                self.stats.add_extra(REORDERED, 1);
+                return;
+            }
+            Arrival::Duplicate => {
+                self.stats.add_extra(DUPLICATED, 1);
+                return;
+            }
+        }
         let now = ns_since(self.shared.epoch);
         self.stats
             .op(&self.shared, self.thread, now.saturating_sub(stamp));
@@ -207,12 +308,15 @@ impl Load for FanoutLoad {
                 Member {
                     lines: LineDecoder::new(MAX_LINE),
                     seen: false,
+                    check: SeqCheck::default(),
                 },
             );
         }
     }
 
-    fn finish(self) -> ThreadStats {
+    fn finish(mut self) -> ThreadStats {
+        let missing: u64 = self.members.values().map(|m| m.check.missing()).sum();
+        self.stats.add_extra(MISSING, missing);
         self.stats
     }
 }
@@ -251,7 +355,7 @@ impl Handler for FanoutLoad {
             self.shared.ready.fetch_add(1, Relaxed);
         }
         for line in lines {
-            self.on_line(&line);
+            self.on_line(conn, &line);
         }
     }
 
@@ -270,8 +374,22 @@ impl Handler for FanoutLoad {
         self.fill(r);
     }
 
+    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+        log::debug!("{conn}: {err}");
+        self.shared.note_error(err);
+    }
+
     fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if self.members.remove(&conn).is_some() || Some(conn) == self.sender {
+        let member = self.members.remove(&conn);
+        if let Some(m) = &member {
+            self.stats.add_extra(MISSING, m.check.missing());
+            if !m.seen {
+                self.shared.fail(None);
+            }
+        } else if Some(conn) == self.sender && self.next_seq == 0 {
+            self.shared.fail(None);
+        }
+        if member.is_some() || Some(conn) == self.sender {
             self.stats.errors += 1;
             if Some(conn) == self.sender {
                 self.sender = None;
@@ -290,5 +408,52 @@ impl Handler for FanoutLoad {
                 self.fill(r);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_order_from_the_first_id_seen() {
+        let mut c = SeqCheck::default();
+        for id in 7..20 {
+            assert_eq!(c.see(id), Arrival::InOrder);
+        }
+        assert_eq!(c.missing(), 0);
+    }
+
+    #[test]
+    fn duplicates_gaps_and_reordering_are_told_apart() {
+        let mut c = SeqCheck::default();
+        assert_eq!(c.see(0), Arrival::InOrder);
+        assert_eq!(c.see(0), Arrival::Duplicate);
+        assert_eq!(c.see(3), Arrival::Skipped(2)); // 1 and 2 missing
+        assert_eq!(c.missing(), 2);
+        assert_eq!(c.see(2), Arrival::Late);
+        assert_eq!(c.see(2), Arrival::Duplicate);
+        assert_eq!(c.see(3), Arrival::Duplicate);
+        assert_eq!(c.see(4), Arrival::InOrder);
+        assert_eq!(c.missing(), 1); // 1 never came
+    }
+
+    #[test]
+    fn a_huge_gap_costs_bounded_memory_and_is_all_counted() {
+        let mut c = SeqCheck::default();
+        c.see(0);
+        assert_eq!(c.see(1_000_001), Arrival::Skipped(1_000_000));
+        assert_eq!(c.missing(), 1_000_000);
+        assert!(c.skipped.len() <= MAX_MISSING);
+        // Many small gaps past the bound: still all counted.
+        let mut c = SeqCheck::default();
+        for i in 0..(3 * MAX_MISSING as u64) {
+            c.see(2 * i);
+        }
+        assert_eq!(c.missing(), 3 * MAX_MISSING as u64 - 1);
+        assert!(c.skipped.len() <= MAX_MISSING);
+        // The newest skipped ids are still recognised as late.
+        let last_skipped = 2 * (3 * MAX_MISSING as u64 - 1) - 1;
+        assert_eq!(c.see(last_skipped), Arrival::Late);
     }
 }
