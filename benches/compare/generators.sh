@@ -10,7 +10,9 @@
 # CPU 0; both generators run pinned to CPU 1, alternating, the order
 # rotated every round (A B, B A, ...). Each result is written in run.sh's
 # format (peer netloop-bench or echoload) so summarize.py gives the median
-# per-round ratio netloop-bench/echoload with its 95 % interval.
+# per-round ratio netloop-bench/echoload with its 95 % interval, for the
+# rate and for each generator's CPU per operation (on a shared machine the
+# steadier of the two: the rate moves with the share of the core a run got).
 # echoload is built from its own folder (cargo build --release, after
 # copying it somewhere writable if ../shared is read-only).
 set -euo pipefail
@@ -76,7 +78,8 @@ ops = r.get("round_trips", r.get("connections", 0))
 secs = r["elapsed_s"]
 print(json.dumps({
     "ops": ops, "ops_per_sec": ops / secs, "mismatched_bytes": r["mismatch_bytes"],
-    "generator": {"cpu_pct": 100 * r["gen_cpu"], "saturated": r["gen_cpu"] >= 0.9},
+    "generator": {"cpu_pct": 100 * r["gen_cpu"], "cpu_s": r["gen_cpu"] * secs,
+                  "saturated": r["gen_cpu"] >= 0.9},
     "server": {"cpu_pct": 100 * r["server_cpu"],
                "cpu_us_per_op": r["server_cpu"] * secs * 1e6 / ops if ops else None},
 }))'
@@ -100,3 +103,6 @@ for round in $(seq "$ROUNDS"); do
 done
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 benches/compare/summarize.py "$RESULTS" netloop-bench
+echo
+echo "Generator CPU per operation (the cost each generator pays for the same work):"
+python3 benches/compare/summarize.py "$RESULTS" --cost-of generator netloop-bench | sed -n '/^Comparisons/,$p'

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summarise benches/compare/run.sh results (one JSON report per line).
 
-    benches/compare/summarize.py RESULTS.jsonl [SUBJECT ...]
+    benches/compare/summarize.py RESULTS.jsonl [--cost-of generator] [SUBJECT ...]
 
 Failed runs (marked failed, wrong bytes, bad fan-out deliveries) are
 dropped and counted, never used. Then two tables:
@@ -13,6 +13,11 @@ dropped and counted, never used. Then two tables:
   SUBJECT peers given) against every other peer: the median of the
   per-round ratios of the main figure and of the server CPU cost, each with
   its 95 % interval and the verdict it implies (ahead / behind / tie).
+
+With --cost-of generator the cost columns are the generator's CPU per
+operation instead of the server's (generators.sh: which generator does an
+operation's work more cheaply; on a shared machine that is steadier than
+the rate, which moves with the share of the core each run got).
 
 The interval and verdict rule is stats.py's, fixed in advance.
 """
@@ -50,8 +55,19 @@ def main_value(rep, k):
     return (rep.get("server") or {}).get(name)
 
 
+COST_OF = "server"
+
+
 def cost_value(rep, k):
+    if COST_OF == "generator":
+        ops = rep.get("ops") or 0
+        cpu = (rep.get("generator") or {}).get("cpu_s")
+        return cpu * 1e6 / ops if ops and cpu is not None else None
     return (rep.get("server") or {}).get(k[5]) if k[5] else None
+
+
+def cost_unit(k):
+    return "µs/op of generator CPU" if COST_OF == "generator" else k[6]
 
 
 def fmt(v):
@@ -123,7 +139,7 @@ def main(path, subjects):
     dropped = defaultdict(int)
     for cell, peer, _, _ in failed:
         dropped[(cell, peer)] += 1
-    print("| cell | peer | rounds kept (failed) | median | 95 % CI of the median | server CPU cost | limited by |")
+    print(f"| cell | peer | rounds kept (failed) | median | 95 % CI of the median | {COST_OF} CPU cost | limited by |")
     print("|---|---|---|---|---|---|---|")
     for cell, peers in cells.items():
         k = kind(cell)
@@ -136,14 +152,14 @@ def main(path, subjects):
             m = median(vals)
             print(f"| {cell} | {p} | {len(reps)} ({dropped[(cell, p)]}) | {fmt(m)} {k[3]} | "
                   f"{fmt_ci(median_ci(vals))} | "
-                  f"{fmt(median(costs)) + ' ' + k[6] if costs else '–'} | "
+                  f"{fmt(median(costs)) + ' ' + cost_unit(k) if costs else '–'} | "
                   f"{limit(reps) if reps else 'no run kept'} |")
 
     print()
     print("Comparisons: median of the per-round ratios subject/peer, 95 % interval, verdict")
     print("(stats.py's rule; an interval containing 1 is a tie).")
     print()
-    print("| cell | subject vs peer | rounds | figure ratio (95 % CI) | verdict | server CPU cost ratio (95 % CI) | verdict |")
+    print(f"| cell | subject vs peer | rounds | figure ratio (95 % CI) | verdict | {COST_OF} CPU cost ratio (95 % CI) | verdict |")
     print("|---|---|---|---|---|---|---|")
     few = False
     for cell, peers in cells.items():
@@ -181,4 +197,10 @@ def main(path, subjects):
 if __name__ == "__main__":
     if len(sys.argv) < 2:
         sys.exit(__doc__)
-    main(sys.argv[1], sys.argv[2:] or DEFAULT_SUBJECTS)
+    rest = sys.argv[2:]
+    if rest[:1] == ["--cost-of"]:
+        COST_OF = rest[1] if len(rest) > 1 else "server"
+        if COST_OF not in ("server", "generator"):
+            sys.exit("--cost-of: server or generator")
+        rest = rest[2:]
+    main(sys.argv[1], rest or DEFAULT_SUBJECTS)

@@ -61,6 +61,8 @@ pub struct ConnectLoad {
     shared: Arc<Shared>,
     thread: usize,
     target: SocketAddr,
+    /// The target's address as `connect()` takes it, formatted once.
+    host: String,
     count: usize,
     seed: u64,
     msg: Bytes,
@@ -90,6 +92,7 @@ impl ConnectLoad {
             shared,
             thread,
             target,
+            host: target.ip().to_string(),
             count,
             seed,
             msg,
@@ -110,7 +113,6 @@ impl ConnectLoad {
     }
 
     fn open(&mut self, r: &mut Reactor) {
-        let host = self.target.ip().to_string();
         let opts = ConnectOptions {
             local_address: self.next_source(),
             // One write per connection, on a connection with nothing
@@ -122,7 +124,7 @@ impl ConnectLoad {
             },
             ..ConnectOptions::default()
         };
-        let id = r.connect(&host, self.target.port(), opts);
+        let id = r.connect(&self.host, self.target.port(), opts);
         self.cycles.insert(
             id,
             Cycle {
