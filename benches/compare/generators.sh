@@ -4,7 +4,7 @@
 # and run.
 #
 #   ECHOLOAD_BIN=/path/to/echoload benches/compare/generators.sh \
-#       [--rounds 7] [--duration 3] [--cells "pp64x1000 connect50"] [--out DIR]
+#       [--rounds 7] [--duration 3] [--cells "pp64x1000 connect50"] [--out DIR] [--nice N]
 #
 # The server is benches/compare/epoll_echo.c, started once and pinned to
 # CPU 0; both generators run pinned to CPU 1, alternating, the order
@@ -15,6 +15,7 @@
 # steadier of the two: the rate moves with the share of the core a run got).
 # echoload is built from its own folder (cargo build --release, after
 # copying it somewhere writable if ../shared is read-only).
+# --nice N: server and generators at nice -N (needs root), as in run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
@@ -22,13 +23,15 @@ ROUNDS=7
 DURATION=3
 CELLS="pp64x1000 connect50"
 OUT=""
+NICE=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --cells) CELLS=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --nice) NICE=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "generators.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -45,6 +48,10 @@ RESULTS=$OUT/results.jsonl
 cc -O2 -o "$OUT/epoll_echo" benches/compare/epoll_echo.c
 PIN0=""; PIN1=""
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then PIN0="taskset -c 0"; PIN1="taskset -c 1"; fi
+if [ "$NICE" != 0 ]; then
+  if nice -n "-$NICE" true 2>/dev/null; then PIN0="nice -n -$NICE $PIN0"; PIN1="nice -n -$NICE $PIN1"
+  else echo "== NOTE: cannot raise priority (nice -n -$NICE): normal priority" >&2; fi
+fi
 
 PORT=$((20000 + RANDOM % 10000))
 $PIN0 "$OUT/epoll_echo" "$PORT" >"$OUT/server.log" 2>&1 &

@@ -48,8 +48,8 @@ pub const RING: usize = 4096;
 pub const STALL_AFTER: Duration = Duration::from_millis(250);
 
 /// The sender's first message waits this long after its `/join`, so a
-/// server that takes one read as one message (the seed, D-X3) does not see
-/// the join and the first message as one command.
+/// server that takes one read as one message (the tutorial's chat server
+/// does) does not see the join and the first message as one command.
 pub const JOIN_SETTLE: Duration = Duration::from_millis(100);
 
 /// How often the sender looks for stalled messages.

@@ -72,9 +72,10 @@ pub const SETUP_TIMEOUT: &str = "10s";
 /// How often the coordinator samples progress to find stalls.
 pub const STALL_SAMPLE: Duration = Duration::from_millis(10);
 
-/// A gap this long with no completed operation is a stall (ten times the
-/// p99.9 of the slowest server's ping-pong ×1000 round trip in
-/// BENCHMARKS.md, so queueing alone does not trigger it).
+/// A gap this long with no completed operation is a stall: about ten
+/// times the p99 round trip of ping-pong × 1000 (9–14 ms for every peer in
+/// BENCHMARKS.md's full matrix), so queueing behind a thousand connections
+/// does not count, while Node's start-up stalls (1.6–4 s there) do.
 pub const STALL_MIN: Duration = Duration::from_millis(100);
 
 /// The warm-up ends only after this long without a stall.
