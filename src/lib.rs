@@ -9,7 +9,7 @@
 //! * [`apps`]: the servers the `netloop` binary runs;
 //! * [`client`]: the clients the `netloop` binary runs;
 //! * [`cli`]: command-line parsing helpers (durations, sizes);
-//! * [`bench`]: the load generator (`netloop bench`).
+//! * [`bench`](mod@bench): the load generator (`netloop bench`).
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 

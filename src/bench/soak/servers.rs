@@ -6,7 +6,7 @@
 //! address is taken from that line (as `tests/util` does), waiting at most
 //! [`LISTEN_TIMEOUT`]. Its stderr is then drained on a thread for the rest
 //! of its life, so a chatty server never blocks on a full pipe. Children are
-//! killed when the [`Servers`] value is dropped.
+//! killed when their [`Target`] value is dropped.
 
 use super::super::procstat;
 use std::fmt;
