@@ -608,6 +608,12 @@ fn await_ready(args: &BenchArgs, target: SocketAddr, shared: &Shared) -> Result<
         Workload::Connect => 1,
         _ => args.connections,
     };
+    // A heartbeat client's first ping goes out within one --interval (they
+    // are staggered over it): give the answer at least two.
+    let timeout = match args.workload {
+        Workload::Heartbeat => args.setup_timeout.max(args.interval * 2),
+        _ => args.setup_timeout,
+    };
     let t = Instant::now();
     loop {
         let failed = shared.failed.load(Relaxed);
@@ -624,7 +630,7 @@ fn await_ready(args: &BenchArgs, target: SocketAddr, shared: &Shared) -> Result<
         if ready >= want {
             return Ok(());
         }
-        if t.elapsed() >= args.setup_timeout {
+        if t.elapsed() >= timeout {
             let hint = match args.workload {
                 Workload::Fanout => format!(
                     "no member got a message relayed: is {target} a chat server (netloop serve chat)?"

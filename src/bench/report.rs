@@ -161,14 +161,15 @@ impl Report {
             Some(r) => format!("open loop at {}/s", f(r)),
             None => "closed loop".to_string(),
         };
-        let flight = if self.workload == "fanout" {
-            format!("{} in flight in the room", self.pipeline)
-        } else {
-            format!("{} in flight per conn", self.pipeline)
+        // Messages in flight mean something only where --pipeline applies.
+        let flight = match self.workload.as_str() {
+            "fanout" => format!("{} in flight in the room, ", self.pipeline),
+            "pingpong" => format!("{} in flight per conn, ", self.pipeline),
+            _ => String::new(),
         };
         let _ = writeln!(
             s,
-            "netloop bench {} → {}  ({} conns, {} B, {flight}, {schedule}, {} thread(s), {:.1} s)",
+            "netloop bench {} → {}  ({} conns, {} B, {flight}{schedule}, {} thread(s), {:.1} s)",
             self.workload,
             self.target,
             n(self.connections as u64),
