@@ -129,14 +129,11 @@ pub struct EchoLoad {
     shared: Arc<Shared>,
     thread: usize,
     target: SocketAddr,
-    mode: Mode,
-    size: usize,
     count: usize,
     first_seed: u64,
-    pattern: Pattern,
+    plan: Plan,
     conns: ConnMap<EchoConn>,
-    /// Open loop: the schedule, and every connection to visit on a tick.
-    schedule: Option<Schedule>,
+    /// Open loop: every connection, to visit on each tick.
     ids: Vec<ConnId>,
     stats: ThreadStats,
 }
@@ -157,13 +154,15 @@ impl EchoLoad {
             shared,
             thread,
             target,
-            mode,
-            size: size.max(1),
             count,
             first_seed,
-            pattern: Pattern::new(),
+            plan: Plan {
+                mode,
+                size: size.max(1),
+                pattern: Pattern::new(),
+                schedule: None,
+            },
             conns: conn_map(count),
-            schedule: None,
             ids: Vec::new(),
             stats: ThreadStats::default(),
         }
@@ -171,15 +170,35 @@ impl EchoLoad {
 
     /// Make the load open-loop on `schedule` (ping-pong only).
     pub fn with_schedule(mut self, schedule: Schedule) -> EchoLoad {
-        self.schedule = Some(schedule);
+        self.plan.schedule = Some(schedule);
         self
     }
 
-    /// Send until the mode's limit on messages in flight; `now` stamps them.
+    /// Send on `id` until the mode's limit on messages in flight.
     fn fill(&mut self, r: &mut Reactor, id: ConnId, now: Instant) {
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
+        if let Some(c) = self.conns.get_mut(&id) {
+            self.plan.fill(c, r, id, now);
+        }
+    }
+}
+
+/// What every connection of a thread sends, and when.
+#[derive(Debug)]
+struct Plan {
+    mode: Mode,
+    size: usize,
+    pattern: Pattern,
+    /// Open loop: the schedule.
+    schedule: Option<Schedule>,
+}
+
+impl Plan {
+    /// Send on `c` (connection `id`) until the mode's limit on messages in
+    /// flight and, open loop, what has fallen due by `now`; `now` stamps
+    /// closed-loop messages. A method of the plan, not of the load, so the
+    /// data handler can call it with the connection it has already looked
+    /// up (one map lookup per event, not two).
+    fn fill(&self, c: &mut EchoConn, r: &mut Reactor, id: ConnId, now: Instant) {
         let owed = self.schedule.map(|s| {
             let elapsed = ns_between(s.epoch, now);
             (s, s.due(c.index, elapsed))
@@ -229,14 +248,14 @@ impl Load for EchoLoad {
                     seed: (self.first_seed + i as u64).wrapping_mul(7919),
                     sent: 0,
                     received: 0,
-                    next_end: self.size as u64,
+                    next_end: self.plan.size as u64,
                     oldest: None,
                     later: VecDeque::new(),
                     blocked: false,
                 },
             );
         }
-        if self.schedule.is_some() {
+        if self.plan.schedule.is_some() {
             r.set_interval(OPEN_LOOP_TICK, 0);
         }
     }
@@ -258,7 +277,7 @@ impl Handler for EchoLoad {
             return;
         };
         let n = data.len() as u64;
-        let bad = self.pattern.mismatches(c.seed, c.received, data);
+        let bad = self.plan.pattern.mismatches(c.seed, c.received, data);
         consume(data);
         self.stats.mismatched += bad;
         if c.received + n > c.sent {
@@ -274,11 +293,11 @@ impl Handler for EchoLoad {
             if c.next_end > c.received {
                 break;
             }
-            c.next_end += self.size as u64;
+            c.next_end += self.plan.size as u64;
             c.oldest = c.later.pop_front();
             self.stats.op(&self.shared, self.thread, ns_between(t, now));
         }
-        self.fill(r, conn, now);
+        self.plan.fill(c, r, conn, now);
     }
 
     fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
