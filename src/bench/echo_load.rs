@@ -49,6 +49,9 @@ pub const STREAM_MAX_IN_FLIGHT: u64 = 1 << 20;
 /// How often an open-loop thread sends the messages that have fallen due
 /// (the timer wheel's resolution). Each message is still stamped with its
 /// own intended time, so the tick delays sends but does not hide the delay.
+/// Each tick visits every connection of the thread (a few ns each when
+/// nothing is due), so 1,000 connections cost about a million checks a
+/// second: small beside the round trips they pace.
 pub const OPEN_LOOP_TICK: Duration = Duration::from_millis(1);
 
 /// The open-loop schedule of a run (`--rate`).
@@ -133,8 +136,6 @@ pub struct EchoLoad {
     first_seed: u64,
     plan: Plan,
     conns: ConnMap<EchoConn>,
-    /// Open loop: every connection, to visit on each tick.
-    ids: Vec<ConnId>,
     stats: ThreadStats,
 }
 
@@ -163,7 +164,6 @@ impl EchoLoad {
                 schedule: None,
             },
             conns: conn_map(count),
-            ids: Vec::new(),
             stats: ThreadStats::default(),
         }
     }
@@ -239,7 +239,6 @@ impl Load for EchoLoad {
         let host = self.target.ip().to_string();
         for i in 0..self.count {
             let id = r.connect(&host, self.target.port(), ConnectOptions::default());
-            self.ids.push(id);
             self.conns.insert(
                 id,
                 EchoConn {
@@ -310,8 +309,8 @@ impl Handler for EchoLoad {
     fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
         // Open loop: send what has fallen due on every connection.
         let now = Instant::now();
-        for i in 0..self.ids.len() {
-            self.fill(r, self.ids[i], now);
+        for (&id, c) in self.conns.iter_mut() {
+            self.plan.fill(c, r, id, now);
         }
     }
 
@@ -324,7 +323,6 @@ impl Handler for EchoLoad {
         // Every close before the run stops is unexpected: the server dropped
         // us, or the connect failed.
         if let Some(c) = self.conns.remove(&conn) {
-            self.ids.retain(|&id| id != conn);
             self.stats.errors += 1;
             if c.sent == 0 && c.received == 0 {
                 self.shared.failed.fetch_add(1, Relaxed);
