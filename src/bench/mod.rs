@@ -523,7 +523,14 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
         _ => Some(STALL_MIN),
     };
     if args.workload != Workload::Idle {
-        let w = wait(&shared, args.warmup, progress, "warm-up", stall_min);
+        let w = wait(
+            &shared,
+            args.warmup,
+            progress,
+            "warm-up",
+            stall_min,
+            MAX_WARMUP_EXTENSION,
+        );
         if w.extended > Duration::ZERO {
             notes.push(format!(
                 "warm-up extended by {:.1} s: no operation completed for {:.0} ms (a start-up stall){}",
@@ -542,7 +549,14 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
     let srv0 = sample_server(args.server_pid)?;
     let t0 = Instant::now();
     shared.set_phase(Phase::Measure);
-    let window = wait(&shared, args.duration, progress, "measure", None);
+    let window = wait(
+        &shared,
+        args.duration,
+        progress,
+        "measure",
+        None,
+        Duration::ZERO,
+    );
     shared.set_phase(Phase::Done);
     let elapsed = t0.elapsed();
     let own1 = procstat::sample("self").unwrap_or_default();
@@ -798,14 +812,14 @@ struct Waited {
 
 /// Wait `d`, sampling progress every [`STALL_SAMPLE`] (and printing it on a
 /// terminal). With `steady_after` (the warm-up), go on past `d` until no
-/// gap of that length has been seen for [`STEADY`], for at most
-/// [`MAX_WARMUP_EXTENSION`].
+/// gap of that length has been seen for [`STEADY`], for at most `cap` more.
 fn wait(
     shared: &Shared,
     d: Duration,
     progress: bool,
     what: &str,
     steady_after: Option<Duration>,
+    cap: Duration,
 ) -> Waited {
     let start = Instant::now();
     let base = shared.progress_total();
@@ -827,7 +841,7 @@ fn wait(
         if t >= d && steady {
             break;
         }
-        if t >= d + MAX_WARMUP_EXTENSION {
+        if t >= d + cap {
             out.gave_up = true;
             break;
         }
@@ -857,9 +871,11 @@ fn wait(
     }
     // A gap still open at the end counts too.
     out.longest = out.longest.max(Instant::now() - last_change);
-    out.extended = start.elapsed().saturating_sub(d);
-    if steady_after.is_none() || last_stall_end.is_none() {
-        out.extended = Duration::ZERO;
+    // Extended only for a stall: one that ended, or one still open when the
+    // extension ran out (a server stalled from the start).
+    let stalled = out.gave_up || last_stall_end.is_some();
+    if steady_after.is_some() && stalled {
+        out.extended = start.elapsed().saturating_sub(d);
     }
     out
 }
@@ -867,6 +883,28 @@ fn wait(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warm_up_stalled_throughout_is_extended_to_its_cap_and_says_so() {
+        // No load thread: nothing ever completes, as with a server that
+        // stalls from the start.
+        let shared = Shared::new(1);
+        let cap = Duration::from_millis(150);
+        let w = wait(
+            &shared,
+            Duration::from_millis(50),
+            false,
+            "warm-up",
+            Some(Duration::from_millis(20)),
+            cap,
+        );
+        assert!(w.gave_up);
+        assert!(w.extended >= cap, "{w:?}");
+        assert!(w.longest >= Duration::from_millis(200), "{w:?}");
+        // The measured window is never extended.
+        let w = wait(&shared, Duration::from_millis(30), false, "m", None, cap);
+        assert!(!w.gave_up && w.extended.is_zero(), "{w:?}");
+    }
 
     #[test]
     fn shares_add_up() {
