@@ -303,6 +303,13 @@ fn heartbeat_clients_answer_and_ping() {
         .extra
         .get("server_pings_answered")
         .is_some_and(|&n| n > 0));
+    // Pings go out on a timer: neither closed- nor open-loop, and the
+    // message size (unused) is not shown.
+    assert_eq!(rep.load, "paced");
+    let table = rep.to_table(false);
+    for absent in ["closed loop", "open loop", " B,"] {
+        assert!(!table.contains(absent), "{absent}: {table}");
+    }
 }
 
 /// Run the binary's `bench` with `extra` arguments; (success, stdout, stderr).

@@ -769,10 +769,12 @@ fn build_report(
         connections: args.connections,
         size: args.size,
         pipeline: args.pipeline,
-        load: if args.rate.is_some() {
-            "open-loop"
-        } else {
-            "closed-loop"
+        load: match (args.workload, args.rate) {
+            (_, Some(_)) => "open-loop",
+            // Pings go out on each client's timer, answered or not.
+            (Workload::Heartbeat, None) => "paced",
+            (Workload::Idle, None) => "none",
+            _ => "closed-loop",
         }
         .into(),
         rate_target: args.rate,

@@ -100,8 +100,9 @@ pub struct Report {
     /// Messages in flight per connection (pingpong), or in the room
     /// (fanout).
     pub pipeline: usize,
-    /// `"closed-loop"` (a message goes out when a reply is in) or
-    /// `"open-loop"` (messages go out on a schedule, `--rate`).
+    /// `"closed-loop"` (a message goes out when a reply is in),
+    /// `"open-loop"` (messages go out on a schedule, `--rate`), `"paced"`
+    /// (heartbeat: a ping per client per interval) or `"none"` (idle).
     pub load: String,
     /// The open-loop schedule: requests per second across all connections.
     pub rate_target: Option<f64>,
@@ -157,9 +158,15 @@ impl Report {
         let n = |v: u64| if grouped { group(v) } else { v.to_string() };
         let f = |v: f64| n(v.round().max(0.0) as u64);
         let mut s = String::new();
-        let schedule = match self.rate_target {
-            Some(r) => format!("open loop at {}/s", f(r)),
-            None => "closed loop".to_string(),
+        let schedule = match (self.rate_target, self.load.as_str()) {
+            (Some(r), _) => format!("open loop at {}/s, ", f(r)),
+            (None, "closed-loop") => "closed loop, ".to_string(),
+            _ => String::new(),
+        };
+        // The size means something only where the generator sends it.
+        let size = match self.workload.as_str() {
+            "pingpong" | "stream" | "connect" => format!("{} B, ", n(self.size as u64)),
+            _ => String::new(),
         };
         // Messages in flight mean something only where --pipeline applies.
         let flight = match self.workload.as_str() {
@@ -169,11 +176,10 @@ impl Report {
         };
         let _ = writeln!(
             s,
-            "netloop bench {} → {}  ({} conns, {} B, {flight}{schedule}, {} thread(s), {:.1} s)",
+            "netloop bench {} → {}  ({} conns, {size}{flight}{schedule}{} thread(s), {:.1} s)",
             self.workload,
             self.target,
             n(self.connections as u64),
-            n(self.size as u64),
             self.threads,
             self.duration_s
         );
@@ -198,9 +204,10 @@ impl Report {
             row(&mut s, "throughput", format!("{:.1} MB/s", self.mb_per_sec));
         }
         if let Some(l) = &self.latency_us {
-            let what = match self.rate_target {
-                Some(_) => "latency µs (open loop)",
-                None => "latency µs (closed loop)",
+            let what = match self.load.as_str() {
+                "open-loop" => "latency µs (open loop)",
+                "closed-loop" => "latency µs (closed loop)",
+                _ => "latency µs",
             };
             row(
                 &mut s,
