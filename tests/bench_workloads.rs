@@ -147,6 +147,11 @@ struct Chat {
     room: HashMap<ConnId, String>,
     fault: Fault,
     relayed: u64,
+    /// Admit the k-th `/join` only after k times this (a server slow to
+    /// take on members, as connects retried into a full listen queue are).
+    join_every: Option<Duration>,
+    joins: u32,
+    pending: HashMap<ConnId, String>,
 }
 
 /// How a [`Chat`] misbehaves.
@@ -168,6 +173,12 @@ impl Handler for Chat {
         }
         for l in got {
             if let Some(room) = l.strip_prefix("/join ") {
+                if let Some(every) = self.join_every {
+                    self.pending.insert(conn, room.to_string());
+                    r.set_timeout(every * self.joins, conn.to_u64());
+                    self.joins += 1;
+                    continue;
+                }
                 self.room.insert(conn, room.to_string());
                 let _ = r.write(conn, format!("joined {room}\n"));
             } else if let Some(room) = self.room.get(&conn).cloned() {
@@ -187,10 +198,33 @@ impl Handler for Chat {
             }
         }
     }
+    fn on_timer(&mut self, _r: &mut Reactor, _t: TimerId, tag: u64) {
+        let conn = ConnId::from_u64(tag);
+        if let Some(room) = self.pending.remove(&conn) {
+            self.room.insert(conn, room);
+        }
+    }
     fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _e: bool) {
         self.lines.remove(&conn);
         self.room.remove(&conn);
+        self.pending.remove(&conn);
     }
+}
+
+#[test]
+fn setup_waits_while_members_keep_becoming_ready() {
+    // Six joins (the sender's and five members') admitted 150 ms apart:
+    // the last member is ready after about 750 ms, longer than the 400 ms
+    // setup timeout, but never 400 ms without one more becoming ready.
+    let lp = TestLoop::start(ListenOptions::default(), || Chat {
+        join_every: Some(Duration::from_millis(150)),
+        ..Chat::default()
+    });
+    let mut a = args(Workload::Fanout, lp.addr, 5);
+    a.setup_timeout = Duration::from_millis(400);
+    let rep = execute(&a).expect("a setup that progresses is not cut off");
+    clean(&rep);
+    assert_eq!(rep.ready, 5);
 }
 
 #[test]
