@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --cells) CELLS=$2; shift ;;
     --out) OUT=$2; shift ;;
     --nice) NICE=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "generators.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift

@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
     --no-build) NO_BUILD=1 ;;
     --nice) NICE=$2; shift ;;
     --seed) SEED=$2; shift ;;
-    -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
