@@ -91,6 +91,10 @@ enum Command {
         auth: ClientAuthArgs,
     },
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
+    ///
+    /// Latency is closed-loop (each connection sends when its reply is in, so
+    /// a stalled server's backlog is not timed) unless `pingpong --rate N`
+    /// makes the load open-loop.
     Bench(netloop::bench::BenchArgs),
     /// Print a shell completion script (e.g. `netloop completions bash >
     /// /etc/bash_completion.d/netloop`).

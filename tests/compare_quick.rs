@@ -41,3 +41,69 @@ fn quick_comparison_runs() {
     );
     assert!(!stdout.contains("wrong bytes"), "{stdout}");
 }
+
+/// Run a Python script of benches/compare with `args`; `None` without python3.
+fn python(script: &str, args: &[&str]) -> Option<(bool, String)> {
+    let path = format!("{}/benches/compare/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3").arg(path).args(args).output().ok()?;
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Some((out.status.success(), text))
+}
+
+#[test]
+fn interval_rule_self_test() {
+    let Some((ok, text)) = python("stats.py", &[]) else {
+        eprintln!("skipped: python3 not found");
+        return;
+    };
+    assert!(ok, "{text}");
+}
+
+/// One run.sh result line.
+fn result_line(round: u32, peer: &str, rate: f64, failed: bool) -> String {
+    let rep = serde_json::json!({
+        "ops": 1000, "ops_per_sec": rate, "mismatched_bytes": if failed { 3 } else { 0 },
+        "generator": {"cpu_pct": 50.0, "saturated": false},
+        "server": {"cpu_pct": 50.0, "cpu_us_per_op": 1e6 / rate},
+    });
+    format!("{{\"round\":{round},\"cell\":\"pp64x50\",\"peer\":\"{peer}\",\"report\":{rep}}}\n")
+}
+
+#[test]
+fn summary_drops_failed_runs_and_decides_by_the_interval() {
+    // Seven rounds: netloop 10 % above tokio in every round, level with
+    // epoll (alternately above and below), and one extra netloop run with
+    // wrong bytes whose huge rate must not count.
+    let mut raw = String::new();
+    for round in 1..=7u32 {
+        let base = 100_000.0 + 1_000.0 * f64::from(round);
+        raw += &result_line(round, "netloop", base, false);
+        raw += &result_line(round, "tokio", base / 1.1, false);
+        let wobble = if round % 2 == 0 { 1.03 } else { 0.97 };
+        raw += &result_line(round, "epoll", base * wobble, false);
+    }
+    raw += &result_line(8, "netloop", 9e9, true);
+    let file = std::env::temp_dir().join(format!("netloop-summary-{}.jsonl", std::process::id()));
+    std::fs::write(&file, raw).expect("write results");
+    let out = python("summarize.py", &[file.to_str().expect("utf-8 path")]);
+    let _ = std::fs::remove_file(&file);
+    let Some((ok, text)) = out else {
+        eprintln!("skipped: python3 not found");
+        return;
+    };
+    assert!(ok, "{text}");
+    assert!(text.contains("| pp64x50 | netloop | 7 (1) |"), "{text}");
+    assert!(text.contains("Failed runs, dropped (1)"), "{text}");
+    let row = |peer: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("netloop vs {peer} |")))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("tokio").contains("1.10×") && row("tokio").contains("| ahead |"),
+        "{text}"
+    );
+    assert!(row("epoll").contains("tie (not distinguishable)"), "{text}");
+}

@@ -7,21 +7,32 @@ For each cell and round in which both peers ran: both rates, server CPU per
 operation, p50 latency, server CPU share, and the ratios A/B of the server
 CPU per operation and of the rate; then per cell the median, min and max of
 those ratios. Pairing by round cancels drift that hits both peers of a
-round alike, which the medians of run.sh's summary do not.
+round alike. Failed runs are dropped (and counted); summarize.py gives
+the intervals and verdicts.
 """
 import json
+import os
 import statistics
 import sys
 from collections import defaultdict
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from stats import is_failed  # noqa: E402
+
 
 def main(path, a, b):
     d = defaultdict(dict)
+    dropped = 0
     with open(path) as f:
         for line in f:
             if line.strip():
                 r = json.loads(line)
+                if is_failed(r):
+                    dropped += 1
+                    continue
                 d[(r["cell"], r["round"])][r["peer"]] = r["report"]
+    if dropped:
+        print(f"{dropped} failed run(s) dropped")
     for cell in sorted({c for c, _ in d}):
         cpu, thr = [], []
         for (c, rd), m in sorted(d.items()):

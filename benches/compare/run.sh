@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
 # The side-by-side benchmark: netloop against Node, tokio and plain epoll.
 #
-#   benches/compare/run.sh [--quick] [--rounds N] [--duration 5s] [--warmup 1s]
+#   benches/compare/run.sh [--quick] [--rounds 7] [--duration 5s] [--warmup 1s]
 #                          [--peers "netloop tokio epoll node-pipe node-data"]
 #                          [--cells "pp64x50 connect50 ..."] [--out DIR] [--no-build]
-#                          [--nice N]
+#                          [--nice N] [--seed S]
 #
 # Every peer is a single-threaded echo bound to 127.0.0.1, started fresh for
 # each measurement with the server pinned to CPU 0 and `netloop bench` (the
-# generator, --json --server-pid) pinned to CPU 1. Peers alternate inside
-# each round (A B C D A B C D ...), so drift over the run hits all alike.
-# At the end a table gives per cell and peer the median, min-max, the
-# server's CPU per operation, what limited the cell, and ratios to Node
-# (pipe form) and to tokio. Raw reports go to OUT/results.jsonl.
+# generator, --json --server-pid) pinned to CPU 1. The order of the peers
+# changes every round: a random base order from the printed seed (--seed S
+# repeats it), rotated by one place per round (a cyclic Latin square), so
+# each peer runs first, second, ... equally often over n rounds and no
+# peer always gets the machine fresh after an idle moment.
+# A run that fails (exit status, wrong bytes, bad deliveries) is kept in the
+# raw file marked failed, and dropped and counted by the summary.
+# The summary (summarize.py) gives per cell and peer the median with its
+# 95 % interval, and netloop against every other peer as per-round ratios
+# with 95 % intervals and the verdict they imply (ahead / behind / tie).
+# A published comparison needs at least 7 rounds (the default). Raw reports
+# go to OUT/results.jsonl.
+#
+# Fan-out cells fanoutMxP: M members in one room, P messages in flight,
+# netloop's chat (netloop-chat) against the tutorial's own chat server
+# (node-chat, ../shared/seed/03-chat-server.js).
 #
 # --quick: one round of 1 s cells on a small matrix; peers that cannot be
 # built or started (no node, no cc) and a missing taskset are skipped, each
@@ -33,7 +44,8 @@ ROOT=$(pwd)
 QUICK=0
 NO_BUILD=0
 NICE=0
-ROUNDS=3
+ROUNDS=7
+SEED=$(( (RANDOM << 15) | RANDOM ))
 DURATION=5s
 WARMUP=1s
 PEERS="netloop tokio epoll node-pipe node-data"
@@ -50,7 +62,8 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --no-build) NO_BUILD=1 ;;
     --nice) NICE=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    --seed) SEED=$2; shift ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -59,7 +72,7 @@ if [ "$QUICK" = 1 ]; then
   ROUNDS=1; DURATION=1s; WARMUP=200ms
   [ -n "$CELLS" ] || CELLS="pp64x50 stream64Kx1 connect50 idle1000"
 fi
-[ -n "$CELLS" ] || CELLS="pp64x1 pp64x50 pp64x1000 stream64Kx1 stream64Kx50 connect50 idle10000 fanout1000"
+[ -n "$CELLS" ] || CELLS="pp64x1 pp64x50 pp64x1000 stream64Kx1 stream64Kx50 connect50 idle10000 fanout200x1 fanout200x16 fanout1000x4 fanout1000x16"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$CARGO_TARGET_DIR/compare}
 mkdir -p "$OUT"
@@ -128,7 +141,10 @@ cell_args() {
     stream64Kx*) echo "stream -s 64KiB -c ${1#stream64Kx}" ;;
     connect*) echo "connect -s 64 -c ${1#connect}" ;;
     idle*) echo "idle -c ${1#idle}" ;;
-    # One message in flight: the seed's chat takes one read as one message.
+    # fanoutMxP: M members, P messages in flight. The seed's chat takes one
+    # read as one message, so with P > 1 several lines can arrive as one
+    # relayed message; members find every line's marker all the same.
+    fanout*x*) local mp=${1#fanout}; echo "fanout -s 64 -c ${mp%x*} --pipeline ${mp#*x}" ;;
     fanout*) echo "fanout -s 64 -c ${1#fanout} --pipeline 1" ;;
     *) echo "run.sh: unknown cell $1" >&2; return 1 ;;
   esac
@@ -184,12 +200,40 @@ stop_server() {
   wait "$SRV_PID" 2>/dev/null || true
 }
 
+# ---- the order of the peers ------------------------------------------------
+# order_for ROUND PEERS...: the peers in this round's order. The base order
+# is a shuffle seeded by SEED (the same for every cell), rotated by one
+# place per round.
+order_for() {
+  local round=$1; shift
+  python3 - "$SEED" "$round" "$@" <<'PY'
+import random, sys
+seed, rnd, peers = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+random.Random(seed).shuffle(peers)
+k = (rnd - 1) % len(peers) if peers else 0
+print(" ".join(peers[k:] + peers[:k]))
+PY
+}
+if ! command -v python3 >/dev/null; then
+  # Without python3, rotate the given order (no shuffle).
+  order_for() {
+    local round=$1; shift
+    local peers=("$@") n=$# k
+    k=$(( (round - 1) % (n > 0 ? n : 1) ))
+    echo "${peers[@]:k}" "${peers[@]:0:k}"
+  }
+fi
+
 # ---- the matrix ------------------------------------------------------------
 say "rounds $ROUNDS, cells: $CELLS, peers: $PEERS, $DURATION per cell"
+say "order of peers: seed $SEED (repeat with --seed $SEED), rotated by one each round"
 for round in $(seq "$ROUNDS"); do
   for cell in $CELLS; do
     args=$(cell_args "$cell")
-    for peer in $(cell_peers "$cell"); do
+    # shellcheck disable=SC2046
+    order=$(order_for "$round" $(cell_peers "$cell"))
+    say "round $round  $cell  order: $order"
+    for peer in $order; do
       [ -n "${SKIP[$peer]:-}" ] && continue
       if [ "$peer" = netloop-chat ] && [ "$HAVE_CHAT" = 0 ]; then
         say "SKIP netloop-chat: this netloop has no 'serve chat'"; SKIP[$peer]=1; continue
@@ -205,7 +249,8 @@ for round in $(seq "$ROUNDS"); do
         echo "{\"round\":$round,\"cell\":\"$cell\",\"peer\":\"$peer\",\"report\":$rep}" >>"$RESULTS"
       else
         say "FAILED: $cell on $peer: $(tail -n 3 "$OUT/bench.err")"
-        [ -n "$rep" ] && echo "{\"round\":$round,\"cell\":\"$cell\",\"peer\":\"$peer\",\"failed\":true,\"report\":$rep}" >>"$RESULTS"
+        # Kept, marked failed, so the summary can count it (and never use it).
+        echo "{\"round\":$round,\"cell\":\"$cell\",\"peer\":\"$peer\",\"failed\":true,\"report\":${rep:-null}}" >>"$RESULTS"
       fi
       stop_server
     done
@@ -216,6 +261,7 @@ done
 {
   echo "machine: $(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1), $(nproc) CPUs, kernel $(uname -r)"
   echo "pinning: server ${SRV_PIN:-none}, generator ${GEN_PIN:-none}; $ROUNDS round(s) of $DURATION per cell"
+  echo "order of peers: seed $SEED, rotated by one place per round"
   [ "$NICE" != 0 ] && echo "priority: nice -$NICE for server and generator"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
   echo

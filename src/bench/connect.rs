@@ -20,12 +20,11 @@
 //! with a port range of its own; another target is connected from the
 //! kernel's choice.
 
-use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
+use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadStats};
 use super::pattern::Pattern;
 use super::Load;
-use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use crate::{ConnId, ConnectOptions, Handler, Reactor, SocketOptions, TimerId};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -62,11 +61,13 @@ pub struct ConnectLoad {
     shared: Arc<Shared>,
     thread: usize,
     target: SocketAddr,
+    /// The target's address as `connect()` takes it, formatted once.
+    host: String,
     count: usize,
     seed: u64,
     msg: Bytes,
     pattern: Pattern,
-    cycles: HashMap<ConnId, Cycle>,
+    cycles: ConnMap<Cycle>,
     /// Connections opened, for the source address rotation.
     opened: u32,
     stats: ThreadStats,
@@ -91,11 +92,12 @@ impl ConnectLoad {
             shared,
             thread,
             target,
+            host: target.ip().to_string(),
             count,
             seed,
             msg,
             pattern,
-            cycles: HashMap::with_capacity(count * 2),
+            cycles: conn_map(count * 2),
             opened: 0,
             stats: ThreadStats::default(),
         }
@@ -111,12 +113,18 @@ impl ConnectLoad {
     }
 
     fn open(&mut self, r: &mut Reactor) {
-        let host = self.target.ip().to_string();
         let opts = ConnectOptions {
             local_address: self.next_source(),
+            // One write per connection, on a connection with nothing
+            // unacknowledged: Nagle's algorithm never holds it back, so
+            // TCP_NODELAY would only cost a `setsockopt` per connection.
+            socket: SocketOptions {
+                no_delay: false,
+                ..SocketOptions::default()
+            },
             ..ConnectOptions::default()
         };
-        let id = r.connect(&host, self.target.port(), opts);
+        let id = r.connect(&self.host, self.target.port(), opts);
         self.cycles.insert(
             id,
             Cycle {
@@ -172,10 +180,19 @@ impl Handler for ConnectLoad {
         }
     }
 
+    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+        log::debug!("{conn}: {err}");
+        self.shared.note_error(err);
+    }
+
     fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
         if let Some(c) = self.cycles.remove(&conn) {
             if !c.done {
                 self.stats.errors += 1;
+                if self.shared.ready.load(Relaxed) == 0 {
+                    // No cycle has completed yet: the setup is failing.
+                    self.shared.fail(None);
+                }
                 r.set_timeout(RETRY_DELAY, 0);
             }
         }

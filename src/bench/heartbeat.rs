@@ -9,13 +9,12 @@
 //! pong. With `--server-pid` the figure that matters is the server's CPU
 //! share while holding N clients at this beat.
 
-use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
+use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadStats};
 use super::Load;
 use crate::codec::LineDecoder;
 use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
 use bytes::BytesMut;
 use serde_json::{json, Value};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -28,6 +27,8 @@ const MAX_LINE: usize = 64 * 1024;
 struct Client {
     lines: LineDecoder,
     ping_sent: Option<Instant>,
+    /// A ping or pong has come from the server: it speaks the protocol.
+    ready: bool,
 }
 
 /// The handler of one load thread.
@@ -38,7 +39,7 @@ pub struct HeartbeatLoad {
     target: SocketAddr,
     count: usize,
     interval: Duration,
-    clients: HashMap<ConnId, Client>,
+    clients: ConnMap<Client>,
     stats: ThreadStats,
 }
 
@@ -63,7 +64,7 @@ impl HeartbeatLoad {
             target,
             count,
             interval: interval.max(Duration::from_millis(1)),
-            clients: HashMap::with_capacity(count),
+            clients: conn_map(count),
             stats: ThreadStats::default(),
         }
     }
@@ -79,7 +80,16 @@ impl HeartbeatLoad {
             self.stats.add_extra("unparsed_lines", 1);
             return;
         };
-        match v.get("type").and_then(Value::as_str) {
+        let kind = v.get("type").and_then(Value::as_str);
+        if matches!(kind, Some("ping" | "pong")) {
+            if let Some(c) = self.clients.get_mut(&conn) {
+                if !c.ready {
+                    c.ready = true;
+                    self.shared.ready.fetch_add(1, Relaxed);
+                }
+            }
+        }
+        match kind {
             Some("ping") => {
                 let ts = v.get("timestamp").cloned().unwrap_or(Value::Null);
                 if self.send(r, conn, &json!({"type": "pong", "timestamp": ts})) {
@@ -113,7 +123,9 @@ impl Load for HeartbeatLoad {
 
 impl Handler for HeartbeatLoad {
     fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        self.shared.ready.fetch_add(1, Relaxed);
+        // Ready only once the server has answered in the heartbeat protocol
+        // (on_line): a server of another kind never becomes ready, and the
+        // setup times out with a message saying so.
         if let Some(c) = self.clients.get_mut(&conn) {
             c.lines = LineDecoder::new(MAX_LINE);
         }
@@ -161,9 +173,17 @@ impl Handler for HeartbeatLoad {
         }
     }
 
+    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+        log::debug!("{conn}: {err}");
+        self.shared.note_error(err);
+    }
+
     fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if self.clients.remove(&conn).is_some() {
+        if let Some(c) = self.clients.remove(&conn) {
             self.stats.errors += 1;
+            if !c.ready {
+                self.shared.fail(None);
+            }
         }
     }
 

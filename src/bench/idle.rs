@@ -141,6 +141,7 @@ impl Handler for IdleLoad {
 
     fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
         log::debug!("{conn}: {err}");
+        self.shared.note_error(err);
     }
 
     fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {

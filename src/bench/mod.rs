@@ -8,8 +8,12 @@
 //! 2. `--threads N` load threads each run one [`Reactor`] with their share of
 //!    the connections (the first `C mod N` threads take one more).
 //! 3. The coordinator waits until every connection is *ready* (connected;
-//!    for idle, fan-out: past the first exchange), bounded by
-//!    [`READY_TIMEOUT`], then for the warm-up.
+//!    for idle, fan-out, heartbeat: past the first exchange in the
+//!    service's protocol), bounded by `--setup-timeout`. A connection that
+//!    fails first, or a server that never answers in the protocol, ends the
+//!    run there with the cause (`ECONNREFUSED 127.0.0.1:1: ...`) and a
+//!    non-zero exit. Then the warm-up, extended while operations stall
+//!    (below).
 //! 4. It opens the window (phase `Measure`), reads server and own CPU,
 //!    sleeps `--duration` (printing a progress line on a terminal), closes
 //!    the window, reads them again, and stops the threads.
@@ -17,6 +21,24 @@
 //!
 //! Every echoed byte is compared with what was sent ([`pattern`]); latency
 //! goes into an HDR histogram (ns, 3 significant digits).
+//!
+//! # Latency is closed-loop unless `--rate` is given
+//!
+//! By default each connection sends its next message when a reply is in:
+//! a server that stalls for a second delays one message per connection by a
+//! second, and the messages that would have been sent meanwhile are never
+//! sent, so the percentiles understate what users of a stalled server see
+//! (coordinated omission). `--rate N` (ping-pong) makes the load open-loop
+//! and times each message from when it was due ([`echo_load::Schedule`]).
+//!
+//! # Stalls
+//!
+//! The coordinator samples the completed operations every
+//! [`STALL_SAMPLE`]. The warm-up ends only once no [`STALL_MIN`] gap has
+//! been seen for [`STEADY`] (a server's start-up stalls, seen at 4 s with
+//! Node and a thousand connections, would otherwise fall into the window),
+//! at most [`MAX_WARMUP_EXTENSION`] past `--warmup`; the longest gap in the
+//! window is reported, and noted when it is a stall.
 
 pub mod connect;
 pub mod control;
@@ -42,12 +64,44 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-/// Longest wait for every connection to become ready.
-pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default of `--setup-timeout`, the longest setup without one more
+/// connection becoming ready: longer than the kernel's SYN retries into a
+/// full listen queue (1, 2, 4 s apart), short enough that a script aimed at
+/// a server of the wrong kind learns it quickly.
+pub const SETUP_TIMEOUT: &str = "10s";
+
+/// Longest setup in all, however steadily connections become ready.
+pub const MAX_SETUP: Duration = Duration::from_secs(60);
+
+/// How often the coordinator samples progress to find stalls.
+pub const STALL_SAMPLE: Duration = Duration::from_millis(10);
+
+/// A gap this long with no completed operation is a stall: about ten
+/// times the p99 round trip of ping-pong × 1000 (9–14 ms for every peer in
+/// BENCHMARKS.md's full matrix), so queueing behind a thousand connections
+/// does not count, while Node's start-up stalls (1.6–4 s there) do.
+pub const STALL_MIN: Duration = Duration::from_millis(100);
+
+/// The warm-up ends only after this long without a stall.
+pub const STEADY: Duration = Duration::from_millis(500);
+
+/// The warm-up is extended for stalls by at most this much; past it the
+/// window opens anyway and the report says the server was still stalling.
+pub const MAX_WARMUP_EXTENSION: Duration = Duration::from_secs(10);
+
+/// Most messages in flight per connection or room: the fan-out's receipt
+/// ring ([`fanout::RING`]) must outnumber them, and more than this many
+/// 64-byte messages in flight per connection measures queueing, not the
+/// server.
+pub const MAX_PIPELINE: usize = 1024;
 
 /// Descriptors kept free beyond one per connection (epoll, waker, stdio,
 /// `/proc` reads).
 const FD_MARGIN: u64 = 64;
+
+/// An open-loop run that completes less than this share of the asked rate
+/// says so: its latencies then include a growing backlog.
+const OPEN_LOOP_SHORTFALL: f64 = 0.95;
 
 /// Refresh period of the progress line.
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
@@ -67,6 +121,8 @@ pub trait Load: Handler {
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Workload {
     /// C connections, S-byte messages, --pipeline in flight; round trips/s.
+    /// Latency is closed-loop (a message goes out when a reply is in)
+    /// unless --rate makes the load open-loop.
     Pingpong,
     /// C connections writing S-byte chunks and reading the echo; MB/s.
     Stream,
@@ -76,7 +132,9 @@ pub enum Workload {
     Connect,
     /// Hold C connections; with --server-pid, server RSS per connection.
     Idle,
-    /// C members in one room of `netloop serve chat`, one sender; deliveries/s.
+    /// C members in one room of `netloop serve chat`, one sender, --pipeline
+    /// messages in flight; deliveries/s. Each member checks it gets every
+    /// message exactly once and in order.
     Fanout,
     /// C clients of `netloop serve heartbeat`; with --server-pid, its CPU share.
     Heartbeat,
@@ -130,6 +188,17 @@ pub struct BenchArgs {
     /// Messages in flight per connection (pingpong) or in the room (fanout).
     #[arg(long, default_value_t = 1)]
     pub pipeline: usize,
+    /// Open loop (pingpong): send N requests per second across all
+    /// connections on a fixed schedule and time each from when it was due
+    /// (as wrk2), instead of the default closed loop, whose latency leaves
+    /// out the requests a stalled server holds back.
+    #[arg(long, value_name = "N")]
+    pub rate: Option<f64>,
+    /// Give up when no further connection has become ready (connected and,
+    /// for fanout and heartbeat, answered in the service's protocol) for this
+    /// long (60 s in all at most).
+    #[arg(long, value_parser = parse_duration, default_value = SETUP_TIMEOUT)]
+    pub setup_timeout: Duration,
     /// Length of the measured window (soak: of the load phase, default 60s).
     #[arg(long, short = 'd', value_parser = parse_duration, default_value = "5s",
           default_value_if("workload", "soak", "60s"))]
@@ -175,6 +244,27 @@ pub enum BenchError {
     Thread(String),
     /// `/proc/PID` of the server could not be read.
     Server(String),
+    /// Connections failed before the window opened.
+    Connect {
+        /// How many failed.
+        failed: usize,
+        /// Out of.
+        of: usize,
+        /// The first error, as `ECONNREFUSED 127.0.0.1:1: ...`.
+        cause: String,
+    },
+    /// Connections stopped becoming ready for `--setup-timeout` before all
+    /// were.
+    Setup {
+        /// Ready.
+        ready: usize,
+        /// Needed.
+        want: usize,
+        /// Waited.
+        waited: Duration,
+        /// What is likely wrong.
+        hint: String,
+    },
 }
 
 impl fmt::Display for BenchError {
@@ -188,6 +278,19 @@ impl fmt::Display for BenchError {
             ),
             BenchError::Thread(s) => write!(f, "load thread: {s}"),
             BenchError::Server(s) => write!(f, "server process: {s}"),
+            BenchError::Connect { failed, of, cause } => {
+                write!(f, "{failed} of {of} connections failed: {cause}")
+            }
+            BenchError::Setup {
+                ready,
+                want,
+                waited,
+                hint,
+            } => write!(
+                f,
+                "setup timed out: {ready} of {want} ready after {:.1} s; {hint}",
+                waited.as_secs_f64()
+            ),
         }
     }
 }
@@ -205,15 +308,23 @@ pub fn run(args: &BenchArgs) -> ExitCode {
             if args.json {
                 println!("{}", rep.to_json());
             } else {
-                print!("{}", rep.to_table());
+                print!("{}", rep.to_table(std::io::stdout().is_terminal()));
             }
-            if rep.ok() {
-                ExitCode::SUCCESS
-            } else {
+            if rep.mismatched_bytes > 0 {
                 eprintln!(
                     "netloop bench: {} echoed bytes were wrong",
                     rep.mismatched_bytes
                 );
+            }
+            if rep.delivery_errors > 0 {
+                eprintln!(
+                    "netloop bench: {} deliveries were duplicated, missing or out of order",
+                    rep.delivery_errors
+                );
+            }
+            if rep.ok() {
+                ExitCode::SUCCESS
+            } else {
                 ExitCode::FAILURE
             }
         }
@@ -275,10 +386,17 @@ fn spawn_threads(
                         let mode = echo_load::Mode::PingPong {
                             pipeline: args.pipeline,
                         };
-                        drive(
-                            &mut r,
-                            echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed),
-                        )
+                        let schedule = args.rate.map(|rate| echo_load::Schedule {
+                            epoch: shared.epoch,
+                            period_ns: 1e9 * args.connections as f64 / rate,
+                            connections: args.connections,
+                        });
+                        let load =
+                            echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed);
+                        match schedule {
+                            Some(s) => drive(&mut r, load.with_schedule(s)),
+                            None => drive(&mut r, load),
+                        }
                     }
                     Workload::Stream => {
                         let mode = echo_load::Mode::Stream;
@@ -345,6 +463,31 @@ fn check(args: &BenchArgs) -> Result<SocketAddr, BenchError> {
     if args.duration.is_zero() {
         return Err(BenchError::Options("--duration must be positive".into()));
     }
+    if args.setup_timeout.is_zero() {
+        return Err(BenchError::Options(
+            "--setup-timeout must be positive".into(),
+        ));
+    }
+    if args.pipeline == 0 || args.pipeline > MAX_PIPELINE {
+        return Err(BenchError::Options(format!(
+            "--pipeline must be 1 ..= {MAX_PIPELINE} messages in flight"
+        )));
+    }
+    if args.workload == Workload::Heartbeat && args.interval.is_zero() {
+        return Err(BenchError::Options("--interval must be positive".into()));
+    }
+    if let Some(rate) = args.rate {
+        if args.workload != Workload::Pingpong {
+            return Err(BenchError::Options(
+                "--rate (open loop) is for pingpong only".into(),
+            ));
+        }
+        if !(rate.is_finite() && rate >= 1.0) {
+            return Err(BenchError::Options(
+                "--rate must be at least 1 request per second".into(),
+            ));
+        }
+    }
     args.target
         .to_socket_addrs()
         .map_err(|e| BenchError::Target(format!("{}: {e}", args.target)))?
@@ -372,35 +515,54 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
     let running = spawn_threads(args, target, &shared)?;
     let progress = std::io::stderr().is_terminal() && !args.json;
     let mut notes = Vec::new();
-
-    // Ready: every connection (connect: one full cycle), or give up waiting.
-    let want_ready = match args.workload {
-        Workload::Connect => 1,
-        _ => args.connections,
-    };
-    let t = Instant::now();
-    while shared.ready.load(Relaxed) < want_ready
-        && shared.ready.load(Relaxed) + shared.failed.load(Relaxed) < args.connections
-        && t.elapsed() < READY_TIMEOUT
-    {
-        std::thread::sleep(Duration::from_millis(5));
+    if let Err(e) = await_ready(args, target, &shared) {
+        stop_threads(running, &mut notes);
+        return Err(e);
     }
     let ready = shared.ready.load(Relaxed);
-    if ready < want_ready {
-        notes.push(format!(
-            "only {ready} of {want_ready} connections were ready after {:.1} s",
-            t.elapsed().as_secs_f64()
-        ));
-    }
+    // Operations arrive continuously in these workloads, so a gap with none
+    // is a stall; heartbeat beats once per --interval and idle has none.
+    let stall_min = match (args.workload, args.rate) {
+        (Workload::Idle | Workload::Heartbeat, _) => None,
+        // Open loop at a low rate: ten intervals between sends is a stall.
+        (_, Some(rate)) => Some(STALL_MIN.max(Duration::from_secs_f64(10.0 / rate))),
+        _ => Some(STALL_MIN),
+    };
     if args.workload != Workload::Idle {
-        wait(&shared, args.warmup, progress, "warm-up");
+        let w = wait(
+            &shared,
+            args.warmup,
+            progress,
+            "warm-up",
+            stall_min,
+            MAX_WARMUP_EXTENSION,
+        );
+        if w.extended > Duration::ZERO {
+            notes.push(format!(
+                "warm-up extended by {:.1} s: no operation completed for {:.0} ms (a start-up stall){}",
+                w.extended.as_secs_f64(),
+                w.longest.as_secs_f64() * 1e3,
+                if w.gave_up {
+                    "; still stalling when the window opened"
+                } else {
+                    ""
+                }
+            ));
+        }
     }
 
     let own0 = procstat::sample("self").unwrap_or_default();
     let srv0 = sample_server(args.server_pid)?;
     let t0 = Instant::now();
     shared.set_phase(Phase::Measure);
-    wait(&shared, args.duration, progress, "measure");
+    let window = wait(
+        &shared,
+        args.duration,
+        progress,
+        "measure",
+        None,
+        Duration::ZERO,
+    );
     shared.set_phase(Phase::Done);
     let elapsed = t0.elapsed();
     let own1 = procstat::sample("self").unwrap_or_default();
@@ -408,18 +570,23 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
     if progress {
         eprint!("\r\x1b[K");
     }
+    let longest_stall = stall_min.map(|min| {
+        if window.longest >= min {
+            notes.push(format!(
+                "no operation completed for {:.0} ms in the window (a stall: the latency percentiles include it)",
+                window.longest.as_secs_f64() * 1e3
+            ));
+        }
+        window.longest
+    });
 
-    for r in &running.remotes {
-        r.post(Box::new(Stop));
-    }
-    let mut total = ThreadStats::default();
-    for h in running.handles {
-        match h.join() {
-            Ok(s) => total.merge(s),
-            Err(_) => notes.push("a load thread panicked".into()),
+    let total = stop_threads(running, &mut notes);
+    let failed = shared.failed.load(Relaxed);
+    if total.errors > 0 {
+        if let Some(e) = shared.first_error() {
+            notes.push(format!("first connection error: {e}"));
         }
     }
-    let failed = shared.failed.load(Relaxed);
     Ok(build_report(
         args,
         target,
@@ -430,12 +597,90 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
                 (Some(s), Some(a), Some(b)) => Some((s, a, b)),
                 _ => None,
             },
+            longest_stall,
         },
         ready,
         failed,
         total,
         notes,
     ))
+}
+
+/// Stop every load thread and merge what they measured.
+fn stop_threads(running: Running, notes: &mut Vec<String>) -> ThreadStats {
+    for r in &running.remotes {
+        r.post(Box::new(Stop));
+    }
+    let mut total = ThreadStats::default();
+    for h in running.handles {
+        match h.join() {
+            Ok(s) => total.merge(s),
+            Err(_) => notes.push("a load thread panicked".into()),
+        }
+    }
+    total
+}
+
+/// Wait until every connection is ready (connect: one cycle complete); fail
+/// at the first connection that fails before, or at `--setup-timeout`.
+fn await_ready(args: &BenchArgs, target: SocketAddr, shared: &Shared) -> Result<(), BenchError> {
+    let want = match args.workload {
+        Workload::Connect => 1,
+        _ => args.connections,
+    };
+    // A heartbeat client's first ping goes out within one --interval (they
+    // are staggered over it): give the answer at least two.
+    let quiet_limit = match args.workload {
+        Workload::Heartbeat => args.setup_timeout.max(args.interval * 2),
+        _ => args.setup_timeout,
+    };
+    let t = Instant::now();
+    let mut last_ready = 0;
+    let mut last_progress = t;
+    loop {
+        let failed = shared.failed.load(Relaxed);
+        if failed > 0 {
+            return Err(BenchError::Connect {
+                failed,
+                of: args.connections,
+                cause: shared
+                    .first_error()
+                    .unwrap_or_else(|| format!("{target} closed the connection")),
+            });
+        }
+        let ready = shared.ready.load(Relaxed);
+        if ready >= want {
+            return Ok(());
+        }
+        if ready != last_ready {
+            last_ready = ready;
+            last_progress = Instant::now();
+        }
+        // Give up after --setup-timeout without one more connection ready,
+        // not after --setup-timeout in all: a thousand connects into a full
+        // listen queue complete in bursts as the kernel retries their SYNs
+        // (after 1, 3, 7 s), each burst well within the limit, while a
+        // server of the wrong kind makes no connection ready at all.
+        if last_progress.elapsed() >= quiet_limit || t.elapsed() >= MAX_SETUP {
+            let missing = want - ready;
+            let hint = match args.workload {
+                Workload::Fanout => format!(
+                    "{missing} member(s) got no message relayed: is {target} a chat server (netloop serve chat)?"
+                ),
+                Workload::Heartbeat => format!(
+                    "{missing} client(s) got no ping or pong back: is {target} a heartbeat server (netloop serve heartbeat)?"
+                ),
+                _ => format!("{missing} connection(s) not ready: is {target} an echo server?"),
+            };
+            return Err(BenchError::Setup {
+                ready,
+                want,
+                waited: t.elapsed(),
+                hint,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Figures taken at the window's edges.
@@ -448,6 +693,8 @@ struct Window {
         procstat::ProcSample,
         procstat::ProcSample,
     )>,
+    /// Longest time without a completed operation, where that is a stall.
+    longest_stall: Option<Duration>,
 }
 
 fn build_report(
@@ -460,17 +707,20 @@ fn build_report(
     mut notes: Vec<String>,
 ) -> report::Report {
     let secs = w.elapsed.as_secs_f64().max(1e-9);
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(args.threads)
-        .max(1);
-    let gen_pct = 100.0 * w.own.as_secs_f64() / secs / cores as f64;
-    let saturated = gen_pct >= report::SATURATED_PCT;
-    if saturated {
+    // available_parallelism reads the affinity mask (sched_getaffinity), so
+    // `taskset -c 1` counts as one core.
+    let allowed = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if args.threads > allowed {
         notes.push(format!(
-            "the generator used {gen_pct:.0} % of its {cores} core(s): it, not the server, may be the limit"
+            "--threads {} exceeds the {allowed} core(s) this process may run on (affinity mask): \
+             the threads take turns on a core, which adds their waits to the latency",
+            args.threads
         ));
     }
+    let cores = allowed.min(args.threads).max(1);
+    let gen_pct = 100.0 * w.own.as_secs_f64() / secs / cores as f64;
+    // Said once, in the report's generator row (and its JSON flag).
+    let saturated = gen_pct >= report::SATURATED_PCT;
     let h = &total.latency;
     let latency = (!h.is_empty()).then(|| report::Latency {
         p50: h.value_at_quantile(0.50) as f64 / 1e3,
@@ -493,7 +743,9 @@ fn build_report(
             cpu_s: cpu,
             cpu_pct: 100.0 * cpu / secs,
             cpu_us_per_op: (per_op_base > 0).then(|| cpu * 1e6 / per_op_base as f64),
-            cpu_us_per_mb: (total.bytes > 0 && args.workload != Workload::Idle)
+            // Per MB only where bytes are the work: ping-pong's 64-byte
+            // messages make it a restatement of CPU per round trip.
+            cpu_us_per_mb: (total.bytes > 0 && args.workload == Workload::Stream)
                 .then(|| cpu * 1e6 / (total.bytes as f64 / 1e6)),
             rss_kib_start: start.rss_kib,
             rss_kib_end: b.rss_kib,
@@ -516,6 +768,17 @@ fn build_report(
         Workload::Idle => 0.0,
         _ => ops as f64 / secs,
     };
+    if let Some(rate) = args.rate {
+        if rate_ops < OPEN_LOOP_SHORTFALL * rate {
+            notes.push(format!(
+                "only {rate_ops:.0} of the {rate:.0} requests/s asked were completed: the backlog's waiting is in the latency"
+            ));
+        }
+    }
+    let delivery_errors = [fanout::DUPLICATED, fanout::MISSING, fanout::REORDERED]
+        .iter()
+        .filter_map(|k| extra.get(*k))
+        .sum();
     report::Report {
         workload: args.workload.to_string(),
         op: args.workload.op_name().to_string(),
@@ -524,6 +787,15 @@ fn build_report(
         connections: args.connections,
         size: args.size,
         pipeline: args.pipeline,
+        load: match (args.workload, args.rate) {
+            (_, Some(_)) => "open-loop",
+            // Pings go out on each client's timer, answered or not.
+            (Workload::Heartbeat, None) => "paced",
+            (Workload::Idle, None) => "none",
+            _ => "closed-loop",
+        }
+        .into(),
+        rate_target: args.rate,
         duration_s: secs,
         ready,
         failed,
@@ -533,6 +805,8 @@ fn build_report(
         mb_per_sec: total.bytes as f64 / 1e6 / secs,
         errors: total.errors,
         mismatched_bytes: total.mismatched,
+        delivery_errors,
+        longest_stall_ms: w.longest_stall.map(|d| d.as_secs_f64() * 1e3),
         latency_us: latency,
         generator: report::Generator {
             cpu_s: w.own.as_secs_f64(),
@@ -545,15 +819,68 @@ fn build_report(
     }
 }
 
-fn wait(shared: &Shared, d: Duration, progress: bool, what: &str) {
+/// What [`wait`] saw.
+#[derive(Debug, Default)]
+struct Waited {
+    /// Longest gap without a completed operation.
+    longest: Duration,
+    /// Time added to the asked duration because of stalls.
+    extended: Duration,
+    /// The extension reached [`MAX_WARMUP_EXTENSION`] while still stalling.
+    gave_up: bool,
+}
+
+/// Wait `d`, sampling progress every [`STALL_SAMPLE`] (and printing it on a
+/// terminal). With `steady_after` (the warm-up), go on past `d` until no
+/// gap of that length has been seen for [`STEADY`], for at most `cap` more.
+fn wait(
+    shared: &Shared,
+    d: Duration,
+    progress: bool,
+    what: &str,
+    steady_after: Option<Duration>,
+    cap: Duration,
+) -> Waited {
     let start = Instant::now();
     let base = shared.progress_total();
-    while start.elapsed() < d {
-        let left = d.saturating_sub(start.elapsed());
-        std::thread::sleep(left.min(PROGRESS_EVERY));
-        if progress {
-            let done = shared.progress_total() - base;
-            let t = start.elapsed().as_secs_f64();
+    let mut out = Waited::default();
+    let mut last_count = base;
+    let mut last_change = start;
+    let mut last_stall_end: Option<Instant> = None;
+    let mut last_print = start;
+    loop {
+        let now = Instant::now();
+        let t = now - start;
+        // Steady: no gap open now, and none ended within the last STEADY.
+        let steady = match steady_after {
+            Some(min) => {
+                now - last_change < min && last_stall_end.is_none_or(|end| now - end >= STEADY)
+            }
+            None => true,
+        };
+        if t >= d && steady {
+            break;
+        }
+        if t >= d + cap {
+            out.gave_up = true;
+            break;
+        }
+        std::thread::sleep(STALL_SAMPLE);
+        let now = Instant::now();
+        let count = shared.progress_total();
+        if count != last_count {
+            let gap = now - last_change;
+            if steady_after.is_some_and(|min| gap >= min) {
+                last_stall_end = Some(now);
+            }
+            out.longest = out.longest.max(gap);
+            last_count = count;
+            last_change = now;
+        }
+        if progress && now - last_print >= PROGRESS_EVERY {
+            last_print = now;
+            let done = count - base;
+            let t = (now - start).as_secs_f64();
             eprint!(
                 "\r\x1b[K{what} {t:.1}/{:.1} s  {done} ops  {:.0}/s",
                 d.as_secs_f64(),
@@ -562,11 +889,42 @@ fn wait(shared: &Shared, d: Duration, progress: bool, what: &str) {
             let _ = std::io::stderr().flush();
         }
     }
+    // A gap still open at the end counts too.
+    out.longest = out.longest.max(Instant::now() - last_change);
+    // Extended only for a stall: one that ended, or one still open when the
+    // extension ran out (a server stalled from the start).
+    let stalled = out.gave_up || last_stall_end.is_some();
+    if steady_after.is_some() && stalled {
+        out.extended = start.elapsed().saturating_sub(d);
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_warm_up_stalled_throughout_is_extended_to_its_cap_and_says_so() {
+        // No load thread: nothing ever completes, as with a server that
+        // stalls from the start.
+        let shared = Shared::new(1);
+        let cap = Duration::from_millis(150);
+        let w = wait(
+            &shared,
+            Duration::from_millis(50),
+            false,
+            "warm-up",
+            Some(Duration::from_millis(20)),
+            cap,
+        );
+        assert!(w.gave_up);
+        assert!(w.extended >= cap, "{w:?}");
+        assert!(w.longest >= Duration::from_millis(200), "{w:?}");
+        // The measured window is never extended.
+        let w = wait(&shared, Duration::from_millis(30), false, "m", None, cap);
+        assert!(!w.gave_up && w.extended.is_zero(), "{w:?}");
+    }
 
     #[test]
     fn shares_add_up() {

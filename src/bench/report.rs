@@ -7,6 +7,12 @@
 //! servers when the generator's core is what limits the rate. RSS per
 //! connection (idle) is the growth of the server's RSS since before the
 //! first connect, divided by the connections held.
+//!
+//! Latency is closed-loop unless the run was open-loop (`--rate`): each
+//! connection sends its next message only when a reply is in, so a server
+//! that stalls also stops the requests that would have waited on it, and
+//! the percentiles leave that waiting out (coordinated omission). Both the
+//! table and the JSON say which kind a run measured.
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -37,6 +43,19 @@ pub struct Generator {
     /// True at or above [`SATURATED_PCT`]: the generator, not the server,
     /// may be what limits the rate.
     pub saturated: bool,
+}
+
+/// `n` with a comma every three digits: `1234567` → `1,234,567`.
+pub fn group(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// Generator CPU share at which it counts as saturated.
@@ -78,8 +97,15 @@ pub struct Report {
     pub connections: usize,
     /// Message or chunk size in bytes.
     pub size: usize,
-    /// Messages in flight per connection.
+    /// Messages in flight per connection (pingpong), or in the room
+    /// (fanout).
     pub pipeline: usize,
+    /// `"closed-loop"` (a message goes out when a reply is in),
+    /// `"open-loop"` (messages go out on a schedule, `--rate`), `"paced"`
+    /// (heartbeat: a ping per client per interval) or `"none"` (idle).
+    pub load: String,
+    /// The open-loop schedule: requests per second across all connections.
+    pub rate_target: Option<f64>,
     /// Length of the measured window, seconds.
     pub duration_s: f64,
     /// Connections ready when the window opened.
@@ -98,6 +124,11 @@ pub struct Report {
     pub errors: u64,
     /// Echoed bytes that were wrong.
     pub mismatched_bytes: u64,
+    /// Fan-out deliveries duplicated, missing or out of order.
+    pub delivery_errors: u64,
+    /// Longest time in the window in which no operation completed, ms
+    /// (`None` for workloads whose operations are not continuous).
+    pub longest_stall_ms: Option<f64>,
     /// Latency of an operation.
     pub latency_us: Option<Latency>,
     /// The generator's own CPU.
@@ -111,9 +142,9 @@ pub struct Report {
 }
 
 impl Report {
-    /// Did every echoed byte check out?
+    /// Did every echoed byte and every delivery check out?
     pub fn ok(&self) -> bool {
-        self.mismatched_bytes == 0
+        self.mismatched_bytes == 0 && self.delivery_errors == 0
     }
 
     /// One JSON object.
@@ -121,17 +152,34 @@ impl Report {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
     }
 
-    /// The human table.
-    pub fn to_table(&self) -> String {
+    /// The human table; `grouped` writes counts with thousands separators
+    /// (for a terminal: scripts get plain digits).
+    pub fn to_table(&self, grouped: bool) -> String {
+        let n = |v: u64| if grouped { group(v) } else { v.to_string() };
+        let f = |v: f64| n(v.round().max(0.0) as u64);
         let mut s = String::new();
+        let schedule = match (self.rate_target, self.load.as_str()) {
+            (Some(r), _) => format!("open loop at {}/s, ", f(r)),
+            (None, "closed-loop") => "closed loop, ".to_string(),
+            _ => String::new(),
+        };
+        // The size means something only where the generator sends it.
+        let size = match self.workload.as_str() {
+            "pingpong" | "stream" | "connect" => format!("{} B, ", n(self.size as u64)),
+            _ => String::new(),
+        };
+        // Messages in flight mean something only where --pipeline applies.
+        let flight = match self.workload.as_str() {
+            "fanout" => format!("{} in flight in the room, ", self.pipeline),
+            "pingpong" => format!("{} in flight per conn, ", self.pipeline),
+            _ => String::new(),
+        };
         let _ = writeln!(
             s,
-            "netloop bench {} → {}  ({} conns, {} B, pipeline {}, {} thread(s), {:.1} s)",
+            "netloop bench {} → {}  ({} conns, {size}{flight}{schedule}{} thread(s), {:.1} s)",
             self.workload,
             self.target,
-            self.connections,
-            self.size,
-            self.pipeline,
+            n(self.connections as u64),
             self.threads,
             self.duration_s
         );
@@ -141,24 +189,29 @@ impl Report {
         row(
             &mut s,
             "ready / failed",
-            format!("{} / {}", self.ready, self.failed),
+            format!("{} / {}", n(self.ready as u64), n(self.failed as u64)),
         );
         if self.workload == "idle" {
-            row(&mut s, "connections made", self.ops.to_string());
+            row(&mut s, "connections made", n(self.ops));
         } else {
             row(
                 &mut s,
                 &format!("{}/s", self.op),
-                format!("{:.0}  ({} in all)", self.ops_per_sec, self.ops),
+                format!("{}  ({} in all)", f(self.ops_per_sec), n(self.ops)),
             );
         }
         if self.bytes > 0 && self.workload != "idle" {
             row(&mut s, "throughput", format!("{:.1} MB/s", self.mb_per_sec));
         }
         if let Some(l) = &self.latency_us {
+            let what = match self.load.as_str() {
+                "open-loop" => "latency µs (open loop)",
+                "closed-loop" => "latency µs (closed loop)",
+                _ => "latency µs",
+            };
             row(
                 &mut s,
-                "latency µs",
+                what,
                 format!(
                     "p50 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}",
                     l.p50, l.p99, l.p999, l.max
@@ -168,8 +221,18 @@ impl Report {
         row(
             &mut s,
             "errors / bad bytes",
-            format!("{} / {}", self.errors, self.mismatched_bytes),
+            format!("{} / {}", n(self.errors), n(self.mismatched_bytes)),
         );
+        if self.workload == "fanout" {
+            row(
+                &mut s,
+                "bad deliveries",
+                format!(
+                    "{} (duplicated, missing or reordered)",
+                    n(self.delivery_errors)
+                ),
+            );
+        }
         row(
             &mut s,
             "generator CPU",
@@ -177,7 +240,7 @@ impl Report {
                 "{:.0} %{}",
                 self.generator.cpu_pct,
                 if self.generator.saturated {
-                    "  (SATURATED: the generator may be the limit)"
+                    "  (SATURATED: the generator may be the limit; try --threads)"
                 } else {
                     ""
                 }
@@ -193,23 +256,48 @@ impl Report {
                 row(&mut s, "server CPU per op", format!("{v:.2} µs"));
             }
             if let Some(v) = sv.cpu_us_per_mb {
-                row(&mut s, "server CPU per MB", format!("{v:.0} µs"));
+                row(&mut s, "server CPU per MB", format!("{} µs", f(v)));
             }
             row(
                 &mut s,
                 "server RSS",
-                format!("{} → {} KiB", sv.rss_kib_start, sv.rss_kib_end),
+                format!("{} → {} KiB", n(sv.rss_kib_start), n(sv.rss_kib_end)),
             );
             if let Some(v) = sv.rss_bytes_per_conn {
-                row(&mut s, "server RSS per conn", format!("{v:.0} B"));
+                row(&mut s, "server RSS per conn", format!("{} B", f(v)));
             }
         }
         for (k, v) in &self.extra {
-            row(&mut s, k, v.to_string());
+            row(&mut s, k, n(*v));
         }
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_are_grouped() {
+        let got: Vec<String> = [0, 7, 999, 1000, 12_345, 1_234_567, u64::MAX]
+            .iter()
+            .map(|&v| group(v))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                "0",
+                "7",
+                "999",
+                "1,000",
+                "12,345",
+                "1,234,567",
+                "18,446,744,073,709,551,615"
+            ]
+        );
     }
 }
