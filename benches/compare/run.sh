@@ -31,7 +31,8 @@
 # --nice N: run server and generator at nice -N (needs root) so that other
 # work on a shared machine does not starve the measurement.
 # Peer netloop-base runs NETLOOP_BASE_BIN (another netloop build) as a
-# second netloop, for before/after comparisons of a change in one run.
+# second netloop, for before/after comparisons of a change in one run (in
+# fan-out cells its chat server, as netloop-base-chat).
 # Peer bare runs examples/bare_echo.rs (BARE_BIN; a plain mio poll loop,
 # the floor for the loop-overhead comparison); not in the default peers.
 # --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
@@ -95,6 +96,8 @@ declare -A SKIP=()
 if [ ! -x "$NETLOOP" ]; then
   echo "run.sh: no netloop binary at $NETLOOP" >&2; exit 1
 fi
+BASE_CHAT=""
+if [[ " $PEERS " == *" netloop-base "* ]] && [ -x "${NETLOOP_BASE_BIN:-}" ]; then BASE_CHAT=" netloop-base-chat"; fi
 if [[ " $PEERS " == *" netloop-base "* ]] && [ ! -x "${NETLOOP_BASE_BIN:-}" ]; then
   say "SKIP netloop-base: set NETLOOP_BASE_BIN to another netloop binary"; SKIP[netloop-base]=1
 fi
@@ -151,7 +154,9 @@ cell_args() {
 }
 cell_peers() {
   case "$1" in
-    fanout*) echo "netloop-chat node-chat" ;;
+    # With NETLOOP_BASE_BIN and netloop-base among the peers, the other
+    # build's chat server joins the fan-out cells (before/after a change).
+    fanout*) echo "netloop-chat node-chat${BASE_CHAT:-}" ;;
     *) echo "$PEERS" ;;
   esac
 }
@@ -175,6 +180,7 @@ start_server_once() {
     netloop) cmd="$NETLOOP serve echo --port $SRV_PORT" ;;
     netloop-base) cmd="$NETLOOP_BASE_BIN serve echo --port $SRV_PORT" ;;
     netloop-chat) cmd="$NETLOOP serve chat --port $SRV_PORT" ;;
+    netloop-base-chat) cmd="$NETLOOP_BASE_BIN serve chat --port $SRV_PORT" ;;
     node-chat) cmd="env PORT=$SRV_PORT node $SEED_CHAT" ;;
     tokio) cmd="$TOKIO $SRV_PORT" ;;
     epoll) cmd="$EPOLL $SRV_PORT" ;;
