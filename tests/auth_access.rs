@@ -594,3 +594,57 @@ fn clients_with_a_token_work_with_servers_that_ask_for_none() {
     assert!(out.contains("welcome: "), "{out}");
     assert!(out.contains("the server did not ask for a token"), "{out}");
 }
+
+// ----- the load generator against guarded servers ----------------------------
+
+/// `netloop bench WORKLOAD --token FILE` against a server started with the
+/// token: the fan-out members and the heartbeat clients present it first,
+/// and the run succeeds; without it (or with a wrong one) the run fails.
+#[test]
+fn bench_fanout_and_heartbeat_present_the_token() {
+    let setup = Setup::new("bench");
+    let wrong = setup.dir.join("wrong");
+    std::fs::write(&wrong, "not-the-token\n").unwrap();
+    let bench = |workload: &str, addr: std::net::SocketAddr, token: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_netloop"));
+        cmd.args([
+            "bench",
+            workload,
+            "-c",
+            "3",
+            "--duration",
+            "400ms",
+            "--warmup",
+            "100ms",
+        ])
+        .args(["--interval", "100ms", "--setup-timeout", "2s", "--json"])
+        .arg("--target")
+        .arg(addr.to_string())
+        .env_remove(netloop::apps::auth::TOKEN_ENV);
+        if let Some(t) = token {
+            cmd.arg("--token").arg(t);
+        }
+        let out = cmd.output().expect("bench runs");
+        let report: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+        (out.status.success(), report["ops"].as_u64().unwrap_or(0))
+    };
+    let right = std::path::PathBuf::from(setup.token_path());
+    for workload in ["fanout", "heartbeat"] {
+        let app = if workload == "fanout" {
+            "chat"
+        } else {
+            "heartbeat"
+        };
+        let s = setup.start(app, &[]);
+        let (ok, ops) = bench(workload, s.addr, Some(&right));
+        assert!(
+            ok && ops > 0,
+            "{workload} with the token: ok {ok}, ops {ops}"
+        );
+        let (ok, _) = bench(workload, s.addr, Some(&wrong));
+        assert!(!ok, "{workload} with a wrong token succeeded");
+        let (ok, _) = bench(workload, s.addr, None);
+        assert!(!ok, "{workload} without a token succeeded");
+    }
+}

@@ -28,6 +28,7 @@ fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) ->
         interval: Duration::from_millis(50),
         json: false,
         soak: Default::default(),
+        auth: Default::default(),
     }
 }
 

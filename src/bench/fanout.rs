@@ -177,6 +177,9 @@ pub struct FanoutLoad {
     thread: usize,
     target: SocketAddr,
     room: String,
+    /// `/auth TOKEN\n` before the join, for a chat server started with a
+    /// token (empty without one).
+    auth: String,
     count: usize,
     with_sender: bool,
     window: usize,
@@ -207,6 +210,7 @@ impl FanoutLoad {
             thread,
             target,
             room: room.to_string(),
+            auth: String::new(),
             count,
             with_sender: thread == 0,
             window: window.max(1),
@@ -219,8 +223,17 @@ impl FanoutLoad {
         }
     }
 
+    /// Present `token` first (the guard hands the join that follows to
+    /// the chat server once it has accepted the token).
+    pub fn with_token(mut self, token: Option<&crate::apps::auth::Token>) -> FanoutLoad {
+        self.auth = token
+            .map(crate::client::auth::line_request)
+            .unwrap_or_default();
+        self
+    }
+
     fn join_line(&self) -> Bytes {
-        Bytes::from(format!("/join {}\n", self.room))
+        Bytes::from(format!("{}/join {}\n", self.auth, self.room))
     }
 
     fn fill(&mut self, r: &mut Reactor) {

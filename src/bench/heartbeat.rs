@@ -13,7 +13,7 @@ use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadS
 use super::Load;
 use crate::codec::LineDecoder;
 use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -41,6 +41,11 @@ pub struct HeartbeatLoad {
     interval: Duration,
     clients: ConnMap<Client>,
     stats: ThreadStats,
+    /// The `auth` message each client sends first, for a server started
+    /// with a token.
+    auth: Option<Bytes>,
+    /// A refusal of the token was reported (once per thread).
+    refused: bool,
 }
 
 fn unix_ms() -> u64 {
@@ -66,6 +71,8 @@ impl HeartbeatLoad {
             interval: interval.max(Duration::from_millis(1)),
             clients: conn_map(count),
             stats: ThreadStats::default(),
+            auth: None,
+            refused: false,
         }
     }
 
@@ -73,6 +80,17 @@ impl HeartbeatLoad {
         let mut line = v.to_string();
         line.push('\n');
         r.write(conn, line).is_ok()
+    }
+
+    /// Present `token` first on every client (the guard answers
+    /// `auth_ok`, which the clients ignore).
+    pub fn with_token(mut self, token: Option<&crate::apps::auth::Token>) -> HeartbeatLoad {
+        self.auth = token.map(|t| {
+            let mut line = crate::client::auth::json_request(t).to_string();
+            line.push('\n');
+            Bytes::from(line)
+        });
+        self
     }
 
     fn on_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str) {
@@ -102,6 +120,17 @@ impl HeartbeatLoad {
                     self.stats.op(&self.shared, self.thread, ns_since(t));
                 }
             }
+            Some("error") if !self.refused => {
+                let msg = v.get("message").and_then(Value::as_str).unwrap_or("");
+                if crate::client::auth::is_auth_refusal(msg) {
+                    // The clients never become ready: the setup times out.
+                    self.refused = true;
+                    eprintln!(
+                        "netloop bench: the server refused the token: {}",
+                        crate::apps::text::sanitize(msg)
+                    );
+                }
+            }
             _ => {}
         }
     }
@@ -123,6 +152,9 @@ impl Load for HeartbeatLoad {
 
 impl Handler for HeartbeatLoad {
     fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
+        if let Some(a) = &self.auth {
+            let _ = r.write(conn, a.clone());
+        }
         // Ready only once the server has answered in the heartbeat protocol
         // (on_line): a server of another kind never becomes ready, and the
         // setup times out with a message saying so.

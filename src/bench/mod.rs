@@ -224,6 +224,11 @@ pub struct BenchArgs {
     /// Options of the soak workload.
     #[command(flatten)]
     pub soak: soak::SoakArgs,
+    /// `--token FILE` (else `NETLOOP_TOKEN`): the fanout members and the
+    /// heartbeat clients authenticate with it first, for a server started
+    /// with a token. The echo workloads send none.
+    #[command(flatten)]
+    pub auth: crate::cli::auth_args::ClientAuthArgs,
 }
 
 /// Why a run could not be made.
@@ -356,6 +361,7 @@ fn spawn_threads(
     args: &BenchArgs,
     target: SocketAddr,
     shared: &Arc<Shared>,
+    token: Option<crate::apps::auth::Token>,
 ) -> Result<Running, BenchError> {
     let fan = Arc::new(fanout::FanoutShared::new(args.connections));
     let mut remotes = Vec::new();
@@ -367,6 +373,7 @@ fn spawn_threads(
         let args = args.clone();
         let shared = shared.clone();
         let fan = fan.clone();
+        let token = token.clone();
         let seed = first_seed;
         first_seed += count as u64;
         let h = std::thread::Builder::new()
@@ -420,11 +427,13 @@ fn spawn_threads(
                             &args.room,
                             count,
                             args.pipeline,
-                        ),
+                        )
+                        .with_token(token.as_ref()),
                     ),
                     Workload::Heartbeat => drive(
                         &mut r,
-                        heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval),
+                        heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval)
+                            .with_token(token.as_ref()),
                     ),
                     // Runs its own coordinator (soak::run); never reaches here.
                     Workload::Soak => ThreadStats::default(),
@@ -511,8 +520,10 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
         return Err(BenchError::Descriptors { need, have });
     }
     let server_start = sample_server(args.server_pid)?;
+    let token = crate::apps::auth::Token::configured(args.auth.token.as_deref())
+        .map_err(|e| BenchError::Options(format!("--token: {e}")))?;
     let shared = Arc::new(Shared::new(args.threads));
-    let running = spawn_threads(args, target, &shared)?;
+    let running = spawn_threads(args, target, &shared, token)?;
     let progress = std::io::stderr().is_terminal() && !args.json;
     let mut notes = Vec::new();
     if let Err(e) = await_ready(args, target, &shared) {
