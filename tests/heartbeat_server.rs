@@ -177,7 +177,10 @@ fn silent_clients_from_one_burst_are_dropped_within_timeout_plus_three_intervals
     for t in threads {
         let (took, urgent) = t.join().expect("client thread");
         assert_eq!(urgent, 3);
-        assert!(took >= Duration::from_millis(290), "dropped after {took:?}");
+        // Not much before the bound: the server counts from the loop's clock,
+        // read once per iteration, which on a busy machine can lag the
+        // accept of a client late in a burst by tens of ms.
+        assert!(took >= Duration::from_millis(200), "dropped after {took:?}");
         assert!(took < Duration::from_millis(1500), "dropped after {took:?}");
     }
 }
@@ -189,7 +192,8 @@ fn a_burst_of_clients_is_pinged_spread_over_the_interval() {
     const CLIENTS: usize = 40;
     let interval = Duration::from_millis(400);
     let l = start_at(interval, Duration::from_secs(10));
-    let t0 = Instant::now();
+    // Each ping carries the server's wall clock (ms) when it was sent: the
+    // schedule itself, not when a busy test machine ran our reader thread.
     let threads: Vec<_> = (0..CLIENTS)
         .map(|_| {
             let addr = l.addr;
@@ -197,27 +201,23 @@ fn a_burst_of_clients_is_pinged_spread_over_the_interval() {
                 let (mut p, _) = Peer::connect(addr);
                 let v = p.read().expect("a ping");
                 assert_eq!(v["type"], "ping");
-                t0.elapsed()
+                v["timestamp"].as_u64().expect("a timestamp")
             })
         })
         .collect();
-    let mut at: Vec<Duration> = threads
+    let mut at: Vec<u64> = threads
         .into_iter()
         .map(|t| t.join().expect("client thread"))
         .collect();
     at.sort();
     let span = at[CLIENTS - 1] - at[0];
-    assert!(span >= interval / 2, "first pings within {span:?}: {at:?}");
-    // The busiest 20 ms holds a fifth of them at most (2 on average).
+    assert!(span >= 200, "first pings within {span} ms: {at:?}");
+    // The busiest 20 ms holds a third of them at most (2 on average; all
+    // 40 without the spread).
     let busiest = (0..CLIENTS)
-        .map(|i| {
-            at[i..]
-                .iter()
-                .take_while(|&&x| x - at[i] < Duration::from_millis(20))
-                .count()
-        })
+        .map(|i| at[i..].iter().take_while(|&&x| x - at[i] < 20).count())
         .max();
-    assert!(busiest <= Some(CLIENTS / 5), "{busiest:?} in 20 ms: {at:?}");
+    assert!(busiest <= Some(CLIENTS / 3), "{busiest:?} in 20 ms: {at:?}");
 }
 
 #[test]
