@@ -31,6 +31,17 @@ fn start() -> TestLoop {
     start_with(Duration::ZERO)
 }
 
+fn start_at(interval: Duration, timeout: Duration) -> TestLoop {
+    TestLoop::start(ListenOptions::default(), move || {
+        HeartbeatServer::new(HeartbeatConfig {
+            interval,
+            timeout,
+            status_interval: Duration::ZERO,
+            ..HeartbeatConfig::default()
+        })
+    })
+}
+
 struct Peer {
     w: TcpStream,
     r: BufReader<TcpStream>,
@@ -139,6 +150,117 @@ fn a_silent_client_gets_three_urgent_pings_and_is_dropped_on_time() {
     // timeout + 3 × interval = 300 ms, plus scheduling slack.
     assert!(took >= Duration::from_millis(290), "dropped after {took:?}");
     assert!(took < Duration::from_millis(1500), "dropped after {took:?}");
+}
+
+#[test]
+fn silent_clients_from_one_burst_are_dropped_within_timeout_plus_three_intervals() {
+    // Each client of the burst has its own place in the interval; the bound
+    // (150 + 3 × 50 = 300 ms from its last message, here its connect) holds
+    // for every one of them, with its three urgent pings.
+    const CLIENTS: usize = 24;
+    let l = start();
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let addr = l.addr;
+            std::thread::spawn(move || {
+                let t0 = Instant::now();
+                let (mut p, _) = Peer::connect(addr);
+                let mut urgent = 0;
+                while let Some(v) = p.read() {
+                    assert_eq!(v["type"], "ping");
+                    urgent += usize::from(v["urgent"] == true);
+                }
+                (t0.elapsed(), urgent)
+            })
+        })
+        .collect();
+    for t in threads {
+        let (took, urgent) = t.join().expect("client thread");
+        assert_eq!(urgent, 3);
+        // Not much before the bound: the server counts from the loop's clock,
+        // read once per iteration, which on a busy machine can lag the
+        // accept of a client late in a burst by tens of ms.
+        assert!(took >= Duration::from_millis(200), "dropped after {took:?}");
+        assert!(took < Duration::from_millis(1500), "dropped after {took:?}");
+    }
+}
+
+#[test]
+fn a_burst_of_clients_is_pinged_spread_over_the_interval() {
+    // 40 clients connect within a few ms; their first pings arrive spread
+    // over the 400 ms interval (about one per 10 ms), not all at once.
+    const CLIENTS: usize = 40;
+    let interval = Duration::from_millis(400);
+    let l = start_at(interval, Duration::from_secs(10));
+    // Each ping carries the server's wall clock (ms) when it was sent: the
+    // schedule itself, not when a busy test machine ran our reader thread.
+    let threads: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let addr = l.addr;
+            std::thread::spawn(move || {
+                let (mut p, _) = Peer::connect(addr);
+                let v = p.read().expect("a ping");
+                assert_eq!(v["type"], "ping");
+                v["timestamp"].as_u64().expect("a timestamp")
+            })
+        })
+        .collect();
+    let mut at: Vec<u64> = threads
+        .into_iter()
+        .map(|t| t.join().expect("client thread"))
+        .collect();
+    at.sort();
+    let span = at[CLIENTS - 1] - at[0];
+    assert!(span >= 200, "first pings within {span} ms: {at:?}");
+    // The busiest 20 ms holds a third of them at most (2 on average; all
+    // 40 without the spread).
+    let busiest = (0..CLIENTS)
+        .map(|i| at[i..].iter().take_while(|&&x| x - at[i] < 20).count())
+        .max();
+    assert!(busiest <= Some(CLIENTS / 3), "{busiest:?} in 20 ms: {at:?}");
+}
+
+#[test]
+fn a_client_beating_at_the_interval_gets_our_ping_with_its_pong() {
+    // A client that pings every interval (as the tutorial's clients and the
+    // load generator do) gets the server's ping in the same write as the
+    // pong, so both arrive in one read: one writev per round, not two.
+    use std::io::Read;
+    const ROUNDS: u32 = 6;
+    // Slack 10 ms: a test thread woken a little late stays in step.
+    let interval = Duration::from_millis(640);
+    let l = start_at(interval, Duration::from_secs(10));
+    let mut s = connect(l.addr);
+    let mut pending = Vec::new();
+    let mut together = 0;
+    let t0 = Instant::now();
+    for k in 1..=ROUNDS {
+        // The client's own beat: its schedule, not a wait for the server.
+        let beat = t0 + interval * k;
+        std::thread::sleep(beat.saturating_duration_since(Instant::now()));
+        s.write_all(format!("{}\n", json!({"type": "ping", "timestamp": k})).as_bytes())
+            .unwrap();
+        loop {
+            let mut chunk = [0u8; 4096];
+            let n = s.read(&mut chunk).expect("read");
+            assert!(n > 0, "closed");
+            pending.extend_from_slice(&chunk[..n]);
+            let mut types = Vec::new();
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let v: Value = serde_json::from_slice(&pending[..nl]).expect("JSON line");
+                pending.drain(..=nl);
+                types.push(v["type"].as_str().unwrap_or("").to_string());
+            }
+            if let Some(i) = types.iter().position(|t| t == "pong") {
+                together += u32::from(types[i + 1..].iter().any(|t| t == "ping"));
+                break;
+            }
+        }
+    }
+    // The first round falls into step (see the liveness module); a round
+    // whose beat this busy machine delays past the slack drops out of step.
+    // Without the ride-along a timer ping lands with a pong by chance only.
+    assert!(together >= ROUNDS / 2, "{together} of {ROUNDS} rounds");
 }
 
 #[test]

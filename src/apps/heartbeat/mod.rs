@@ -11,6 +11,7 @@ pub mod liveness;
 pub mod message;
 pub mod rtt;
 pub mod server;
+pub mod wire;
 
 /// Largest heartbeat interval accepted from a server's `welcome` or the
 /// command line: an hour. A hostile value cannot silence the client forever.

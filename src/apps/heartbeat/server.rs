@@ -11,7 +11,9 @@
 //! | invalid JSON, not an object, no string `type` | `error` {message} |
 //! | a line over the limit | `error` {message}, then the connection is ended |
 //!
-//! Each line is classified by the sans-IO [`super::message::classify`].
+//! Each line is classified by the sans-IO [`super::message::classify`]
+//! (through [`super::wire::classify_fast`], which reads the common lines
+//! without building a JSON tree).
 //!
 //! **Timers.** Each client has exactly one timer on the wheel, armed at its
 //! [`Liveness::next_deadline`]; inbound traffic only stores a time, and the
@@ -19,6 +21,17 @@
 //! clients cost 10,000 wheel entries and one O(1) insert per ping, not a
 //! sweep over every client per interval as in the seed. Worst-case detection
 //! of a silent client: `timeout + 3 × interval` (60 s with the defaults).
+//!
+//! **Per ping.** Each client's pings sit at its own [`stable_offset`] in the
+//! interval, so a burst of clients that connected together is pinged spread
+//! over the interval rather than all in one millisecond (which made every
+//! reply in that millisecond wait behind thousands of writes). A ping line is
+//! rendered from a [`LineTemplate`] once per millisecond and shared by every
+//! client pinged in that millisecond (a `Bytes` clone, no allocation); a
+//! pong to a client's ping is rendered from a template too. A reply that is
+//! going out anyway carries a ping that is due within the slack
+//! ([`Liveness::ride_along`]), so a client that beats at our interval costs
+//! one `writev` a round instead of two.
 //!
 //! `server_status` goes to every client each `status_interval` with the
 //! client count, the uptime, the intervals and `memory: {rss}` (the one
@@ -28,9 +41,10 @@
 //! then ends each connection and destroys what is left after the grace
 //! period (D9.5, D-X5). Client ids are opaque (`client-N`), not addresses.
 
-use super::liveness::{Due, Liveness};
-use super::message::{classify, Inbound};
+use super::liveness::{stable_offset, Due, Liveness};
+use super::message::Inbound;
 use super::rtt::IssuedPings;
+use super::wire::{classify_fast, LineTemplate};
 use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::{error_message, json_line as line};
 use crate::apps::wall_clock::unix_ms;
@@ -39,7 +53,7 @@ use crate::metrics::process::ProcessMetrics;
 use crate::reactor::{Handler, Reactor};
 use crate::{ConnId, ServerId, TimerId};
 use bytes::{Bytes, BytesMut};
-use serde_json::{json, Value};
+use serde_json::{json, Number, Value};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -88,6 +102,44 @@ impl Default for HeartbeatConfig {
     }
 }
 
+/// The server's own ping lines, each rendered once per millisecond.
+#[derive(Debug)]
+struct PingLines {
+    /// Regular and urgent ping, `timestamp` a hole.
+    templates: [LineTemplate; 2],
+    /// The last line rendered of each, with its timestamp.
+    last: [Option<(u64, Bytes)>; 2],
+}
+
+impl PingLines {
+    fn new(lang: Lang) -> PingLines {
+        let template = |urgent: bool| {
+            let text = Catalog::new(lang).heartbeat_ping(urgent);
+            let ping = json!({"type": "ping", "timestamp": 0, "urgent": urgent, "message": text});
+            // Cannot fail: an object with a numeric `timestamp` and no other number.
+            LineTemplate::new(&ping, &["timestamp"]).expect("ping template")
+        };
+        PingLines {
+            templates: [template(false), template(true)],
+            last: [None, None],
+        }
+    }
+
+    /// The ping line with wire timestamp `ts`: the same `Bytes` for every
+    /// client pinged in the same millisecond.
+    fn line(&mut self, ts: u64, urgent: bool) -> Bytes {
+        let i = usize::from(urgent);
+        match &self.last[i] {
+            Some((at, line)) if *at == ts => line.clone(),
+            _ => {
+                let line = self.templates[i].render(&[&Number::from(ts)]);
+                self.last[i] = Some((ts, line.clone()));
+                line
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Client {
     id: String,
@@ -111,17 +163,27 @@ pub struct HeartbeatServer {
     next_id: u64,
     status_timer: Option<TimerId>,
     started: Option<Instant>,
+    ping_lines: PingLines,
+    /// `pong` {timestamp, serverTime}, both holes.
+    pong_template: LineTemplate,
 }
 
 impl HeartbeatServer {
     /// A server with `cfg`.
     pub fn new(cfg: HeartbeatConfig) -> Self {
         HeartbeatServer {
-            cfg,
             clients: HashMap::new(),
             next_id: 1,
             status_timer: None,
             started: None,
+            ping_lines: PingLines::new(cfg.lang),
+            pong_template: LineTemplate::new(
+                &json!({"type": "pong", "timestamp": 0, "serverTime": 0}),
+                &["timestamp", "serverTime"],
+            )
+            // Cannot fail: an object with both fields and no other number.
+            .expect("pong template"),
+            cfg,
         }
     }
 
@@ -174,11 +236,7 @@ impl HeartbeatServer {
                     return;
                 }
             };
-            let ts = unix_ms();
-            c.pings.issue(ts, now);
-            let text = Catalog::new(self.cfg.lang).heartbeat_ping(urgent);
-            let ping = json!({"type": "ping", "timestamp": ts, "urgent": urgent, "message": text});
-            Self::send(r, conn, line(&ping));
+            send_ping(r, conn, c, &mut self.ping_lines, urgent, now);
         }
         self.arm(r, conn);
     }
@@ -209,23 +267,24 @@ impl HeartbeatServer {
         }
     }
 
-    fn handle(&mut self, r: &mut Reactor, conn: ConnId, text: &str) {
+    /// Answers one line; true if a reply was written.
+    fn handle(&mut self, r: &mut Reactor, conn: ConnId, text: &str) -> bool {
         let now = r.now();
         let Some(c) = self.clients.get_mut(&conn) else {
-            return;
+            return false;
         };
         // Any inbound line is liveness, even one we cannot parse (D9.2).
         c.live.seen(now);
-        let msg = match classify(text) {
+        let msg = match classify_fast(text) {
             Ok(m) => m,
             Err(e) => {
                 Self::send(r, conn, error_line(&e.to_string()));
-                return;
+                return true;
             }
         };
         let wall = unix_ms();
         match msg {
-            Inbound::Blank => {}
+            Inbound::Blank => false,
             Inbound::Heartbeat | Inbound::Pong { .. } => {
                 c.heartbeat_count += 1;
                 c.last_heartbeat_ms = wall;
@@ -238,14 +297,13 @@ impl HeartbeatServer {
                         c.rtt = Some(rtt);
                     }
                 }
+                false
             }
             Inbound::Ping { timestamp } => {
-                let ts = match timestamp {
-                    Some(n) => Value::Number(n),
-                    None => json!(wall),
-                };
-                let pong = json!({"type": "pong", "timestamp": ts, "serverTime": wall});
-                Self::send(r, conn, line(&pong));
+                let wall = Number::from(wall);
+                let ts = timestamp.as_ref().unwrap_or(&wall);
+                Self::send(r, conn, self.pong_template.render(&[ts, &wall]));
+                true
             }
             Inbound::Status => {
                 let reply = json!({
@@ -262,14 +320,52 @@ impl HeartbeatServer {
                     "isAlive": c.live.is_alive(),
                 });
                 Self::send(r, conn, line(&reply));
+                true
             }
             Inbound::Other(msg) => {
                 let reply =
                     json!({"type": "echo", "original": Value::Object(msg), "timestamp": wall});
                 Self::send(r, conn, line(&reply));
+                true
             }
         }
     }
+
+    /// A reply to `conn` is queued: send the ping that is almost due with it
+    /// (same `writev`), if there is one, and move the client's timer to its
+    /// new deadline. (Left where it was, the timer would fire once a round
+    /// for nothing and re-arm: a wheel removal plus a callback per client and
+    /// round, against one cancel here.)
+    fn ride_along(&mut self, r: &mut Reactor, conn: ConnId) {
+        let now = r.now();
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        if c.closing {
+            return;
+        }
+        let before = c.live.next_deadline();
+        if c.live.ride_along(now) {
+            send_ping(r, conn, c, &mut self.ping_lines, false, now);
+        }
+        if c.live.next_deadline() != before {
+            self.arm(r, conn);
+        }
+    }
+}
+
+/// Sends `c` a ping stamped with the wall clock and remembers it for the RTT.
+fn send_ping(
+    r: &mut Reactor,
+    conn: ConnId,
+    c: &mut Client,
+    lines: &mut PingLines,
+    urgent: bool,
+    now: Instant,
+) {
+    let ts = unix_ms();
+    c.pings.issue(ts, now);
+    HeartbeatServer::send(r, conn, lines.line(ts, urgent));
 }
 
 fn error_line(text: &str) -> Bytes {
@@ -279,6 +375,7 @@ fn error_line(text: &str) -> Bytes {
 impl HeartbeatServer {
     /// `on_data` proper, run corked.
     fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+        let mut replied = false;
         loop {
             let Some(c) = self.clients.get_mut(&conn) else {
                 data.clear();
@@ -289,9 +386,10 @@ impl HeartbeatServer {
                 return;
             }
             match c.decoder.decode(data) {
-                Ok(Some(text)) => self.handle(r, conn, &text),
-                Ok(None) => return,
+                Ok(Some(text)) => replied |= self.handle(r, conn, &text),
+                Ok(None) => break,
                 Err(LineError::InvalidUtf8) => {
+                    replied = true;
                     c.live.seen(r.now());
                     Self::send(
                         r,
@@ -311,6 +409,9 @@ impl HeartbeatServer {
                 return;
             }
         }
+        if replied {
+            self.ride_along(r, conn);
+        }
     }
 }
 
@@ -328,7 +429,8 @@ impl Handler for HeartbeatServer {
     }
 
     fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
-        let id = format!("client-{}", self.next_id);
+        let seq = self.next_id;
+        let id = format!("client-{seq}");
         self.next_id += 1;
         let now = r.now();
         let welcome = json!({
@@ -343,7 +445,12 @@ impl Handler for HeartbeatServer {
             Client {
                 id,
                 decoder: LineDecoder::new(self.cfg.max_line),
-                live: Liveness::new(now, self.cfg.interval, self.cfg.timeout),
+                live: Liveness::new(
+                    now,
+                    self.cfg.interval,
+                    self.cfg.timeout,
+                    stable_offset(seq, self.cfg.interval),
+                ),
                 pings: IssuedPings::default(),
                 rtt: None,
                 connect_ms: wall,
