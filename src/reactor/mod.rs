@@ -225,6 +225,8 @@ impl Reactor {
             || log::log_enabled!(target: "netloop::reactor", log::Level::Trace);
         loop {
             self.deliver_pending(h);
+            // What those callbacks wrote leaves before the loop may return.
+            self.flush_written(h);
             if let Some(exit) = self.stop.take() {
                 return Ok(exit);
             }
