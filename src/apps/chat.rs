@@ -17,9 +17,11 @@
 //!   ([`name_key`]: `Ａdmin` and Cyrillic `аdmin` are `admin`), shown as
 //!   typed, 1 to [`MAX_NAME_CHARS`] characters, no whitespace, control
 //!   characters, `[ ] : "` or invisible characters ([`is_invisible`]), and
-//!   `user<n>` is reserved for connection n (D3.3, D3.4); room names follow
+//!   `user<n>` is reserved for connection n (so no one can take the default
+//!   name another connection will show); room names follow
 //!   the same rules (`Dev` and `dev` are one room, named as first typed), and
-//!   the number of rooms is capped (D3.6); relayed text loses its bidi
+//!   the number of rooms is capped (one peer cannot pile rooms up); relayed
+//!   text loses its bidi
 //!   controls and zero-width spaces ([`strip_invisible`]);
 //! * a lobby message and a nick-change notice reach only the sender's lobby or
 //!   room (D3.5); a whisper reaches exactly the one user with that nickname;

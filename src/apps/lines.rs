@@ -16,7 +16,8 @@
 //! [`LineReader::finish`] to get a last line that had no terminator.
 //!
 //! Peer text embedded in a server line goes through
-//! [`super::text::sanitize`] (D3.2).
+//! [`super::text::sanitize`], so a peer cannot put terminal escapes on
+//! another client's screen.
 
 use super::catalog::Catalog;
 use crate::codec::lines::{LineDecoder, LineError};
