@@ -9,118 +9,15 @@ mod util;
 const COMMAND_LOG: &str = "RUST_LOG=info,netloop::apps::command=debug";
 
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::time::Instant;
 use util::{Server, TIMEOUT};
 
-struct Client {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    out: Receiver<String>,
-    err: Receiver<String>,
-    seen_out: Vec<String>,
-    seen_err: Vec<String>,
-}
-
-fn lines_of(r: impl std::io::Read + Send + 'static) -> Receiver<String> {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for l in BufReader::new(r).lines() {
-            let Ok(l) = l else { break };
-            if tx.send(l).is_err() {
-                break;
-            }
-        }
-    });
-    rx
-}
+/// A client binary driven through its standard streams.
+type Client = util::Proc;
 
 impl Client {
     fn start(args: &[&str]) -> Client {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_netloop"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn client");
-        let out = lines_of(child.stdout.take().unwrap());
-        let err = lines_of(child.stderr.take().unwrap());
-        Client {
-            stdin: child.stdin.take(),
-            child,
-            out,
-            err,
-            seen_out: Vec::new(),
-            seen_err: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, text: &str) {
-        let s = self.stdin.as_mut().expect("stdin open");
-        s.write_all(text.as_bytes()).unwrap();
-        s.flush().unwrap();
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin.take();
-    }
-
-    /// Wait for a stdout line containing `needle`.
-    fn wait_out(&mut self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let l = self.out.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no stdout line with {needle:?}; saw {:?}", self.seen_out)
-            });
-            self.seen_out.push(l.clone());
-            if l.contains(needle) {
-                return;
-            }
-        }
-    }
-
-    /// Wait for a stderr line containing `needle`.
-    fn wait_err(&mut self, needle: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let l = self.err.recv_timeout(left).unwrap_or_else(|_| {
-                panic!("no stderr line with {needle:?}; saw {:?}", self.seen_err)
-            });
-            self.seen_err.push(l.clone());
-            if l.contains(needle) {
-                return;
-            }
-        }
-    }
-
-    /// Wait for exit; then collect the rest of the output.
-    fn wait_exit(&mut self) -> Option<i32> {
-        let deadline = Instant::now() + TIMEOUT;
-        let code = loop {
-            if let Some(st) = self.child.try_wait().unwrap() {
-                break st.code();
-            }
-            assert!(Instant::now() < deadline, "client did not exit");
-            std::thread::sleep(std::time::Duration::from_millis(10));
-        };
-        while let Ok(l) = self.out.recv_timeout(TIMEOUT) {
-            self.seen_out.push(l);
-        }
-        while let Ok(l) = self.err.recv_timeout(TIMEOUT) {
-            self.seen_err.push(l);
-        }
-        code
-    }
-}
-
-impl Drop for Client {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Client::netloop(args)
     }
 }
 
@@ -159,7 +56,7 @@ fn piped_input_is_sent_and_the_client_exits_after_eof() {
     let mut c = Client::start(&["connect", &addr, "--linger", "5s"]);
     c.send("/nick a\n/status\nhello\n/join dev\n");
     c.close_stdin();
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     let out = c.seen_out.join("\n");
     assert!(out.contains("Nickname changed to: a"), "{out}");
     assert!(out.contains("Joined room: dev"), "/join is sent: {out}");
@@ -186,7 +83,7 @@ fn local_commands_are_not_sent() {
     let addr = srv.addr.to_string();
     let mut c = Client::start(&["connect", &addr]);
     c.send("/status\n/clear\n\nhi\n/list\n/quit\nnever\n");
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     let out = c.seen_out.join("\n");
     assert!(
         out.contains("Echo: hi") && out.contains("Active connections: 1"),
@@ -227,7 +124,7 @@ fn reconnect_after_restart_one_new_connection_no_line_twice() {
     c.send("two\n");
     c.wait_out("Echo: two");
     c.close_stdin();
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     let log = log_until(&srv, "[1] closed");
     let conns = log.iter().filter(|l| l.contains("new connection")).count();
     assert_eq!(conns, 1, "exactly one new connection: {log:?}");
@@ -270,7 +167,7 @@ fn never_connected_exits_non_zero_after_one_reconnect_per_failure() {
         "--reconnect-delay",
         "20ms",
     ]);
-    let code = c.wait_exit();
+    let code = c.wait_exit_open();
     assert_ne!(code, Some(0));
     let err = c.seen_err.join("\n");
     assert_eq!(
@@ -293,7 +190,7 @@ fn never_connected_exits_non_zero_after_one_reconnect_per_failure() {
     assert!(err.contains("giving up after 2 attempts"), "{err}");
 
     let mut c = Client::start(&["connect", &addr, "--no-reconnect"]);
-    assert_ne!(c.wait_exit(), Some(0));
+    assert_ne!(c.wait_exit_open(), Some(0));
     assert!(!c.seen_err.iter().any(|l| l.contains("reconnecting")));
 }
 
@@ -303,7 +200,7 @@ fn halfclose_client_scenarios() {
     let addr = srv.addr.to_string();
 
     let mut c = Client::start(&["halfclose", &addr, "half", "--lang", "zh"]);
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     assert_eq!(
         c.seen_out,
         [
@@ -319,7 +216,7 @@ fn halfclose_client_scenarios() {
     log_until(&srv, "line after our end: not answered");
 
     let mut c = Client::start(&["halfclose", &addr, "normal"]);
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     assert_eq!(
         c.seen_out,
         [
@@ -335,7 +232,7 @@ fn halfclose_client_scenarios() {
     );
 
     let mut c = Client::start(&["halfclose", &addr, "shutdown"]);
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     assert_eq!(
         c.seen_out,
         [
@@ -366,31 +263,6 @@ fn hostile_server(script: Vec<u8>) -> std::net::SocketAddr {
         while matches!(std::io::Read::read(&mut s, &mut sink), Ok(n) if n > 0) {}
     });
     addr
-}
-
-impl Client {
-    /// Wait for a stdout line equal to `want`.
-    fn wait_line(&mut self, want: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let l = self.out.recv_timeout(left).unwrap_or_else(|_| {
-                let tail: Vec<String> = self
-                    .seen_out
-                    .iter()
-                    .rev()
-                    .take(3)
-                    .map(|l| l.chars().take(80).collect())
-                    .collect();
-                panic!("no stdout line {want:?}; last seen {tail:?}")
-            });
-            let done = l == want;
-            self.seen_out.push(l);
-            if done {
-                return;
-            }
-        }
-    }
 }
 
 #[test]
@@ -450,7 +322,7 @@ fn accept_and_close_server_exhausts_the_attempts() {
         "10s",
     ]);
     // Standard input stays open: only the attempt limit can end the client.
-    assert_eq!(c.wait_exit(), Some(1));
+    assert_eq!(c.wait_exit_open(), Some(1));
     let err = c.seen_err.join("\n");
     let connects = c.seen_err.iter().filter(|l| l.starts_with("connecting to"));
     assert_eq!(connects.count(), 4, "{err}");
@@ -493,7 +365,7 @@ fn unknown_host_is_not_retried() {
         "--reconnect-delay",
         "20ms",
     ]);
-    assert_eq!(c.wait_exit(), Some(1));
+    assert_eq!(c.wait_exit_open(), Some(1));
     let err = c.seen_err.join("\n");
     let connects = c.seen_err.iter().filter(|l| l.starts_with("connecting to"));
     assert_eq!(connects.count(), 1, "{err}");
@@ -527,7 +399,7 @@ fn token_file_authenticates_and_a_wrong_token_fails() {
     let mut c = Client::start(&["connect", &addr, "--token", good.to_str().unwrap()]);
     c.send("hello\n/list\n");
     c.close_stdin();
-    assert_eq!(c.wait_exit(), Some(0));
+    assert_eq!(c.wait_exit_open(), Some(0));
     let out = c.seen_out.join("\n");
     assert!(out.contains("Echo: hello"), "{out}");
     assert!(!out.contains("authentication required"), "{out}");
@@ -540,7 +412,7 @@ fn token_file_authenticates_and_a_wrong_token_fails() {
         "--reconnect-delay",
         "20ms",
     ]);
-    assert_eq!(c.wait_exit(), Some(1));
+    assert_eq!(c.wait_exit_open(), Some(1));
     let err = c.seen_err.join("\n");
     assert!(
         err.contains("error: authentication failed: wrong token"),

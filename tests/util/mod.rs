@@ -417,9 +417,55 @@ impl Proc {
         }
     }
 
-    /// Wait for exit (bounded), then collect the rest of the output.
+    /// Wait for a stderr line containing `needle`; returns it.
+    pub fn wait_err(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.err.recv_timeout(left).unwrap_or_else(|_| {
+                panic!("no stderr line with {needle:?}; saw {:?}", self.seen_err)
+            });
+            self.seen_err.push(l.clone());
+            if l.contains(needle) {
+                return l;
+            }
+        }
+    }
+
+    /// Wait for a stdout line equal to `want` (long lines are cut in the
+    /// failure message).
+    pub fn wait_line(&mut self, want: &str) {
+        let deadline = Instant::now() + TIMEOUT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let l = self.out.recv_timeout(left).unwrap_or_else(|_| {
+                let tail: Vec<String> = self
+                    .seen_out
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .map(|l| l.chars().take(80).collect())
+                    .collect();
+                panic!("no stdout line {want:?}; last seen {tail:?}")
+            });
+            let done = l == want;
+            self.seen_out.push(l);
+            if done {
+                return;
+            }
+        }
+    }
+
+    /// Close standard input, then [`Proc::wait_exit_open`].
     pub fn wait_exit(&mut self) -> Option<i32> {
         self.close_stdin();
+        self.wait_exit_open()
+    }
+
+    /// Wait for exit (bounded) with standard input left as it is (a client
+    /// that must exit for another reason than end of input), then collect the
+    /// rest of the output.
+    pub fn wait_exit_open(&mut self) -> Option<i32> {
         let deadline = Instant::now() + TIMEOUT;
         let code = loop {
             if let Some(st) = self.child.try_wait().unwrap() {
