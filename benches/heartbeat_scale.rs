@@ -173,7 +173,7 @@ fn main() {
         server_pid: server.id(),
     };
     r.set_timeout(Duration::from_millis(1), 0);
-    r.run(&mut load).expect("run");
+    r.run_with(&mut load).expect("run");
     let _ = server.kill();
     let _ = server.wait();
 

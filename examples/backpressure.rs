@@ -53,7 +53,7 @@ fn main() -> std::io::Result<()> {
         Ok(all.len())
     });
     let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-    r.run(&mut Producer { chunk })?;
+    r.run_with(&mut Producer { chunk })?;
     let got = client.join().expect("client thread")?;
     println!("client read {} KiB in all", got / 1024);
     Ok(())

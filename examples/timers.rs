@@ -54,7 +54,7 @@ fn main() -> std::io::Result<()> {
     r.set_timeout(Duration::ZERO, 1); // either order is legal for these two
     r.set_immediate(2);
     r.connect("127.0.0.1", port, ConnectOptions::default());
-    r.run(&mut Puzzle)?;
+    r.run_with(&mut Puzzle)?;
     println!("main: timeout first only if 1 ms passed before the first timers phase.");
     println!("io: immediate first, always: check follows dispatch in that iteration.");
     Ok(())

@@ -58,7 +58,7 @@ fn run_connect<H: Handler>(mut h: H, host: &str, port: u16, local: Option<&str>)
         ..Default::default()
     };
     r.connect(host, port, opts);
-    assert_eq!(r.run(&mut h).unwrap(), Exit::Idle);
+    assert_eq!(r.run_with(&mut h).unwrap(), Exit::Idle);
     h
 }
 

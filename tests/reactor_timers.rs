@@ -62,7 +62,7 @@ fn timers_and_immediates_run_in_order_and_never_early() {
     assert!(r.clear_timer(cancelled));
     r.set_timeout(Duration::from_millis(60), 4);
     r.set_immediate(0);
-    let exit = r.run(&mut h).unwrap();
+    let exit = r.run_with(&mut h).unwrap();
     assert_eq!(exit, Exit::Idle, "the loop ends when nothing is left");
     assert_eq!(
         h.seen,
@@ -103,7 +103,7 @@ fn zero_delay_fires_on_a_later_iteration() {
     let mut r = Reactor::new().unwrap();
     r.set_timeout(Duration::ZERO, 0);
     let mut z = Z(0);
-    r.run(&mut z).unwrap();
+    r.run_with(&mut z).unwrap();
     assert_eq!(z.0, 5);
     assert!(
         r.stats().iterations >= 5,

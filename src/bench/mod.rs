@@ -452,7 +452,7 @@ fn spawn_threads(
 
 fn drive<L: Load>(r: &mut Reactor, mut load: L) -> ThreadStats {
     load.start(r);
-    if let Err(e) = r.run(&mut load) {
+    if let Err(e) = r.run_with(&mut load) {
         log::error!("bench loop failed: {e}");
     }
     load.finish()

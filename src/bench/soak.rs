@@ -216,7 +216,7 @@ pub fn execute(args: &BenchArgs) -> Result<SoakReport, BenchError> {
             let _ = tx.send(Ok(r.remote()));
             let mut l = load::SoakLoad::new(addrs, connections, seed);
             l.start(&mut r);
-            if let Err(e) = r.run(&mut l) {
+            if let Err(e) = r.run_with(&mut l) {
                 log::error!("soak loop failed: {e}");
             }
             l.finish()

@@ -104,7 +104,7 @@ pub fn serve_with<H: Handler>(
     };
     r.set_trace_loop(args.trace_loop);
     let mut handler = WithMetrics::new(handler, metrics);
-    let outcome = r.run(&mut handler);
+    let outcome = r.run_with(&mut handler);
     if outcome.is_ok() {
         log::info!("{}", r.metrics().summary());
     }

@@ -52,6 +52,6 @@ pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
 /// Run `h` on `r` until the loop ends; a loop failure is printed and becomes
 /// the exit status.
 pub fn run_loop<H: Handler>(r: &mut Reactor, h: &mut H) -> Result<Exit, ExitCode> {
-    r.run(h)
+    r.run_with(h)
         .map_err(|e| crate::cli::fatal(format_args!("event loop failed: {e}")))
 }

@@ -28,6 +28,48 @@
 
 pub mod frame;
 pub mod lines;
+
+/// What every decoder here is: feed it the connection's read buffer, get
+/// the next complete item or `Ok(None)` for "need more bytes". The session
+/// helper [`crate::framed::Framed`] drives any `Decoder` over a connection.
+pub trait Decoder {
+    /// One decoded message.
+    type Item;
+    /// Why the bytes are not a message (a limit, malformed input).
+    type Error: std::fmt::Display;
+    /// Decode and consume the next complete item from the front of `buf`.
+    fn decode(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error>;
+    /// Like `decode` at the end of the stream: a decoder whose last item
+    /// needs no terminator returns it here. By default, as `decode`.
+    fn decode_eof(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<Self::Item>, Self::Error> {
+        self.decode(buf)
+    }
+}
+
+impl Decoder for lines::LineDecoder {
+    type Item = String;
+    type Error = lines::LineError;
+    fn decode(&mut self, buf: &mut bytes::BytesMut) -> Result<Option<String>, lines::LineError> {
+        lines::LineDecoder::decode(self, buf)
+    }
+    fn decode_eof(
+        &mut self,
+        buf: &mut bytes::BytesMut,
+    ) -> Result<Option<String>, lines::LineError> {
+        lines::LineDecoder::decode_eof(self, buf)
+    }
+}
+
+impl Decoder for frame::FrameDecoder {
+    type Item = bytes::Bytes;
+    type Error = frame::FrameError;
+    fn decode(
+        &mut self,
+        buf: &mut bytes::BytesMut,
+    ) -> Result<Option<bytes::Bytes>, frame::FrameError> {
+        frame::FrameDecoder::decode(self, buf)
+    }
+}
 pub mod upload_header;
 
 pub use frame::{

@@ -29,6 +29,8 @@ pub struct Conn {
     pub state: State,
     /// The server that accepted it; `None` for outbound connections.
     pub server: Option<ServerId>,
+    /// The service its events go to, and where its state is.
+    pub(crate) owner: Option<crate::reactor::Owner>,
     /// Bytes read but not yet consumed by the application.
     pub rbuf: BytesMut,
     /// Bytes queued for the socket.
@@ -49,6 +51,8 @@ pub struct Conn {
     pub redeliver: bool,
     /// `write()` returned false; emit `drain` below the low-water mark.
     pub need_drain: bool,
+    /// `pipe_write` paused this connection's source: `drain` resumes it.
+    pub(crate) resume_on_drain: Option<crate::reactor::token::Key>,
     /// On the loop's flush list: bytes queued by a callback wait for the
     /// end of the phase, to leave in one `writev`.
     pub in_flush_list: bool,
@@ -95,6 +99,7 @@ impl Conn {
             stream,
             state,
             server,
+            owner: None,
             rbuf: BytesMut::new(),
             wq: WriteQueue::new(),
             readable: false,
@@ -104,6 +109,7 @@ impl Conn {
             in_ready: false,
             redeliver: false,
             need_drain: false,
+            resume_on_drain: None,
             in_flush_list: false,
             end_after_connect: false,
             corked: 0,

@@ -91,6 +91,16 @@ impl Reactor {
     /// `net.connect({host, port})`. Events follow: `lookup` (host names
     /// only), then `connect` and `ready`, or `error` and `close(true)`.
     pub fn connect(&mut self, host: &str, port: u16, opts: ConnectOptions) -> ConnId {
+        self.connect_unowned(host, port, opts)
+    }
+
+    /// `connect` without a service yet (the caller attaches one).
+    pub(crate) fn connect_unowned(
+        &mut self,
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+    ) -> ConnId {
         let timeout = opts.timeout;
         let local = opts.local_address;
         let conn = Conn::new(
@@ -156,7 +166,18 @@ impl Reactor {
         {
             return; // destroyed or timed out meanwhile
         }
-        h.on_lookup(self, ConnId(key), result.as_ref().copied());
+        self.emit_conn(
+            h,
+            key,
+            crate::reactor::service::ConnEvent::Lookup(result.as_ref().map(|a| *a)),
+        );
+        if !self
+            .conns
+            .get(key)
+            .is_some_and(|c| c.state == State::Connecting)
+        {
+            return; // destroyed by the lookup callback
+        }
         match result {
             Ok(addr) => self.start_connect(key, addr, local),
             Err(e) => self.close_conn(key, Some(e)),
@@ -247,9 +268,7 @@ impl Reactor {
         if idle.is_some() {
             self.set_idle_timeout(id, idle);
         }
-        h.on_connect(self, id);
-        h.on_ready(self, id);
-        self.deliver_pending(h);
+        self.emit_conn(h, key, crate::reactor::service::ConnEvent::Connect);
         if self.conns.get(key).is_some_and(|c| !c.wq.is_empty()) {
             self.flush(key);
         }

@@ -18,6 +18,7 @@ use crate::net::error::{ErrorCode, NetError};
 use crate::reactor::config::{
     ListenOptions, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ACCEPT_BUDGET, EMFILE_SHED_MAX,
 };
+use crate::reactor::service::{ServerEvent, NO_STATE};
 use crate::reactor::timers::TimerEntry;
 use crate::reactor::token::{ConnId, Key, Kind, ServerId};
 use crate::reactor::{Handler, Reactor};
@@ -44,6 +45,9 @@ pub struct Server {
     pub accept_paused: bool,
     /// Next accept pause.
     pub backoff: Duration,
+    /// The service its connections and events go to (`None`: the loop-wide
+    /// handler).
+    pub(crate) owner: Option<Key>,
 }
 
 fn is_resource_exhaustion(e: &io::Error) -> bool {
@@ -67,6 +71,15 @@ impl Reactor {
     /// `server.listen(port, host, backlog)`. The address is known at once
     /// ([`Reactor::server_addr`]); `on_listening` follows from the loop.
     pub fn listen(&mut self, opts: ListenOptions) -> Result<ServerId, NetError> {
+        self.listen_owned(opts, None)
+    }
+
+    /// `listen` for `owner` (a service key, or the loop-wide handler).
+    pub(crate) fn listen_owned(
+        &mut self,
+        opts: ListenOptions,
+        owner: Option<Key>,
+    ) -> Result<ServerId, NetError> {
         let addr = (opts.host.as_str(), opts.port)
             .to_socket_addrs()
             .map_err(|e| {
@@ -108,6 +121,7 @@ impl Reactor {
                 in_ready: false,
                 accept_paused: false,
                 backoff: ACCEPT_BACKOFF_MIN,
+                owner,
             })
         })?;
         let sid = ServerId(key);
@@ -172,11 +186,12 @@ impl Reactor {
                         drop(stream);
                         self.stats.dropped += 1;
                         log::debug!("{}: over max_connections, dropped {peer}", ServerId(key));
-                        h.on_drop(self, ServerId(key), peer);
-                        self.deliver_pending(h);
+                        let owner = s.owner;
+                        self.server_event(h, owner, ServerId(key), ServerEvent::Drop(peer));
                         continue;
                     }
                     s.conns += 1;
+                    let owner = s.owner;
                     let opts = s.opts.socket.clone();
                     self.stats.accepted += 1;
                     if opts.no_delay {
@@ -189,8 +204,24 @@ impl Reactor {
                         continue;
                     };
                     log::debug!("{id} accepted from {peer}");
-                    h.on_connection(self, ServerId(key), id);
-                    self.deliver_pending(h);
+                    match owner {
+                        Some(svc) => {
+                            let sid = ServerId(key);
+                            let slot = self
+                                .with_host_raw(svc, |host, r| host.accept(r, sid, id))
+                                .unwrap_or(NO_STATE);
+                            self.set_owner(id.0, svc, slot);
+                            if slot == NO_STATE {
+                                // Refused: its events reach nobody.
+                                self.close_conn(id.0, None);
+                            }
+                            self.deliver_pending(h);
+                        }
+                        None => {
+                            h.on_connection(self, ServerId(key), id);
+                            self.deliver_pending(h);
+                        }
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -243,7 +274,8 @@ impl Reactor {
         }
         self.arm(pause, TimerEntry::AcceptBackoff(key));
         let err = NetError::from_io("accept", e);
-        h.on_server_error(self, ServerId(key), &err);
+        let owner = self.servers.get(key).and_then(|s| s.owner);
+        self.server_event(h, owner, ServerId(key), ServerEvent::Error(&err));
     }
 
     /// Register a connected stream and store it. `None` if registration failed.

@@ -200,6 +200,47 @@ impl Reactor {
         Ok(below)
     }
 
+    /// Node's `pipe` step: write `data` to `dst`; when that reaches the
+    /// high-water mark, pause reading `src` until `dst` drains (then `src`
+    /// is resumed before `dst`'s `drain` is delivered). `src == dst` is an
+    /// echo. Memory per pipe stays near the high-water mark however fast
+    /// `src` sends and however slowly `dst` reads.
+    pub fn pipe_write(
+        &mut self,
+        src: ConnId,
+        dst: ConnId,
+        data: impl Into<Bytes>,
+    ) -> Result<bool, WriteError> {
+        let below = self.write(dst, data)?;
+        if !below {
+            self.pause_until_drain(src, dst);
+        }
+        Ok(below)
+    }
+
+    /// [`Reactor::pipe_write`] from a borrowed buffer (see
+    /// [`Reactor::write_from`]).
+    pub fn pipe_write_from(
+        &mut self,
+        src: ConnId,
+        dst: ConnId,
+        data: &mut BytesMut,
+    ) -> Result<bool, WriteError> {
+        let below = self.write_from(dst, data)?;
+        if !below {
+            self.pause_until_drain(src, dst);
+        }
+        Ok(below)
+    }
+
+    fn pause_until_drain(&mut self, src: ConnId, dst: ConnId) {
+        let Some(d) = self.conns.get_mut(dst.0) else {
+            return;
+        };
+        d.resume_on_drain = Some(src.0);
+        self.pause(src);
+    }
+
     /// `cork()`: until the matching [`Reactor::uncork`], `write()` only
     /// queues, not even the first reply goes at once and the end of the
     /// phase does not flush: Node's `socket.cork()`. Writes are coalesced

@@ -130,6 +130,16 @@ pub struct ListenOptions {
     pub socket: SocketOptions,
 }
 
+impl ListenOptions {
+    /// The defaults (127.0.0.1, backlog, no connection limit) on `port`.
+    pub fn port(port: u16) -> ListenOptions {
+        ListenOptions {
+            port,
+            ..Default::default()
+        }
+    }
+}
+
 impl Default for ListenOptions {
     fn default() -> Self {
         ListenOptions {

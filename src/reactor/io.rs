@@ -140,8 +140,17 @@ impl Reactor {
             return;
         };
         let mut buf = std::mem::take(&mut c.rbuf);
+        let owner = c.owner;
         self.current = Some(key);
-        h.on_data(self, ConnId(key), &mut buf);
+        let id = ConnId(key);
+        match owner {
+            Some(o) => {
+                self.with_host_raw(o.service, |host, r| {
+                    host.conn_event(r, id, o.slot, super::service::ConnEvent::Data(&mut buf))
+                });
+            }
+            None => h.on_data(self, id, &mut buf),
+        }
         self.current = None;
         if buf.is_empty() {
             // An empty buffer leaves the connection (idle connections hold
@@ -182,8 +191,7 @@ impl Reactor {
             return;
         };
         c.state = next;
-        h.on_end(self, ConnId(key));
-        self.deliver_pending(h);
+        self.emit_conn(h, key, super::service::ConnEvent::End);
         if next == State::Closed {
             // We had already sent our FIN: both directions are done.
             self.close_conn(key, None);

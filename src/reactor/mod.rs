@@ -47,6 +47,7 @@ pub mod config;
 pub mod handler;
 pub mod ready_list;
 pub mod remote;
+pub mod service;
 pub mod stats;
 pub mod timers;
 pub mod token;
@@ -61,6 +62,7 @@ use crate::conn::Conn;
 use crate::net::server::Server;
 use crate::timer::{Tick, Wheel};
 use bytes::BytesMut;
+use config::{ConnectOptions, ListenOptions};
 use mio::{Events, Poll, Token, Waker};
 use ready_list::ReadyList;
 use remote::Inbox;
@@ -75,7 +77,33 @@ use token::{ConnId, GenCounter, GenSlab, Key, Kind, ServerId};
 
 pub use handler::Handler;
 pub use remote::Remote;
+pub use service::{Cx, Service, ServiceId};
 pub use timers::TimerId;
+
+/// Where a connection's events go: its service, and the slot of its state.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Owner {
+    pub(crate) service: Key,
+    pub(crate) slot: u32,
+}
+
+/// An immediate queued for the check phase.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Immediate {
+    /// Queued by `Reactor::set_immediate` for the loop-wide handler.
+    Legacy(u64),
+    /// Queued by a service: its key and the slot of its tag.
+    Service(Key, u32),
+}
+
+/// Who hears about a watched descriptor.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Target {
+    /// The loop-wide handler, with its tag.
+    Legacy(u64),
+    /// A service: its key and the slot of its tag.
+    Service(Key, u32),
+}
 
 /// System token index of the cross-thread waker.
 const WAKER_INDEX: u32 = 0;
@@ -83,6 +111,15 @@ const WAKER_INDEX: u32 = 0;
 const SIGNAL_INDEX: u32 = 1;
 /// System token indices from here on are watched descriptors.
 const WATCH_BASE: u32 = 2;
+
+/// The loop-wide handler of a loop whose every event has a service.
+struct NoHandler;
+
+impl Handler for NoHandler {
+    fn on_data(&mut self, _: &mut Reactor, _: ConnId, data: &mut BytesMut) {
+        data.clear();
+    }
+}
 
 /// Why [`Reactor::run`] returned.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -111,6 +148,8 @@ pub struct Reactor {
     pub(crate) events: Events,
     pub(crate) conns: GenSlab<Conn>,
     pub(crate) servers: GenSlab<Server>,
+    /// Services added to the loop; an entry is `None` while its callback runs.
+    pub(crate) services: GenSlab<Option<Box<dyn service::Host>>>,
     pub(crate) gens: GenCounter,
     pub(crate) wheel: Wheel<TimerEntry>,
     pub(crate) epoch: Instant,
@@ -118,7 +157,7 @@ pub struct Reactor {
     pub(crate) now_tick: Tick,
     pub(crate) ready: ReadyList,
     pub(crate) pending: VecDeque<Pending>,
-    pub(crate) immediates: VecDeque<u64>,
+    pub(crate) immediates: VecDeque<Immediate>,
     pub(crate) closing: Vec<Key>,
     pub(crate) closing_servers: Vec<Key>,
     /// Connections with bytes queued by callbacks of the current phase,
@@ -147,7 +186,7 @@ pub struct Reactor {
     pub(crate) draining: bool,
     pub(crate) stop: Option<Exit>,
     pub(crate) spare_fd: Option<std::fs::File>,
-    pub(crate) watched: slab::Slab<(std::os::fd::RawFd, u64)>,
+    pub(crate) watched: slab::Slab<(std::os::fd::RawFd, Target)>,
     pub(crate) stats: LoopStats,
     pub(crate) clock: PhaseClock,
     pub(crate) trace: Option<crate::metrics::trace::TraceLimiter>,
@@ -183,6 +222,7 @@ impl Reactor {
             events: Events::with_capacity(config::EVENTS_CAPACITY),
             conns: GenSlab::default(),
             servers: GenSlab::default(),
+            services: GenSlab::default(),
             gens: GenCounter::default(),
             wheel: Wheel::new(),
             epoch: now,
@@ -217,8 +257,17 @@ impl Reactor {
     }
 
     /// Run until there is nothing left to do, [`Reactor::stop`] is called, or
-    /// a graceful shutdown completes.
-    pub fn run<H: Handler>(&mut self, h: &mut H) -> stdio::Result<Exit> {
+    /// a graceful shutdown completes. Events go to the services that own
+    /// the servers and connections ([`Reactor::serve`],
+    /// [`Reactor::connect_with`]).
+    pub fn run(&mut self) -> stdio::Result<Exit> {
+        self.run_with(&mut NoHandler)
+    }
+
+    /// [`Reactor::run`] with a loop-wide [`Handler`] for what no service
+    /// owns (servers from [`Reactor::listen`], connections from
+    /// [`Reactor::connect`], timers from [`Reactor::set_timeout`]).
+    pub fn run_with<H: Handler>(&mut self, h: &mut H) -> stdio::Result<Exit> {
         self.update_now();
         self.clock.mark = self.now;
         self.clock.measure_all = self.trace.is_some()
@@ -519,8 +568,12 @@ impl Reactor {
                 SIGNAL_INDEX => self.handle_signals_event(),
                 i => {
                     let slot = (i - WATCH_BASE) as usize;
-                    if let Some(&(_, tag)) = self.watched.get(slot) {
-                        h.on_fd_readable(self, tag);
+                    match self.watched.get(slot).map(|w| w.1) {
+                        Some(Target::Legacy(tag)) => h.on_fd_readable(self, tag),
+                        Some(Target::Service(svc, slot)) => {
+                            self.with_host(h, svc, |host, r| host.fd_readable(r, slot));
+                        }
+                        None => {}
                     }
                 }
             },
@@ -618,11 +671,16 @@ impl Reactor {
         // Immediates queued while this phase runs wait for the next
         // iteration, as in Node.
         for _ in 0..self.immediates.len() {
-            let Some(tag) = self.immediates.pop_front() else {
-                break;
-            };
-            h.on_immediate(self, tag);
-            self.deliver_pending(h);
+            match self.immediates.pop_front() {
+                Some(Immediate::Legacy(tag)) => {
+                    h.on_immediate(self, tag);
+                    self.deliver_pending(h);
+                }
+                Some(Immediate::Service(svc, slot)) => {
+                    self.with_host(h, svc, |host, r| host.immediate(r, slot));
+                }
+                None => break,
+            }
         }
     }
 
@@ -635,11 +693,24 @@ impl Reactor {
                 let err = c.error.take();
                 let had_error = c.had_error;
                 let id = ConnId(key);
-                if let Some(e) = err {
-                    h.on_error(self, id, &e);
-                }
+                let owner = c.owner;
                 log::debug!("{id} closed (had_error: {had_error})");
-                h.on_close(self, id, had_error);
+                match owner {
+                    Some(o) => {
+                        self.with_host_raw(o.service, |host, r| {
+                            if let Some(e) = err {
+                                host.conn_event(r, id, o.slot, service::ConnEvent::Error(&e));
+                            }
+                            host.close(r, id, o.slot, had_error);
+                        });
+                    }
+                    None => {
+                        if let Some(e) = err {
+                            h.on_error(self, id, &e);
+                        }
+                        h.on_close(self, id, had_error);
+                    }
+                }
                 self.stats.closed += 1;
                 if let Some(c) = self.conns.remove(key) {
                     if let Some(sid) = c.server {
@@ -649,9 +720,8 @@ impl Reactor {
                 self.deliver_pending(h);
             }
             for key in std::mem::take(&mut self.closing_servers) {
-                if self.servers.remove(key).is_some() {
-                    h.on_server_close(self, ServerId(key));
-                    self.deliver_pending(h);
+                if let Some(s) = self.servers.remove(key) {
+                    self.server_event(h, s.owner, ServerId(key), service::ServerEvent::Close);
                 }
             }
         }
@@ -672,12 +742,18 @@ impl Reactor {
     fn deliver_pending_slow<H: Handler>(&mut self, h: &mut H) {
         while let Some(p) = self.pending.pop_front() {
             match p {
-                Pending::Listening(sid, addr) => h.on_listening(self, sid, addr),
+                Pending::Listening(sid, addr) => {
+                    let owner = self.servers.get(sid.0).and_then(|s| s.owner);
+                    self.server_event(h, owner, sid, service::ServerEvent::Listening(addr));
+                }
                 Pending::Drain(id) => {
                     if let Some(c) = self.conns.get_mut(id.0) {
                         c.need_drain = false;
                         if c.state != State::Closed {
-                            h.on_drain(self, id)
+                            if let Some(src) = c.resume_on_drain.take() {
+                                self.resume(ConnId(src));
+                            }
+                            self.emit_conn(h, id.0, service::ConnEvent::Drain);
                         }
                     }
                 }
@@ -686,9 +762,161 @@ impl Reactor {
         }
     }
 
+    /// The callback boundary: lend `svc` its record, run `f`, take the
+    /// record back, then deliver what the callback caused. Every event a
+    /// service receives passes here.
+    pub(crate) fn with_host<H: Handler, R>(
+        &mut self,
+        h: &mut H,
+        svc: Key,
+        f: impl FnOnce(&mut dyn service::Host, &mut Reactor) -> R,
+    ) -> Option<R> {
+        let out = self.with_host_raw(svc, f);
+        self.deliver_pending(h);
+        out
+    }
+
+    /// [`Reactor::with_host`] without delivering the deferred events, for
+    /// a caller that has more to do first.
+    #[inline]
+    pub(crate) fn with_host_raw<R>(
+        &mut self,
+        svc: Key,
+        f: impl FnOnce(&mut dyn service::Host, &mut Reactor) -> R,
+    ) -> Option<R> {
+        let mut host = self.services.get_mut(svc)?.take()?;
+        let out = f(&mut *host, self);
+        if let Some(entry) = self.services.get_mut(svc) {
+            *entry = Some(host);
+        }
+        Some(out)
+    }
+
+    /// Deliver a connection event to whoever owns the connection.
+    pub(crate) fn emit_conn<H: Handler>(
+        &mut self,
+        h: &mut H,
+        key: Key,
+        ev: service::ConnEvent<'_>,
+    ) {
+        let Some(c) = self.conns.get(key) else {
+            return;
+        };
+        let id = ConnId(key);
+        match c.owner {
+            Some(o) => {
+                self.with_host(h, o.service, |host, r| host.conn_event(r, id, o.slot, ev));
+            }
+            None => {
+                match ev {
+                    service::ConnEvent::Lookup(res) => h.on_lookup(self, id, res),
+                    service::ConnEvent::Connect => {
+                        h.on_connect(self, id);
+                        h.on_ready(self, id);
+                    }
+                    service::ConnEvent::Data(d) => h.on_data(self, id, d),
+                    service::ConnEvent::End => h.on_end(self, id),
+                    service::ConnEvent::Drain => h.on_drain(self, id),
+                    service::ConnEvent::Timeout => h.on_timeout(self, id),
+                    service::ConnEvent::Error(e) => h.on_error(self, id, e),
+                }
+                self.deliver_pending(h);
+            }
+        }
+    }
+
+    /// Deliver a server event to the server's service (or the loop-wide
+    /// handler).
+    pub(crate) fn server_event<H: Handler>(
+        &mut self,
+        h: &mut H,
+        owner: Option<Key>,
+        sid: ServerId,
+        ev: service::ServerEvent<'_>,
+    ) {
+        match owner {
+            Some(svc) => {
+                self.with_host(h, svc, |host, r| host.server_event(r, sid, ev));
+            }
+            None => {
+                match ev {
+                    service::ServerEvent::Listening(a) => h.on_listening(self, sid, a),
+                    service::ServerEvent::Drop(p) => h.on_drop(self, sid, p),
+                    service::ServerEvent::Error(e) => h.on_server_error(self, sid, e),
+                    service::ServerEvent::Close => h.on_server_close(self, sid),
+                }
+                self.deliver_pending(h);
+            }
+        }
+    }
+
+    /// Add a service to the loop: its `on_start` runs now. It receives the
+    /// events of the servers and connections it opens.
+    pub fn add_service<S: Service>(&mut self, service: S) -> ServiceId {
+        self.add_hosted(service, |_, _| {}).0
+    }
+
+    /// Add a service; `first` runs before its `on_start` (to give it a
+    /// connection, say).
+    fn add_hosted<S: Service, T>(
+        &mut self,
+        service: S,
+        first: impl FnOnce(&mut Reactor, &mut service::Hosted<S>) -> T,
+    ) -> (ServiceId, T) {
+        let key = self.services.insert(&mut self.gens, None);
+        let mut hosted = service::Hosted::new(service, key);
+        let t = first(self, &mut hosted);
+        hosted.call(self, |s, cx| s.on_start(cx));
+        if let Some(entry) = self.services.get_mut(key) {
+            *entry = Some(Box::new(hosted));
+        }
+        (ServiceId(key), t)
+    }
+
+    /// `net.createServer(service).listen(opts)`: add `service` and start
+    /// a server whose connections it handles. `on_listening` follows from
+    /// the loop; the address is known at once ([`Reactor::server_addr`]).
+    pub fn serve<S: Service>(
+        &mut self,
+        opts: ListenOptions,
+        service: S,
+    ) -> Result<ServerId, crate::net::error::NetError> {
+        let svc = self.add_service(service);
+        let res = self.listen_owned(opts, Some(svc.0));
+        if res.is_err() {
+            self.services.remove(svc.0);
+        }
+        res
+    }
+
+    /// `net.connect(opts, listener)`: add `service` and open one outbound
+    /// connection it handles, with state `st`. Returns both ids; the
+    /// service's callbacks can open more with [`Cx::connect`].
+    pub fn connect_with<S: Service>(
+        &mut self,
+        host: &str,
+        port: u16,
+        opts: ConnectOptions,
+        service: S,
+        st: S::Conn,
+    ) -> (ServiceId, ConnId) {
+        self.add_hosted(service, |r, hosted| {
+            let id = r.connect_unowned(host, port, opts);
+            hosted.own.adopted.push((id.0, st));
+            id
+        })
+    }
+
+    /// Route `conn`'s events to `svc`, whose state for it is in `slot`.
+    pub(crate) fn set_owner(&mut self, conn: Key, svc: Key, slot: u32) {
+        if let Some(c) = self.conns.get_mut(conn) {
+            c.owner = Some(Owner { service: svc, slot });
+        }
+    }
+
     /// Queue `tag` for the check phase (Node's `setImmediate`).
     pub fn set_immediate(&mut self, tag: u64) {
-        self.immediates.push_back(tag);
+        self.immediates.push_back(Immediate::Legacy(tag));
     }
 
     /// Watch a descriptor for readability (edge-triggered): `on_fd_readable`
@@ -696,6 +924,14 @@ impl Reactor {
     /// reads it until `WouldBlock`. A watched descriptor keeps the loop alive
     /// until [`Reactor::unwatch_fd`].
     pub fn watch_fd(&mut self, fd: std::os::fd::RawFd, tag: u64) -> stdio::Result<u64> {
+        self.watch_target(fd, Target::Legacy(tag))
+    }
+
+    pub(crate) fn watch_target(
+        &mut self,
+        fd: std::os::fd::RawFd,
+        target: Target,
+    ) -> stdio::Result<u64> {
         let slot = self.watched.vacant_entry();
         let index = slot.key();
         let token = Key {
@@ -708,13 +944,18 @@ impl Reactor {
             token,
             mio::Interest::READABLE,
         )?;
-        slot.insert((fd, tag));
+        slot.insert((fd, target));
         Ok(index as u64)
     }
 
     /// Stop watching a descriptor registered with [`Reactor::watch_fd`].
     pub fn unwatch_fd(&mut self, watch: u64) {
-        if let Some((fd, _)) = self.watched.try_remove(watch as usize) {
+        if let Some((fd, target)) = self.watched.try_remove(watch as usize) {
+            if let Target::Service(svc, slot) = target {
+                if let Some(Some(host)) = self.services.get_mut(svc) {
+                    host.forget_tag(slot);
+                }
+            }
             let _ = self
                 .poll
                 .registry()

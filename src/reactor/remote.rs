@@ -26,6 +26,8 @@ pub(crate) enum Inbox {
     },
     /// An application message (`Handler::on_message`).
     App(Box<dyn Any + Send>),
+    /// A message waits in the channel of this service.
+    Service(super::token::Key),
 }
 
 /// A cloneable, `Send` handle that posts messages to the loop from any thread.
@@ -72,6 +74,9 @@ impl Reactor {
             match msg {
                 Inbox::Lookup { key, result, local } => self.lookup_done(h, key, result, local),
                 Inbox::App(m) => h.on_message(self, m),
+                Inbox::Service(svc) => {
+                    self.with_host_raw(svc, |host, r| host.messages(r));
+                }
             }
             self.deliver_pending(h);
         }

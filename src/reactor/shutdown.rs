@@ -80,6 +80,11 @@ impl Reactor {
     /// Steps 2 and 3: the application's goodbye, then `end()` everywhere.
     pub(crate) fn begin_drain<H: Handler>(&mut self, h: &mut H) {
         h.on_shutdown(self);
+        self.deliver_pending(h);
+        let services: Vec<_> = self.services.keys().collect();
+        for svc in services {
+            self.with_host(h, svc, |host, r| host.shutdown(r));
+        }
         let keys: Vec<Key> = self.conns.keys().collect();
         for key in keys {
             match self.conns.get(key).map(|c| c.state) {

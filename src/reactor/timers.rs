@@ -11,7 +11,7 @@
 //! After a `timeout` the timer stays disarmed until the next activity, as in
 //! Node.
 
-use super::token::{ConnId, Key, Kind};
+use super::token::{Key, Kind};
 use super::{Handler, Reactor};
 use crate::conn::state::State;
 use crate::net::error::{ErrorCode, NetError};
@@ -51,6 +51,9 @@ pub(crate) struct AppTimer {
     pub(crate) due: Tick,
     pub(crate) tag: u64,
     pub(crate) interval: Option<Duration>,
+    /// The service that armed it and the slot of its tag; `None` for the
+    /// loop-wide handler's timers (which carry `tag`).
+    pub(crate) owner: Option<(Key, u32)>,
 }
 
 impl Reactor {
@@ -69,6 +72,13 @@ impl Reactor {
     /// Cancel an application timer. Returns false if it had already fired
     /// (one-shot) or was cleared.
     pub fn clear_timer(&mut self, id: TimerId) -> bool {
+        if self
+            .app_timers
+            .get(&id.0)
+            .is_some_and(|t| t.owner.is_some())
+        {
+            return false; // a service's: only its `Cx::clear_timer` may
+        }
         match self.app_timers.remove(&id.0) {
             Some(t) => {
                 self.wheel.cancel(t.key);
@@ -80,6 +90,42 @@ impl Reactor {
     }
 
     fn arm_app(&mut self, after: Duration, tag: u64, interval: Option<Duration>) -> TimerId {
+        self.arm_timer(after, tag, interval, None)
+    }
+
+    /// Arm a timer of service `svc` whose tag is in `slot`.
+    pub(crate) fn arm_service_timer(
+        &mut self,
+        svc: Key,
+        slot: u32,
+        after: Duration,
+        interval: Option<Duration>,
+    ) -> TimerId {
+        self.arm_timer(after, 0, interval, Some((svc, slot)))
+    }
+
+    /// Clear a timer of service `svc`: the slot of its tag, or `None` if it
+    /// is not armed or not `svc`'s.
+    pub(crate) fn clear_service_timer(&mut self, svc: Key, id: TimerId) -> Option<u32> {
+        let t = self.app_timers.get(&id.0)?;
+        let (owner, slot) = t.owner?;
+        if owner != svc {
+            return None;
+        }
+        let key = t.key;
+        self.app_timers.remove(&id.0);
+        self.wheel.cancel(key);
+        self.stats.timers_cancelled += 1;
+        Some(slot)
+    }
+
+    fn arm_timer(
+        &mut self,
+        after: Duration,
+        tag: u64,
+        interval: Option<Duration>,
+        owner: Option<(Key, u32)>,
+    ) -> TimerId {
         let id = self.next_timer_id;
         self.next_timer_id += 1;
         let due = self.deadline_after(after);
@@ -91,6 +137,7 @@ impl Reactor {
                 due,
                 tag,
                 interval,
+                owner,
             },
         );
         self.stats.timers_armed += 1;
@@ -142,6 +189,7 @@ impl Reactor {
             return;
         };
         let tag = t.tag;
+        let owner = t.owner;
         // Lateness against the exact deadline, not the ms tick: the loop's
         // delay as Node's monitorEventLoopDelay reports it.
         let deadline = self.epoch + Duration::from_millis(t.due);
@@ -157,7 +205,13 @@ impl Reactor {
                 self.app_timers.remove(&id);
             }
         }
-        h.on_timer(self, TimerId(id), tag);
+        match owner {
+            Some((svc, slot)) => {
+                let repeats = next.is_some();
+                self.with_host_raw(svc, |host, r| host.timer(r, TimerId(id), slot, repeats));
+            }
+            None => h.on_timer(self, TimerId(id), tag),
+        }
     }
 
     fn fire_idle<H: Handler>(&mut self, h: &mut H, key: Key) {
@@ -171,7 +225,7 @@ impl Reactor {
         }
         let due = c.last_activity.saturating_add(c.idle_ms);
         if now >= due {
-            h.on_timeout(self, ConnId(key));
+            self.emit_conn(h, key, super::service::ConnEvent::Timeout);
         } else {
             // Activity since arming: re-arm for the remainder only.
             c.idle_timer = Some(self.wheel.insert(due, TimerEntry::Idle(key)));

@@ -103,7 +103,7 @@ impl TestLoop {
             let addr = r.server_addr(sid).expect("addr");
             tx.send((addr, r.remote())).expect("send addr");
             let mut h = Wrap(make());
-            r.run(&mut h).expect("run");
+            r.run_with(&mut h).expect("run");
         });
         let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
         TestLoop {
