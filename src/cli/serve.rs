@@ -4,9 +4,9 @@
 use crate::cli::fatal;
 use crate::cli::target::host_port;
 use crate::cli::units::{format_size, parse_duration, parse_size};
-use crate::metrics::http::{MetricsAddr, WithMetrics};
+use crate::metrics::http::MetricsAddr;
 use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
-use crate::{Exit, Handler, ListenOptions, Reactor, SocketOptions};
+use crate::{Exit, Handler, ListenOptions, Reactor, Service, SocketOptions};
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -75,7 +75,42 @@ pub fn serve<H: Handler>(args: &ServerArgs, handler: H) -> ExitCode {
 pub fn serve_with<H: Handler>(
     args: &ServerArgs,
     adjust: impl FnOnce(&mut ListenOptions),
-    handler: H,
+    mut handler: H,
+) -> ExitCode {
+    run_server(
+        args,
+        adjust,
+        |r, opts| r.listen(opts).map(|_| ()),
+        |r| r.run_with(&mut handler),
+    )
+}
+
+/// Listen with `args` for `service`, run the loop until shutdown, map the
+/// outcome to an exit status.
+pub fn serve_service<S: Service>(args: &ServerArgs, service: S) -> ExitCode {
+    serve_service_with(args, |_| {}, service)
+}
+
+/// Like [`serve_service`], with the listen options adjusted by `adjust`
+/// first (for example `allow_half_open` for the half-close demo).
+pub fn serve_service_with<S: Service>(
+    args: &ServerArgs,
+    adjust: impl FnOnce(&mut ListenOptions),
+    service: S,
+) -> ExitCode {
+    run_server(
+        args,
+        adjust,
+        |r, opts| r.serve(opts, service).map(|_| ()),
+        |r| r.run(),
+    )
+}
+
+fn run_server(
+    args: &ServerArgs,
+    adjust: impl FnOnce(&mut ListenOptions),
+    start: impl FnOnce(&mut Reactor, ListenOptions) -> Result<(), crate::NetError>,
+    run: impl FnOnce(&mut Reactor) -> std::io::Result<Exit>,
 ) -> ExitCode {
     let mut opts = args.listen_options();
     adjust(&mut opts);
@@ -86,25 +121,20 @@ pub fn serve_with<H: Handler>(
     if let Err(e) = r.handle_signals(args.grace) {
         return fatal(format_args!("cannot install signal handlers: {e}"));
     }
-    if let Err(e) = r.listen(opts) {
+    if let Err(e) = start(&mut r, opts) {
         let at = host_port(&args.host, args.port);
         return fatal(format_args!("cannot listen on {at}: {}", e.cause()));
     }
-    let metrics = match &args.metrics {
-        None => None,
-        Some(addr) => match crate::metrics::http::listen(&mut r, addr) {
-            Ok(sid) => Some(sid),
-            Err(e) => {
-                return fatal(format_args!(
-                    "cannot serve metrics on {addr}: {}",
-                    e.cause()
-                ))
-            }
-        },
-    };
+    if let Some(addr) = &args.metrics {
+        if let Err(e) = crate::metrics::http::listen(&mut r, addr) {
+            return fatal(format_args!(
+                "cannot serve metrics on {addr}: {}",
+                e.cause()
+            ));
+        }
+    }
     r.set_trace_loop(args.trace_loop);
-    let mut handler = WithMetrics::new(handler, metrics);
-    let outcome = r.run_with(&mut handler);
+    let outcome = run(&mut r);
     if outcome.is_ok() {
         log::info!("{}", r.metrics().summary());
     }

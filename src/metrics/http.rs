@@ -21,19 +21,16 @@
 //!
 //! # Design
 //!
-//! [`WithMetrics`] wraps the application's handler. It owns the metrics
-//! server's id and the set of its connections; every event that belongs to
-//! them it handles itself, every other event goes to the application
-//! unchanged. The application never sees the scrape connections (but
-//! `Reactor::connection_ids` and the loop's connection counts include
-//! them). On the hot path the only cost is an emptiness check of that set.
+//! [`MetricsEndpoint`] is a service of its own: [`listen`] starts its server
+//! in the application's loop, and its connections' events go to it alone,
+//! so the application never sees the scrape connections and pays nothing
+//! for them on its hot path (the loop's connection counts include them).
 
 use super::prometheus;
 use crate::net::error::NetError;
 use crate::reactor::config::{ListenOptions, SocketOptions, ACCEPT_BUDGET};
-use crate::{BytesMut, ConnId, Handler, Reactor, ServerId, TimerId};
-use std::any::Any;
-use std::collections::HashMap;
+use crate::{BytesMut, ConnId, Cx, Reactor, ServerId, Service, TimerId};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -245,9 +242,10 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
     out
 }
 
-/// Listen for scrapes on `addr` with the endpoint's limits.
+/// Listen for scrapes on `addr` with the endpoint's limits: a server of
+/// its own, beside whatever else the loop runs.
 pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError> {
-    r.listen(ListenOptions {
+    let opts = ListenOptions {
         host: addr.host.clone(),
         port: addr.port,
         max_connections: Some(MAX_CONNECTIONS),
@@ -256,7 +254,15 @@ pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError>
             ..SocketOptions::default()
         },
         ..ListenOptions::default()
-    })
+    };
+    r.serve(opts, MetricsEndpoint::default())
+}
+
+/// A scrape connection: the request head being read, then `None` once
+/// answered.
+#[derive(Debug)]
+pub struct Scrape {
+    head: Option<Head>,
 }
 
 /// A scrape connection still sending its request head.
@@ -268,157 +274,89 @@ struct Head {
     deadline: TimerId,
 }
 
-/// The application's handler plus the metrics endpoint (see the module docs).
-#[derive(Debug)]
-pub struct WithMetrics<H> {
-    inner: H,
-    server: Option<ServerId>,
-    /// Scrape connections: the head being read, then `None` once answered.
-    conns: HashMap<ConnId, Option<Head>>,
-    /// Our head-deadline timers (every other timer is the application's).
-    timers: HashMap<TimerId, ConnId>,
+/// The metrics endpoint: answers `GET /metrics` with the loop's figures
+/// (see the module docs).
+#[derive(Debug, Default)]
+pub struct MetricsEndpoint {
+    /// Connections still reading a head, by accept order (to shed the
+    /// oldest).
+    heads: BTreeMap<u64, ConnId>,
     next_seq: u64,
 }
 
-impl<H: Handler> WithMetrics<H> {
-    /// Wrap `inner`; `server` is the metrics listener (from [`listen`]), or
-    /// `None` to forward everything.
-    pub fn new(inner: H, server: Option<ServerId>) -> Self {
-        WithMetrics {
-            inner,
-            server,
-            conns: HashMap::new(),
-            timers: HashMap::new(),
-            next_seq: 0,
-        }
-    }
-
-    /// The application's handler.
-    pub fn inner(&self) -> &H {
-        &self.inner
-    }
-
-    /// The application's handler, mutably.
-    pub fn inner_mut(&mut self) -> &mut H {
-        &mut self.inner
-    }
-
-    fn is_server(&self, s: ServerId) -> bool {
-        self.server == Some(s)
-    }
-
-    #[inline]
-    fn is_ours(&self, c: ConnId) -> bool {
-        !self.conns.is_empty() && self.conns.contains_key(&c)
-    }
-
+impl MetricsEndpoint {
     /// Answer `c` with `reply` and end it; its head is done.
-    fn answer(&mut self, r: &mut Reactor, c: ConnId, reply: Reply) {
-        self.head_done(r, c);
+    fn answer(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut Scrape, reply: Reply) {
+        self.head_done(cx, st);
         if reply != (Reply::Metrics { head_only: false }) {
             log::debug!("metrics: {c} {reply:?}");
         }
         let bytes = response(reply, || {
             // The loop's figures, then the process's own (`process_*`,
             // `netloop_build_info`).
-            let mut text = prometheus::render(&r.metrics());
+            let mut text = prometheus::render(&cx.metrics());
             text.push_str(&super::process::render(
                 &super::process::ProcessMetrics::read(),
             ));
             text
         });
-        let _ = r.end_with(c, bytes);
+        let _ = cx.end_with(c, bytes);
     }
 
-    /// `c` is no longer reading a head: forget its scanner and deadline.
-    fn head_done(&mut self, r: &mut Reactor, c: ConnId) {
-        if let Some(Some(h)) = self.conns.insert(c, None) {
-            r.clear_timer(h.deadline);
-            self.timers.remove(&h.deadline);
-        }
-    }
-
-    /// Keep at most [`MAX_PENDING_HEADS`] connections reading a head:
-    /// destroy the oldest beyond that (never `newest`).
-    fn shed(&mut self, r: &mut Reactor, newest: ConnId) {
-        let pending = self.conns.values().filter(|h| h.is_some()).count();
-        if pending <= MAX_PENDING_HEADS {
-            return;
-        }
-        let oldest = self
-            .conns
-            .iter()
-            .filter(|(&c, h)| c != newest && h.is_some())
-            .min_by_key(|(_, h)| h.as_ref().map_or(u64::MAX, |h| h.seq))
-            .map(|(&c, _)| c);
-        if let Some(c) = oldest {
-            log::debug!("metrics: {MAX_PENDING_HEADS} slow request heads open, shedding {c}");
-            // No longer pending from now on: the close comes in the loop's
-            // close phase, and the next accept of this iteration must shed
-            // another head, not count this one again.
-            self.head_done(r, c);
-            r.destroy(c);
+    /// `st` is no longer reading a head: forget its scanner and deadline.
+    fn head_done(&mut self, cx: &mut Cx<'_, Self>, st: &mut Scrape) {
+        if let Some(h) = st.head.take() {
+            cx.clear_timer(h.deadline);
+            self.heads.remove(&h.seq);
         }
     }
 }
 
-impl<H: Handler> Handler for WithMetrics<H> {
-    fn on_listening(&mut self, r: &mut Reactor, s: ServerId, addr: SocketAddr) {
-        if self.is_server(s) {
-            log::info!("metrics endpoint at http://{addr}/metrics");
-        } else {
-            self.inner.on_listening(r, s, addr)
-        }
+impl Service for MetricsEndpoint {
+    type Conn = Scrape;
+    /// A head deadline, by connection.
+    type Tag = ConnId;
+    type Message = ();
+
+    fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: SocketAddr) {
+        log::info!("metrics endpoint at http://{addr}/metrics");
     }
-    fn on_connection(&mut self, r: &mut Reactor, s: ServerId, c: ConnId) {
-        if self.is_server(s) {
-            let deadline = r.set_timeout(HEAD_DEADLINE, c.to_u64());
-            self.timers.insert(deadline, c);
-            self.next_seq += 1;
-            let head = Head {
+
+    fn on_connection(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, c: ConnId) -> Option<Scrape> {
+        // Keep at most MAX_PENDING_HEADS connections reading a head:
+        // destroy the oldest beyond that (its close comes in the close
+        // phase; it is no longer counted from now on).
+        if self.heads.len() >= MAX_PENDING_HEADS {
+            if let Some((_, oldest)) = self.heads.pop_first() {
+                log::debug!(
+                    "metrics: {MAX_PENDING_HEADS} slow request heads open, shedding {oldest}"
+                );
+                cx.destroy(oldest);
+            }
+        }
+        self.next_seq += 1;
+        let seq = self.next_seq;
+        self.heads.insert(seq, c);
+        let deadline = cx.set_timeout(HEAD_DEADLINE, c);
+        Some(Scrape {
+            head: Some(Head {
                 scanner: RequestScanner::default(),
-                seq: self.next_seq,
+                seq,
                 deadline,
-            };
-            self.conns.insert(c, Some(head));
-            self.shed(r, c);
-        } else {
-            self.inner.on_connection(r, s, c)
-        }
+            }),
+        })
     }
-    fn on_drop(&mut self, r: &mut Reactor, s: ServerId, peer: SocketAddr) {
-        if self.is_server(s) {
-            log::debug!("metrics: over {MAX_CONNECTIONS} scrapes, dropped {peer}");
-        } else {
-            self.inner.on_drop(r, s, peer)
-        }
+
+    fn on_drop(&mut self, _: &mut Cx<'_, Self>, _: ServerId, peer: SocketAddr) {
+        log::debug!("metrics: over {MAX_CONNECTIONS} scrapes, dropped {peer}");
     }
-    fn on_server_error(&mut self, r: &mut Reactor, s: ServerId, err: &NetError) {
-        if self.is_server(s) {
-            log::warn!("metrics endpoint: {err}");
-        } else {
-            self.inner.on_server_error(r, s, err)
-        }
+
+    fn on_server_error(&mut self, _: &mut Cx<'_, Self>, _: ServerId, err: &NetError) {
+        log::warn!("metrics endpoint: {err}");
     }
-    fn on_server_close(&mut self, r: &mut Reactor, s: ServerId) {
-        if !self.is_server(s) {
-            self.inner.on_server_close(r, s)
-        }
-    }
-    fn on_lookup(&mut self, r: &mut Reactor, c: ConnId, res: Result<SocketAddr, &NetError>) {
-        self.inner.on_lookup(r, c, res)
-    }
-    fn on_connect(&mut self, r: &mut Reactor, c: ConnId) {
-        self.inner.on_connect(r, c)
-    }
-    fn on_ready(&mut self, r: &mut Reactor, c: ConnId) {
-        self.inner.on_ready(r, c)
-    }
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, data: &mut BytesMut) {
-        if !self.is_ours(c) {
-            return self.inner.on_data(r, c, data);
-        }
-        let Some(Some(head)) = self.conns.get_mut(&c) else {
+
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut Scrape, data: &mut BytesMut) {
+        let Some(head) = st.head.as_mut() else {
             data.clear(); // after the answer: ignored
             return;
         };
@@ -426,68 +364,33 @@ impl<H: Handler> Handler for WithMetrics<H> {
             return; // incomplete head, under the limit: wait for more
         };
         data.clear();
-        self.answer(r, c, reply);
+        self.answer(cx, c, st, reply);
     }
-    fn on_end(&mut self, r: &mut Reactor, c: ConnId) {
-        if !self.is_ours(c) {
-            self.inner.on_end(r, c)
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, _: &mut Scrape) {
+        cx.destroy(c);
+    }
+
+    fn on_error(&mut self, _: &mut Cx<'_, Self>, c: ConnId, _: &mut Scrape, err: &NetError) {
+        log::debug!("metrics: {c}: {err}");
+    }
+
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, mut st: Scrape, _: bool) {
+        self.head_done(cx, &mut st);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, c: ConnId) {
+        // The head did not complete in time. The timer is cleared with the
+        // head, so `c` is still reading one; answer it if it can be.
+        if let Some(seq) = self.heads.iter().find(|(_, &v)| v == c).map(|(&k, _)| k) {
+            self.heads.remove(&seq);
         }
-    }
-    fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
-        if !self.is_ours(c) {
-            self.inner.on_drain(r, c)
-        }
-    }
-    fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
-        if self.is_ours(c) {
-            r.destroy(c);
+        if cx.is_writable(c) {
+            let bytes = response(Reply::Timeout, String::new);
+            let _ = cx.end_with(c, bytes);
         } else {
-            self.inner.on_timeout(r, c)
+            cx.destroy(c);
         }
-    }
-    fn on_error(&mut self, r: &mut Reactor, c: ConnId, err: &NetError) {
-        if self.is_ours(c) {
-            log::debug!("metrics: {c}: {err}");
-        } else {
-            self.inner.on_error(r, c, err)
-        }
-    }
-    fn on_close(&mut self, r: &mut Reactor, c: ConnId, had_error: bool) {
-        if self.is_ours(c) {
-            self.head_done(r, c);
-            self.conns.remove(&c);
-        } else {
-            self.inner.on_close(r, c, had_error)
-        }
-    }
-    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
-        let ours = if self.timers.is_empty() {
-            None
-        } else {
-            self.timers.remove(&t)
-        };
-        match ours {
-            Some(c) => {
-                if r.is_writable(c) {
-                    self.answer(r, c, Reply::Timeout);
-                } else {
-                    r.destroy(c);
-                }
-            }
-            None => self.inner.on_timer(r, t, tag),
-        }
-    }
-    fn on_immediate(&mut self, r: &mut Reactor, tag: u64) {
-        self.inner.on_immediate(r, tag)
-    }
-    fn on_shutdown(&mut self, r: &mut Reactor) {
-        self.inner.on_shutdown(r)
-    }
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
-        self.inner.on_message(r, msg)
-    }
-    fn on_fd_readable(&mut self, r: &mut Reactor, tag: u64) {
-        self.inner.on_fd_readable(r, tag)
     }
 }
 

@@ -10,7 +10,7 @@
 //! * JSON (`serde_json::to_value(r.metrics())`): the command server's
 //!   `/stats`;
 //! * Prometheus text ([`prometheus::render`]) on `GET /metrics` of the
-//!   `--metrics HOST:PORT` responder ([`http::WithMetrics`]), followed by
+//!   `--metrics HOST:PORT` responder ([`http::MetricsEndpoint`]), followed by
 //!   the process's own figures ([`process`]);
 //! * the summary logged at graceful shutdown ([`LoopMetrics::summary`]);
 //! * `--trace-loop`, one line per iteration ([`trace`]).
