@@ -13,21 +13,28 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tools")]
 pub mod apps;
+#[cfg(feature = "tools")]
 pub mod bench;
+#[cfg(feature = "tools")]
 pub mod cli;
+#[cfg(feature = "tools")]
 pub mod client;
 pub mod codec;
-pub mod conn;
+pub mod error;
 pub mod framed;
 pub mod metrics;
-pub mod net;
 pub mod reactor;
 pub mod timer;
 
+// The connection and the listen/connect code are part of the loop's core
+// (`reactor/`); these paths stay for code written against them.
+pub use reactor::{conn, net};
+
 pub use bytes::{Bytes, BytesMut};
 pub use conn::state::State;
-pub use net::error::{ErrorCode, NetError, WriteError};
+pub use error::{ErrorCode, NetError, WriteError};
 pub use reactor::config::{ConnectOptions, ListenOptions, SocketOptions};
 pub use reactor::token::{ConnId, ServerId};
 pub use reactor::{Cx, Exit, Handler, Reactor, Remote, Service, ServiceId, TimerId};

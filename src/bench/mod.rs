@@ -47,7 +47,8 @@ pub mod fanout;
 pub mod heartbeat;
 pub mod idle;
 pub mod pattern;
-pub mod procstat;
+pub use crate::metrics::procstat;
+
 pub mod report;
 pub mod soak;
 

@@ -18,11 +18,14 @@
 //! Units: durations in seconds in JSON and Prometheus (Prometheus's base
 //! unit); the timer lateness summary also in milliseconds for humans.
 
-pub mod histogram;
 pub mod http;
 pub mod process;
+pub mod procstat;
 pub mod prometheus;
-pub mod trace;
+
+// The loop's own statistics live with the loop; re-exported here, where
+// the exporters read them.
+pub use crate::reactor::{histogram, trace};
 
 use crate::conn::state::State;
 use crate::reactor::stats::Phase;
@@ -300,5 +303,14 @@ impl LoopMetrics {
             self.wakeups
         );
         o
+    }
+}
+
+impl crate::Reactor {
+    /// A snapshot of every loop metric, serialisable as JSON
+    /// (`serde_json::to_value(r.metrics())`) or Prometheus text. (Defined
+    /// here, by the exporter, so the loop itself knows nothing of it.)
+    pub fn metrics(&self) -> LoopMetrics {
+        LoopMetrics::from_reactor(self)
     }
 }

@@ -3,12 +3,12 @@
 //! `process_*` metrics (the names its client libraries export), and the
 //! build's identity (`netloop_build_info`).
 //!
-//! CPU time and RSS come from [`crate::bench::procstat`], which the load
+//! CPU time and RSS come from [`crate::metrics::procstat`], which the load
 //! generator already uses for the same files. Every figure is optional: on a
 //! system without `/proc` the families are left out rather than reported
 //! as zero.
 
-use crate::bench::procstat;
+use crate::metrics::procstat;
 use std::fmt::Write;
 
 /// One reading of the process figures.

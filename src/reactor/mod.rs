@@ -38,19 +38,23 @@
 //! The loop counts what it does in [`stats::LoopStats`] with plain field
 //! increments, and times its phases with a clock read at the boundary of
 //! each phase that did work (and always around `poll`).
-//! [`Reactor::metrics`] turns that into a [`crate::metrics::LoopMetrics`]
-//! snapshot. `--trace-loop` ([`Reactor::set_trace_loop`]) logs one line per
+//! The exporter (`metrics`, a layer above) turns that into a snapshot
+//! (`Reactor::metrics`). `--trace-loop` ([`Reactor::set_trace_loop`]) logs one line per
 //! iteration, rate-limited; `RUST_LOG=netloop::reactor=trace` logs every
 //! event and iteration.
 
 pub mod config;
+pub mod conn;
 pub mod handler;
+pub mod histogram;
+pub mod net;
 pub mod ready_list;
 pub mod remote;
 pub mod service;
 pub mod stats;
 pub mod timers;
 pub mod token;
+pub mod trace;
 
 mod api;
 mod io;
@@ -189,7 +193,7 @@ pub struct Reactor {
     pub(crate) watched: slab::Slab<(std::os::fd::RawFd, Target)>,
     pub(crate) stats: LoopStats,
     pub(crate) clock: PhaseClock,
-    pub(crate) trace: Option<crate::metrics::trace::TraceLimiter>,
+    pub(crate) trace: Option<trace::TraceLimiter>,
 }
 
 impl std::fmt::Debug for Reactor {
@@ -394,7 +398,7 @@ impl Reactor {
                 log::info!(
                     target: "netloop::trace",
                     "{}",
-                    crate::metrics::trace::format_line(&self.stats.last, suppressed)
+                    trace::format_line(&self.stats.last, suppressed)
                 );
                 logged = true;
             }
@@ -407,7 +411,7 @@ impl Reactor {
                 self.conns.len(),
                 self.wheel.len(),
                 self.immediates.len(),
-                crate::metrics::trace::format_line(&self.stats.last, 0)
+                trace::format_line(&self.stats.last, 0)
             );
             logged = true;
         }
@@ -418,11 +422,11 @@ impl Reactor {
     }
 
     /// Print one line per iteration (at most
-    /// [`crate::metrics::trace::MAX_LINES_PER_SEC`] a second; the rest are
+    /// [`trace::MAX_LINES_PER_SEC`] a second; the rest are
     /// counted and the count is shown on the next line printed). Takes
     /// effect at the next [`Reactor::run`].
     pub fn set_trace_loop(&mut self, on: bool) {
-        self.trace = on.then(crate::metrics::trace::TraceLimiter::default);
+        self.trace = on.then(trace::TraceLimiter::default);
     }
 
     /// Make [`Reactor::run`] return after the current callback.
@@ -448,12 +452,6 @@ impl Reactor {
     /// Ids of all live connections.
     pub fn connection_ids(&self) -> Vec<ConnId> {
         self.conns.keys().map(ConnId).collect()
-    }
-
-    /// A snapshot of every loop metric, serialisable as JSON
-    /// (`serde_json::to_value(r.metrics())`) or Prometheus text.
-    pub fn metrics(&self) -> crate::metrics::LoopMetrics {
-        crate::metrics::LoopMetrics::from_reactor(self)
     }
 
     /// Connections paused (reading stopped) now, by `pause()`.

@@ -3,7 +3,7 @@
 //! Everything here is written by the loop thread only, with plain field
 //! updates: no atomics, no allocation. Derived figures (utilisation,
 //! quantiles, connections by state) are computed when someone asks, by
-//! [`crate::metrics::LoopMetrics`].
+//! the exporter's `LoopMetrics`.
 //!
 //! # Phase timing
 //!
@@ -14,7 +14,7 @@
 //! measured, so an idle phase costs no clock read (about 20-25 ns with the
 //! vDSO). With `--trace-loop` every boundary is measured.
 
-use crate::metrics::histogram::Histogram;
+use super::histogram::Histogram;
 use std::fmt;
 use std::time::{Duration, Instant};
 

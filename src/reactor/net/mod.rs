@@ -1,5 +1,6 @@
 //! The `net` layer: servers, outbound connections, errors.
 
 pub mod connect;
-pub mod error;
+/// Errors live at the bottom of the crate ([`crate::error`]).
+pub use crate::error;
 pub mod server;
