@@ -193,6 +193,8 @@ pub struct Reactor {
     pub(crate) watched: slab::Slab<(std::os::fd::RawFd, Target)>,
     pub(crate) stats: LoopStats,
     pub(crate) clock: PhaseClock,
+    /// Events returned by the last poll (dispatched in phase 4).
+    pub(crate) polled: u64,
     pub(crate) trace: Option<trace::TraceLimiter>,
 }
 
@@ -256,6 +258,7 @@ impl Reactor {
             watched: slab::Slab::new(),
             stats: LoopStats::default(),
             clock: PhaseClock::new(now),
+            polled: 0,
             trace: None,
         })
     }
@@ -277,87 +280,119 @@ impl Reactor {
         self.clock.measure_all = self.trace.is_some()
             || log::log_enabled!(target: "netloop::reactor", log::Level::Trace);
         loop {
-            self.deliver_pending(h);
-            // What those callbacks wrote leaves before the loop may return.
-            self.flush_written(h);
-            if let Some(exit) = self.stop.take() {
+            if let Some(exit) = self.exit_reason(h) {
                 return Ok(exit);
             }
-            if self.draining && self.conns.is_empty() && self.closing_servers.is_empty() {
-                self.servers = GenSlab::default();
-                return Ok(Exit::Graceful);
-            }
-            if !self.is_alive() {
-                return Ok(Exit::Idle);
-            }
-            self.stats.iterations += 1;
-            if self.clock.measure_all {
-                self.stats.last.phase_time = [Duration::ZERO; 6];
-            }
-            // 1. timers
-            let fired0 = self.stats.timers_fired;
-            self.run_timers(h);
-            self.flush_written(h);
-            let fired = self.stats.timers_fired - fired0;
-            self.phase_done(Phase::Timers, fired > 0);
-            // 2. ready list (measured at the clock read before poll)
-            let ready_served = self.ready.len();
-            self.run_ready(h);
-            self.flush_written(h);
-            // 3. poll (unless the timers phase just finished the last work:
-            // an infinite poll with nothing registered would never return)
-            if !self.is_alive() || self.stop.is_some() {
-                self.phase_done(Phase::Ready, ready_served > 0);
-                self.end_iteration(fired, ready_served, 0);
+            self.begin_iteration();
+            let fired = self.phase(h, Phase::Timers, Self::run_timers); // 1
+            let ready = self.phase(h, Phase::Ready, Self::run_ready); // 2
+            let Some(events) = self.poll_io()? else {
+                // Nothing left to wait for, or stop(): back to the top.
+                self.end_iteration(fired, ready, 0);
                 continue;
-            }
-            let timeout = self.poll_timeout();
-            let mut events = std::mem::replace(&mut self.events, Events::with_capacity(0));
-            let t0 = Instant::now();
-            self.phase_at(Phase::Ready, t0);
-            match self.poll.poll(&mut events, timeout) {
-                Ok(()) => {}
-                Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            self.update_now();
-            let blocked = self.now.saturating_duration_since(t0);
-            self.stats.poll_blocked += blocked;
-            self.phase_at(Phase::Poll, self.now);
-            // 4. dispatch
-            let mut n = 0;
-            for event in events.iter() {
-                n += 1;
-                // One relaxed atomic load unless trace is on.
-                log::trace!(
-                    target: "netloop::reactor",
-                    "event token={} readable={} writable={} error={} read_closed={}",
-                    event.token().0,
-                    event.is_readable(),
-                    event.is_writable(),
-                    event.is_error(),
-                    event.is_read_closed()
-                );
-                self.dispatch(h, event);
-                self.deliver_pending(h);
-            }
-            self.events = events;
-            self.flush_written(h);
-            self.stats.events += n;
-            self.stats.events_per_iteration.record(n);
-            self.phase_done(Phase::Dispatch, n > 0);
-            // 5. check (setImmediate)
-            let had_immediates = !self.immediates.is_empty();
-            self.run_immediates(h);
-            self.flush_written(h);
-            self.phase_done(Phase::Check, had_immediates);
-            // 6. close callbacks
-            let had_closing = !self.closing.is_empty() || !self.closing_servers.is_empty();
-            self.run_closing(h);
-            self.flush_written(h);
-            self.phase_done(Phase::Close, had_closing);
-            self.end_iteration(fired, ready_served, n);
+            }; // 3
+            self.phase(h, Phase::Dispatch, Self::dispatch_events); // 4
+            self.phase(h, Phase::Check, Self::run_immediates); // 5
+            self.phase(h, Phase::Close, Self::run_closing); // 6
+            self.end_iteration(fired, ready, events);
         }
+    }
+
+    /// Why the loop should return now, if it should: deferred callbacks of
+    /// the last iteration are delivered (and what they wrote flushed) first.
+    fn exit_reason<H: Handler>(&mut self, h: &mut H) -> Option<Exit> {
+        self.deliver_pending(h);
+        self.flush_written(h);
+        if let Some(exit) = self.stop.take() {
+            return Some(exit);
+        }
+        if self.draining && self.conns.is_empty() && self.closing_servers.is_empty() {
+            self.servers = GenSlab::default();
+            return Some(Exit::Graceful);
+        }
+        if !self.is_alive() {
+            return Some(Exit::Idle);
+        }
+        None
+    }
+
+    #[inline]
+    fn begin_iteration(&mut self) {
+        self.stats.iterations += 1;
+        self.polled = 0;
+        if self.clock.measure_all {
+            self.stats.last.phase_time = [Duration::ZERO; 6];
+        }
+    }
+
+    /// Run one phase: its callbacks, then the writes they queued leave
+    /// (one `writev` per connection), then its time is charged to it if it
+    /// did work. Returns how much work it did.
+    #[inline]
+    fn phase<H: Handler>(
+        &mut self,
+        h: &mut H,
+        p: Phase,
+        run: fn(&mut Reactor, &mut H) -> u64,
+    ) -> u64 {
+        let worked = run(self, h);
+        self.flush_written(h);
+        // The ready phase is charged by the clock read that starts the poll.
+        if p != Phase::Ready {
+            self.phase_done(p, worked > 0);
+        }
+        worked
+    }
+
+    /// Phase 3: wait for I/O, unless the phases before finished the last
+    /// work (an infinite poll with nothing registered would never return).
+    /// Timeout: 0 if anything is pending, else the next timer deadline
+    /// rounded up to the ms, else infinite. Returns the number of events,
+    /// or `None` when the poll was skipped.
+    fn poll_io(&mut self) -> stdio::Result<Option<u64>> {
+        let t0 = Instant::now();
+        self.phase_at(Phase::Ready, t0);
+        if !self.is_alive() || self.stop.is_some() {
+            return Ok(None);
+        }
+        let timeout = self.poll_timeout();
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        self.update_now();
+        self.stats.poll_blocked += self.now.saturating_duration_since(t0);
+        self.phase_at(Phase::Poll, self.now);
+        self.polled = self.events.iter().count() as u64;
+        Ok(Some(self.polled))
+    }
+
+    /// Phase 4: the I/O events the poll returned.
+    fn dispatch_events<H: Handler>(&mut self, h: &mut H) -> u64 {
+        if self.polled == 0 {
+            return 0;
+        }
+        let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        for event in events.iter() {
+            // One relaxed atomic load unless trace is on.
+            log::trace!(
+                target: "netloop::reactor",
+                "event token={} readable={} writable={} error={} read_closed={}",
+                event.token().0,
+                event.is_readable(),
+                event.is_writable(),
+                event.is_error(),
+                event.is_read_closed()
+            );
+            self.dispatch(h, event);
+            self.deliver_pending(h);
+        }
+        self.events = events;
+        let n = self.polled;
+        self.stats.events += n;
+        self.stats.events_per_iteration.record(n);
+        n
     }
 
     /// A phase ended: charge the time since the last boundary to it, if it
@@ -382,7 +417,7 @@ impl Reactor {
     /// Bookkeeping after an iteration: the `--trace-loop` line and the
     /// `trace` detail.
     #[inline]
-    fn end_iteration(&mut self, fired: u64, ready_served: usize, events: u64) {
+    fn end_iteration(&mut self, fired: u64, ready_served: u64, events: u64) {
         if !self.clock.measure_all {
             return;
         }
@@ -390,7 +425,7 @@ impl Reactor {
         last.iteration = self.stats.iterations;
         last.events = events;
         last.timers_fired = fired;
-        last.ready_served = ready_served;
+        last.ready_served = ready_served as usize;
         last.ready_len = self.ready.len();
         let mut logged = false;
         if let Some(t) = self.trace.as_mut() {
@@ -629,10 +664,11 @@ impl Reactor {
         }
     }
 
-    fn run_ready<H: Handler>(&mut self, h: &mut H) {
+    fn run_ready<H: Handler>(&mut self, h: &mut H) -> u64 {
         if self.ready.is_empty() {
-            return;
+            return 0;
         }
+        let n = self.ready.len() as u64;
         let mut batch = self.ready.take_batch();
         while let Some((kind, key)) = batch.pop_front() {
             match kind {
@@ -648,6 +684,7 @@ impl Reactor {
             self.deliver_pending(h);
         }
         self.ready.recycle(batch);
+        n
     }
 
     fn serve_ready_conn<H: Handler>(&mut self, h: &mut H, key: Key) {
@@ -665,10 +702,11 @@ impl Reactor {
         self.read(h, key);
     }
 
-    fn run_immediates<H: Handler>(&mut self, h: &mut H) {
+    fn run_immediates<H: Handler>(&mut self, h: &mut H) -> u64 {
         // Immediates queued while this phase runs wait for the next
         // iteration, as in Node.
-        for _ in 0..self.immediates.len() {
+        let n = self.immediates.len();
+        for _ in 0..n {
             match self.immediates.pop_front() {
                 Some(Immediate::Legacy(tag)) => {
                     h.on_immediate(self, tag);
@@ -680,9 +718,11 @@ impl Reactor {
                 None => break,
             }
         }
+        n as u64
     }
 
-    fn run_closing<H: Handler>(&mut self, h: &mut H) {
+    fn run_closing<H: Handler>(&mut self, h: &mut H) -> u64 {
+        let mut n = 0;
         while !self.closing.is_empty() || !self.closing_servers.is_empty() {
             for key in std::mem::take(&mut self.closing) {
                 let Some(c) = self.conns.get_mut(key) else {
@@ -710,6 +750,7 @@ impl Reactor {
                     }
                 }
                 self.stats.closed += 1;
+                n += 1;
                 if let Some(c) = self.conns.remove(key) {
                     if let Some(sid) = c.server {
                         self.server_conn_closed(sid.0);
@@ -719,10 +760,12 @@ impl Reactor {
             }
             for key in std::mem::take(&mut self.closing_servers) {
                 if let Some(s) = self.servers.remove(key) {
+                    n += 1;
                     self.server_event(h, s.owner, ServerId(key), service::ServerEvent::Close);
                 }
             }
         }
+        n
     }
 
     /// Run the deferred callbacks (`listening`, `drain`, shutdown) queued by

@@ -150,7 +150,8 @@ impl Reactor {
     }
 
     /// Phase 1: fire every timer due at the cached `now`.
-    pub(crate) fn run_timers<H: Handler>(&mut self, h: &mut H) {
+    pub(crate) fn run_timers<H: Handler>(&mut self, h: &mut H) -> u64 {
+        let fired0 = self.stats.timers_fired;
         while let Some((_, entry)) = self.wheel.poll(self.now_tick) {
             self.stats.timers_fired += 1;
             match entry {
@@ -178,6 +179,7 @@ impl Reactor {
             }
             self.deliver_pending(h);
         }
+        self.stats.timers_fired - fired0
     }
 
     fn fire_app<H: Handler>(&mut self, h: &mut H, id: u64) {
