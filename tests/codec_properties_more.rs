@@ -1,4 +1,5 @@
-//! Property tests for the application parsers behind the decoders (issue 7, reliability):
+//! Property tests for the application parsers behind the decoders (no peer input may panic a
+//! parser or be misread):
 //! chat commands ([`chat_command::parse`]), heartbeat messages ([`classify`]), framed JSON
 //! messages ([`parse_message`]) and the metrics endpoint's request head ([`parse_request`]).
 //!

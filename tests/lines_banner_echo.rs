@@ -19,7 +19,8 @@ fn welcome_and_prefixed_lines_in_both_languages() {
     c.expect("欢迎连接到TCP服务器!\n");
     c.send("hello");
     c.expect("服务器收到: hello\n");
-    // D1.1: '你\n' split as e4 bd | a0 0a is one reply with the character intact.
+    // '你\n' split as e4 bd | a0 0a is one reply with the character intact (the tutorial's echo
+    // server decoded each read alone: two replies, the character lost).
     c.send_raw(&[0xe4, 0xbd]);
     std::thread::sleep(std::time::Duration::from_millis(50)); // a separate segment
     c.send_raw(&[0xa0, b'\n']);

@@ -20,7 +20,8 @@ fn normal_the_extra_line_comes_after_our_fin() {
     c.send("How are you?");
     c.expect("回显: How are you?\n");
     c.shutdown_write();
-    // D8.1: half-open is on, so the server still talks after our FIN.
+    // Half-open is on, so the server still talks after our FIN (the tutorial never enabled
+    // `allowHalfOpen`, so this line was never sent).
     assert_eq!(c.rest(), "服务器在客户端关闭写端后发送的数据\n");
     srv.wait_log("client closed its write side");
     let l = srv.wait_log("connection fully closed");
@@ -37,7 +38,8 @@ fn half_the_server_ends_first_and_never_writes_after() {
         "服务器确认关闭写端\n",
         "confirmation, then the server's FIN"
     );
-    // Our side is still open: the server reads but must not answer (D8.2).
+    // Our side is still open: the server reads but must not answer (the tutorial's server
+    // echoed here after its own end() and got ERR_STREAM_WRITE_AFTER_END).
     c.send("客户端最后的消息");
     srv.wait_log("line after our end: not answered");
     c.shutdown_write();
@@ -59,7 +61,8 @@ fn shutdown_three_lines_then_end() {
 fn framed_commands_and_english() {
     let srv = server("en");
     let mut c = LineClient::connect(srv.addr);
-    // D8.3: CLOSE_WRITE sharing a segment with other text is still a command.
+    // CLOSE_WRITE sharing a segment with other text is still a command (the tutorial compared
+    // whole reads, so it echoed the segment instead).
     c.send_raw(b"hi\r\nCLOSE_WRITE\nignored\n");
     assert_eq!(
         c.rest(),

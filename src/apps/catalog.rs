@@ -50,7 +50,8 @@ pub enum NameError {
     /// [`super::text::name_key`]).
     Taken,
     /// It has the form of a default nickname (`user<n>`), which belongs to
-    /// connection `n` only (D3.3).
+    /// connection `n` only (the tutorial's chat server let anyone take any
+    /// nickname, `user<n>` included, so whispers reached an impostor).
     Reserved,
 }
 
@@ -140,7 +141,8 @@ impl Catalog {
         )
     }
 
-    /// 02 `/info`: `json` is one line (D2.4).
+    /// 02 `/info`: `json` is one line (the tutorial's reply was pretty-printed
+    /// over several lines, so a line client could not tell where it ended).
     pub fn command_info(&self, json: &str) -> String {
         pick!(
             self,
@@ -274,7 +276,8 @@ impl Catalog {
         }
     }
 
-    /// 03: a nickname was refused (new: the seed accepted anything, D3.3).
+    /// 03: a nickname was refused (new: the tutorial accepted any nickname,
+    /// duplicates and newlines included).
     pub fn nick_invalid(&self, e: NameError, max: usize) -> String {
         let why = self.name_reason(e, max);
         pick!(
@@ -284,7 +287,8 @@ impl Catalog {
         )
     }
 
-    /// 03: a room name was refused (new, D3.6).
+    /// 03: a room name was refused (new: the tutorial did not validate room
+    /// names).
     pub fn room_invalid(&self, e: NameError, max: usize) -> String {
         let why = self.name_reason(e, max);
         pick!(
@@ -368,7 +372,8 @@ impl Catalog {
         )
     }
 
-    /// 03 `/join` of the room one is in (the seed left and re-joined, D3.6).
+    /// 03 `/join` of the room one is in (the tutorial left and re-joined,
+    /// sending a leave and a join notice).
     pub fn already_in_room(&self, room: &str) -> String {
         pick!(
             self,
@@ -463,7 +468,8 @@ impl Catalog {
         )
     }
 
-    /// 03: a user was disconnected because it did not read (new, D-X1).
+    /// 03: a user was disconnected because it did not read (new: the tutorial
+    /// ignored backpressure and queued for such a user without bound).
     pub fn evicted_notice(&self, nick: &str) -> String {
         pick!(
             self,
@@ -604,7 +610,7 @@ impl Catalog {
         "server shutting down"
     }
 
-    // ----- access control (issue 7) ----------------------------------------
+    // ----- access control (src/apps/auth.rs) --------------------------------
     //
     // The seed had no authentication (its tutorial only sketches the step),
     // so these texts are English in both languages.

@@ -1,4 +1,5 @@
-//! `netloop framed HOST:PORT`: the client of the framed JSON server (seed 06).
+//! `netloop framed HOST:PORT`: the client of the framed JSON server (the
+//! tutorial's `06-stream-framing.js` client).
 //!
 //! Connects, sends a `ping` at once and every `--ping-interval` (30 s by
 //! default) while connected, and turns stdin lines into messages:
@@ -21,10 +22,11 @@
 //! authentication refusal (with or without a token) is one line on stderr,
 //! the connection is closed, and the exit status is 1.
 //!
-//! The ping timer is cleared on every close path (D6.7: the seed's interval
-//! kept the process alive after the server went away). A frame over
-//! `--max-frame` or a body that is not a JSON object is reported, never fatal
-//! (D6.1 on the client side).
+//! The ping timer is cleared on every close path (the tutorial's client cleared
+//! it only in `disconnect()`, so its interval kept the process alive after the
+//! server went away). A frame over `--max-frame` or a body that is not a JSON
+//! object is reported, never fatal (the tutorial's client, like its server,
+//! threw on reading `.type` of a `null` body). See docs/TUTORIAL-DEFECTS.md.
 
 use crate::apps::auth::Token;
 use crate::apps::stdin_lines::{self, StdinEvent};

@@ -6,10 +6,12 @@
 //! `max_attempts` failures in a row [`Backoff::on_failure`] returns `None`:
 //! give up. A successful connect calls [`Backoff::reset`].
 //!
-//! Caller's contract (the seed's defects D5.1, D5.2, D5.4): call `on_failure`
-//! exactly once per lost or failed connection (from `close`, never also from
-//! `end` or `error`), arm one timer for the returned deadline and keep its id so
-//! a quit can cancel it.
+//! Caller's contract: call `on_failure` exactly once per lost or failed
+//! connection (from `close`, never also from `end` or `error`: the tutorial's
+//! interactive client reconnected from each of them, so one failure opened two
+//! connections), arm one timer for the returned deadline and keep its id so a
+//! quit can cancel it (the tutorial kept no id and could not cancel). See
+//! docs/TUTORIAL-DEFECTS.md.
 
 use std::time::{Duration, Instant};
 

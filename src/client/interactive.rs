@@ -2,11 +2,12 @@
 //! our own loop.
 //!
 //! One state machine ([`ClientState`]) reacts once per lost connection: only
-//! `close` schedules a reconnect (the seed reconnected from `end`, `error` and
-//! `close`, D5.1, D5.2), the reconnect timer is kept so a quit cancels it
-//! (D5.4), and standard input is registered once for the life of the process
-//! (D5.3: the seed added a readline listener per connect, so every line went
-//! out N times). Backoff: [`super::backoff`].
+//! `close` schedules a reconnect (the tutorial reconnected from `end`, `error`
+//! and `close`, so one lost connection opened two), the reconnect timer is kept
+//! so a quit cancels it (the tutorial kept no handle to it), and standard input
+//! is registered once for the life of the process (the tutorial added a
+//! readline listener per connect, so after a reconnect every line went out
+//! several times). See docs/TUTORIAL-DEFECTS.md. Backoff: [`super::backoff`].
 //!
 //! Input: see [`super::stdin`]. On a terminal the client runs a small line
 //! editor: a server line is printed by clearing the prompt line (`\r\x1b[K`),

@@ -1,6 +1,7 @@
 //! The clients of the `netloop` binary: the interactive line client
-//! (`netloop connect`, seed 05) and the half-close demo client
-//! (`netloop halfclose`, seed 08), both on our own loop.
+//! (`netloop connect`, the tutorial's `05-interactive-client.js`) and the
+//! half-close demo client (`netloop halfclose`, the tutorial's
+//! `08-half-close.js`), both on our own loop.
 
 pub mod auth;
 pub mod backoff;

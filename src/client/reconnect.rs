@@ -1,8 +1,11 @@
 //! The reconnect timer of a client: a [`Backoff`] plus the one timer it arms.
 //!
 //! Shared by the interactive line client and the heartbeat client, which both
-//! reconnect once per lost connection. Caller's contract (D5.1, D5.2, D5.4,
-//! D10.3): call [`Reconnect::schedule`] from `close` only, exactly once per
+//! reconnect once per lost connection (the tutorial's two clients reconnected
+//! from more than one of `end`, `error` and `close`, so one failure started two
+//! connections, and kept no timer a quit could cancel; see
+//! docs/TUTORIAL-DEFECTS.md). Caller's contract: call [`Reconnect::schedule`]
+//! from `close` only, exactly once per
 //! lost or failed connection; call [`Reconnect::fired`] when the timer's tag
 //! arrives, [`Reconnect::connected`] on a successful connect (or whatever the
 //! client counts as one), and [`Reconnect::cancel`] on quit, so no reconnect

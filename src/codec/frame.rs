@@ -1,4 +1,5 @@
-//! Length-prefixed frames and their JSON messages (program 06).
+//! Length-prefixed frames and their JSON messages (program 06, the tutorial's JSON framing server
+//! and client, `06-stream-framing.js`).
 //!
 //! **Format.** A frame is a 4-byte big-endian `u32` body length N, then N body bytes. N = 0 is a
 //! valid, empty frame. In program 06 the body is `JSON.stringify(value)` in UTF-8, and the value
@@ -7,7 +8,8 @@
 //! **Limits.** A body is at most `max_len` bytes, by default [`DEFAULT_MAX_FRAME`], and never more
 //! than `u32::MAX` (the largest length the header can carry). The declared length is checked as
 //! soon as the 4 header bytes are in the buffer, before any body byte is waited for, so a peer
-//! cannot wedge the connection or grow memory with a huge prefix (D6.2). The decoder never
+//! cannot wedge the connection or grow memory with a huge prefix (the tutorial accepted any length
+//! up to 4 GiB; see docs/TUTORIAL-DEFECTS.md). The decoder never
 //! reserves capacity from the declared length: the buffer only grows by what actually arrived.
 //!
 //! **Caller's contract.** Append each read to the connection's buffer and call
@@ -21,7 +23,9 @@
 //!
 //! The decoder keeps no state between calls: it re-reads the header each time, so there is no
 //! "0 means no header yet" sentinel and bodies shorter than 4 bytes are returned as soon as they
-//! are complete (D6.3). Bytes are never copied while a frame accumulates (D6.4).
+//! are complete (the tutorial's loop needed 4 buffered bytes even for a body, so `{}` waited for the
+//! next frame). Bytes are never copied while a frame accumulates (the tutorial concatenated the
+//! whole buffer on every read, copying a large frame once per chunk).
 
 use std::fmt;
 
@@ -31,8 +35,8 @@ use serde_json::{Map, Value};
 /// Size of the length header: a big-endian `u32`, as written by `Buffer.writeUInt32BE` in 06.
 pub const FRAME_HEADER_LEN: usize = 4;
 
-/// Default maximum body length: 1 MiB, the limit D6.2 suggests; program 06's JSON messages are
-/// a few hundred bytes.
+/// Default maximum body length: 1 MiB, far above program 06's JSON messages, which are a few
+/// hundred bytes (the tutorial had no maximum at all).
 pub const DEFAULT_MAX_FRAME: usize = 1024 * 1024;
 
 /// The largest body length a `u32` header can describe; limits are clamped to it (tokio #5080).
@@ -144,7 +148,8 @@ pub enum MessageError {
     NotUtf8,
     /// The body is not valid JSON; the parser's description (which quotes no input).
     NotJson(String),
-    /// The body is JSON but not an object (`null`, an array, a number, ...). D6.1.
+    /// The body is JSON but not an object (`null`, an array, a number, ...). The tutorial's server
+    /// crashed reading `.type` of such a body.
     NotObject,
     /// The object has no `type` field.
     MissingType,
@@ -266,7 +271,8 @@ mod tests {
 
     #[test]
     fn short_body_after_header_is_not_stalled() {
-        // D6.3: header of a 2-byte body, then `{}` in a later read.
+        // Header of a 2-byte body, then `{}` in a later read: the tutorial stalled here until the
+        // next frame arrived, because it waited for 4 buffered bytes.
         let mut dec = FrameDecoder::default();
         let mut buf = BytesMut::from(&b"\x00\x00\x00\x02"[..]);
         assert_eq!(dec.decode(&mut buf), Ok(None));
@@ -304,7 +310,8 @@ mod tests {
 
     #[test]
     fn oversized_prefix_rejected_at_once_with_nothing_reserved() {
-        // D6.2: a 2 GiB prefix is rejected as soon as the 4 header bytes are in, before any body.
+        // A 2 GiB prefix is rejected as soon as the 4 header bytes are in, before any body (the
+        // tutorial accepted it and the connection was wedged).
         let mut dec = FrameDecoder::default();
         let mut buf = BytesMut::new();
         for byte in [0x80u8, 0, 0] {
@@ -388,7 +395,7 @@ mod tests {
 
     #[test]
     fn message_non_objects_are_errors() {
-        // D6.1: the seed crashed on `null`.
+        // The tutorial's server crashed (uncaught TypeError) on a `null` body.
         for body in [&b"null"[..], b"[]", b"[1,2]", b"42", b"\"ping\"", b"true"] {
             assert_eq!(
                 parse_message(body),

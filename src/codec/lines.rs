@@ -23,7 +23,8 @@
 //! At end of stream, call [`LineDecoder::decode_eof`] until it returns `Ok(None)` to also get a
 //! final line that has no terminator.
 //!
-//! UTF-8 is only decoded on complete lines, so a character split across reads survives (D1.1).
+//! UTF-8 is only decoded on complete lines, so a character split across reads survives (the
+//! tutorial's echo server decoded each read on its own and turned such a character into U+FFFD).
 //! The decoder remembers how far it has searched for `\n`, so a line that arrives one byte per
 //! read costs O(n) in total, not O(n²).
 
@@ -31,8 +32,9 @@ use std::fmt;
 
 use bytes::{Buf, BytesMut};
 
-/// Default maximum line length in bytes, terminator excluded: 64 KiB, the top of the 4–64 KiB
-/// range D-X3 suggests, far above any chat line or JSON control message.
+/// Default maximum line length in bytes, terminator excluded: 64 KiB, far above any chat line or
+/// JSON control message, yet small enough that a peer that never sends `\n` cannot grow our
+/// memory much (the tutorial had no line framing, hence no cap).
 pub const DEFAULT_MAX_LINE: usize = 64 * 1024;
 
 /// Why a line could not be decoded.
@@ -301,14 +303,15 @@ mod tests {
 
     #[test]
     fn coalesced_lines_in_one_buffer() {
-        // D2.1 / D3.1: two commands in one segment are two lines.
+        // Two commands in one segment are two lines (the tutorial's command and chat servers took
+        // the whole read as one message).
         let out = run(DEFAULT_MAX_LINE, &[b"/nick eve\n/join ops\n/list\n"]);
         assert_eq!(out, vec![ok("/nick eve"), ok("/join ops"), ok("/list")]);
     }
 
     #[test]
     fn split_command_is_one_line() {
-        // D2.2: `/in` then `fo\n` is one command.
+        // `/in` then `fo\n` is one command (the tutorial's command server answered both halves).
         assert_eq!(run(64, &[b"/in", b"fo\n"]), vec![ok("/info")]);
     }
 
@@ -348,7 +351,7 @@ mod tests {
 
     #[test]
     fn utf8_character_split_across_reads() {
-        // D1.1: `你\n` as `e4 bd` then `a0 0a`.
+        // `你\n` as `e4 bd` then `a0 0a`: the tutorial's echo server lost the character.
         assert_eq!(run(64, &[b"\xe4\xbd", b"\xa0\n"]), vec![ok("你")]);
     }
 

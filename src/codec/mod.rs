@@ -21,10 +21,12 @@
 //! * The decoders never reserve capacity from a length the peer declared, so a buffer only grows
 //!   by what actually arrived, and each decoder bounds how much it lets accumulate.
 //!
-//! These decoders fix the framing defects of the seed programs: D-X3 and D2.1/D2.2, D3.1, D9.1,
-//! D10.2 (no line framing), D1.1 (UTF-8 split across reads), D6.1 (non-object JSON body), D6.2 (no
-//! frame limit), D6.3 (short bodies stall), D6.4 (quadratic copying), D7.6 (unbounded, rescanned
-//! header), D7.7 (loose header parsing) and D7.1 (path traversal through `Filename`).
+//! These decoders fix the framing defects of the tutorial programs (see docs/TUTORIAL-DEFECTS.md):
+//! no line framing in the command, chat, half-close and heartbeat programs (one read was taken as
+//! one message), UTF-8 characters split across reads, a non-object JSON body crashing the framing
+//! server, no maximum frame length, bodies shorter than 4 bytes stalling, quadratic copying of
+//! large frames, an unbounded and rescanned upload header, loose header parsing, and path
+//! traversal through the upload's `Filename`.
 
 pub mod frame;
 pub mod lines;

@@ -11,21 +11,25 @@
 //! <10240 bytes>
 //! ```
 //!
-//! Each line is split at its first `:` (so a value may contain `": "`, unlike the seed, D7.7).
+//! Each line is split at its first `:`, so a value may contain `": "` (the tutorial's upload server
+//! split on every `": "` and cut such a value short).
 //! The key must be non-empty printable ASCII without spaces and is compared case-insensitively.
 //! The value is trimmed of spaces and tabs, must be UTF-8 and must not contain control
 //! characters other than tab. Keys:
 //!
-//! * `Filename` (required): a single plain file name, see [`validate_filename`] (D7.1).
+//! * `Filename` (required): a single plain file name, see [`validate_filename`] (the tutorial
+//!   joined the peer's name to its upload directory unchecked, so `../x` escaped it).
 //! * `Filesize` (required): plain decimal ASCII digits, no sign, no spaces inside, fitting in a
-//!   `u64` and not above the decoder's `max_file_size` (D7.7).
+//!   `u64` and not above the decoder's `max_file_size` (the tutorial used `parseInt`, which
+//!   accepts `12abc` and negative sizes).
 //! * `Token` (optional): kept for authentication.
 //! * Anything else is kept, key lower-cased, in [`UploadHeader::extra`].
 //!
 //! `Filename`, `Filesize` and `Token` may each appear only once.
 //!
 //! **Limits.** The block, blank line included, is at most [`MAX_HEADER_BYTES`]; this is checked
-//! while scanning, so 8 KiB without a blank line is an error without waiting for more (D7.6). At
+//! while scanning, so 8 KiB without a blank line is an error without waiting for more (the
+//! tutorial buffered the header until a blank line came, without limit). At
 //! most [`MAX_HEADERS`] lines. Files at most `max_file_size` bytes ([`DEFAULT_MAX_FILE_SIZE`]).
 //!
 //! **Caller's contract.** Append each read to the connection's buffer and call
@@ -33,20 +37,22 @@
 //!
 //! * `Ok(Some(header))`: exactly the header block was consumed. Any bytes after the blank line
 //!   (the start of the file body) stay in the buffer. The caller then consumes exactly
-//!   `header.filesize` body bytes (D7.4) and may call `decode` again for a next upload.
+//!   `header.filesize` body bytes (the tutorial wrote whole reads past the declared size into the
+//!   file) and may call `decode` again for a next upload.
 //! * `Ok(None)`: the block is incomplete; nothing is consumed.
 //! * `Err(e)`: the header is invalid. `e`'s `Display` is suitable for the client; the caller
 //!   should reply and close. A complete but invalid block has been consumed; after
 //!   [`HeaderError::TooLarge`] nothing is. The decoder's state afterwards is unspecified.
 //!
-//! The decoder remembers how far it has scanned, so each byte is searched once (D7.6).
+//! The decoder remembers how far it has scanned, so each byte is searched once (the tutorial
+//! rescanned the whole buffer on every read).
 
 use std::fmt;
 
 use bytes::{Buf, BytesMut};
 
 /// Maximum size of the header block, blank line included: 8 KiB, a few times what a real
-/// header needs (the seed client sends about 100 bytes), as D7.6 suggests.
+/// header needs (the tutorial's upload client sends about 100 bytes).
 pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// Maximum number of header lines: the seed client sends 3; 32 leaves room for extensions
@@ -119,7 +125,8 @@ impl std::error::Error for FilenameError {}
 /// `.` (hidden files, and the upload server's temporary files), no `/`, `\`, NUL or other
 /// control characters, at most [`MAX_FILENAME_BYTES`] bytes.
 ///
-/// This refuses traversal (D7.1) and names that cannot be created (D7.2). The caller should
+/// This refuses traversal and names that cannot be created (the tutorial wrote `../escaped.txt`
+/// outside its upload directory, and crashed on `no/such/dir.txt`). The caller should
 /// still create the file with exclusive create inside its upload directory.
 pub fn validate_filename(name: &str) -> Result<(), FilenameError> {
     if name.is_empty() {

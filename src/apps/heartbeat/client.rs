@@ -1,17 +1,22 @@
-//! `netloop heartbeat HOST:PORT`: the heartbeat client (seed 10, defects fixed).
+//! `netloop heartbeat HOST:PORT`: the heartbeat client (the tutorial's
+//! `10-heartbeat-client.js`, with its defects fixed; see docs/TUTORIAL-DEFECTS.md).
 //!
 //! * Adopts the `heartbeatInterval` the server announces in `welcome` and
-//!   restarts its ping timer with it (D10.1: the seed stored it and kept the
+//!   restarts its ping timer with it (the tutorial stored it and kept the
 //!   old timer). Values are clamped to [`super::MIN_INTERVAL_MS`] ..
 //!   [`super::MAX_INTERVAL_MS`].
 //! * Answers server pings with `pong` {timestamp (the server's), clientTime};
 //!   sends its own `ping` every interval and measures RTT only against the
-//!   timestamps it issued ([`super::rtt`], D10.5): average of the last 20,
+//!   timestamps it issued ([`super::rtt`]; the tutorial turned a pong without
+//!   a timestamp into an RTT of ~1.8·10¹² ms): average of the last 20,
 //!   min, max.
-//! * Lines are framed by [`LineDecoder`] (D10.2: the seed split each chunk).
+//! * Lines are framed by [`LineDecoder`] (the tutorial split each read on
+//!   `\n`, so a line cut across two reads was lost).
 //! * A server silent for [`SILENT_INTERVALS`] intervals is treated as dead:
-//!   the socket is destroyed and the reconnect logic runs (D10.4).
-//! * Reconnects once per failure, from `close` only (D10.3), after a
+//!   the socket is destroyed and the reconnect logic runs (the tutorial never
+//!   checked that pongs came back).
+//! * Reconnects once per failure, from `close` only (the tutorial reconnected
+//!   from both `close` and `error`, two attempts per failure), after a
 //!   [`Backoff`] delay with jitter ([`Reconnect`], shared with `netloop connect`); at most `--max-reconnects` in a row; never
 //!   after `server_shutdown`. A pending reconnect is a stored timer, so
 //!   quitting cancels it.
@@ -454,7 +459,8 @@ impl Handler for HeartbeatClient {
             r.stop();
             return;
         }
-        // One reconnect per failure: only `close` schedules it (D10.3).
+        // One reconnect per failure: only `close` schedules it (not `error`
+        // too, which doubled the tutorial's attempts).
         match self.reconnect.schedule(r, TAG_RECONNECT) {
             Some(d) => {
                 self.stats.reconnects += 1;

@@ -24,8 +24,8 @@
 //!   `interval / 2` to `1.5 × interval + slack`, then `interval ± slack`.
 //!   A timer ping (the client was later than the slack) drops the client out
 //!   of step. Lines that get no reply (`pong`, `heartbeat`) never move pings.
-//! * **Any** inbound message calls [`Liveness::seen`] (D9.2: the seed only
-//!   counted `pong`/`heartbeat`, not the client's own `ping`s).
+//! * **Any** inbound message calls [`Liveness::seen`] (the tutorial's server
+//!   only counted `pong`/`heartbeat`, not the client's own `ping`s).
 //! * Once the client has been silent for `timeout`, regular pings stop and up
 //!   to [`MAX_URGENT_PINGS`] urgent pings go out, one `interval` apart, the
 //!   first at `last_seen + timeout`. If the client is still silent one
@@ -35,7 +35,8 @@
 //! `timeout + MAX_URGENT_PINGS × interval`, exactly, plus at most 1 ms of
 //! wheel rounding: 30 s + 3 × 10 s = 60 s with the defaults. It does not
 //! depend on where the silence falls between two checks, unlike the seed's
-//! shared 10 s sweep (60-70 s, D9.2).
+//! shared 10 s sweep, which dropped a silent peer only on the fourth check
+//! after its timeout (60-70 s).
 //!
 //! //! Neither the grid, the offset nor a ride-along moves the silence deadline,
 //! which depends only on `last_seen`: the bound holds whatever the offset.

@@ -5,7 +5,8 @@
 //! [`crate::codec::parse_message`] (UTF-8 JSON object with a string `type`;
 //! its error is what the client is told) and is classified by its `type`:
 //! `heartbeat`, `pong` (with the `timestamp` it echoes if that is a `u64`:
-//! only a pong can answer one of our pings, D9.3), `ping` (with the client's
+//! only a pong can answer one of our pings, so a peer cannot make up an RTT
+//! with a timestamp of its own choosing), `ping` (with the client's
 //! `timestamp` if it is a number, echoed as is), `status`, and every other
 //! type as [`Inbound::Other`] with the whole object, which the server echoes.
 //!

@@ -5,9 +5,11 @@
 //! `pong` counts only if it echoes a timestamp from that list, and the RTT is
 //! `now - sent_at` on the monotonic clock, never `now - the_peer's_number`.
 //! A peer therefore cannot claim an RTT shorter than its real reply time, or
-//! push made-up samples (D9.3: the seed took `now - msg.timestamp` from any
-//! `heartbeat`), and a pong without a timestamp is ignored instead of giving
-//! an RTT of ~1.8·10¹² ms (D10.5). Each issued ping matches at most once.
+//! push made-up samples (the tutorial's heartbeat server took
+//! `now - msg.timestamp` from any `heartbeat`, with a number the client chose),
+//! and a pong without a timestamp is ignored instead of giving an RTT of
+//! ~1.8·10¹² ms (the tutorial's heartbeat client computed `now - 0`). Each
+//! issued ping matches at most once. See docs/TUTORIAL-DEFECTS.md.
 //!
 //! **Statistics.** The client keeps the last [`RTT_WINDOW`] samples for the
 //! average, plus the minimum and maximum of all samples.

@@ -1,4 +1,5 @@
-//! `netloop serve upload` and `netloop upload HOST:PORT FILE...` (seed 07).
+//! `netloop serve upload` and `netloop upload HOST:PORT FILE...` (the tutorial's
+//! upload server and client, `07-binary-upload.js`).
 //!
 //! The server decodes a header block ([`crate::codec::HeaderDecoder`]), then
 //! takes exactly `Filesize` bytes for the file and hands them to a file
