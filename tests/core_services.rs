@@ -11,8 +11,7 @@ use netloop::codec::{LineDecoder, LineError};
 use netloop::framed::{Flow, Framed};
 use netloop::reactor::service::Remote;
 use netloop::{
-    BytesMut, ConnId, ConnectOptions, Cx, Exit, ListenOptions, Reactor, ServerId, Service,
-    TimerId,
+    BytesMut, ConnId, ConnectOptions, Cx, Exit, ListenOptions, Reactor, ServerId, Service, TimerId,
 };
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -316,7 +315,9 @@ impl Service for TimerA {
                 self.ev.send(format!("A interval {}", self.ticks)).unwrap();
                 if self.ticks == 3 {
                     let cleared = cx.clear_timer(id);
-                    self.ev.send(format!("A cleared interval: {cleared}")).unwrap();
+                    self.ev
+                        .send(format!("A cleared interval: {cleared}"))
+                        .unwrap();
                     // From the timers phase: the immediate runs in this
                     // iteration's check phase, before a 1 ms timeout.
                     self.fired_in = cx.stats().iterations;
@@ -367,7 +368,11 @@ fn typed_timers_of_two_services_do_not_cross() {
     assert_eq!(evs[0], "A clears B's: false", "{evs:?}");
     assert_eq!(count("A timer 7"), 1, "{evs:?}");
     assert_eq!(count("B timer 7"), 1, "{evs:?}");
-    assert_eq!(count("B timer 99"), 1, "B's timer was not cancelled: {evs:?}");
+    assert_eq!(
+        count("B timer 99"),
+        1,
+        "B's timer was not cancelled: {evs:?}"
+    );
     assert!(!evs.iter().any(|e| e == "A timer 99"), "{evs:?}");
     for i in 1..=3 {
         assert_eq!(count(&format!("A interval {i}")), 1, "{evs:?}");
@@ -420,7 +425,9 @@ impl Service for Picky {
 fn on_connection_none_refuses_and_silences_the_connection() {
     let (ev, rx) = mpsc::channel();
     let (h, addr) = Harness::start(move |r| {
-        let s = r.serve(ListenOptions::port(0), Picky { ev, seen: 0 }).unwrap();
+        let s = r
+            .serve(ListenOptions::port(0), Picky { ev, seen: 0 })
+            .unwrap();
         port_of(r, s)
     });
     let mut refused = util::connect(addr);
@@ -443,7 +450,11 @@ fn on_connection_none_refuses_and_silences_the_connection() {
     let first_id = first.strip_prefix("connection ").unwrap();
     let mut evs = rest(&rx);
     evs.retain(|e| e.ends_with(&format!(" {first_id}")));
-    assert_eq!(evs, Vec::<String>::new(), "events of the refused connection");
+    assert_eq!(
+        evs,
+        Vec::<String>::new(),
+        "events of the refused connection"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -548,7 +559,11 @@ fn outbound_connections_carry_their_state() {
     };
     assert_eq!(
         of("first"),
-        ["connect first", "data first ping-first", "close first false"],
+        [
+            "connect first",
+            "data first ping-first",
+            "close first false"
+        ],
         "{evs:?}"
     );
     assert_eq!(
@@ -781,7 +796,9 @@ fn pipe_write_pauses_the_source_and_bounds_memory() {
     assert!(
         evs.iter().any(|e| e == "drain paused=false"),
         "no drain that resumed the source: {:?}",
-        evs.iter().filter(|e| e.starts_with("drain")).collect::<Vec<_>>()
+        evs.iter()
+            .filter(|e| e.starts_with("drain"))
+            .collect::<Vec<_>>()
     );
 }
 
@@ -813,7 +830,11 @@ impl Service for Lines {
         d: &mut BytesMut,
     ) {
         self.ev
-            .send(format!("data {} writes={}", d.len(), cx.stats().write_calls))
+            .send(format!(
+                "data {} writes={}",
+                d.len(),
+                cx.stats().write_calls
+            ))
             .unwrap();
         let ev = self.ev.clone();
         st.decode_all(cx, c, d, |cx, item| match item {
@@ -908,7 +929,9 @@ impl Service for Inner {
         cx.set_timeout(Duration::from_millis(3), 42);
         let t = cx.set_timeout(Duration::from_millis(3), 43);
         let cleared = cx.clear_timer(t);
-        self.ev.send(format!("inner cleared own: {cleared}")).unwrap();
+        self.ev
+            .send(format!("inner cleared own: {cleared}"))
+            .unwrap();
     }
     fn on_data(&mut self, _: &mut Cx<Self>, _: ConnId, _: &mut u8, _: &mut BytesMut) {}
     fn on_timer(&mut self, _: &mut Cx<Self>, _: TimerId, tag: u16) {
