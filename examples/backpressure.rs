@@ -8,41 +8,46 @@
 //! the low-water mark (32 KiB) `on_drain` fires: the producer may go on.
 //! Run: `cargo run --example backpressure`.
 
-use netloop::{Bytes, BytesMut, ConnId, Handler, ListenOptions, Reactor, ServerId};
+use netloop::{Bytes, BytesMut, ConnId, Cx, ListenOptions, Reactor, ServerId, Service};
 use std::io::Read;
 
 struct Producer {
     chunk: Bytes,
 }
 
-impl Handler for Producer {
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, _d: &mut BytesMut) {}
-    fn on_connection(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) {
-        r.close_server(server); // one client is all this demo serves
+impl Service for Producer {
+    type Conn = (); // no per-connection state
+    type Tag = (); // no timers
+    type Message = (); // no messages from other threads
+    fn on_data(&mut self, _: &mut Cx<Self>, _: ConnId, _: &mut (), _: &mut BytesMut) {}
+    fn on_connection(&mut self, cx: &mut Cx<Self>, server: ServerId, conn: ConnId) -> Option<()> {
+        cx.close_server(server); // one client is all this demo serves
         let mut sent = 0;
-        while let Ok(true) = r.write(conn, self.chunk.clone()) {
+        while let Ok(true) = cx.write(conn, self.chunk.clone()) {
             sent += self.chunk.len();
         }
-        let queued = r.buffer_size(conn);
+        let queued = cx.buffer_size(conn);
         println!(
             "write() returned false after {} KiB: {} KiB wait in our queue",
             (sent + self.chunk.len()) / 1024,
             queued / 1024
         );
+        Some(())
     }
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
+    fn on_drain(&mut self, cx: &mut Cx<Self>, conn: ConnId, _: &mut ()) {
         println!(
             "drain: queue down to {} KiB; ending",
-            r.buffer_size(conn) / 1024
+            cx.buffer_size(conn) / 1024
         );
-        let _ = r.end(conn);
+        let _ = cx.end(conn);
     }
 }
 
 fn main() -> std::io::Result<()> {
     let mut r = Reactor::new()?;
+    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
     let server = r
-        .listen(ListenOptions::default())
+        .serve(ListenOptions::default(), Producer { chunk })
         .map_err(|e| std::io::Error::other(e.to_string()))?;
     let addr = r.server_addr(server).expect("bound");
     let client = std::thread::spawn(move || -> std::io::Result<usize> {
@@ -52,8 +57,7 @@ fn main() -> std::io::Result<()> {
         s.read_to_end(&mut all)?;
         Ok(all.len())
     });
-    let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-    r.run_with(&mut Producer { chunk })?;
+    r.run()?;
     let got = client.join().expect("client thread")?;
     println!("client read {} KiB in all", got / 1024);
     Ok(())

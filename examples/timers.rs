@@ -10,16 +10,28 @@
 //! callback, the immediate always comes first: check follows dispatch in the
 //! same iteration, timers come only at the start of the next one.
 
-use netloop::{BytesMut, ConnId, ConnectOptions, Handler, ListenOptions, Reactor, ServerId};
+use netloop::{BytesMut, ConnId, ConnectOptions, Cx, ListenOptions, Reactor, ServerId, Service};
 use std::time::Duration;
 
-const NAMES: [&str; 5] = [
-    "",
-    "main: setTimeout(0)",
-    "main: setImmediate",
-    "io: setTimeout(0)",
-    "io: setImmediate",
-];
+/// Who armed what: the name of each timer and immediate.
+#[derive(Copy, Clone)]
+enum Armed {
+    MainTimeout,
+    MainImmediate,
+    IoTimeout,
+    IoImmediate,
+}
+
+impl Armed {
+    fn name(self) -> &'static str {
+        match self {
+            Armed::MainTimeout => "main: setTimeout(0)",
+            Armed::MainImmediate => "main: setImmediate",
+            Armed::IoTimeout => "io: setTimeout(0)",
+            Armed::IoImmediate => "io: setImmediate",
+        }
+    }
+}
 
 struct Puzzle;
 
@@ -27,34 +39,45 @@ fn say(r: &Reactor, what: &str) {
     println!("iteration {:>2}: {what}", r.stats().iterations);
 }
 
-impl Handler for Puzzle {
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, _d: &mut BytesMut) {}
-    fn on_connection(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) {
-        say(r, "I/O callback (accept): arms setTimeout(0), setImmediate");
-        r.set_timeout(Duration::ZERO, 3);
-        r.set_immediate(4);
-        r.destroy(conn);
-        r.close_server(server);
+impl Service for Puzzle {
+    type Conn = (); // no per-connection state
+    type Tag = Armed;
+    type Message = (); // no messages from other threads
+    /// Runs when the service is added, before the loop: the "main program".
+    fn on_start(&mut self, cx: &mut Cx<Self>) {
+        let server = cx.listen(ListenOptions::default()).expect("listen");
+        let port = cx.server_addr(server).map_or(0, |a| a.port());
+        cx.set_timeout(Duration::ZERO, Armed::MainTimeout); // either order is legal for these two
+        cx.set_immediate(Armed::MainImmediate);
+        cx.connect("127.0.0.1", port, ConnectOptions::default(), ());
     }
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        r.destroy(conn);
+    fn on_data(&mut self, _: &mut Cx<Self>, _: ConnId, _: &mut (), _: &mut BytesMut) {}
+    fn on_connection(&mut self, cx: &mut Cx<Self>, server: ServerId, conn: ConnId) -> Option<()> {
+        say(
+            cx,
+            "I/O callback (accept): arms setTimeout(0), setImmediate",
+        );
+        cx.set_timeout(Duration::ZERO, Armed::IoTimeout);
+        cx.set_immediate(Armed::IoImmediate);
+        cx.destroy(conn);
+        cx.close_server(server);
+        Some(())
     }
-    fn on_timer(&mut self, r: &mut Reactor, _t: netloop::TimerId, tag: u64) {
-        say(r, NAMES[tag as usize]);
+    fn on_connect(&mut self, cx: &mut Cx<Self>, conn: ConnId, _: &mut ()) {
+        cx.destroy(conn);
     }
-    fn on_immediate(&mut self, r: &mut Reactor, tag: u64) {
-        say(r, NAMES[tag as usize]);
+    fn on_timer(&mut self, cx: &mut Cx<Self>, _: netloop::TimerId, tag: Armed) {
+        say(cx, tag.name());
+    }
+    fn on_immediate(&mut self, cx: &mut Cx<Self>, tag: Armed) {
+        say(cx, tag.name());
     }
 }
 
 fn main() -> std::io::Result<()> {
     let mut r = Reactor::new()?;
-    let server = r.listen(ListenOptions::default()).expect("listen");
-    let port = r.server_addr(server).map_or(0, |a| a.port());
-    r.set_timeout(Duration::ZERO, 1); // either order is legal for these two
-    r.set_immediate(2);
-    r.connect("127.0.0.1", port, ConnectOptions::default());
-    r.run_with(&mut Puzzle)?;
+    r.add_service(Puzzle);
+    r.run()?;
     println!("main: timeout first only if 1 ms passed before the first timers phase.");
     println!("io: immediate first, always: check follows dispatch in that iteration.");
     Ok(())

@@ -5,69 +5,96 @@ mod util;
 
 use netloop::apps::echo::Echo;
 use netloop::{
-    BytesMut, ConnId, ConnectOptions, ErrorCode, Exit, Handler, ListenOptions, NetError, Reactor,
+    BytesMut, ConnId, ConnectOptions, Cx, ErrorCode, Exit, ListenOptions, NetError, Reactor,
+    Service,
 };
+use std::cell::RefCell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::time::Duration;
 use util::*;
 
+/// What the client saw, read by the test after the loop returns.
 #[derive(Default)]
-struct Client {
+struct Record {
     events: Vec<String>,
     got: Vec<u8>,
-    want: usize,
 }
 
-impl Handler for Client {
-    fn on_lookup(&mut self, _r: &mut Reactor, _c: ConnId, res: Result<SocketAddr, &NetError>) {
-        self.events.push(format!("lookup:{}", res.is_ok()));
+struct Client {
+    want: usize,
+    out: Rc<RefCell<Record>>,
+}
+
+impl Service for Client {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_lookup(
+        &mut self,
+        _r: &mut Cx<Self>,
+        _c: ConnId,
+        _: &mut (),
+        res: Result<SocketAddr, &NetError>,
+    ) {
+        self.out
+            .borrow_mut()
+            .events
+            .push(format!("lookup:{}", res.is_ok()));
     }
-    fn on_connect(&mut self, r: &mut Reactor, c: ConnId) {
-        self.events.push("connect".into());
+    /// Node's `connect` and `ready`, emitted back to back: both recorded.
+    fn on_connect(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
+        self.out.borrow_mut().events.push("connect".into());
         assert!(r.local_addr(c).is_some());
         assert!(r.peer_addr(c).is_some());
-    }
-    fn on_ready(&mut self, r: &mut Reactor, c: ConnId) {
-        self.events.push("ready".into());
+        self.out.borrow_mut().events.push("ready".into());
         r.write(c, vec![b'z'; self.want]).unwrap();
     }
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
-        self.got.extend_from_slice(&d.split());
-        if self.got.len() == self.want {
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
+        let mut out = self.out.borrow_mut();
+        out.got.extend_from_slice(&d.split());
+        if out.got.len() == self.want {
             r.end(c).unwrap();
         }
     }
-    fn on_end(&mut self, _r: &mut Reactor, _c: ConnId) {
-        self.events.push("end".into());
+    fn on_end(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut ()) {
+        self.out.borrow_mut().events.push("end".into());
     }
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
-        self.events.push(format!("error:{}", e.code));
+    fn on_error(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &NetError) {
+        self.out
+            .borrow_mut()
+            .events
+            .push(format!("error:{}", e.code));
     }
-    fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, had_error: bool) {
-        self.events.push(format!("close:{had_error}"));
+    fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), had_error: bool) {
+        self.out
+            .borrow_mut()
+            .events
+            .push(format!("close:{had_error}"));
     }
 }
 
-/// Connect once with `h` (5 s timeout, plus `local`'s source address if
-/// given) and run the loop until it has nothing left to do.
-fn run_connect<H: Handler>(mut h: H, host: &str, port: u16, local: Option<&str>) -> H {
+/// Connect once with service `s` (5 s timeout, plus `local`'s source
+/// address if given) and run the loop until it has nothing left to do.
+fn run_connect<S: Service<Conn = ()>>(s: S, host: &str, port: u16, local: Option<&str>) {
     let mut r = Reactor::new().unwrap();
     let opts = ConnectOptions {
         timeout: Duration::from_secs(5),
         local_address: local.map(|a| a.parse().unwrap()),
         ..Default::default()
     };
-    r.connect(host, port, opts);
-    assert_eq!(r.run_with(&mut h).unwrap(), Exit::Idle);
-    h
+    r.connect_with(host, port, opts, s, ());
+    assert_eq!(r.run().unwrap(), Exit::Idle);
 }
 
-fn run_client(host: &str, port: u16, want: usize) -> Client {
+fn run_client(host: &str, port: u16, want: usize) -> Record {
+    let out = Rc::new(RefCell::new(Record::default()));
     let c = Client {
         want,
-        ..Default::default()
+        out: out.clone(),
     };
-    run_connect(c, host, port, None)
+    run_connect(c, host, port, None);
+    out.take()
 }
 
 #[test]
@@ -110,30 +137,38 @@ fn error_codes_are_node_spelled() {
     assert_eq!(ErrorCode::ConnReset.as_str(), "ECONNRESET");
 }
 
-/// Records the local address each connection was given.
+/// The local address each connection was given.
 #[derive(Default)]
-struct Local {
+struct Locals {
     locals: Vec<SocketAddr>,
     errors: Vec<String>,
 }
 
-impl Handler for Local {
-    fn on_connect(&mut self, r: &mut Reactor, c: ConnId) {
+/// Records the local address each connection was given.
+struct Local(Rc<RefCell<Locals>>);
+
+impl Service for Local {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connect(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
         if let Some(a) = r.local_addr(c) {
-            self.locals.push(a);
+            self.0.borrow_mut().locals.push(a);
         }
         r.destroy(c);
     }
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+    fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
         d.clear();
     }
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
-        self.errors.push(format!("{}", e.code));
+    fn on_error(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &NetError) {
+        self.0.borrow_mut().errors.push(format!("{}", e.code));
     }
 }
 
-fn connect_from(host: &str, port: u16, local: &str) -> Local {
-    run_connect(Local::default(), host, port, Some(local))
+fn connect_from(host: &str, port: u16, local: &str) -> Locals {
+    let out = Rc::new(RefCell::new(Locals::default()));
+    run_connect(Local(out.clone()), host, port, Some(local));
+    out.take()
 }
 
 #[test]

@@ -5,30 +5,37 @@ mod util;
 
 use netloop::apps::echo::Echo;
 use netloop::reactor::config;
-use netloop::{BytesMut, ConnId, Handler, ListenOptions, Reactor};
+use netloop::{BytesMut, ConnId, Cx, Handler, ListenOptions, ServerId, Service};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use util::*;
 
-/// Echo, recording the largest write queue ever seen.
+/// Echo (the application's, which keeps no state of its own: its callbacks
+/// are called with the loop), recording the largest write queue ever seen.
 struct Probe {
     echo: Echo,
     max_queued: Arc<AtomicUsize>,
     paused: Arc<AtomicUsize>,
 }
 
-impl Handler for Probe {
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
-        self.echo.on_data(r, c, d);
+impl Service for Probe {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
+        Some(())
+    }
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
+        self.echo.on_data(r.reactor(), c, d);
         self.max_queued
             .fetch_max(r.buffer_size(c), Ordering::SeqCst);
         if r.is_paused(c) {
             self.paused.fetch_add(1, Ordering::SeqCst);
         }
     }
-    fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
-        self.echo.on_drain(r, c)
+    fn on_drain(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
+        self.echo.on_drain(r.reactor(), c)
     }
 }
 
@@ -72,7 +79,7 @@ fn queue_stays_bounded_and_nothing_is_lost() {
     let max_queued = Arc::new(AtomicUsize::new(0));
     let paused = Arc::new(AtomicUsize::new(0));
     let (m, p) = (max_queued.clone(), paused.clone());
-    let lp = TestLoop::start(ListenOptions::default(), move || Probe {
+    let lp = ServiceLoop::start(ListenOptions::default(), move || Probe {
         echo: Echo,
         max_queued: m,
         paused: p,
@@ -143,12 +150,16 @@ fn one_write_larger_than_the_cap_reaches_a_reading_peer() {
     const CAP: usize = 64 * 1024;
     const BIG: usize = 4 << 20;
     struct Big;
-    impl Handler for Big {
-        fn on_connection(&mut self, r: &mut Reactor, _s: netloop::ServerId, c: ConnId) {
+    impl Service for Big {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
             let _ = r.write(c, random_bytes(BIG, 13));
             let _ = r.end(c);
+            Some(())
         }
-        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+        fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
             d.clear();
         }
     }
@@ -159,7 +170,7 @@ fn one_write_larger_than_the_cap_reaches_a_reading_peer() {
         },
         ..Default::default()
     };
-    let lp = TestLoop::start(opts, || Big);
+    let lp = ServiceLoop::start(opts, || Big);
     let mut s = connect(lp.addr);
     let got = read_to_end(&mut s);
     assert_eq!(got.len(), BIG, "the write was refused or cut short");

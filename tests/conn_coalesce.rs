@@ -7,9 +7,9 @@
 mod util;
 
 use netloop::conn::write_queue::MAX_IOVECS;
-use netloop::{BytesMut, ConnId, Handler, ListenOptions, Reactor};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service};
 use std::io::{BufRead, BufReader, Write};
-use util::{connect, TestLoop};
+use util::{connect, ServiceLoop};
 
 /// Messages in one burst: several iovec batches.
 const N: usize = 1000;
@@ -28,8 +28,14 @@ fn line(to: &str, i: usize) -> String {
     format!("{to} {i:05}\n")
 }
 
-impl Handler for Burst {
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+impl Service for Burst {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
+        Some(())
+    }
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
         let req = d.split();
         if &req[..] == b"listen\n" {
             self.listener = Some(c);
@@ -59,7 +65,7 @@ fn read_lines(r: &mut impl BufRead, n: usize) -> Vec<String> {
 
 #[test]
 fn a_burst_to_a_connection_costs_one_writev_per_iovec_batch() {
-    let lp = TestLoop::start(ListenOptions::default(), Burst::default);
+    let lp = ServiceLoop::start(ListenOptions::default(), Burst::default);
     let mut listener = connect(lp.addr);
     let mut lr = BufReader::new(listener.try_clone().expect("clone"));
     listener.write_all(b"listen\n").expect("listen");
@@ -102,8 +108,14 @@ fn a_reply_in_data_is_one_write() {
     struct Echo {
         seen: u64,
     }
-    impl Handler for Echo {
-        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+    impl Service for Echo {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
+            Some(())
+        }
+        fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
             // Report the calls so far, then echo: the report is the reply.
             let calls = r.stats().write_calls - self.seen;
             self.seen = r.stats().write_calls;
@@ -111,7 +123,7 @@ fn a_reply_in_data_is_one_write() {
             let _ = r.write(c, format!("{calls}\n"));
         }
     }
-    let lp = TestLoop::start(ListenOptions::default(), || Echo { seen: 0 });
+    let lp = ServiceLoop::start(ListenOptions::default(), || Echo { seen: 0 });
     let mut s = connect(lp.addr);
     let mut rd = BufReader::new(s.try_clone().expect("clone"));
     let mut counts = Vec::new();
@@ -129,7 +141,7 @@ fn a_reply_in_data_is_one_write() {
 /// plus one write.
 #[test]
 fn a_burst_to_a_stalled_peer_is_still_stopped_at_the_cap() {
-    use netloop::{ErrorCode, NetError, ServerId, SocketOptions};
+    use netloop::{ErrorCode, NetError, SocketOptions};
     use std::sync::{Arc, Mutex};
     const CAP: usize = 4 << 20;
     const CHUNK: usize = 1 << 20;
@@ -140,8 +152,11 @@ fn a_burst_to_a_stalled_peer_is_still_stopped_at_the_cap() {
         slow: bool,
     }
     struct Flood(Arc<Mutex<Seen>>);
-    impl Handler for Flood {
-        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+    impl Service for Flood {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
             let mut seen = self.0.lock().unwrap();
             for i in 0..64 {
                 if r.write(c, vec![b'f'; CHUNK]).is_err() {
@@ -150,11 +165,12 @@ fn a_burst_to_a_stalled_peer_is_still_stopped_at_the_cap() {
                 }
                 seen.max_queued = seen.max_queued.max(r.buffer_size(c));
             }
+            Some(())
         }
-        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+        fn on_data(&mut self, _: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
             d.clear();
         }
-        fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+        fn on_error(&mut self, _: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &NetError) {
             self.0.lock().unwrap().slow |= e.code == ErrorCode::SlowConsumer;
         }
     }
@@ -167,7 +183,7 @@ fn a_burst_to_a_stalled_peer_is_still_stopped_at_the_cap() {
         },
         ..Default::default()
     };
-    let lp = TestLoop::start(opts, move || Flood(s2));
+    let lp = ServiceLoop::start(opts, move || Flood(s2));
     // Never reads: a 4 KiB receive buffer, so the kernel holds little.
     let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     sock.set_recv_buffer_size(4096).unwrap();

@@ -3,7 +3,7 @@
 
 mod util;
 
-use netloop::{BytesMut, ConnId, Handler, ListenOptions, Reactor, ServerId};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use util::*;
@@ -25,11 +25,14 @@ fn msg(i: usize) -> Vec<u8> {
     format!("message {i:04}\n").into_bytes()
 }
 
-impl Handler for Corker {
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, data: &mut BytesMut) {
+impl Service for Corker {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_data(&mut self, _: &mut Cx<Self>, _c: ConnId, _: &mut (), data: &mut BytesMut) {
         data.clear();
     }
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+    fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
         let mut seen = Seen::default();
         // 1. Corked: all 100 writes wait in the queue.
         r.cork(c);
@@ -53,6 +56,7 @@ impl Handler for Corker {
         // Recorded before end(): the client may see the FIN at once.
         *self.seen.lock().unwrap() = seen;
         r.end(c).expect("end");
+        Some(())
     }
 }
 
@@ -60,7 +64,7 @@ impl Handler for Corker {
 fn corked_writes_wait_for_the_last_uncork_and_end_sends_them() {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s2 = seen.clone();
-    let lp = TestLoop::start(ListenOptions::default(), move || Corker { seen: s2 });
+    let lp = ServiceLoop::start(ListenOptions::default(), move || Corker { seen: s2 });
     let mut s = connect(lp.addr);
     let mut got = Vec::new();
     s.read_to_end(&mut got).expect("read to FIN");

@@ -12,15 +12,14 @@
 
 mod util;
 
-use netloop::{
-    BytesMut, ConnId, Handler, ListenOptions, Reactor, ServerId, SocketOptions, TimerId,
-};
+use netloop::reactor::service::Remote;
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, SocketOptions, TimerId};
 use proptest::prelude::*;
 use std::io::{Read, Write};
 use std::net::Shutdown;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use util::{connect, TestLoop};
+use util::{connect, ServiceLoop};
 
 /// What the handler does after answering one request.
 #[derive(Copy, Clone, Debug)]
@@ -64,26 +63,36 @@ struct Stepper {
     conn: Option<ConnId>,
     waiting_drain: bool,
     seen: Arc<Mutex<Seen>>,
+    /// Where `on_start` sends the handle the test posts [`Go`] through.
+    remote: std::sync::mpsc::Sender<Remote<Go>>,
 }
 
 /// Posted by the test once its requests and FIN are sent.
 struct Go;
 
-impl Handler for Stepper {
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
-        r.pause(c);
-        self.conn = Some(c);
+impl Service for Stepper {
+    type Conn = ();
+    /// The immediate and the timer that resume: both just resume.
+    type Tag = ();
+    type Message = Go;
+
+    fn on_start(&mut self, cx: &mut Cx<Self>) {
+        self.remote.send(cx.remote()).expect("send remote");
     }
 
-    fn on_message(&mut self, r: &mut Reactor, m: Box<dyn std::any::Any + Send>) {
-        if m.is::<Go>() {
-            if let Some(c) = self.conn {
-                r.resume(c);
-            }
+    fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
+        r.pause(c);
+        self.conn = Some(c);
+        Some(())
+    }
+
+    fn on_message(&mut self, r: &mut Cx<Self>, _: Go) {
+        if let Some(c) = self.conn {
+            r.resume(c);
         }
     }
 
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, data: &mut BytesMut) {
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), data: &mut BytesMut) {
         loop {
             if r.is_paused(c) {
                 return;
@@ -109,11 +118,11 @@ impl Handler for Stepper {
                 }
                 Act::PauseImmediate => {
                     r.pause(c);
-                    r.set_immediate(0);
+                    r.set_immediate(());
                 }
                 Act::PauseTimer => {
                     r.pause(c);
-                    r.set_timeout(Duration::from_millis(1), 0);
+                    r.set_timeout(Duration::from_millis(1), ());
                 }
                 Act::PauseInline => {
                     r.pause(c);
@@ -125,25 +134,25 @@ impl Handler for Stepper {
         }
     }
 
-    fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
+    fn on_drain(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
         if std::mem::take(&mut self.waiting_drain) {
             r.resume(c);
         }
     }
 
-    fn on_immediate(&mut self, r: &mut Reactor, _tag: u64) {
+    fn on_immediate(&mut self, r: &mut Cx<Self>, _tag: ()) {
         if let Some(c) = self.conn {
             r.resume(c);
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
+    fn on_timer(&mut self, r: &mut Cx<Self>, _t: TimerId, _tag: ()) {
         if let Some(c) = self.conn {
             r.resume(c);
         }
     }
 
-    fn on_end(&mut self, r: &mut Reactor, c: ConnId) {
+    fn on_end(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
         let mut seen = self.seen.lock().unwrap();
         seen.served_at_end = Some(self.served);
         seen.unread_at_end = r.take_unread(c).len();
@@ -184,13 +193,16 @@ fn run(n: usize, size: usize, hwm: usize, acts: Vec<Act>, fin: bool) -> (Vec<u8>
         },
         ..ListenOptions::default()
     };
-    let lp = TestLoop::start(opts, move || Stepper {
+    let (rtx, rrx) = std::sync::mpsc::channel();
+    let lp = ServiceLoop::start(opts, move || Stepper {
         acts,
         served: 0,
         conn: None,
         waiting_drain: false,
         seen: s2,
+        remote: rtx,
     });
+    let go = rrx.recv_timeout(util::TIMEOUT).expect("remote");
     let mut s = connect(lp.addr);
     let reqs = requests(n, size);
     let mut w = s.try_clone().unwrap();
@@ -205,7 +217,7 @@ fn run(n: usize, size: usize, hwm: usize, acts: Vec<Act>, fin: bool) -> (Vec<u8>
     // Requests and FIN now wait in the kernel; let the server read them.
     // (With very large batches the writer may still be sending: then the
     // FIN follows later, which the schedule must survive too.)
-    lp.post(Go);
+    go.post(Go);
     let got = if fin {
         let mut got = Vec::new();
         s.read_to_end(&mut got).expect("read to EOF");

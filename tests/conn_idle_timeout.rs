@@ -3,7 +3,7 @@
 
 mod util;
 
-use netloop::{BytesMut, ConnId, Handler, ListenOptions, Reactor, ServerId, SocketOptions};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, SocketOptions};
 use std::io::{Read, Write};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -20,28 +20,32 @@ struct Idle {
     seen: Arc<Mutex<Seen>>,
 }
 
-impl Handler for Idle {
-    fn on_connection(&mut self, _r: &mut Reactor, _s: ServerId, _c: ConnId) {
+impl Service for Idle {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, _r: &mut Cx<Self>, _s: ServerId, _c: ConnId) -> Option<()> {
         self.seen.lock().unwrap().connected = Some(Instant::now());
+        Some(())
     }
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
         let b = d.split().freeze();
         let _ = r.write(c, b);
     }
-    fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
+    fn on_timeout(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
         self.seen.lock().unwrap().timeouts.push(Instant::now());
         // Still open: prove it by writing.
         r.write(c, &b"timeout\n"[..])
             .expect("connection still open");
     }
-    fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+    fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), _e: bool) {
         self.seen.lock().unwrap().closed = true;
     }
 }
 
 const IDLE: Duration = Duration::from_millis(200);
 
-fn start() -> (TestLoop, Arc<Mutex<Seen>>) {
+fn start() -> (ServiceLoop, Arc<Mutex<Seen>>) {
     let seen: Arc<Mutex<Seen>> = Default::default();
     let s2 = seen.clone();
     let opts = ListenOptions {
@@ -51,7 +55,7 @@ fn start() -> (TestLoop, Arc<Mutex<Seen>>) {
         },
         ..Default::default()
     };
-    (TestLoop::start(opts, move || Idle { seen: s2 }), seen)
+    (ServiceLoop::start(opts, move || Idle { seen: s2 }), seen)
 }
 
 #[test]
@@ -115,8 +119,11 @@ fn a_huge_idle_timeout_saturates_instead_of_firing_at_once() {
         conns: Vec<ConnId>,
         fired: Arc<Mutex<Vec<usize>>>,
     }
-    impl Handler for Three {
-        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+    impl Service for Three {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
             let after = if self.conns.len() == 1 {
                 Duration::from_millis(u64::MAX)
             } else {
@@ -124,13 +131,14 @@ fn a_huge_idle_timeout_saturates_instead_of_firing_at_once() {
             };
             r.set_idle_timeout(c, Some(after));
             self.conns.push(c);
+            Some(())
         }
-        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+        fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
             // Activity: the lazy timer re-arms from `last_activity`.
             let b = d.split().freeze();
             let _ = r.write(c, b);
         }
-        fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
+        fn on_timeout(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
             let which = self.conns.iter().position(|&x| x == c).unwrap_or(99);
             self.fired.lock().unwrap().push(which);
             let _ = r.write(c, &b"timeout\n"[..]);
@@ -138,7 +146,7 @@ fn a_huge_idle_timeout_saturates_instead_of_firing_at_once() {
     }
     let fired: Arc<Mutex<Vec<usize>>> = Default::default();
     let f2 = fired.clone();
-    let lp = TestLoop::start(ListenOptions::default(), move || Three {
+    let lp = ServiceLoop::start(ListenOptions::default(), move || Three {
         conns: Vec::new(),
         fired: f2,
     });

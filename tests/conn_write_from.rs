@@ -4,9 +4,7 @@
 
 mod util;
 
-use netloop::{
-    BytesMut, ConnId, Handler, ListenOptions, Reactor, ServerId, SocketOptions, WriteError,
-};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, SocketOptions, WriteError};
 use std::io::Read;
 use std::sync::{Arc, Mutex};
 use util::*;
@@ -28,11 +26,14 @@ struct Writer {
     calls: Arc<Mutex<Vec<Call>>>,
 }
 
-impl Handler for Writer {
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, data: &mut BytesMut) {
+impl Service for Writer {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_data(&mut self, _: &mut Cx<Self>, _c: ConnId, _: &mut (), data: &mut BytesMut) {
         data.clear();
     }
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+    fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
         for part in &self.parts {
             let mut buf = BytesMut::from(&part[..]);
             let result = r.write_from(c, &mut buf);
@@ -51,6 +52,7 @@ impl Handler for Writer {
             len_after: late.len(),
             cap_after: late.capacity(),
         });
+        Some(())
     }
 }
 
@@ -73,7 +75,7 @@ fn direct_split_and_copied_rests_arrive_in_order() {
         },
         ..ListenOptions::default()
     };
-    let lp = TestLoop::start(opts, move || Writer {
+    let lp = ServiceLoop::start(opts, move || Writer {
         parts: p2,
         calls: c2,
     });

@@ -6,8 +6,9 @@ mod util;
 
 use netloop::apps::echo::Echo;
 use netloop::metrics::LoopMetrics;
+use netloop::reactor::service::Remote;
 use netloop::{
-    BytesMut, ConnId, Handler, ListenOptions, Reactor, ServerId, SocketOptions, TimerId,
+    BytesMut, ConnId, Cx, Handler, ListenOptions, ServerId, Service, SocketOptions, TimerId,
 };
 use std::io::{Read, Write};
 use std::sync::mpsc;
@@ -23,15 +24,32 @@ enum Msg {
     ArmAndCancel,
 }
 
-/// The echo server, plus `FLOOD` (writes past the cap: a slow consumer) and
-/// the test's messages.
-struct Probe(Echo);
+/// The timers the messages arm.
+#[derive(Clone, Debug)]
+enum Tag {
+    /// Fires late: the loop is blocked past its deadline.
+    Late,
+    /// Cancelled right after it is armed.
+    Cancelled,
+}
 
-impl Handler for Probe {
-    fn on_connection(&mut self, r: &mut Reactor, s: ServerId, c: ConnId) {
-        self.0.on_connection(r, s, c)
+/// The echo server (the application's, which keeps no state of its own:
+/// its callbacks are called with the loop), plus `FLOOD` (writes past the
+/// cap: a slow consumer) and the test's messages.
+struct Probe(Echo, mpsc::Sender<Remote<Msg>>);
+
+impl Service for Probe {
+    type Conn = ();
+    type Tag = Tag;
+    type Message = Msg;
+    fn on_start(&mut self, cx: &mut Cx<Self>) {
+        self.1.send(cx.remote()).expect("send remote");
     }
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+    fn on_connection(&mut self, r: &mut Cx<Self>, s: ServerId, c: ConnId) -> Option<()> {
+        self.0.on_connection(r.reactor(), s, c);
+        Some(())
+    }
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
         if d.starts_with(b"FLOOD") {
             d.clear();
             // Careless: writes on past the cap to a peer that stopped
@@ -43,16 +61,15 @@ impl Handler for Probe {
                 }
             }
         } else {
-            self.0.on_data(r, c, d)
+            self.0.on_data(r.reactor(), c, d)
         }
     }
-    fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
-        self.0.on_drain(r, c)
+    fn on_drain(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
+        self.0.on_drain(r.reactor(), c)
     }
-    fn on_timer(&mut self, _r: &mut Reactor, _t: TimerId, _tag: u64) {}
-    fn on_message(&mut self, r: &mut Reactor, m: Box<dyn std::any::Any + Send>) {
-        let Ok(m) = m.downcast::<Msg>() else { return };
-        match *m {
+    fn on_timer(&mut self, _r: &mut Cx<Self>, _t: TimerId, _tag: Tag) {}
+    fn on_message(&mut self, r: &mut Cx<Self>, m: Msg) {
+        match m {
             Msg::Query(tx) => {
                 // The running total equals the sum over the queues.
                 let sum: usize = r.connection_ids().iter().map(|&c| r.buffer_size(c)).sum();
@@ -60,28 +77,37 @@ impl Handler for Probe {
                 let _ = tx.send(r.metrics());
             }
             Msg::LateTimer(block) => {
-                r.set_timeout(Duration::from_millis(1), 1);
+                r.set_timeout(Duration::from_millis(1), Tag::Late);
                 std::thread::sleep(block);
             }
             Msg::ArmAndCancel => {
-                let t = r.set_timeout(Duration::from_secs(60), 2);
+                let t = r.set_timeout(Duration::from_secs(60), Tag::Cancelled);
                 assert!(r.clear_timer(t));
             }
         }
     }
 }
 
-fn query(lp: &TestLoop) -> LoopMetrics {
+/// The test's loop and the handle its messages go through.
+struct Lp {
+    _lp: ServiceLoop,
+    addr: std::net::SocketAddr,
+    remote: Remote<Msg>,
+}
+
+impl Lp {
+    fn post(&self, m: Msg) {
+        assert!(self.remote.post(m), "loop gone");
+    }
+}
+
+fn query(lp: &Lp) -> LoopMetrics {
     let (tx, rx) = mpsc::channel();
     lp.post(Msg::Query(tx));
     rx.recv_timeout(TIMEOUT).expect("metrics")
 }
 
-fn wait_metrics(
-    lp: &TestLoop,
-    what: &str,
-    mut cond: impl FnMut(&LoopMetrics) -> bool,
-) -> LoopMetrics {
+fn wait_metrics(lp: &Lp, what: &str, mut cond: impl FnMut(&LoopMetrics) -> bool) -> LoopMetrics {
     let mut last = None;
     wait_until(what, || {
         let m = query(lp);
@@ -105,7 +131,13 @@ fn metrics_follow_a_scripted_workload() {
         },
         ..Default::default()
     };
-    let lp = TestLoop::start(opts, || Probe(Echo));
+    let (rtx, rrx) = mpsc::channel();
+    let service_loop = ServiceLoop::start(opts, move || Probe(Echo, rtx));
+    let lp = Lp {
+        addr: service_loop.addr,
+        remote: rrx.recv_timeout(TIMEOUT).expect("remote"),
+        _lp: service_loop,
+    };
     let m0 = query(&lp);
     assert_eq!(m0.connections.accepted, 0);
     assert_eq!(m0.bytes.read, 0);

@@ -505,3 +505,71 @@ impl Drop for Proc {
         let _ = self.child.wait();
     }
 }
+
+/// Stops a [`ServiceLoop`]'s loop on any message.
+struct StopService(mpsc::Sender<netloop::reactor::service::Remote<()>>);
+
+impl netloop::Service for StopService {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_start(&mut self, cx: &mut netloop::Cx<Self>) {
+        let _ = self.0.send(cx.remote());
+    }
+    fn on_data(
+        &mut self,
+        _: &mut netloop::Cx<Self>,
+        _: ConnId,
+        _: &mut (),
+        d: &mut netloop::BytesMut,
+    ) {
+        d.clear();
+    }
+    fn on_message(&mut self, cx: &mut netloop::Cx<Self>, _: ()) {
+        cx.stop();
+    }
+}
+
+/// [`TestLoop`] for a [`netloop::Service`]: a loop on its own thread
+/// serving the service on 127.0.0.1; stopped when dropped.
+pub struct ServiceLoop {
+    pub addr: SocketAddr,
+    stop: netloop::reactor::service::Remote<()>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl ServiceLoop {
+    /// Serve the service made by `make` (on the loop thread) with `opts`.
+    pub fn start<S, F>(opts: ListenOptions, make: F) -> ServiceLoop
+    where
+        S: netloop::Service,
+        F: FnOnce() -> S + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut r = Reactor::new().expect("reactor");
+            let (stx, srx) = mpsc::channel();
+            r.add_service(StopService(stx));
+            let stop = srx.recv().expect("stop remote");
+            let sid = r.serve(opts, make()).expect("listen");
+            let addr = r.server_addr(sid).expect("addr");
+            tx.send((addr, stop)).expect("send addr");
+            r.run().expect("run");
+        });
+        let (addr, stop) = rx.recv_timeout(TIMEOUT).expect("loop started");
+        ServiceLoop {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ServiceLoop {
+    fn drop(&mut self) {
+        self.stop.post(());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
