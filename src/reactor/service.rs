@@ -75,13 +75,18 @@ pub trait Service: Sized + 'static {
     fn on_listening(&mut self, cx: &mut Cx<'_, Self>, server: ServerId, addr: SocketAddr) {}
     /// A server accepted `conn` (`'connection'`). Return its state, or
     /// `None` to refuse it: the connection is destroyed and none of its
-    /// events reach the service.
+    /// events reach the service. The default refuses, and says so in the
+    /// log: a service that listens must implement this.
     fn on_connection(
         &mut self,
         cx: &mut Cx<'_, Self>,
         server: ServerId,
         conn: ConnId,
     ) -> Option<Self::Conn> {
+        log::warn!(
+            "{server}: {} does not implement on_connection; refusing {conn}",
+            std::any::type_name::<Self>()
+        );
         None
     }
     /// A connection over `max_connections` was accepted and closed (`'drop'`).
