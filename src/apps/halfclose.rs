@@ -61,8 +61,10 @@ impl HalfCloseServer {
         }
     }
 
-    /// Answer one line; `Flow::Stop` once our side is ended by it.
-    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str) -> Flow {
+    /// Answer one line; `Flow::Stop` once our side is ended by it. `eof`:
+    /// at the peer's FIN nothing more will be read, so an echo never pauses
+    /// reading (a pause would stop decoding the last lines).
+    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str, eof: bool) -> Flow {
         let text = line.trim();
         // Per line: debug, as the command server's (the peer controls the
         // volume; at info, 400 KB of input made 34 MB of log).
@@ -88,7 +90,12 @@ impl HalfCloseServer {
             }
             _ => {
                 // At the high-water mark reading pauses until the drain.
-                let _ = r.pipe_write(conn, conn, cat.echo(&sanitize(text)));
+                let echo = cat.echo(&sanitize(text));
+                let _ = if eof {
+                    r.write(conn, echo)
+                } else {
+                    r.pipe_write(conn, conn, echo)
+                };
                 Flow::Continue
             }
         }
@@ -119,7 +126,7 @@ impl HalfCloseServer {
         let cat = self.cat;
         if cx.is_writable(conn) {
             let mut answer = |cx: &mut Cx<'_, Self>, line: Result<String, LineError>| match line {
-                Ok(text) => self.handle_line(cx, conn, &text),
+                Ok(text) => self.handle_line(cx, conn, &text, eof),
                 Err(e) => {
                     // An overlong line ends the connection; decoding then
                     // drops the rest by itself.
