@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use netloop::apps::auth_guard::AuthWire;
 use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
-use netloop::cli::serve::{serve, serve_with, ServerArgs};
+use netloop::cli::serve::{serve_service, serve_service_with, ServerArgs};
 use netloop::cli::target::parse_target;
 use netloop::cli::units::{parse_duration, parse_size};
 use std::process::ExitCode;
@@ -261,12 +261,12 @@ fn main() -> ExitCode {
                 common,
                 banner: false,
                 ..
-            } => serve(&common, netloop::apps::echo::Echo),
+            } => serve_service(&common, netloop::apps::echo::Echo),
             ServeApp::Echo {
                 common,
                 banner: true,
                 line,
-            } => serve(
+            } => serve_service(
                 &common,
                 netloop::apps::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
             ),
@@ -284,7 +284,7 @@ fn main() -> ExitCode {
                 line.catalog(),
                 netloop::apps::chat::ChatServer::new(line.catalog(), line.max_line),
             ),
-            ServeApp::Halfclose { common, line } => serve_with(
+            ServeApp::Halfclose { common, line } => serve_service_with(
                 &common,
                 |o| o.socket.allow_half_open = true,
                 netloop::apps::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),

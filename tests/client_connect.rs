@@ -99,7 +99,7 @@ fn run_client(host: &str, port: u16, want: usize) -> Record {
 
 #[test]
 fn connect_by_ip_echoes_and_closes_cleanly() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     let c = run_client("127.0.0.1", lp.addr.port(), 100_000);
     assert_eq!(c.got.len(), 100_000);
     assert_eq!(c.events, ["connect", "ready", "end", "close:false"]);
@@ -107,7 +107,7 @@ fn connect_by_ip_echoes_and_closes_cleanly() {
 
 #[test]
 fn connect_by_name_reports_lookup() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     let c = run_client("localhost", lp.addr.port(), 10);
     assert_eq!(c.events[0], "lookup:true");
     assert_eq!(&c.events[1..], ["connect", "ready", "end", "close:false"]);
@@ -173,7 +173,7 @@ fn connect_from(host: &str, port: u16, local: &str) -> Locals {
 
 #[test]
 fn local_address_binds_the_source_by_ip_and_by_name() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     // 127.0.0.0/8 is all local on Linux: the server sees the chosen source.
     let h = connect_from("127.0.0.1", lp.addr.port(), "127.0.0.7");
     assert_eq!(h.errors, Vec::<String>::new());
@@ -188,7 +188,7 @@ fn local_address_binds_the_source_by_ip_and_by_name() {
 
 #[test]
 fn local_address_that_is_not_ours_is_an_error_event() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     // TEST-NET-1 is never a local address: bind fails with EADDRNOTAVAIL,
     // reported as an error event, not a panic.
     let h = connect_from("127.0.0.1", lp.addr.port(), "192.0.2.1");

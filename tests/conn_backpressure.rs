@@ -5,7 +5,7 @@ mod util;
 
 use netloop::apps::echo::Echo;
 use netloop::reactor::config;
-use netloop::{BytesMut, ConnId, Cx, Handler, ListenOptions, ServerId, Service};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -23,19 +23,17 @@ impl Service for Probe {
     type Conn = ();
     type Tag = ();
     type Message = ();
-    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
+    fn on_connection(&mut self, _cx: &mut Cx<'_, Self>, _s: ServerId, _c: ConnId) -> Option<()> {
         Some(())
     }
-    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
-        self.echo.on_data(r.reactor(), c, d);
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut (), d: &mut BytesMut) {
+        let echo = &mut self.echo;
+        cx.lift::<Echo, _>(|t| t, |s| s, |cx| echo.on_data(cx, c, st, d));
         self.max_queued
-            .fetch_max(r.buffer_size(c), Ordering::SeqCst);
-        if r.is_paused(c) {
+            .fetch_max(cx.buffer_size(c), Ordering::SeqCst);
+        if cx.is_paused(c) {
             self.paused.fetch_add(1, Ordering::SeqCst);
         }
-    }
-    fn on_drain(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
-        self.echo.on_drain(r.reactor(), c)
     }
 }
 
@@ -79,7 +77,7 @@ fn queue_stays_bounded_and_nothing_is_lost() {
     let max_queued = Arc::new(AtomicUsize::new(0));
     let paused = Arc::new(AtomicUsize::new(0));
     let (m, p) = (max_queued.clone(), paused.clone());
-    let lp = ServiceLoop::start(ListenOptions::default(), move || Probe {
+    let lp = TestLoop::start_service(ListenOptions::default(), move || Probe {
         echo: Echo,
         max_queued: m,
         paused: p,
@@ -136,7 +134,7 @@ fn a_reader_that_keeps_up_is_never_evicted_by_a_small_cap() {
         },
         ..Default::default()
     };
-    let lp = TestLoop::start(opts, || Echo);
+    let lp = TestLoop::start_service(opts, || Echo);
     let data = random_bytes(4 << 20, 11);
     let got = echo_roundtrip(lp.addr, data.clone());
     assert_eq!(got.len(), data.len(), "connection cut short");
@@ -189,7 +187,7 @@ fn drain_comes_with_a_high_water_mark_of_zero_or_one() {
             },
             ..Default::default()
         };
-        let lp = TestLoop::start(opts, || Echo);
+        let lp = TestLoop::start_service(opts, || Echo);
         stuck_writer_then_read(lp.addr, TOTAL);
     }
 }

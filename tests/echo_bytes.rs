@@ -8,7 +8,7 @@ use util::*;
 
 #[test]
 fn ten_mib_over_one_connection() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     let data = random_bytes(10 << 20, 1);
     let got = echo_roundtrip(lp.addr, data.clone());
     assert_eq!(got.len(), data.len());
@@ -17,7 +17,7 @@ fn ten_mib_over_one_connection() {
 
 #[test]
 fn hundred_concurrent_connections() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     let per = 128 * 1024; // 100 × 128 KiB = 12.5 MiB in all
     let threads: Vec<_> = (0..100u64)
         .map(|i| {

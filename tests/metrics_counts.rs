@@ -4,12 +4,9 @@
 
 mod util;
 
-use netloop::apps::echo::Echo;
 use netloop::metrics::LoopMetrics;
 use netloop::reactor::service::Remote;
-use netloop::{
-    BytesMut, ConnId, Cx, Handler, ListenOptions, ServerId, Service, SocketOptions, TimerId,
-};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, SocketOptions, TimerId};
 use std::io::{Read, Write};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -33,20 +30,18 @@ enum Tag {
     Cancelled,
 }
 
-/// The echo server (the application's, which keeps no state of its own:
-/// its callbacks are called with the loop), plus `FLOOD` (writes past the
-/// cap: a slow consumer) and the test's messages.
-struct Probe(Echo, mpsc::Sender<Remote<Msg>>);
+/// The echo (Node's `pipe`, as the application's echo server does), plus
+/// `FLOOD` (writes past the cap: a slow consumer) and the test's messages.
+struct Probe(mpsc::Sender<Remote<Msg>>);
 
 impl Service for Probe {
     type Conn = ();
     type Tag = Tag;
     type Message = Msg;
     fn on_start(&mut self, cx: &mut Cx<Self>) {
-        self.1.send(cx.remote()).expect("send remote");
+        self.0.send(cx.remote()).expect("send remote");
     }
-    fn on_connection(&mut self, r: &mut Cx<Self>, s: ServerId, c: ConnId) -> Option<()> {
-        self.0.on_connection(r.reactor(), s, c);
+    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
         Some(())
     }
     fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
@@ -61,11 +56,8 @@ impl Service for Probe {
                 }
             }
         } else {
-            self.0.on_data(r.reactor(), c, d)
+            let _ = r.pipe_write_from(c, c, d);
         }
-    }
-    fn on_drain(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
-        self.0.on_drain(r.reactor(), c)
     }
     fn on_timer(&mut self, _r: &mut Cx<Self>, _t: TimerId, _tag: Tag) {}
     fn on_message(&mut self, r: &mut Cx<Self>, m: Msg) {
@@ -132,7 +124,7 @@ fn metrics_follow_a_scripted_workload() {
         ..Default::default()
     };
     let (rtx, rrx) = mpsc::channel();
-    let service_loop = ServiceLoop::start(opts, move || Probe(Echo, rtx));
+    let service_loop = ServiceLoop::start(opts, move || Probe(rtx));
     let lp = Lp {
         addr: service_loop.addr,
         remote: rrx.recv_timeout(TIMEOUT).expect("remote"),

@@ -12,7 +12,7 @@ use util::*;
 
 #[test]
 fn data_then_fin_in_one_burst_is_echoed_and_closed() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     for i in 0..200u64 {
         let mut s = connect(lp.addr);
         let msg = random_bytes(1 + (i as usize % 300), i);
@@ -25,7 +25,7 @@ fn data_then_fin_in_one_burst_is_echoed_and_closed() {
 
 #[test]
 fn many_small_messages_on_one_connection() {
-    let lp = TestLoop::start(ListenOptions::default(), || Echo);
+    let lp = TestLoop::start_service(ListenOptions::default(), || Echo);
     let mut s = connect(lp.addr);
     for i in 0..2000u64 {
         let msg = random_bytes(1 + (i as usize % 100), i);

@@ -164,22 +164,36 @@ fn server_close_waits_for_its_last_connection() {
 #[test]
 fn echo_destroys_an_idle_peer_that_never_answers_its_fin() {
     use netloop::apps::echo::Echo;
-    use netloop::SocketOptions;
+    use netloop::{Cx, Service, SocketOptions};
     use std::io::Read;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     struct Counting(Echo, Arc<AtomicUsize>);
-    impl Handler for Counting {
-        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
-            self.0.on_data(r, c, d)
+    impl Service for Counting {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(
+            &mut self,
+            _cx: &mut Cx<'_, Self>,
+            _s: ServerId,
+            _c: ConnId,
+        ) -> Option<()> {
+            Some(())
         }
-        fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
-            self.0.on_drain(r, c)
+        fn on_data(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut (), d: &mut BytesMut) {
+            let echo = &mut self.0;
+            cx.lift::<Echo, _>(|t| t, |s| s, |cx| echo.on_data(cx, c, st, d))
         }
-        fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
-            self.0.on_timeout(r, c)
+        fn on_drain(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut ()) {
+            let echo = &mut self.0;
+            cx.lift::<Echo, _>(|t| t, |s| s, |cx| echo.on_drain(cx, c, st))
         }
-        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+        fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut ()) {
+            let echo = &mut self.0;
+            cx.lift::<Echo, _>(|t| t, |s| s, |cx| echo.on_timeout(cx, c, st))
+        }
+        fn on_close(&mut self, _cx: &mut Cx<'_, Self>, _c: ConnId, _st: (), _e: bool) {
             self.1.fetch_add(1, Ordering::SeqCst);
         }
     }
@@ -192,7 +206,7 @@ fn echo_destroys_an_idle_peer_that_never_answers_its_fin() {
         },
         ..Default::default()
     };
-    let lp = TestLoop::start(opts, move || Counting(Echo, c2));
+    let lp = TestLoop::start_service(opts, move || Counting(Echo, c2));
     let mut silent = connect(lp.addr);
     // First timeout: a clean FIN.
     assert_eq!(silent.read(&mut [0u8; 1]).unwrap(), 0, "FIN after idle");

@@ -20,7 +20,7 @@ fn connections_over_the_limit_are_dropped() {
         max_connections: Some(2),
         ..Default::default()
     };
-    let lp = TestLoop::start(opts, || Echo);
+    let lp = TestLoop::start_service(opts, || Echo);
     let mut a = connect(lp.addr);
     let mut b = connect(lp.addr);
     echo_once(&mut a, b"a");

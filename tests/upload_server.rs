@@ -416,7 +416,7 @@ fn a_slow_disk_pauses_the_socket_instead_of_buffering() {
     let mut cfg = UploadConfig::new(dir.0.clone());
     // 1 ms per write of at most one 64 KiB read: about 0.4 s of "disk".
     cfg.write_delay = Duration::from_millis(1);
-    let l = TestLoop::start(ListenOptions::default(), move || Upload::new(cfg));
+    let l = TestLoop::start_service(ListenOptions::default(), move || Upload::new(cfg));
     // Large against the kernel's socket buffers (several MiB on loopback,
     // which absorb data whatever the server does), so the measure is the
     // server's pause, not the buffers, on a loaded machine too.
@@ -517,7 +517,7 @@ fn start_cfg(cfg: UploadConfig, idle: Option<Duration>) -> TestLoop {
         },
         ..ListenOptions::default()
     };
-    TestLoop::start(opts, move || Upload::new(cfg))
+    TestLoop::start_service(opts, move || Upload::new(cfg))
 }
 
 /// The last reply before EOF (the server closed), or `Null`.

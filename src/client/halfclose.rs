@@ -1,5 +1,6 @@
 //! `netloop halfclose HOST:PORT [normal|half|shutdown]`: the seed's half-close
-//! client (program 08), with half-open really on (D8.1).
+//! client (program 08), with half-open really on (the seed never set
+//! `allowHalfOpen`, so its "after the FIN" paths never ran).
 //!
 //! Scenarios, as in the seed's runner:
 //! * `normal`: `Hello Server!`, 500 ms later `How are you?`, 500 ms later our
@@ -10,16 +11,17 @@
 //! In every scenario, when the server's FIN arrives and our side is still open,
 //! the client waits 200 ms, sends its last line and ends 500 ms later (the
 //! seed's timings). Nothing is written after our own end, and every timer is
-//! cleared when the connection closes (D8.4). Received lines are printed as
+//! cleared when the connection closes, so none outlives it. Received lines are printed as
 //! `received: <line>`; events as the seed logged them, in English.
 
 use crate::apps::catalog::Lang;
 use crate::apps::text::sanitize;
 use crate::client::server_lines::{ServerLines, ServerText};
-use crate::{ConnId, ConnectOptions, Handler, NetError, Reactor, SocketOptions, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, NetError, Service, SocketOptions, TimerId};
 use bytes::BytesMut;
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// The seed client's scenarios.
@@ -53,107 +55,114 @@ enum Step {
 struct HalfCloseClient {
     scenario: Scenario,
     lang: Lang,
-    conn: Option<ConnId>,
-    lines: ServerLines,
-    timers: HashMap<u64, Step>,
+    /// Timers not fired yet, cleared when the connection closes.
     pending: Vec<TimerId>,
-    next_tag: u64,
-    connected: bool,
+    /// Set at `connect`, read by [`run`] after the loop.
+    connected: Rc<Cell<bool>>,
 }
 
 impl HalfCloseClient {
-    fn after(&mut self, r: &mut Reactor, d: Duration, step: Step) {
-        self.next_tag += 1;
-        self.timers.insert(self.next_tag, step);
-        self.pending.push(r.set_timeout(d, self.next_tag));
+    fn after(&mut self, cx: &mut Cx<'_, Self>, d: Duration, conn: ConnId, step: Step) {
+        self.pending.push(cx.set_timeout(d, (conn, step)));
     }
 
-    fn send(&self, r: &mut Reactor, text: &str) {
-        if let Some(c) = self.conn.filter(|c| r.is_writable(*c)) {
-            let _ = r.write(c, format!("{text}\n"));
+    fn send(cx: &mut Cx<'_, Self>, conn: ConnId, text: &str) {
+        if cx.is_writable(conn) {
+            let _ = cx.write(conn, format!("{text}\n"));
         }
     }
 
-    fn end(&self, r: &mut Reactor) {
-        if let Some(c) = self.conn.filter(|c| r.is_writable(*c)) {
+    fn end(cx: &mut Cx<'_, Self>, conn: ConnId) {
+        if cx.is_writable(conn) {
             println!("client closed its write side");
-            let _ = r.end(c);
+            let _ = cx.end(conn);
         }
     }
 }
 
-impl Handler for HalfCloseClient {
-    fn on_connect(&mut self, r: &mut Reactor, _conn: ConnId) {
-        self.connected = true;
+impl Service for HalfCloseClient {
+    /// The server's lines.
+    type Conn = ServerLines;
+    /// A scheduled step of the scenario, with its connection.
+    type Tag = (ConnId, Step);
+    type Message = ();
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut ServerLines) {
+        self.connected.set(true);
         println!("connected");
         match self.scenario {
             Scenario::Normal => {
                 println!("=== normal communication ===");
-                self.send(r, "Hello Server!");
-                self.after(r, NORMAL_GAP, Step::SendSecond);
-                self.after(r, NORMAL_GAP * 2, Step::End);
+                Self::send(cx, conn, "Hello Server!");
+                self.after(cx, NORMAL_GAP, conn, Step::SendSecond);
+                self.after(cx, NORMAL_GAP * 2, conn, Step::End);
             }
             Scenario::Half => {
                 println!("=== client half-close ===");
-                self.send(r, "CLOSE_WRITE");
-                self.after(r, HALF_END_AFTER, Step::End);
+                Self::send(cx, conn, "CLOSE_WRITE");
+                self.after(cx, HALF_END_AFTER, conn, Step::End);
             }
             Scenario::Shutdown => {
                 println!("=== server graceful shutdown ===");
-                self.send(r, "SHUTDOWN");
+                Self::send(cx, conn, "SHUTDOWN");
             }
         }
     }
 
-    fn on_data(&mut self, _r: &mut Reactor, _conn: ConnId, data: &mut BytesMut) {
-        while let Some(t) = self.lines.next(data) {
+    fn on_data(
+        &mut self,
+        _: &mut Cx<'_, Self>,
+        _: ConnId,
+        lines: &mut ServerLines,
+        data: &mut BytesMut,
+    ) {
+        while let Some(t) = lines.next(data) {
             show(t);
         }
     }
 
-    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
-        let mut rest = r.take_unread(conn);
-        while let Some(t) = self.lines.next_eof(&mut rest) {
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, lines: &mut ServerLines) {
+        let mut rest = cx.take_unread(conn);
+        while let Some(t) = lines.next_eof(&mut rest) {
             show(t);
         }
         println!("server closed its write side");
-        if r.is_writable(conn) {
-            self.after(r, AFTER_FIN_WRITE, Step::LastLine);
+        if cx.is_writable(conn) {
+            self.after(cx, AFTER_FIN_WRITE, conn, Step::LastLine);
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
-        match self.timers.remove(&tag) {
-            Some(Step::SendSecond) => self.send(r, "How are you?"),
-            Some(Step::End) => self.end(r),
-            Some(Step::LastLine) if self.conn.is_some_and(|c| r.is_writable(c)) => {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, t: TimerId, (conn, step): (ConnId, Step)) {
+        self.pending.retain(|&p| p != t);
+        match step {
+            Step::SendSecond => Self::send(cx, conn, "How are you?"),
+            Step::End => Self::end(cx, conn),
+            Step::LastLine if cx.is_writable(conn) => {
                 println!("client sends data after the server's FIN");
                 let last = match self.lang {
                     Lang::En => "client's last message",
                     Lang::Zh => "客户端最后的消息",
                 };
-                self.send(r, last);
-                self.after(r, AFTER_FIN_END, Step::End);
+                Self::send(cx, conn, last);
+                self.after(cx, AFTER_FIN_END, conn, Step::End);
             }
-            Some(Step::LastLine) => {}
-            None => {}
+            Step::LastLine => {}
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, _conn: ConnId, err: &NetError) {
+    fn on_error(&mut self, _: &mut Cx<'_, Self>, _: ConnId, _: &mut ServerLines, err: &NetError) {
         eprintln!("connection error: {} ({})", err.code.describe(), err.code);
     }
 
-    fn on_close(&mut self, r: &mut Reactor, _conn: ConnId, had_error: bool) {
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, _: ServerLines, had_error: bool) {
         println!(
             "connection fully closed{}",
             if had_error { " (error)" } else { "" }
         );
         for t in self.pending.drain(..) {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
-        self.conn = None;
-        r.stop();
+        cx.stop();
     }
 }
 
@@ -178,20 +187,17 @@ pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
         },
         ..ConnectOptions::default()
     };
-    let conn = r.connect(host, port, opts);
-    let mut c = HalfCloseClient {
+    let connected = Rc::new(Cell::new(false));
+    let client = HalfCloseClient {
         scenario,
         lang,
-        conn: Some(conn),
-        lines: ServerLines::default(),
-        timers: HashMap::new(),
         pending: Vec::new(),
-        next_tag: 0,
-        connected: false,
+        connected: connected.clone(),
     };
-    match crate::client::run_loop(&mut r, &mut c) {
-        Ok(_) if c.connected => ExitCode::SUCCESS,
+    r.connect_with(host, port, opts, client, ServerLines::default());
+    match r.run() {
+        Ok(_) if connected.get() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(code) => code,
+        Err(e) => crate::cli::fatal(format_args!("event loop failed: {e}")),
     }
 }

@@ -2,7 +2,7 @@
 //! the `netloop` binary as a child process, and bounded blocking clients.
 #![allow(dead_code)]
 
-use netloop::{ConnId, Handler, ListenOptions, Reactor, ServerId, TimerId};
+use netloop::{ConnId, Handler, ListenOptions, Reactor, ServerId, Service, TimerId};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -82,6 +82,21 @@ impl<H: Handler> Handler for Wrap<H> {
     }
 }
 
+/// The loop-wide handler beside a service: only stops the loop on [`Stop`]
+/// (the service owns every server and connection).
+struct StopOnly;
+
+impl Handler for StopOnly {
+    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut netloop::BytesMut) {
+        d.clear();
+    }
+    fn on_message(&mut self, r: &mut Reactor, m: Box<dyn std::any::Any + Send>) {
+        if m.is::<Stop>() {
+            r.stop();
+        }
+    }
+}
+
 /// A reactor running `H` on its own thread, listening on 127.0.0.1:0.
 pub struct TestLoop {
     pub addr: SocketAddr,
@@ -104,6 +119,28 @@ impl TestLoop {
             tx.send((addr, r.remote())).expect("send addr");
             let mut h = Wrap(make());
             r.run_with(&mut h).expect("run");
+        });
+        let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
+        TestLoop {
+            addr,
+            remote,
+            thread: Some(thread),
+        }
+    }
+
+    /// Start a loop serving the service made by `make` (on the loop thread).
+    pub fn start_service<S, F>(opts: ListenOptions, make: F) -> TestLoop
+    where
+        S: Service,
+        F: FnOnce() -> S + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut r = Reactor::new().expect("reactor");
+            let sid = r.serve(opts, make()).expect("listen");
+            let addr = r.server_addr(sid).expect("addr");
+            tx.send((addr, r.remote())).expect("send addr");
+            r.run_with(&mut StopOnly).expect("run");
         });
         let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
         TestLoop {

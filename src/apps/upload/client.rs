@@ -1,14 +1,16 @@
-//! `netloop upload HOST:PORT FILE...`: the upload client (seed 07, defects fixed).
+//! `netloop upload HOST:PORT FILE...`: the upload client (the tutorial's
+//! upload program, with its defects fixed).
 //!
 //! Sends each file in turn on one connection: the header block
 //! (`Filename`, `Filesize`, `Content-Type`, CRLF, blank line), then the bytes,
 //! read [`CHUNK`] at a time. When `write()` reports the high-water mark the
 //! client stops reading the file until `drain`, so the file is never read
-//! into memory faster than the network takes it (D7.10: the seed queued the
-//! whole file). It then waits for the server's `completed` and checks the
+//! into memory faster than the network takes it (the seed queued the whole
+//! file). It then waits for the server's `completed` and checks the
 //! size and SHA-256 against what it sent, before the next file (the seed
 //! resolved when the file had been *read*). Replies are framed as lines
-//! (D7.10: the seed split each chunk).
+//! (the seed parsed each chunk as it came, so a reply split over two reads
+//! was lost).
 //!
 //! A `completed` reply without `sha256` (the tutorial's own server sends
 //! none) is checked by size only, and the result line says that no checksum
@@ -36,17 +38,18 @@ use crate::apps::auth::Token;
 use crate::apps::text::{eprint_line, print_line, sanitize};
 use crate::client::auth::is_auth_refusal;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
-use crate::reactor::{Handler, Reactor};
-use crate::{ConnId, ConnectOptions, NetError, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, NetError, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Bytes read from the file per write.
@@ -59,8 +62,17 @@ pub const CHUNK: usize = 64 * 1024;
 /// reported within a minute.
 pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Timer tag of the reply timeout.
-const TAG_REPLY: u64 = 1;
+/// The one timer of the client: the wait for the server's answer after
+/// the last byte of a file.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ReplyWait;
+
+/// How a run ended, read after the loop has returned.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+struct Outcome {
+    failed: bool,
+    completed: usize,
+}
 
 /// Settings of the upload client.
 #[derive(Clone, Debug)]
@@ -138,7 +150,7 @@ struct Sending {
     bar: Option<ProgressBar>,
 }
 
-/// The client handler.
+/// The client: a service owning its one outbound connection.
 pub struct UploadClient {
     queue: VecDeque<PathBuf>,
     current: Option<Sending>,
@@ -151,6 +163,8 @@ pub struct UploadClient {
     reply_timeout: Duration,
     reply_timer: Option<TimerId>,
     token: Option<Token>,
+    /// Shared with [`run`], set when the connection closes.
+    outcome: Rc<Cell<Outcome>>,
 }
 
 impl std::fmt::Debug for UploadClient {
@@ -177,18 +191,19 @@ impl UploadClient {
             reply_timeout: cfg.reply_timeout,
             reply_timer: None,
             token: cfg.token.clone(),
+            outcome: Rc::default(),
         }
     }
 
     /// (Re)start the wait for the server's answer after the last byte.
-    fn arm_reply_timer(&mut self, r: &mut Reactor) {
-        self.clear_reply_timer(r);
-        self.reply_timer = Some(r.set_timeout(self.reply_timeout, TAG_REPLY));
+    fn arm_reply_timer(&mut self, cx: &mut Cx<'_, Self>) {
+        self.clear_reply_timer(cx);
+        self.reply_timer = Some(cx.set_timeout(self.reply_timeout, ReplyWait));
     }
 
-    fn clear_reply_timer(&mut self, r: &mut Reactor) {
+    fn clear_reply_timer(&mut self, cx: &mut Cx<'_, Self>) {
         if let Some(t) = self.reply_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
     }
 
@@ -202,31 +217,31 @@ impl UploadClient {
         self.completed
     }
 
-    fn fail(&mut self, r: &mut Reactor, msg: &str) {
+    fn fail(&mut self, cx: &mut Cx<'_, Self>, msg: &str) {
         eprint_line(&format!("error: {msg}"));
         self.failed = true;
-        self.clear_reply_timer(r);
+        self.clear_reply_timer(cx);
         if let Some(b) = self.current.take().and_then(|c| c.bar) {
             b.abandon();
         }
         if let Some(c) = self.conn {
-            r.destroy(c);
+            cx.destroy(c);
         }
     }
 
-    fn start_next(&mut self, r: &mut Reactor) {
+    fn start_next(&mut self, cx: &mut Cx<'_, Self>) {
         let Some(conn) = self.conn else { return };
         let Some(path) = self.queue.pop_front() else {
-            let _ = r.end(conn);
+            let _ = cx.end(conn);
             return;
         };
         let opened = File::open(&path).and_then(|f| Ok((f.metadata()?.len(), f)));
         let (size, file) = match opened {
             Ok(x) => x,
-            Err(e) => return self.fail(r, &format!("{}: {e}", path.display())),
+            Err(e) => return self.fail(cx, &format!("{}: {e}", path.display())),
         };
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-            return self.fail(r, &format!("{}: not a UTF-8 file name", path.display()));
+            return self.fail(cx, &format!("{}: not a UTF-8 file name", path.display()));
         };
         let token = match &self.token {
             Some(t) => format!("Token: {}\r\n", t.secret()),
@@ -254,14 +269,14 @@ impl UploadClient {
             digest: None,
             bar,
         });
-        if r.write(conn, header.into_bytes()).is_err() {
-            return self.fail(r, "connection closed");
+        if cx.write(conn, header.into_bytes()).is_err() {
+            return self.fail(cx, "connection closed");
         }
-        self.pump(r);
+        self.pump(cx);
     }
 
     /// Send file bytes until the write queue is full or the file is done.
-    fn pump(&mut self, r: &mut Reactor) {
+    fn pump(&mut self, cx: &mut Cx<'_, Self>) {
         let Some(conn) = self.conn else { return };
         loop {
             let Some(cur) = self.current.as_mut() else {
@@ -270,7 +285,7 @@ impl UploadClient {
             if cur.sent == cur.size {
                 if cur.digest.is_none() {
                     cur.digest = Some(hex(&cur.hasher.finalize_reset()));
-                    self.arm_reply_timer(r);
+                    self.arm_reply_timer(cx);
                 }
                 return;
             }
@@ -278,26 +293,26 @@ impl UploadClient {
             let n = match cur.file.read(&mut self.buf[..want]) {
                 Ok(0) => {
                     let msg = format!("{}: file shrank while sending", cur.path.display());
-                    return self.fail(r, &msg);
+                    return self.fail(cx, &msg);
                 }
                 Ok(n) => n,
                 Err(e) => {
                     let msg = format!("{}: {e}", cur.path.display());
-                    return self.fail(r, &msg);
+                    return self.fail(cx, &msg);
                 }
             };
             let chunk = &self.buf[..n];
             cur.hasher.update(chunk);
             cur.sent += n as u64;
-            match r.write(conn, Bytes::copy_from_slice(chunk)) {
+            match cx.write(conn, Bytes::copy_from_slice(chunk)) {
                 Ok(true) => {}
                 Ok(false) => return, // resume on drain
-                Err(e) => return self.fail(r, &format!("write failed: {e}")),
+                Err(e) => return self.fail(cx, &format!("write failed: {e}")),
             }
         }
     }
 
-    fn on_reply(&mut self, r: &mut Reactor, v: serde_json::Map<String, Value>) {
+    fn on_reply(&mut self, cx: &mut Cx<'_, Self>, v: serde_json::Map<String, Value>) {
         let status = v.get("status").and_then(Value::as_str).unwrap_or("");
         let num = |k: &str| v.get(k).and_then(Value::as_u64).unwrap_or(0);
         match status {
@@ -325,12 +340,12 @@ impl UploadClient {
             }
             "completed" => {
                 let Some(cur) = self.current.take() else {
-                    return self.fail(r, "unexpected 'completed'");
+                    return self.fail(cx, "unexpected 'completed'");
                 };
                 if let Some(b) = &cur.bar {
                     b.finish_and_clear();
                 }
-                self.clear_reply_timer(r);
+                self.clear_reply_timer(cx);
                 let stored = sanitize(v.get("filename").and_then(Value::as_str).unwrap_or("?"));
                 let size = num("size");
                 let ours = cur.digest.as_deref().unwrap_or("");
@@ -344,7 +359,7 @@ impl UploadClient {
                         sanitize(sha.unwrap_or("(none)")),
                         cur.size
                     );
-                    return self.fail(r, &msg);
+                    return self.fail(cx, &msg);
                 }
                 match sha {
                     Some(sha) => print_line(&format!(
@@ -357,14 +372,14 @@ impl UploadClient {
                     )),
                 }
                 self.completed += 1;
-                self.start_next(r);
+                self.start_next(cx);
             }
             "error" => {
                 let msg = sanitize(v.get("message").and_then(Value::as_str).unwrap_or("?"));
                 if is_auth_refusal(&msg) {
-                    self.fail(r, &format!("authentication failed: {msg}"));
+                    self.fail(cx, &format!("authentication failed: {msg}"));
                 } else {
-                    self.fail(r, &format!("server: {msg}"));
+                    self.fail(cx, &format!("server: {msg}"));
                 }
             }
             _ => eprint_line(&format!("server: {}", Value::Object(v))),
@@ -372,38 +387,45 @@ impl UploadClient {
     }
 }
 
-impl Handler for UploadClient {
-    fn on_ready(&mut self, r: &mut Reactor, _c: ConnId) {
-        self.start_next(r);
+impl Service for UploadClient {
+    /// The client's one connection keeps its state in the service.
+    type Conn = ();
+    /// The wait for the server's answer after the last byte of a file.
+    type Tag = ReplyWait;
+    type Message = ();
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut ()) {
+        self.conn = Some(conn);
+        self.start_next(cx);
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut (), data: &mut BytesMut) {
         if self.reply_timer.is_some() {
-            self.arm_reply_timer(r); // the server is still answering
+            self.arm_reply_timer(cx); // the server is still answering
         }
         loop {
             match self.decoder.decode(data) {
                 Ok(Some(line)) => match parse_message_or_status(&line) {
-                    Some(v) => self.on_reply(r, v),
+                    Some(v) => self.on_reply(cx, v),
                     None => eprint_line(&format!("server: {line}")),
                 },
                 Ok(None) => return,
                 Err(e) => {
                     data.clear();
-                    self.fail(r, &format!("bad reply: {e}"));
-                    r.destroy(conn);
+                    self.fail(cx, &format!("bad reply: {e}"));
+                    cx.destroy(conn);
                     return;
                 }
             }
         }
     }
 
-    fn on_drain(&mut self, r: &mut Reactor, _c: ConnId) {
-        self.pump(r);
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, _: &mut ()) {
+        self.pump(cx);
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, timer: TimerId, tag: u64) {
-        if tag != TAG_REPLY || self.reply_timer != Some(timer) {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, timer: TimerId, _: ReplyWait) {
+        if self.reply_timer != Some(timer) {
             return;
         }
         self.reply_timer = None;
@@ -416,24 +438,28 @@ impl Handler for UploadClient {
             "{name}: no reply from the server within {:?} after the last byte (the file may or may not be stored)",
             self.reply_timeout
         );
-        self.fail(r, &msg);
+        self.fail(cx, &msg);
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, err: &NetError) {
+    fn on_error(&mut self, _: &mut Cx<'_, Self>, _c: ConnId, _: &mut (), err: &NetError) {
         eprintln!("error: {err}");
         self.failed = true;
     }
 
-    fn on_close(&mut self, r: &mut Reactor, _c: ConnId, _had_error: bool) {
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, _: (), _had_error: bool) {
         self.conn = None;
-        self.clear_reply_timer(r);
+        self.clear_reply_timer(cx);
         if self.current.is_some() || !self.queue.is_empty() {
             if !self.failed {
                 eprintln!("error: the connection closed before every file was confirmed");
             }
             self.failed = true;
         }
-        r.stop();
+        self.outcome.set(Outcome {
+            failed: self.failed,
+            completed: self.completed,
+        });
+        cx.stop();
     }
 }
 
@@ -466,11 +492,14 @@ pub fn run(cfg: &UploadClientConfig) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut client = UploadClient::new(cfg);
-    client.conn = Some(r.connect(&cfg.host, cfg.port, ConnectOptions::default()));
-    match crate::client::run_loop(&mut r, &mut client) {
-        Ok(_) if !client.failed() && client.completed() == cfg.files.len() => ExitCode::SUCCESS,
+    let client = UploadClient::new(cfg);
+    let outcome = client.outcome.clone();
+    r.connect_with(&cfg.host, cfg.port, ConnectOptions::default(), client, ());
+    match r.run() {
+        Ok(_) if !outcome.get().failed && outcome.get().completed == cfg.files.len() => {
+            ExitCode::SUCCESS
+        }
         Ok(_) => ExitCode::FAILURE,
-        Err(code) => code,
+        Err(e) => crate::cli::fatal(format_args!("event loop failed: {e}")),
     }
 }

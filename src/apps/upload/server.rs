@@ -1,4 +1,6 @@
-//! The upload server (seed 07, defects fixed).
+//! The upload server (the tutorial's upload program, with its defects
+//! fixed), a [`Service`]: one [`Session`] per connection, the file I/O on
+//! worker threads whose replies come back as typed messages.
 //!
 //! **Per connection**, a state machine (`Phase`, with stable `Display` names):
 //!
@@ -6,17 +8,18 @@
 //! `finishing` → (worker: synced and stored) `header` again, so several
 //! uploads may follow each other on one connection. Any error → `closing`.
 //!
-//! * The header is decoded by [`HeaderDecoder`] (8 KiB cap, D7.6/D7.7; the
-//!   file name checked by `validate_filename`, D7.1/D7.2). A bad header gets
+//! * The header is decoded by [`HeaderDecoder`] (capped at 8 KiB, scanned
+//!   once, parsed strictly; the file name checked by `validate_filename`, so
+//!   a name cannot leave the upload directory). A bad header gets
 //!   `{status:"error", message}` and the connection is ended.
 //! * Exactly `Filesize` bytes go to the file; what follows stays in the
-//!   buffer as the next header (D7.4). The bytes that came with the header,
-//!   and a 0-byte file, complete like any other (D7.3).
+//!   buffer as the next header, never in this file. The bytes that came
+//!   with the header, and a 0-byte file, complete like any other.
 //! * File bytes are handed to the [`WorkerPool`] without a copy (`Bytes`
 //!   split off the read buffer). Reading pauses while more than
 //!   [`MAX_IN_FLIGHT`] bytes of this upload wait for the disk, and resumes
 //!   below [`RESUME_IN_FLIGHT`], so a slow disk slows the client through TCP
-//!   instead of growing our memory (D7.8).
+//!   instead of growing our memory.
 //! * While `finishing`, reading is paused too: the next upload's `receiving`
 //!   never overtakes this one's `completed`.
 //! * Replies, one JSON object per line: `receiving` {filename, total};
@@ -40,29 +43,29 @@
 //!   files' namespace); `serve_upload` locks the directory for one server
 //!   and removes temporary files an earlier run left.
 //! * An upload that does not complete (disconnect, idle timeout, shutdown,
-//!   disk error) is aborted: the worker removes its temporary file (D7.9).
-//!   A connection ended after an error is destroyed if the peer has not
-//!   closed within [`CLOSE_GRACE`] (D-X4).
+//!   disk error) is aborted: the worker removes its temporary file, so no
+//!   partial file is left behind. A connection ended after an error is
+//!   destroyed if the peer has not closed within [`CLOSE_GRACE`], so a peer
+//!   that never answers our FIN cannot hold its descriptor.
 
 use super::worker::{claim_dir, Job, Reply, WorkerPool, DEFAULT_WORKERS};
 use crate::apps::auth::{
-    auth_timer_conn, auth_timer_tag, log_failure, log_limited, AuthLimiter, Token, AUTH_DEADLINE,
-    AUTH_FAILURE_DELAY,
+    log_failure, log_limited, AuthLimiter, Token, AUTH_DEADLINE, AUTH_FAILURE_DELAY,
 };
 use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::json_line as reply;
 use crate::apps::wall_clock::unix_ms;
-use crate::cli::serve::{serve, ServerArgs};
+use crate::cli::serve::{serve_service, ServerArgs};
 use crate::codec::{HeaderDecoder, DEFAULT_MAX_FILE_SIZE};
-use crate::reactor::{Handler, Reactor};
-use crate::{ConnId, ServerId, TimerId};
+use crate::{ConnId, Cx, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use serde_json::json;
-use std::any::Any;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Bytes of one upload queued for the disk before reading pauses.
@@ -161,7 +164,7 @@ pub struct UploadConfig {
     pub write_delay: Duration,
     /// When set, every header block must carry `Token: <this>`; a missing or
     /// wrong one is answered with an `error` after [`AUTH_FAILURE_DELAY`]
-    /// (reading paused) and the connection is closed (issue 7).
+    /// (reading paused, so guessing costs time) and the connection is closed.
     pub token: Option<Token>,
     /// With a token: a connection without a valid header block by then is
     /// closed ([`AUTH_DEADLINE`], as the other servers; tests shorten it).
@@ -220,8 +223,12 @@ impl fmt::Display for Phase {
     }
 }
 
+/// A connection of the upload server. The loop lends it to the
+/// connection's own callbacks; worker replies and deadlines, which arrive
+/// through the service's `on_message` and `on_timer`, reach it through the
+/// shared handle in the upload index and in the timer's tag.
 #[derive(Debug)]
-struct Session {
+pub struct Session {
     decoder: HeaderDecoder,
     phase: Phase,
     in_flight: usize,
@@ -241,13 +248,30 @@ struct Session {
     who: String,
 }
 
+/// A connection's state, shared with the upload index and the deadlines.
+pub type Shared = Rc<RefCell<Session>>;
+
+/// The upload server's timers.
+#[derive(Clone, Debug)]
+pub enum UploadTimer {
+    /// With a token: no valid header block in time.
+    AuthDeadline(ConnId, Shared),
+    /// A refused token is answered after [`AUTH_FAILURE_DELAY`].
+    AuthDelay(ConnId, Shared),
+    /// A header block not complete in time.
+    Header(ConnId, Shared),
+    /// After an error reply and `end()`: the peer had [`CLOSE_GRACE`] to close.
+    CloseGrace(ConnId),
+}
+
 /// The upload server.
 #[derive(Debug)]
 pub struct Upload {
     cfg: UploadConfig,
     pool: Option<WorkerPool>,
-    sessions: HashMap<ConnId, Session>,
-    jobs: HashMap<u64, ConnId>,
+    /// Uploads in progress (receiving or finishing), by upload id: the
+    /// worker's replies name the upload.
+    jobs: HashMap<u64, (ConnId, Shared)>,
     next_job: u64,
     limiter: AuthLimiter,
 }
@@ -262,19 +286,18 @@ impl Upload {
         Upload {
             cfg,
             pool: None,
-            sessions: HashMap::new(),
             jobs: HashMap::new(),
             next_job: 1,
             limiter: AuthLimiter::new(),
         }
     }
 
-    fn ensure_pool(&mut self, r: &Reactor) {
+    fn ensure_pool(&mut self, cx: &mut Cx<'_, Self>) {
         if self.pool.is_none() {
             match WorkerPool::start(
                 self.cfg.workers,
                 &self.cfg.dir,
-                r.remote(),
+                cx.remote(),
                 self.cfg.write_delay,
             ) {
                 Ok(p) => self.pool = Some(p),
@@ -288,15 +311,12 @@ impl Upload {
     }
 
     /// Reply with an error, abort the upload, end the connection.
-    fn fail(&mut self, r: &mut Reactor, conn: ConnId, message: &str) {
-        let Some(s) = self.sessions.get_mut(&conn) else {
-            return;
-        };
+    fn fail(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session, message: &str) {
         for t in [s.auth_deadline.take(), s.header_timer.take()]
             .into_iter()
             .flatten()
         {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
         let old = std::mem::replace(&mut s.phase, Phase::Closing);
         if let Phase::Receiving(a) | Phase::Finishing(a) = old {
@@ -313,53 +333,57 @@ impl Upload {
             }
         }
         log::debug!("{conn}: upload error: {message}");
-        if r.is_writable(conn) {
-            let _ = r.write(conn, reply(&json!({"status": "error", "message": message})));
-            let _ = r.end(conn);
+        if cx.is_writable(conn) {
+            let _ = cx.write(conn, reply(&json!({"status": "error", "message": message})));
+            let _ = cx.end(conn);
         }
-        r.resume(conn); // see the peer's FIN
+        cx.resume(conn); // see the peer's FIN
         if s.close_timer.is_none() {
-            s.close_timer = Some(r.set_timeout(CLOSE_GRACE, conn.to_u64()));
+            s.close_timer = Some(cx.set_timeout(CLOSE_GRACE, UploadTimer::CloseGrace(conn)));
         }
     }
 
     /// Consume what the current phase can use from `data`.
-    fn process(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+    fn process(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        shared: &Shared,
+        s: &mut Session,
+        data: &mut BytesMut,
+    ) {
         loop {
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                data.clear();
-                return;
-            };
             match &mut s.phase {
                 Phase::Closing => {
                     data.clear();
                     return;
                 }
                 Phase::Finishing(_) => {
-                    r.pause(conn);
+                    cx.pause(conn);
                     return;
                 }
                 Phase::Header => match s.decoder.decode(data) {
                     Ok(None) => {
                         if !data.is_empty() && s.header_timer.is_none() {
                             let d = self.cfg.header_deadline;
-                            s.header_timer = Some(r.set_timeout(d, conn.to_u64()));
+                            let tag = UploadTimer::Header(conn, shared.clone());
+                            s.header_timer = Some(cx.set_timeout(d, tag));
                         }
                         return;
                     }
                     Err(e) => {
                         data.clear();
-                        return self.fail(r, conn, &e.to_string());
+                        return self.fail(cx, conn, s, &e.to_string());
                     }
                     Ok(Some(h)) => {
                         if let Some(t) = s.header_timer.take() {
-                            r.clear_timer(t);
+                            cx.clear_timer(t);
                         }
                         if let Some(token) = &self.cfg.token {
                             // Failures are limited per address and in total
                             // across connections; a refused attempt is not
                             // compared at all.
-                            let now = r.now();
+                            let now = cx.now();
                             // A connection that has presented the right
                             // token once is not subject to the limiter (a
                             // guesser on its address must not stop its next
@@ -386,17 +410,18 @@ impl Upload {
                                     log_failure(&conn.to_string(), 1);
                                 }
                                 // Answered after the delay, reading paused, so
-                                // guessing costs time (issue 7); then closed.
+                                // guessing costs time; then closed.
                                 s.phase = Phase::Closing;
                                 s.auth_error = Some(msg);
                                 data.clear();
-                                r.pause(conn);
-                                r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
+                                cx.pause(conn);
+                                let tag = UploadTimer::AuthDelay(conn, shared.clone());
+                                cx.set_timeout(AUTH_FAILURE_DELAY, tag);
                                 return;
                             }
                             s.authenticated = true;
                             if let Some(t) = s.auth_deadline.take() {
-                                r.clear_timer(t);
+                                cx.clear_timer(t);
                             }
                         }
                         let job = self.next_job;
@@ -409,9 +434,9 @@ impl Upload {
                             written: 0,
                             progress: ProgressPacer::new(h.filesize),
                         });
-                        self.jobs.insert(job, conn);
+                        self.jobs.insert(job, (conn, shared.clone()));
                         log::info!("{conn}: receiving {:?} ({} bytes)", h.filename, h.filesize);
-                        let _ = r.write(
+                        let _ = cx.write(
                             conn,
                             reply(&json!({"status": "receiving", "filename": h.filename, "total": h.filesize, "timestamp": unix_ms()})),
                         );
@@ -419,18 +444,20 @@ impl Upload {
                             id: job,
                             name: h.filename,
                         }) {
-                            return self.fail(r, conn, CAT.upload_workers_unavailable());
+                            return self.fail(cx, conn, s, CAT.upload_workers_unavailable());
                         }
                     }
                 },
                 Phase::Receiving(a) => {
                     // Cut at progress boundaries, so the worker's acks land
-                    // exactly on them whatever the segmentation (D7.5).
+                    // exactly on them whatever the segmentation (progress
+                    // then does not depend on how the bytes arrived).
                     let left = a.total - a.received;
                     let step = a.progress.step();
                     let to_boundary = step - a.received % step;
                     let take = left.min(to_boundary).min(data.len() as u64) as usize;
                     let job = a.job;
+                    let complete = a.received + take as u64 == a.total;
                     if take > 0 {
                         a.received += take as u64;
                         s.in_flight += take;
@@ -439,28 +466,22 @@ impl Upload {
                             id: job,
                             data: chunk,
                         }) {
-                            return self.fail(r, conn, CAT.upload_workers_unavailable());
+                            return self.fail(cx, conn, s, CAT.upload_workers_unavailable());
                         }
                     }
-                    let Some(s) = self.sessions.get_mut(&conn) else {
-                        return;
-                    };
-                    if let Phase::Receiving(a) = &s.phase {
-                        if a.received == a.total {
-                            let Phase::Receiving(a) =
-                                std::mem::replace(&mut s.phase, Phase::Header)
-                            else {
-                                return;
-                            };
-                            s.phase = Phase::Finishing(a);
-                            if !self.submit(Job::Finish { id: job }) {
-                                return self.fail(r, conn, CAT.upload_workers_unavailable());
-                            }
-                            continue; // pauses above
+                    if complete {
+                        let Phase::Receiving(a) = std::mem::replace(&mut s.phase, Phase::Header)
+                        else {
+                            return;
+                        };
+                        s.phase = Phase::Finishing(a);
+                        if !self.submit(Job::Finish { id: job }) {
+                            return self.fail(cx, conn, s, CAT.upload_workers_unavailable());
                         }
+                        continue; // pauses above
                     }
                     if s.in_flight > MAX_IN_FLIGHT {
-                        r.pause(conn);
+                        cx.pause(conn);
                         return;
                     }
                     if data.is_empty() {
@@ -471,22 +492,19 @@ impl Upload {
         }
     }
 
-    fn worker_reply(&mut self, r: &mut Reactor, rep: Reply) {
+    fn worker_reply(&mut self, cx: &mut Cx<'_, Self>, rep: Reply) {
         let id = match &rep {
             Reply::Written { id, .. } | Reply::Failed { id, .. } | Reply::Done { id, .. } => *id,
         };
-        let Some(&conn) = self.jobs.get(&id) else {
+        let Some((conn, shared)) = self.jobs.get(&id).cloned() else {
             return; // the connection went away; the worker cleaned up
         };
-        let Some(s) = self.sessions.get_mut(&conn) else {
-            self.jobs.remove(&id);
-            return;
-        };
+        let mut s = shared.borrow_mut();
         match rep {
             Reply::Written { n, .. } => {
                 s.in_flight = s.in_flight.saturating_sub(n);
                 let mut progress = None;
-                let now = r.now();
+                let now = cx.now();
                 if let Phase::Receiving(a) | Phase::Finishing(a) = &mut s.phase {
                     a.written += n as u64;
                     if a.progress.on_written(a.written, now) {
@@ -501,10 +519,10 @@ impl Upload {
                 let resume =
                     matches!(s.phase, Phase::Receiving(_)) && s.in_flight <= RESUME_IN_FLIGHT;
                 if let Some(p) = progress {
-                    let _ = r.write(conn, reply(&p));
+                    let _ = cx.write(conn, reply(&p));
                 }
                 if resume {
-                    r.resume(conn);
+                    cx.resume(conn);
                 }
             }
             Reply::Failed { error, .. } => {
@@ -516,7 +534,7 @@ impl Upload {
                 if let Phase::Receiving(_) | Phase::Finishing(_) = s.phase {
                     s.phase = Phase::Header;
                 }
-                self.fail(r, conn, &error);
+                self.fail(cx, conn, &mut s, &error);
             }
             Reply::Done {
                 stored,
@@ -528,151 +546,169 @@ impl Upload {
                 if matches!(s.phase, Phase::Finishing(_)) {
                     s.phase = Phase::Header;
                     log::info!("{conn}: stored {stored:?} ({size} bytes)");
-                    let _ = r.write(
+                    let _ = cx.write(
                         conn,
                         reply(&json!({"status": "completed", "filename": stored, "size": size, "sha256": sha256})),
                     );
                     // Buffered bytes (the next header) are delivered again.
-                    r.resume(conn);
+                    cx.resume(conn);
                 }
             }
         }
     }
 }
 
-impl Handler for Upload {
-    fn on_listening(&mut self, r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+impl Service for Upload {
+    type Conn = Shared;
+    type Tag = UploadTimer;
+    /// The file workers' answers.
+    type Message = Reply;
+
+    fn on_listening(&mut self, cx: &mut Cx<'_, Self>, _s: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "upload server listening on {addr}, storing in {}",
             self.cfg.dir.display()
         );
-        self.ensure_pool(r);
+        self.ensure_pool(cx);
     }
 
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
-        self.ensure_pool(r);
-        let auth_deadline = self
-            .cfg
-            .token
-            .is_some()
-            .then(|| r.set_timeout(self.cfg.auth_deadline, auth_timer_tag(conn)));
-        let ip = r
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _s: ServerId,
+        conn: ConnId,
+    ) -> Option<Shared> {
+        self.ensure_pool(cx);
+        let ip = cx
             .peer_addr(conn)
             .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
-        self.sessions.insert(
-            conn,
-            Session {
-                decoder: HeaderDecoder::new(self.cfg.max_file_size),
-                phase: Phase::Header,
-                in_flight: 0,
-                close_timer: None,
-                auth_error: None,
-                auth_deadline,
-                header_timer: None,
-                ip,
-                authenticated: false,
-                who: match r.peer_addr(conn) {
-                    Some(peer) => format!("{conn} ({peer})"),
-                    None => conn.to_string(),
-                },
+        let shared = Rc::new(RefCell::new(Session {
+            decoder: HeaderDecoder::new(self.cfg.max_file_size),
+            phase: Phase::Header,
+            in_flight: 0,
+            close_timer: None,
+            auth_error: None,
+            auth_deadline: None,
+            header_timer: None,
+            ip,
+            authenticated: false,
+            who: match cx.peer_addr(conn) {
+                Some(peer) => format!("{conn} ({peer})"),
+                None => conn.to_string(),
             },
-        );
+        }));
+        if self.cfg.token.is_some() {
+            let tag = UploadTimer::AuthDeadline(conn, shared.clone());
+            let t = cx.set_timeout(self.cfg.auth_deadline, tag);
+            shared.borrow_mut().auth_deadline = Some(t);
+        }
+        Some(shared)
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        self.process(r, conn, data);
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut Shared,
+        data: &mut BytesMut,
+    ) {
+        let shared = st.clone();
+        let mut s = shared.borrow_mut();
+        self.process(cx, conn, &shared, &mut s, data);
     }
 
-    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
-        // A FIN in the middle of a header or a body is an aborted upload;
-        // the close that follows cleans up.
-        let phase = self.sessions.get(&conn).map(|s| s.phase.to_string());
-        if phase.as_deref() == Some("receiving") {
-            self.fail(r, conn, CAT.upload_incomplete());
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Shared) {
+        // A FIN in the middle of a body is an aborted upload; the close
+        // that follows cleans up.
+        let mut s = st.borrow_mut();
+        if matches!(s.phase, Phase::Receiving(_)) {
+            self.fail(cx, conn, &mut s, CAT.upload_incomplete());
         }
     }
 
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
-        if let Ok(rep) = msg.downcast::<Reply>() {
-            self.worker_reply(r, *rep);
-        }
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, rep: Reply) {
+        self.worker_reply(cx, rep);
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
-        if let Some(conn) = auth_timer_conn(tag) {
-            let Some(s) = self.sessions.get_mut(&conn) else {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, t: TimerId, tag: UploadTimer) {
+        let (conn, shared) = match &tag {
+            UploadTimer::CloseGrace(conn) => {
+                // Cleared at close: the connection is still there.
+                cx.destroy(*conn);
                 return;
-            };
-            if s.auth_deadline == Some(t) {
+            }
+            UploadTimer::AuthDeadline(c, s) | UploadTimer::AuthDelay(c, s) => (*c, s),
+            UploadTimer::Header(c, s) => (*c, s),
+        };
+        if cx.state(conn).is_none() {
+            return; // closed meanwhile (the auth delay is not cleared at close)
+        }
+        let mut s = shared.borrow_mut();
+        match tag {
+            UploadTimer::AuthDeadline(..) if s.auth_deadline == Some(t) => {
                 s.auth_deadline = None;
                 log::info!(
                     "{conn}: no authentication within {:?}, closing",
                     self.cfg.auth_deadline
                 );
-                return self.fail(r, conn, CAT.auth_timeout());
+                self.fail(cx, conn, &mut s, CAT.auth_timeout());
             }
-            if let Some(msg) = s.auth_error.take() {
-                self.fail(r, conn, msg);
+            UploadTimer::AuthDelay(..) => {
+                if let Some(msg) = s.auth_error.take() {
+                    self.fail(cx, conn, &mut s, msg);
+                }
             }
-            return;
-        }
-        let conn = ConnId::from_u64(tag);
-        let Some(s) = self.sessions.get_mut(&conn) else {
-            return;
-        };
-        if s.header_timer == Some(t) {
-            s.header_timer = None;
-            log::info!(
-                "{conn}: header block not complete within {:?}, closing",
-                self.cfg.header_deadline
-            );
-            let msg = format!(
-                "header block not complete within {} ms",
-                self.cfg.header_deadline.as_millis()
-            );
-            return self.fail(r, conn, &msg);
-        }
-        if s.close_timer == Some(t) {
-            s.close_timer = None;
-            r.destroy(conn);
+            UploadTimer::Header(..) if s.header_timer == Some(t) => {
+                s.header_timer = None;
+                log::info!(
+                    "{conn}: header block not complete within {:?}, closing",
+                    self.cfg.header_deadline
+                );
+                let msg = format!(
+                    "header block not complete within {} ms",
+                    self.cfg.header_deadline.as_millis()
+                );
+                self.fail(cx, conn, &mut s, &msg);
+            }
+            _ => {}
         }
     }
 
-    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Shared) {
+        let mut s = st.borrow_mut();
         // While finishing, the connection is quiet because we are: reading is
         // paused while our fsync runs. Failing then would tell the client
         // "idle timeout" for a file that is stored a moment later. The reply
         // that follows is activity, which re-arms the idle timer.
-        if let Some(Phase::Finishing(_)) = self.sessions.get(&conn).map(|s| &s.phase) {
+        if let Phase::Finishing(_) = s.phase {
             log::debug!("{conn}: idle while our disk finishes the upload; waiting");
             return;
         }
-        self.fail(r, conn, CAT.idle_timeout());
+        self.fail(cx, conn, &mut s, CAT.idle_timeout());
     }
 
-    fn on_shutdown(&mut self, r: &mut Reactor) {
-        let busy: Vec<ConnId> = self
-            .sessions
-            .iter()
-            .filter(|(_, s)| matches!(s.phase, Phase::Receiving(_)))
-            .map(|(&c, _)| c)
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        let busy: Vec<(ConnId, Shared)> = self
+            .jobs
+            .values()
+            .filter(|(_, s)| matches!(s.borrow().phase, Phase::Receiving(_)))
+            .cloned()
             .collect();
-        for conn in busy {
-            self.fail(r, conn, CAT.upload_shutdown());
+        for (conn, shared) in busy {
+            self.fail(cx, conn, &mut shared.borrow_mut(), CAT.upload_shutdown());
         }
     }
 
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        let Some(s) = self.sessions.remove(&conn) else {
-            return;
-        };
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, st: Shared, _had_error: bool) {
+        let mut s = st.borrow_mut();
         for t in [s.close_timer, s.auth_deadline, s.header_timer]
             .into_iter()
             .flatten()
         {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
-        if let Phase::Receiving(a) | Phase::Finishing(a) = s.phase {
+        let phase = std::mem::replace(&mut s.phase, Phase::Closing);
+        if let Phase::Receiving(a) | Phase::Finishing(a) = phase {
             // A finishing upload has all its bytes; it is stored anyway, but
             // nobody is told. A receiving one is removed.
             self.jobs.remove(&a.job);
@@ -725,7 +761,7 @@ pub fn serve_upload(
     let mut cfg = UploadConfig::new(dir);
     cfg.max_file_size = max_file_size;
     cfg.token = token;
-    serve(&args, Upload::new(cfg))
+    serve_service(&args, Upload::new(cfg))
 }
 
 #[cfg(test)]

@@ -2,9 +2,9 @@
 //!
 //! **Contract.** The loop submits [`Job`]s; each upload has an id and all its
 //! jobs go to the same thread (id modulo the pool size), so they run in
-//! order. Every job is answered by a [`Reply`] posted through the loop's
-//! [`Remote`] (`Handler::on_message`), which wakes the loop through its
-//! `mio::Waker`:
+//! order. Every job is answered by a [`Reply`] posted through the upload
+//! service's typed [`Remote`] (it arrives in `Service::on_message` as a
+//! `Reply`, no downcast), which wakes the loop through its `mio::Waker`:
 //!
 //! * `Open` creates a temporary file `.netloop-upload-<128 random bits in
 //!   hex>.part` in the upload directory with exclusive create (never
@@ -28,7 +28,7 @@
 //! exits.
 
 use super::store_name::candidates;
-use crate::reactor::Remote;
+use crate::reactor::service::Remote;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -139,7 +139,7 @@ impl WorkerPool {
     pub fn start(
         n: usize,
         dir: &Path,
-        remote: Remote,
+        remote: Remote<Reply>,
         write_delay: Duration,
     ) -> io::Result<WorkerPool> {
         let mut queues = Vec::new();
@@ -160,7 +160,7 @@ impl WorkerPool {
                             std::thread::sleep(write_delay);
                         }
                         if let Some(reply) = run_job(&dir, &mut files, job) {
-                            remote.post(Box::new(reply));
+                            remote.post(reply);
                         }
                     }
                     // Queue closed: remove whatever was not finished.
