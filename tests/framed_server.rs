@@ -14,7 +14,7 @@ use std::time::Duration;
 use util::*;
 
 fn start() -> TestLoop {
-    TestLoop::start(ListenOptions::default(), || {
+    TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig::default())
     })
 }
@@ -259,7 +259,7 @@ fn seed_client_06_against_our_server() {
 /// `--lang zh`: the seed's welcome and unknown-type texts, byte for byte.
 #[test]
 fn zh_texts_are_the_seeds() {
-    let l = TestLoop::start(ListenOptions::default(), || {
+    let l = TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig {
             lang: netloop::apps::catalog::Lang::Zh,
             ..FramedConfig::default()
@@ -276,7 +276,7 @@ fn zh_texts_are_the_seeds() {
 fn an_oversized_broadcast_is_refused_to_its_sender_and_relayed_to_nobody() {
     // Accepted on the way in (960 bytes of data under a 1,024-byte limit),
     // but the relayed frame adds the sender and a timestamp and exceeds it.
-    let l = TestLoop::start(ListenOptions::default(), || {
+    let l = TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig {
             max_frame: 1024,
             ..FramedConfig::default()

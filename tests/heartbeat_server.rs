@@ -17,7 +17,7 @@ const INTERVAL: Duration = Duration::from_millis(50);
 const HB_TIMEOUT: Duration = Duration::from_millis(150);
 
 fn start_with(status: Duration) -> TestLoop {
-    TestLoop::start(ListenOptions::default(), move || {
+    TestLoop::start_service(ListenOptions::default(), move || {
         HeartbeatServer::new(HeartbeatConfig {
             interval: INTERVAL,
             timeout: HB_TIMEOUT,
@@ -32,7 +32,7 @@ fn start() -> TestLoop {
 }
 
 fn start_at(interval: Duration, timeout: Duration) -> TestLoop {
-    TestLoop::start(ListenOptions::default(), move || {
+    TestLoop::start_service(ListenOptions::default(), move || {
         HeartbeatServer::new(HeartbeatConfig {
             interval,
             timeout,

@@ -82,6 +82,13 @@ impl<H: Handler> Handler for Wrap<H> {
     }
 }
 
+/// A loop-wide handler with nothing to do (the services do the work).
+struct Nothing;
+
+impl Handler for Nothing {
+    fn on_data(&mut self, _: &mut Reactor, _: ConnId, _: &mut netloop::BytesMut) {}
+}
+
 /// A reactor running `H` on its own thread, listening on 127.0.0.1:0.
 pub struct TestLoop {
     pub addr: SocketAddr,
@@ -103,6 +110,30 @@ impl TestLoop {
             let addr = r.server_addr(sid).expect("addr");
             tx.send((addr, r.remote())).expect("send addr");
             let mut h = Wrap(make());
+            r.run_with(&mut h).expect("run");
+        });
+        let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
+        TestLoop {
+            addr,
+            remote,
+            thread: Some(thread),
+        }
+    }
+
+    /// Start a loop serving the service made by `make` (on the loop thread).
+    pub fn start_service<S, F>(opts: ListenOptions, make: F) -> TestLoop
+    where
+        S: netloop::Service,
+        F: FnOnce() -> S + Send + 'static,
+    {
+        let (tx, rx) = mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let mut r = Reactor::new().expect("reactor");
+            let sid = r.serve(opts, make()).expect("listen");
+            let addr = r.server_addr(sid).expect("addr");
+            tx.send((addr, r.remote())).expect("send addr");
+            // The loop-wide handler only stops the loop on `Stop`.
+            let mut h = Wrap(Nothing);
             r.run_with(&mut h).expect("run");
         });
         let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
