@@ -109,7 +109,7 @@ fn one_frame_over_many_segments() {
 fn null_short_empty_and_invalid_bodies_get_errors_and_the_connection_goes_on() {
     let l = start();
     let (mut s, _) = client(l.addr);
-    // The seed died on this exact frame (D6.1).
+    // The seed died on this exact frame (a `null` body).
     s.write_all(&[0, 0, 0, 4, b'n', b'u', b'l', b'l']).unwrap();
     let r = read_frame(&mut s);
     assert_eq!(r["type"], "error");

@@ -402,10 +402,7 @@ fn v_failures(v: Verdict) -> u32 {
     }
 }
 
-impl<S: Service> Service for AuthGuard<S>
-where
-    S::Tag: Clone,
-{
+impl<S: Service> Service for AuthGuard<S> {
     type Conn = GuardConn<S::Conn>;
     type Tag = GuardTag<S::Tag>;
     type Message = S::Message;

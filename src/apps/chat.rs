@@ -1,9 +1,9 @@
 //! `netloop serve chat`: the seed's multi-room chat (program 03), fixed.
 //!
 //! Protocol: one message per line (LF or CRLF), trimmed; empty lines are
-//! ignored (D3.6: the seed broadcast `[nick]: `). A line starting with `/` is a
+//! ignored (the seed broadcast `[nick]: `). A line starting with `/` is a
 //! command: its first whitespace-separated word, lower-cased, names it, and the
-//! rest of the line is its argument (runs of spaces and tabs separate, D3.6).
+//! rest of the line is its argument (runs of spaces and tabs separate; the seed split on single spaces).
 //! Commands: `/help`, `/nick <name>`, `/list`, `/rooms`, `/join <room>`,
 //! `/leave`, `/whisper <nick> <message>` (also `/w`), `/quit`.
 //! The grammar is the sans-IO parser [`super::chat_command`]; this server
@@ -12,7 +12,8 @@
 //!
 //! Fixes of the seed, each cited where it is done:
 //! * framing: a message is one line, so text can never forge a server line
-//!   (D3.1, D3.2); peer text is passed through [`sanitize`] as well;
+//!   (the seed relayed whatever one read returned, newlines included, and
+//!   cut commands at read boundaries); peer text is passed through [`sanitize`] as well;
 //! * nicknames unique after NFKC, case folding and the confusable skeleton
 //!   ([`name_key`]: `Ａdmin` and Cyrillic `аdmin` are `admin`), shown as
 //!   typed, 1 to [`MAX_NAME_CHARS`] characters, no whitespace, control
@@ -24,11 +25,12 @@
 //!   text loses its bidi
 //!   controls and zero-width spaces ([`strip_invisible`]);
 //! * a lobby message and a nick-change notice reach only the sender's lobby or
-//!   room (D3.5); a whisper reaches exactly the one user with that nickname;
+//!   room (the seed told every room); a whisper reaches exactly the one user with that nickname;
 //! * a session leaves every broadcast set as soon as it ends (`/quit`, idle),
-//!   not at `close` (D3.7, D-X2).
+//!   not at `close` (the seed kept relaying to ended sessions, writing after
+//!   `end`).
 //!
-//! Broadcast (D-X1): a message is encoded once into one `Bytes` and the same
+//! Broadcast (one slow reader must hold neither the sender nor memory): a message is encoded once into one `Bytes` and the same
 //! buffer is queued on every recipient; nothing waits for any reader. A
 //! recipient whose queue would pass the write-buffer cap is destroyed by the
 //! loop as a slow consumer (`error` ERR_SLOW_CONSUMER); its `close` then tells
@@ -49,7 +51,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub const MAX_NAME_CHARS: usize = 32;
 
 /// Most rooms that may exist at once: every room costs a map entry, and a
-/// peer must not be able to create them without bound (D-X6).
+/// peer must not be able to create them without bound.
 pub const MAX_ROOMS: usize = 1024;
 
 /// Characters a name may not contain besides whitespace and controls: they

@@ -155,7 +155,7 @@ impl LineReader {
         let each = |cx: &mut C, item: Result<Line, LineFault>| match item {
             Ok(line) => f(cx, line),
             Err(fault) => {
-                let flow = apply_policy(&mut **cx, conn, fault, cat);
+                let flow = apply_policy(cx, conn, fault, cat);
                 ended |= flow == Flow::Stop;
                 flow
             }

@@ -3,7 +3,7 @@
 //! | client sends | server does |
 //! |---|---|
 //! | (connect) | `welcome` {message, clientId, heartbeatInterval (ms)} |
-//! | any line | counts as liveness (the seed counted only `heartbeat`/`pong`) |
+//! | any line | counts as liveness (the seed ignored a client's own pings) |
 //! | `pong`, `heartbeat` | `heartbeatCount += 1`; a `pong` echoing one of *our* ping timestamps gives an RTT (a client cannot spoof it) |
 //! | `ping` | `pong` {timestamp (the client's, else now), serverTime} |
 //! | `status` | `status_response` {clientId, connectTime, uptime, lastHeartbeat, rtt, heartbeatCount, missedHeartbeats, isAlive} |
@@ -41,8 +41,8 @@
 //! resident size reveals nothing beyond it). The loop's figures stay on
 //! `/metrics` and `/stats`. On shutdown every client gets `server_shutdown`; the reactor
 //! then ends each connection and destroys what is left after the grace
-//! period (the seed's clients never learned of a shutdown, and its sockets
-//! were never closed). Client ids are opaque (`client-N`), not addresses.
+//! period (the seed never cleared its status interval and ended sockets
+//! after a fixed second, with no destroy for those that stayed). Client ids are opaque (`client-N`), not addresses.
 
 use super::liveness::{stable_offset, Due, Liveness};
 use super::message::Inbound;
