@@ -100,7 +100,11 @@ fn admitted_connections_get_every_event() {
     assert_eq!(line(&mut r), "welcome\n");
     // The rest of the authenticating read went to the inner service.
     assert_eq!(line(&mut r), "1 first\n");
-    for (ask, want) in [("imm", "immediate\n"), ("timer", "timer\n"), ("msg", "message\n")] {
+    for (ask, want) in [
+        ("imm", "immediate\n"),
+        ("timer", "timer\n"),
+        ("msg", "message\n"),
+    ] {
         w.write_all(format!("{ask}\n").as_bytes()).unwrap();
         assert_eq!(line(&mut r), want, "{ask}");
     }

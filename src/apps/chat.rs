@@ -102,14 +102,20 @@ fn default_nick_owner(name: &str) -> Option<u64> {
 /// One member's connection state.
 #[derive(Debug)]
 pub struct Member {
-    id: u64,
-    /// The nickname (also in the roster while the session is active; kept
-    /// here for the close log).
-    nick: String,
+    me: Me,
     reader: LineReader,
     grace: Option<TimerId>,
     /// Destroyed as a slow consumer.
     evicted: bool,
+}
+
+/// Who a member is.
+#[derive(Debug)]
+struct Me {
+    id: u64,
+    /// The nickname (also in the roster while the session is active; kept
+    /// here for the close log).
+    nick: String,
 }
 
 /// What the other members see of an active member.
@@ -234,11 +240,11 @@ impl ChatServer {
         self.to_all(r, p.conn, msg);
     }
 
-    fn is_active(&self, m: &Member) -> bool {
-        self.roster.contains_key(&m.id)
+    fn is_active(&self, id: u64) -> bool {
+        self.roster.contains_key(&id)
     }
 
-    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Member, line: &str) {
+    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Me, line: &str) {
         let text = line.trim();
         if text.is_empty() {
             return;
@@ -314,7 +320,7 @@ impl ChatServer {
     }
 
     /// `/nick`: `new` passed [`validate_name`]; check what needs the state.
-    fn nick(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Member, new: &str) {
+    fn nick(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Me, new: &str) {
         let cat = self.cat;
         let key = name_key(new);
         let check = match default_nick_owner(new) {
@@ -406,10 +412,10 @@ impl ChatServer {
         eof: bool,
     ) -> bool {
         let cat = self.cat;
-        let mut reader = std::mem::replace(&mut m.reader, LineReader::new(0));
+        let Member { me, reader, .. } = m;
         let each = |cx: &mut Cx<'_, Self>, line: Line| {
-            self.handle_line(cx, conn, m, &line.text);
-            if self.is_active(m) {
+            self.handle_line(cx, conn, me, &line.text);
+            if self.is_active(me.id) {
                 Flow::Continue
             } else {
                 Flow::Stop
@@ -420,8 +426,7 @@ impl ChatServer {
         } else {
             reader.read_all(cx, conn, data, &cat, each)
         };
-        m.reader = reader;
-        if !self.is_active(m) {
+        if !self.is_active(m.me.id) {
             data.clear(); // the session is over: nothing more is relayed
         }
         ended
@@ -465,8 +470,7 @@ impl Service for ChatServer {
         );
         Self::reply(cx, conn, self.cat.chat_welcome(id));
         Some(Member {
-            id,
-            nick,
+            me: Me { id, nick },
             reader: LineReader::new(self.max_line),
             grace: None,
             evicted: false,
@@ -480,23 +484,23 @@ impl Service for ChatServer {
         m: &mut Member,
         data: &mut BytesMut,
     ) {
-        if !cx.is_writable(conn) || !self.is_active(m) {
+        if !cx.is_writable(conn) || !self.is_active(m.me.id) {
             data.clear(); // the session is over: nothing more is relayed
             return;
         }
         if self.read_lines(cx, conn, m, data, false) {
             // overlong line: the reader ended the connection
-            self.depart(cx, m.id, Catalog::disconnect_notice);
+            self.depart(cx, m.me.id, Catalog::disconnect_notice);
         }
     }
 
     fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
         let mut rest = cx.take_unread(conn);
-        if cx.is_writable(conn) && self.is_active(m) {
+        if cx.is_writable(conn) && self.is_active(m.me.id) {
             self.read_lines(cx, conn, m, &mut rest, true);
         }
         // Without half-open the loop ends our side now: the session is over.
-        self.depart(cx, m.id, Catalog::disconnect_notice);
+        self.depart(cx, m.me.id, Catalog::disconnect_notice);
     }
 
     fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Member) {
@@ -505,7 +509,7 @@ impl Service for ChatServer {
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
         let grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
-        self.depart(cx, m.id, Catalog::disconnect_notice);
+        self.depart(cx, m.me.id, Catalog::disconnect_notice);
         m.grace = grace;
     }
 
@@ -514,7 +518,7 @@ impl Service for ChatServer {
     }
 
     fn on_error(&mut self, _: &mut Cx<'_, Self>, _: ConnId, m: &mut Member, err: &NetError) {
-        log::info!("client {} error: {err}", m.id);
+        log::info!("client {} error: {err}", m.me.id);
         if err.code == ErrorCode::SlowConsumer {
             m.evicted = true;
         }
@@ -522,14 +526,14 @@ impl Service for ChatServer {
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, m: Member, _had_error: bool) {
         if m.evicted {
-            self.depart(cx, m.id, Catalog::evicted_notice);
+            self.depart(cx, m.me.id, Catalog::evicted_notice);
         } else {
-            self.depart(cx, m.id, Catalog::disconnect_notice);
+            self.depart(cx, m.me.id, Catalog::disconnect_notice);
         }
         if let Some(t) = m.grace {
             cx.clear_timer(t);
         }
-        log::info!("client {} ({}) disconnected", m.id, sanitize(&m.nick));
+        log::info!("client {} ({}) disconnected", m.me.id, sanitize(&m.me.nick));
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {

@@ -37,14 +37,20 @@ use std::time::{Instant, SystemTime};
 /// One client's session: the state of a command connection.
 #[derive(Debug)]
 pub struct Session {
+    reader: LineReader,
+    grace: Option<TimerId>,
+    info: SessionInfo,
+}
+
+/// What `/info` reports of a session.
+#[derive(Debug)]
+struct SessionInfo {
     id: u64,
     client_info: String,
     connected_at: SystemTime,
     connected_mono: Instant,
     bytes_received: u64,
     bytes_sent: u64,
-    reader: LineReader,
-    grace: Option<TimerId>,
 }
 
 /// The `/info` reply body.
@@ -82,14 +88,14 @@ impl CommandServer {
     }
 
     /// Write `msg` to `conn`, count it, pause reading at the high-water mark.
-    fn send(cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session, msg: String) {
+    fn send(cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut SessionInfo, msg: String) {
         s.bytes_sent += msg.len() as u64;
         if cx.write(conn, msg) == Ok(false) {
             cx.pause(conn);
         }
     }
 
-    fn handle_line(&self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session, line: Line) {
+    fn handle_line(&self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut SessionInfo, line: Line) {
         let cat = self.cat;
         s.bytes_received += line.wire_len as u64;
         let text = line.text.trim();
@@ -176,16 +182,18 @@ impl Service for CommandServer {
             .unwrap_or_default();
         log::info!("[{id}] new connection: {client_info}");
         let mut s = Session {
-            id,
-            client_info,
-            connected_at: SystemTime::now(),
-            connected_mono: Instant::now(),
-            bytes_received: 0,
-            bytes_sent: 0,
             reader: LineReader::new(self.max_line),
             grace: None,
+            info: SessionInfo {
+                id,
+                client_info,
+                connected_at: SystemTime::now(),
+                connected_mono: Instant::now(),
+                bytes_received: 0,
+                bytes_sent: 0,
+            },
         };
-        Self::send(cx, conn, &mut s, self.cat.command_welcome(id));
+        Self::send(cx, conn, &mut s.info, self.cat.command_welcome(id));
         self.open.insert(conn, id);
         Some(s)
     }
@@ -200,24 +208,22 @@ impl Service for CommandServer {
         // Corked (by the reader): the replies to a pipelined batch leave in
         // one writev, not one write() each.
         let cat = self.cat;
-        let mut reader = std::mem::replace(&mut s.reader, LineReader::new(0));
+        let Session { reader, info, .. } = s;
         reader.read_all(cx, conn, data, &cat, |cx, line| {
-            self.handle_line(cx, conn, s, line);
+            self.handle_line(cx, conn, info, line);
             Flow::Continue
         });
-        s.reader = reader;
     }
 
     fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session) {
         // A last request without a terminator is still a request.
         let mut rest = cx.take_unread(conn);
         let cat = self.cat;
-        let mut reader = std::mem::replace(&mut s.reader, LineReader::new(0));
+        let Session { reader, info, .. } = s;
         reader.read_eof(cx, conn, &mut rest, &cat, |cx, line| {
-            self.handle_line(cx, conn, s, line);
+            self.handle_line(cx, conn, info, line);
             Flow::Continue
         });
-        s.reader = reader;
     }
 
     fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Session) {
@@ -226,7 +232,7 @@ impl Service for CommandServer {
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session) {
         s.grace = close_idle(cx, conn, self.cat.command_timeout(), conn);
-        log::info!("[{}] idle timeout", s.id);
+        log::info!("[{}] idle timeout", s.info.id);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {
@@ -234,7 +240,7 @@ impl Service for CommandServer {
     }
 
     fn on_error(&mut self, _: &mut Cx<'_, Self>, _: ConnId, s: &mut Session, err: &NetError) {
-        log::info!("[{}] socket error: {err}", s.id);
+        log::info!("[{}] socket error: {err}", s.info.id);
     }
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: Session, had_error: bool) {
@@ -243,7 +249,7 @@ impl Service for CommandServer {
             cx.clear_timer(t);
         }
         let err = if had_error { " (error)" } else { "" };
-        log::info!("[{}] closed: {}{err}", s.id, s.client_info);
+        log::info!("[{}] closed: {}{err}", s.info.id, s.info.client_info);
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
