@@ -14,7 +14,7 @@ use std::time::Duration;
 use util::*;
 
 fn start() -> TestLoop {
-    TestLoop::start(ListenOptions::default(), || {
+    TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig::default())
     })
 }
@@ -109,7 +109,7 @@ fn one_frame_over_many_segments() {
 fn null_short_empty_and_invalid_bodies_get_errors_and_the_connection_goes_on() {
     let l = start();
     let (mut s, _) = client(l.addr);
-    // The seed died on this exact frame (D6.1).
+    // The seed died on this exact frame (a `null` body).
     s.write_all(&[0, 0, 0, 4, b'n', b'u', b'l', b'l']).unwrap();
     let r = read_frame(&mut s);
     assert_eq!(r["type"], "error");
@@ -259,7 +259,7 @@ fn seed_client_06_against_our_server() {
 /// `--lang zh`: the seed's welcome and unknown-type texts, byte for byte.
 #[test]
 fn zh_texts_are_the_seeds() {
-    let l = TestLoop::start(ListenOptions::default(), || {
+    let l = TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig {
             lang: netloop::apps::catalog::Lang::Zh,
             ..FramedConfig::default()
@@ -276,7 +276,7 @@ fn zh_texts_are_the_seeds() {
 fn an_oversized_broadcast_is_refused_to_its_sender_and_relayed_to_nobody() {
     // Accepted on the way in (960 bytes of data under a 1,024-byte limit),
     // but the relayed frame adds the sender and a timestamp and exceeds it.
-    let l = TestLoop::start(ListenOptions::default(), || {
+    let l = TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig {
             max_frame: 1024,
             ..FramedConfig::default()

@@ -17,7 +17,7 @@ const INTERVAL: Duration = Duration::from_millis(50);
 const HB_TIMEOUT: Duration = Duration::from_millis(150);
 
 fn start_with(status: Duration) -> TestLoop {
-    TestLoop::start(ListenOptions::default(), move || {
+    TestLoop::start_service(ListenOptions::default(), move || {
         HeartbeatServer::new(HeartbeatConfig {
             interval: INTERVAL,
             timeout: HB_TIMEOUT,
@@ -32,7 +32,7 @@ fn start() -> TestLoop {
 }
 
 fn start_at(interval: Duration, timeout: Duration) -> TestLoop {
-    TestLoop::start(ListenOptions::default(), move || {
+    TestLoop::start_service(ListenOptions::default(), move || {
         HeartbeatServer::new(HeartbeatConfig {
             interval,
             timeout,
@@ -92,7 +92,7 @@ fn welcome_then_ping_status_and_echo_even_when_coalesced_or_split() {
     let (mut p, w) = Peer::connect(l.addr);
     assert_eq!(w["heartbeatInterval"], 50);
     assert!(w["clientId"].as_str().unwrap().starts_with("client-"));
-    // Two messages in one write (D9.1) ...
+    // Two messages in one write (the seed parsed one per read) ...
     p.w.write_all(b"{\"type\":\"ping\",\"timestamp\":42}\n{\"type\":\"status\"}\n")
         .unwrap();
     let pong = p.read_reply(true);

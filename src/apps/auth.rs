@@ -1,4 +1,4 @@
-//! Access control shared by the servers (issue 7): the shared-secret
+//! Access control shared by the servers (the seed let anyone connect): the shared-secret
 //! [`Token`], a constant-time comparison, and the sans-IO per-connection
 //! [`AuthGate`].
 //!
@@ -48,7 +48,9 @@ pub const AUTH_DEADLINE: Duration = Duration::from_secs(30);
 
 /// The top two bits of an auth timer's tag are `01`: a server's own tags are
 /// connection ids (top bits `00`, see `ConnId::to_u64`) or all-ones
-/// constants (`11`), so they never collide.
+/// constants (`11`), so they never collide. Only the upload server, still on
+/// the loop-wide `Handler` with `u64` tags, uses these; services (the
+/// [`super::auth_guard::AuthGuard`]) have typed tags.
 const AUTH_TAG_MARK: u64 = 1 << 62;
 const TAG_TOP_BITS: u64 = 3 << 62;
 
@@ -548,7 +550,7 @@ mod tests {
         let c = crate::ConnId::from_u64((7 << 32) | 3);
         assert_eq!(auth_timer_conn(auth_timer_tag(c)), Some(c));
         assert_eq!(auth_timer_conn(c.to_u64()), None);
-        assert_eq!(auth_timer_conn(u64::MAX), None); // heartbeat's STATUS_TAG
+        assert_eq!(auth_timer_conn(u64::MAX), None); // an all-ones constant tag
         assert_eq!(redact_auth("/AUTH secret"), "/auth <redacted>");
         assert_eq!(redact_auth("/info"), "/info");
     }

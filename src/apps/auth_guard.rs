@@ -1,17 +1,17 @@
-//! [`AuthGuard`]: a [`Handler`] in front of a server that admits a connection
-//! to it only after a valid token (issue 7). Used by the command, chat,
+//! [`AuthGuard`]: a [`Service`] in front of a server's service that admits
+//! a connection to it only after a valid token. Used by the command, chat,
 //! framed and heartbeat servers; the upload server checks its `Token:` header
 //! itself (the token rides in every header block).
 //!
 //! Algorithm: on accept the guard keeps the connection to itself
-//! ([`AuthState::Pending`](super::auth::AuthState::Pending); the line
-//! servers get a prompt line, as the seed's tutorial has the welcome precede
-//! the authentication step) and decodes its first messages with its own
-//! small decoder ([`AuthWire`]):
-//! * a right token: the `ok` reply, then the inner server's `on_connection`
+//! ([`GuardConn::Pending`]; the line servers get a prompt line, as the seed's
+//! tutorial has the welcome precede the authentication step) and decodes its
+//! first messages with its own small decoder ([`AuthWire`]):
+//! * a right token: the `ok` reply, then the inner service's `on_connection`
 //!   (its welcome, its timers: nothing of the service, pings included, exists
 //!   before), then the rest of the buffer goes to its `on_data`; from then on
-//!   every event of the connection is forwarded;
+//!   the connection is [`GuardConn::Admitted`] and every event of it is
+//!   forwarded;
 //! * a wrong token (and, on the JSON wires, any other first message): the
 //!   failure is counted and logged (never the token), reading is paused, and
 //!   the reply is written after [`AUTH_FAILURE_DELAY`] by a timer; after
@@ -25,23 +25,24 @@
 //!   the connection closed.
 //!
 //! Contract: events of a connection that never authenticated never reach the
-//! inner server (so it never sees its `on_close` either). The guard's timer
-//! tags are [`auth_timer_tag`]s; every other timer is forwarded.
+//! inner service (so it never sees its `on_close` either). Every other event
+//! (server events, timers, immediates, watched descriptors, messages,
+//! shutdown, outbound connections the inner service makes) is forwarded
+//! through [`Cx::lift`]: the guard's own timers are [`GuardTag::Guard`], the
+//! inner service's [`GuardTag::Inner`], so they cannot be confused.
 
 use super::auth::{
-    auth_timer_conn, auth_timer_tag, log_failure, log_limited, AuthGate, AuthLimiter, Token,
-    Verdict, AUTH_DEADLINE, AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES,
+    log_failure, log_limited, AuthGate, AuthLimiter, Token, Verdict, AUTH_DEADLINE,
+    AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES,
 };
 use super::catalog::Catalog;
 use super::json_reply::{error_message, json_line};
 use super::wall_clock::unix_ms;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::codec::{encode_frame, parse_message, FrameDecoder};
-use crate::{ConnId, Handler, NetError, Reactor, ServerId, TimerId};
+use crate::{ConnId, Cx, NetError, Reactor, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
-use std::any::Any;
-use std::collections::HashMap;
 use std::net::SocketAddr;
 
 /// Largest message read before authentication: a token file is at most 4 KiB,
@@ -74,14 +75,9 @@ enum PreDecoder {
     Frame(FrameDecoder),
 }
 
-/// A delayed reply in flight.
-struct Delayed {
-    timer: TimerId,
-    reply: Bytes,
-    close: bool,
-}
-
-struct Pending {
+/// A connection still authenticating: the guard's own state.
+#[derive(Debug)]
+pub struct Pending {
     server: ServerId,
     who: String,
     /// The peer's address, for the failure limiter.
@@ -89,40 +85,98 @@ struct Pending {
     gate: AuthGate,
     dec: PreDecoder,
     deadline: Option<TimerId>,
-    delayed: Option<Delayed>,
+    /// A delayed reply is armed: reading is paused until it is written
+    /// (the timer resumes the connection).
+    delayed: Option<TimerId>,
 }
 
-/// A server behind a token check.
-pub struct AuthGuard<H> {
-    inner: H,
+impl std::fmt::Debug for PreDecoder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PreDecoder::Line(_) => "Line",
+            PreDecoder::Frame(_) => "Frame",
+        })
+    }
+}
+
+/// The state of a connection of an [`AuthGuard`].
+#[derive(Debug)]
+pub enum GuardConn<C> {
+    /// Not authenticated yet: the guard's own.
+    Pending(Box<Pending>),
+    /// Authenticated: the inner service's state.
+    Admitted(C),
+}
+
+/// A timer of the guard itself.
+#[derive(Clone, Debug)]
+pub enum GuardTimer {
+    /// No success within [`AUTH_DEADLINE`] of the accept.
+    Deadline(ConnId),
+    /// A failure's reply, written after [`AUTH_FAILURE_DELAY`] (then the
+    /// close if `close`).
+    Delayed {
+        /// The connection.
+        conn: ConnId,
+        /// What it gets.
+        reply: Bytes,
+        /// End it after the reply.
+        close: bool,
+    },
+}
+
+/// The timer and immediate tags of an [`AuthGuard`].
+#[derive(Clone, Debug)]
+pub enum GuardTag<T> {
+    /// The guard's own.
+    Guard(GuardTimer),
+    /// The inner service's.
+    Inner(T),
+}
+
+/// A service behind a token check.
+pub struct AuthGuard<S> {
+    inner: S,
     token: Token,
     wire: AuthWire,
     cat: Catalog,
-    pending: HashMap<ConnId, Pending>,
     limiter: AuthLimiter,
 }
 
-impl<H: std::fmt::Debug> std::fmt::Debug for AuthGuard<H> {
+impl<S: std::fmt::Debug> std::fmt::Debug for AuthGuard<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuthGuard")
             .field("inner", &self.inner)
             .field("wire", &self.wire)
-            .field("pending", &self.pending.len())
             .finish()
     }
 }
 
-impl<H: Handler> AuthGuard<H> {
+/// What one pre-authentication step decided.
+enum Step {
+    /// Decode the next message.
+    Next,
+    /// Stop for now (more bytes, a delay, the connection is over).
+    Wait,
+    /// Admitted: create the inner state.
+    Admit,
+}
+
+impl<S: Service> AuthGuard<S> {
     /// `inner`, admitting only connections that present `token` over `wire`.
-    pub fn new(inner: H, token: Token, wire: AuthWire, cat: Catalog) -> Self {
+    pub fn new(inner: S, token: Token, wire: AuthWire, cat: Catalog) -> Self {
         AuthGuard {
             inner,
             token,
             wire,
             cat,
-            pending: HashMap::new(),
             limiter: AuthLimiter::new(),
         }
+    }
+
+    /// The inner service.
+    pub fn inner(&self) -> &S {
+        &self.inner
     }
 
     fn json_reply(&self, v: &Value) -> Bytes {
@@ -187,146 +241,146 @@ impl<H: Handler> AuthGuard<H> {
         }
     }
 
-    fn clear_timers(r: &mut Reactor, p: &mut Pending) {
+    fn clear_timers(cx: &mut Cx<'_, Self>, p: &mut Pending) {
         if let Some(t) = p.deadline.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
-        if let Some(d) = p.delayed.take() {
-            r.clear_timer(d.timer);
+        if let Some(t) = p.delayed.take() {
+            cx.clear_timer(t);
         }
     }
 
-    fn pending_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        loop {
-            let wire = self.wire;
-            let Some(p) = self.pending.get_mut(&conn) else {
-                return;
-            };
-            if !r.is_writable(conn) {
+    /// One step of a pending connection's input.
+    fn pending_step(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        p: &mut Pending,
+        data: &mut BytesMut,
+    ) -> Step {
+        let wire = self.wire;
+        if !cx.is_writable(conn) {
+            data.clear();
+            return Step::Wait;
+        }
+        if cx.is_paused(conn) {
+            return Step::Wait; // redelivered on resume
+        }
+        // Reading is paused while a delayed reply is armed, and only its
+        // timer resumes it: reading again means the reply went out.
+        p.delayed = None;
+        let Some(msg) = Self::decode(wire, &mut p.dec, data) else {
+            return Step::Wait;
+        };
+        let verdict = match msg {
+            PreAuth::Quit => {
                 data.clear();
-                return;
+                let _ = cx.end_with(conn, self.cat.goodbye());
+                return Step::Wait;
             }
-            if p.delayed.is_some() || r.is_paused(conn) {
-                return; // redelivered on resume
+            PreAuth::Fatal => {
+                data.clear();
+                log::info!("{}: oversized message before authentication", p.who);
+                log_failure(&p.who, v_failures(p.gate.fail()));
+                let reply = match wire {
+                    AuthWire::Line => self.cat.line_too_long(MAX_AUTH_MESSAGE).into(),
+                    _ => json_reply(
+                        wire,
+                        &error_message(&format!(
+                            "message longer than {MAX_AUTH_MESSAGE} bytes before authentication"
+                        )),
+                    ),
+                };
+                let _ = cx.end_with(conn, reply);
+                return Step::Wait;
             }
-            let Some(msg) = Self::decode(wire, &mut p.dec, data) else {
-                return;
-            };
-            let verdict = match msg {
-                PreAuth::Quit => {
-                    data.clear();
-                    let _ = r.end_with(conn, self.cat.goodbye());
-                    return;
-                }
-                PreAuth::Fatal => {
-                    data.clear();
-                    log::info!("{}: oversized message before authentication", p.who);
-                    log_failure(&p.who, v_failures(p.gate.fail()));
+            PreAuth::Other if wire == AuthWire::Line => {
+                let _ = cx.write(conn, self.cat.auth_required_line());
+                return Step::Next;
+            }
+            PreAuth::Other | PreAuth::Attempt(_) => {
+                // Failures are limited per address and in total across
+                // connections; a refused attempt is not compared at all.
+                let now = cx.now();
+                if let Err(l) = self.limiter.admit(p.ip, now) {
+                    log_limited(&p.who, l);
                     let reply = match wire {
-                        AuthWire::Line => self.cat.line_too_long(MAX_AUTH_MESSAGE).into(),
-                        _ => json_reply(
-                            wire,
-                            &error_message(&format!(
-                                "message longer than {MAX_AUTH_MESSAGE} bytes before authentication"
-                            )),
-                        ),
+                        AuthWire::Line => format!("error: {}\n", self.cat.auth_limited()).into(),
+                        _ => json_reply(wire, &error_message(self.cat.auth_limited())),
                     };
-                    let _ = r.end_with(conn, reply);
-                    return;
+                    Self::delay_reply(cx, conn, p, reply, true);
+                    return Step::Wait;
                 }
-                PreAuth::Other if wire == AuthWire::Line => {
-                    let _ = r.write(conn, self.cat.auth_required_line());
-                    continue;
+                let v = match msg {
+                    PreAuth::Attempt(tok) => (p.gate.check(&self.token, &tok), false),
+                    _ => (p.gate.fail(), true),
+                };
+                if v.0 != Verdict::Accepted {
+                    self.limiter.failed(p.ip, now);
                 }
-                PreAuth::Other | PreAuth::Attempt(_) => {
-                    // Failures are limited per address and in total across
-                    // connections; a refused attempt is not compared at all.
-                    let now = r.now();
-                    if let Err(l) = self.limiter.admit(p.ip, now) {
-                        log_limited(&p.who, l);
-                        let reply = match wire {
-                            AuthWire::Line => {
-                                format!("error: {}\n", self.cat.auth_limited()).into()
-                            }
-                            _ => json_reply(wire, &error_message(self.cat.auth_limited())),
-                        };
-                        Self::delay_reply(r, conn, p, reply, true);
-                        return;
-                    }
-                    let v = match msg {
-                        PreAuth::Attempt(tok) => (p.gate.check(&self.token, &tok), false),
-                        _ => (p.gate.fail(), true),
-                    };
-                    if v.0 != Verdict::Accepted {
-                        self.limiter.failed(p.ip, now);
-                    }
-                    v
-                }
-            };
-            match verdict {
-                (Verdict::Accepted, _) => {
-                    let Some(mut p) = self.pending.remove(&conn) else {
-                        return;
-                    };
-                    Self::clear_timers(r, &mut p);
-                    log::info!("{}: authenticated", p.who);
-                    let _ = r.write(conn, self.ok_reply());
-                    self.inner.on_connection(r, p.server, conn);
-                    if !data.is_empty() {
-                        self.inner.on_data(r, conn, data);
-                    }
-                    return;
-                }
-                (v, required) => {
-                    log_failure(&p.who, v_failures(v));
-                    let reply = Self::fail_reply(wire, self.cat, v, required);
-                    Self::delay_reply(r, conn, p, reply, v == Verdict::Closed);
-                    return;
-                }
+                v
+            }
+        };
+        match verdict {
+            (Verdict::Accepted, _) => {
+                Self::clear_timers(cx, p);
+                log::info!("{}: authenticated", p.who);
+                let _ = cx.write(conn, self.ok_reply());
+                Step::Admit
+            }
+            (v, required) => {
+                log_failure(&p.who, v_failures(v));
+                let reply = Self::fail_reply(wire, self.cat, v, required);
+                Self::delay_reply(cx, conn, p, reply, v == Verdict::Closed);
+                Step::Wait
             }
         }
     }
 
     /// Pause reading and send `reply` after [`AUTH_FAILURE_DELAY`] (then
     /// close if `close`).
-    fn delay_reply(r: &mut Reactor, conn: ConnId, p: &mut Pending, reply: Bytes, close: bool) {
-        r.pause(conn);
-        let timer = r.set_timeout(AUTH_FAILURE_DELAY, auth_timer_tag(conn));
-        p.delayed = Some(Delayed {
-            timer,
-            reply,
-            close,
-        });
+    fn delay_reply(
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        p: &mut Pending,
+        reply: Bytes,
+        close: bool,
+    ) {
+        cx.pause(conn);
+        let tag = GuardTag::Guard(GuardTimer::Delayed { conn, reply, close });
+        p.delayed = Some(cx.set_timeout(AUTH_FAILURE_DELAY, tag));
     }
 
-    fn auth_timer(&mut self, r: &mut Reactor, timer: TimerId, conn: ConnId) {
-        let Some(p) = self.pending.get_mut(&conn) else {
-            return;
-        };
-        if p.deadline == Some(timer) {
-            p.deadline = None;
-            log::info!(
-                "{}: no authentication within {AUTH_DEADLINE:?}, closing",
-                p.who
-            );
-            let msg = match self.wire {
-                AuthWire::Line => format!("error: {}\n", self.cat.auth_timeout()).into(),
-                _ => self.json_reply(&error_message(self.cat.auth_timeout())),
-            };
-            let _ = r.end_with(conn, msg);
-            return;
-        }
-        let Some(d) = p.delayed.take_if(|d| d.timer == timer) else {
-            return;
-        };
-        if d.close {
-            log::info!("{}: too many failed attempts, closing", p.who);
-            let _ = r.end_with(conn, d.reply);
-        } else {
-            let _ = r.write(conn, d.reply);
-            r.resume(conn);
+    fn guard_timer(&mut self, r: &mut Reactor, t: GuardTimer) {
+        // Both timers are cleared when the connection is admitted or
+        // closes: the connection is still pending.
+        match t {
+            GuardTimer::Deadline(conn) => {
+                let who = who(r, conn);
+                log::info!("{who}: no authentication within {AUTH_DEADLINE:?}, closing");
+                let msg = match self.wire {
+                    AuthWire::Line => format!("error: {}\n", self.cat.auth_timeout()).into(),
+                    _ => self.json_reply(&error_message(self.cat.auth_timeout())),
+                };
+                let _ = r.end_with(conn, msg);
+            }
+            GuardTimer::Delayed { conn, reply, close } => {
+                if close {
+                    log::info!("{}: too many failed attempts, closing", who(r, conn));
+                    let _ = r.end_with(conn, reply);
+                } else {
+                    let _ = r.write(conn, reply);
+                    r.resume(conn);
+                }
+            }
         }
     }
+}
+
+/// How a pending connection is named in the log.
+fn who(r: &Reactor, conn: ConnId) -> String {
+    let peer = r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default();
+    format!("{conn} ({peer})")
 }
 
 /// `v` as one reply message of `wire` (a frame, or a JSON line).
@@ -348,14 +402,31 @@ fn v_failures(v: Verdict) -> u32 {
     }
 }
 
-impl<H: Handler> Handler for AuthGuard<H> {
-    fn on_listening(&mut self, r: &mut Reactor, s: ServerId, addr: SocketAddr) {
-        self.inner.on_listening(r, s, addr);
+impl<S: Service> Service for AuthGuard<S> {
+    type Conn = GuardConn<S::Conn>;
+    type Tag = GuardTag<S::Tag>;
+    type Message = S::Message;
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_start(icx)
+        });
+    }
+
+    fn on_listening(&mut self, cx: &mut Cx<'_, Self>, s: ServerId, addr: SocketAddr) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_listening(icx, s, addr)
+        });
         log::info!("access control on: clients must authenticate");
     }
 
-    fn on_connection(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) {
-        let peer_addr = r.peer_addr(conn);
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        server: ServerId,
+        conn: ConnId,
+    ) -> Option<Self::Conn> {
+        let peer_addr = cx.peer_addr(conn);
         let peer = peer_addr.map(|a| a.to_string()).unwrap_or_default();
         let ip = peer_addr.map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |a| a.ip());
         let dec = match self.wire {
@@ -363,100 +434,195 @@ impl<H: Handler> Handler for AuthGuard<H> {
             _ => PreDecoder::Line(LineDecoder::new(MAX_AUTH_MESSAGE)),
         };
         if self.wire == AuthWire::Line {
-            let _ = r.write(conn, self.cat.auth_prompt());
+            let _ = cx.write(conn, self.cat.auth_prompt());
         }
-        let deadline = Some(r.set_timeout(AUTH_DEADLINE, auth_timer_tag(conn)));
-        self.pending.insert(
-            conn,
-            Pending {
-                server,
-                who: format!("{conn} ({peer})"),
-                ip,
-                gate: AuthGate::new(),
-                dec,
-                deadline,
-                delayed: None,
-            },
-        );
+        let deadline = cx.set_timeout(AUTH_DEADLINE, GuardTag::Guard(GuardTimer::Deadline(conn)));
+        Some(GuardConn::Pending(Box::new(Pending {
+            server,
+            who: format!("{conn} ({peer})"),
+            ip,
+            gate: AuthGate::new(),
+            dec,
+            deadline: Some(deadline),
+            delayed: None,
+        })))
     }
 
-    fn on_drop(&mut self, r: &mut Reactor, s: ServerId, peer: SocketAddr) {
-        self.inner.on_drop(r, s, peer);
+    fn on_drop(&mut self, cx: &mut Cx<'_, Self>, s: ServerId, peer: SocketAddr) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_drop(icx, s, peer)
+        });
     }
 
-    fn on_server_error(&mut self, r: &mut Reactor, s: ServerId, err: &NetError) {
-        self.inner.on_server_error(r, s, err);
+    fn on_server_error(&mut self, cx: &mut Cx<'_, Self>, s: ServerId, err: &NetError) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_server_error(icx, s, err)
+        });
     }
 
-    fn on_server_close(&mut self, r: &mut Reactor, s: ServerId) {
-        self.inner.on_server_close(r, s);
+    fn on_server_close(&mut self, cx: &mut Cx<'_, Self>, s: ServerId) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_server_close(icx, s)
+        });
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        if self.pending.contains_key(&conn) {
-            self.pending_data(r, conn, data);
-        } else {
-            self.inner.on_data(r, conn, data);
-        }
-    }
-
-    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
-        if !self.pending.contains_key(&conn) {
-            self.inner.on_end(r, conn);
-        }
-    }
-
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        if !self.pending.contains_key(&conn) {
-            self.inner.on_drain(r, conn);
+    fn on_lookup(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut Self::Conn,
+        result: Result<SocketAddr, &NetError>,
+    ) {
+        if let GuardConn::Admitted(st) = st {
+            cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_lookup(icx, conn, st, result)
+            });
         }
     }
 
-    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
-        if self.pending.contains_key(&conn) {
-            let _ = r.end(conn);
-        } else {
-            self.inner.on_timeout(r, conn);
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Self::Conn) {
+        if let GuardConn::Admitted(st) = st {
+            cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_connect(icx, conn, st)
+            });
         }
     }
 
-    fn on_error(&mut self, r: &mut Reactor, conn: ConnId, err: &NetError) {
-        match self.pending.get(&conn) {
-            Some(p) => log::info!("{}: socket error before authentication: {err}", p.who),
-            None => self.inner.on_error(r, conn, err),
-        }
-    }
-
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, had_error: bool) {
-        match self.pending.remove(&conn) {
-            Some(mut p) => {
-                Self::clear_timers(r, &mut p);
-                log::info!("{}: closed before authentication", p.who);
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut Self::Conn,
+        data: &mut BytesMut,
+    ) {
+        let server = match st {
+            GuardConn::Admitted(ist) => {
+                cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                    self.inner.on_data(icx, conn, ist, data)
+                });
+                return;
             }
-            None => self.inner.on_close(r, conn, had_error),
+            GuardConn::Pending(p) => loop {
+                match self.pending_step(cx, conn, p, data) {
+                    Step::Next => continue,
+                    Step::Wait => return,
+                    Step::Admit => break p.server,
+                }
+            },
+        };
+        let inner = &mut self.inner;
+        let created = cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            inner.on_connection(icx, server, conn)
+        });
+        let Some(ist) = created else {
+            // The inner service refused it: its events must not reach it.
+            cx.destroy(conn);
+            return;
+        };
+        *st = GuardConn::Admitted(ist);
+        if let GuardConn::Admitted(ist) = st {
+            if !data.is_empty() {
+                cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                    inner.on_data(icx, conn, ist, data)
+                });
+            }
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, timer: TimerId, tag: u64) {
-        match auth_timer_conn(tag) {
-            Some(conn) => self.auth_timer(r, timer, conn),
-            None => self.inner.on_timer(r, timer, tag),
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Self::Conn) {
+        if let GuardConn::Admitted(st) = st {
+            cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_end(icx, conn, st)
+            });
         }
     }
 
-    fn on_immediate(&mut self, r: &mut Reactor, tag: u64) {
-        self.inner.on_immediate(r, tag);
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Self::Conn) {
+        if let GuardConn::Admitted(st) = st {
+            cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_drain(icx, conn, st)
+            });
+        }
     }
 
-    fn on_shutdown(&mut self, r: &mut Reactor) {
-        self.inner.on_shutdown(r);
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Self::Conn) {
+        match st {
+            GuardConn::Pending(_) => {
+                let _ = cx.end(conn);
+            }
+            GuardConn::Admitted(st) => cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_timeout(icx, conn, st)
+            }),
+        }
     }
 
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
-        self.inner.on_message(r, msg);
+    fn on_error(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut Self::Conn,
+        err: &NetError,
+    ) {
+        match st {
+            GuardConn::Pending(p) => {
+                log::info!("{}: socket error before authentication: {err}", p.who)
+            }
+            GuardConn::Admitted(st) => cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_error(icx, conn, st, err)
+            }),
+        }
     }
 
-    fn on_fd_readable(&mut self, r: &mut Reactor, tag: u64) {
-        self.inner.on_fd_readable(r, tag);
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: Self::Conn, had_error: bool) {
+        match st {
+            GuardConn::Pending(mut p) => {
+                Self::clear_timers(cx, &mut p);
+                if p.gate.is_authenticated() {
+                    log::info!("{}: closed (refused by the server)", p.who);
+                } else {
+                    log::info!("{}: closed before authentication", p.who);
+                }
+            }
+            GuardConn::Admitted(st) => cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_close(icx, conn, st, had_error)
+            }),
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, timer: TimerId, tag: Self::Tag) {
+        match tag {
+            GuardTag::Guard(t) => self.guard_timer(cx, t),
+            GuardTag::Inner(t) => cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_timer(icx, timer, t)
+            }),
+        }
+    }
+
+    fn on_immediate(&mut self, cx: &mut Cx<'_, Self>, tag: Self::Tag) {
+        if let GuardTag::Inner(t) = tag {
+            cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_immediate(icx, t)
+            });
+        }
+    }
+
+    fn on_fd_readable(&mut self, cx: &mut Cx<'_, Self>, tag: Self::Tag) {
+        if let GuardTag::Inner(t) = tag {
+            cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+                self.inner.on_fd_readable(icx, t)
+            });
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, msg: Self::Message) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_message(icx, msg)
+        });
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
+            self.inner.on_shutdown(icx)
+        });
     }
 }

@@ -1,9 +1,9 @@
 //! `netloop serve chat`: the seed's multi-room chat (program 03), fixed.
 //!
 //! Protocol: one message per line (LF or CRLF), trimmed; empty lines are
-//! ignored (D3.6: the seed broadcast `[nick]: `). A line starting with `/` is a
+//! ignored (the seed broadcast `[nick]: `). A line starting with `/` is a
 //! command: its first whitespace-separated word, lower-cased, names it, and the
-//! rest of the line is its argument (runs of spaces and tabs separate, D3.6).
+//! rest of the line is its argument (runs of spaces and tabs separate; the seed split on single spaces).
 //! Commands: `/help`, `/nick <name>`, `/list`, `/rooms`, `/join <room>`,
 //! `/leave`, `/whisper <nick> <message>` (also `/w`), `/quit`.
 //! The grammar is the sans-IO parser [`super::chat_command`]; this server
@@ -12,7 +12,8 @@
 //!
 //! Fixes of the seed, each cited where it is done:
 //! * framing: a message is one line, so text can never forge a server line
-//!   (D3.1, D3.2); peer text is passed through [`sanitize`] as well;
+//!   (the seed relayed whatever one read returned, newlines included, and
+//!   cut commands at read boundaries); peer text is passed through [`sanitize`] as well;
 //! * nicknames unique after NFKC, case folding and the confusable skeleton
 //!   ([`name_key`]: `Ａdmin` and Cyrillic `аdmin` are `admin`), shown as
 //!   typed, 1 to [`MAX_NAME_CHARS`] characters, no whitespace, control
@@ -24,11 +25,12 @@
 //!   text loses its bidi
 //!   controls and zero-width spaces ([`strip_invisible`]);
 //! * a lobby message and a nick-change notice reach only the sender's lobby or
-//!   room (D3.5); a whisper reaches exactly the one user with that nickname;
+//!   room (the seed told every room); a whisper reaches exactly the one user with that nickname;
 //! * a session leaves every broadcast set as soon as it ends (`/quit`, idle),
-//!   not at `close` (D3.7, D-X2).
+//!   not at `close` (the seed kept relaying to ended sessions, writing after
+//!   `end`).
 //!
-//! Broadcast (D-X1): a message is encoded once into one `Bytes` and the same
+//! Broadcast (one slow reader must hold neither the sender nor memory): a message is encoded once into one `Bytes` and the same
 //! buffer is queued on every recipient; nothing waits for any reader. A
 //! recipient whose queue would pass the write-buffer cap is destroyed by the
 //! loop as a slow consumer (`error` ERR_SLOW_CONSUMER); its `close` then tells
@@ -37,10 +39,10 @@
 
 use super::catalog::{Catalog, Lang, NameError};
 use super::chat_command::{self, Command, CommandError};
-use super::idle::{idle_close, on_grace_timer};
-use super::lines::LineReader;
+use super::lines::{close_idle, grace_expired, Line, LineReader};
 use super::text::{fold, is_invisible, name_key, sanitize, strip_invisible};
-use crate::{ConnId, ErrorCode, Handler, NetError, Reactor, ServerId, TimerId};
+use crate::framed::Flow;
+use crate::{ConnId, Cx, ErrorCode, NetError, Reactor, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -49,7 +51,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 pub const MAX_NAME_CHARS: usize = 32;
 
 /// Most rooms that may exist at once: every room costs a map entry, and a
-/// peer must not be able to create them without bound (D-X6).
+/// peer must not be able to create them without bound.
 pub const MAX_ROOMS: usize = 1024;
 
 /// Characters a name may not contain besides whitespace and controls: they
@@ -97,29 +99,44 @@ fn default_nick_owner(name: &str) -> Option<u64> {
     Some(digits.parse().unwrap_or(u64::MAX))
 }
 
-/// One member's session.
+/// One member's connection state.
 #[derive(Debug)]
-struct Member {
-    id: u64,
-    nick: String,
-    room: Option<String>,
+pub struct Member {
+    me: Me,
     reader: LineReader,
     grace: Option<TimerId>,
-    /// Still in the broadcast sets (false after `/quit`, idle, eviction).
-    active: bool,
     /// Destroyed as a slow consumer.
     evicted: bool,
 }
 
-/// The chat server.
+/// Who a member is.
+#[derive(Debug)]
+struct Me {
+    id: u64,
+    /// The nickname (also in the roster while the session is active; kept
+    /// here for the close log).
+    nick: String,
+}
+
+/// What the other members see of an active member.
+#[derive(Debug)]
+struct Presence {
+    conn: ConnId,
+    nick: String,
+    room: Option<String>,
+}
+
+/// The chat server (a [`Service`]: serve it with `Reactor::serve`).
 #[derive(Debug)]
 pub struct ChatServer {
     cat: Catalog,
     max_line: usize,
     next_id: u64,
-    members: HashMap<ConnId, Member>,
-    /// Nickname key ([`name_key`]) → member, for uniqueness and whispers.
-    by_nick: HashMap<String, ConnId>,
+    /// Active members (in the broadcast sets) by member id; a session
+    /// leaves it when it ends (`/quit`, idle, FIN, close).
+    roster: BTreeMap<u64, Presence>,
+    /// Nickname key ([`name_key`]) → member id, for uniqueness and whispers.
+    by_nick: HashMap<String, u64>,
     /// Room name → members.
     rooms: BTreeMap<String, BTreeSet<ConnId>>,
     /// Room key ([`name_key`]) → the room's name as its creator typed it:
@@ -136,7 +153,7 @@ impl ChatServer {
             cat,
             max_line,
             next_id: 0,
-            members: HashMap::new(),
+            roster: BTreeMap::new(),
             by_nick: HashMap::new(),
             rooms: BTreeMap::new(),
             room_names: HashMap::new(),
@@ -182,20 +199,16 @@ impl ChatServer {
     /// To every active member except `except`.
     fn to_all(&self, r: &mut Reactor, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
-        let active = self
-            .members
-            .iter()
-            .filter(|(_, m)| m.active)
-            .map(|(c, _)| c);
-        Self::fan_out(r, active, except, &msg);
+        Self::fan_out(r, self.roster.values().map(|p| &p.conn), except, &msg);
     }
 
-    /// Take `conn` out of its room, telling the room; back to the lobby if
-    /// `to_lobby`. Returns the room it left.
-    fn leave_room(&mut self, r: &mut Reactor, conn: ConnId, to_lobby: bool) -> Option<String> {
-        let m = self.members.get_mut(&conn)?;
-        let room = m.room.take()?;
-        let nick = m.nick.clone();
+    /// Take member `id` out of its room, telling the room; back to the
+    /// lobby if `to_lobby`. Returns the room it left.
+    fn leave_room(&mut self, r: &mut Reactor, id: u64, to_lobby: bool) -> Option<String> {
+        let p = self.roster.get_mut(&id)?;
+        let room = p.room.take()?;
+        let nick = p.nick.clone();
+        let conn = p.conn;
         if let Some(set) = self.rooms.get_mut(&room) {
             set.remove(&conn);
             if set.is_empty() {
@@ -210,35 +223,33 @@ impl ChatServer {
         Some(room)
     }
 
-    /// The session ends (quit, idle, close): out of every set at once (D3.7),
+    /// The session ends (quit, idle, FIN, close): out of every set at once,
+    /// so nothing more is relayed to it and no one is told about it twice,
     /// then `notice` to everyone still here.
-    fn depart(
-        &mut self,
-        r: &mut Reactor,
-        conn: ConnId,
-        notice: impl FnOnce(&Catalog, &str) -> String,
-    ) {
-        if !self.members.get(&conn).is_some_and(|m| m.active) {
+    fn depart(&mut self, r: &mut Reactor, id: u64, notice: impl FnOnce(&Catalog, &str) -> String) {
+        if !self.roster.contains_key(&id) {
             return;
         }
-        self.leave_room(r, conn, false);
-        self.lobby.remove(&conn);
-        let Some(m) = self.members.get_mut(&conn) else {
+        self.leave_room(r, id, false);
+        let Some(p) = self.roster.remove(&id) else {
             return;
         };
-        m.active = false;
-        let nick = m.nick.clone();
-        self.by_nick.remove(&name_key(&nick));
-        let msg = notice(&self.cat, &nick);
-        self.to_all(r, conn, msg);
+        self.lobby.remove(&p.conn);
+        self.by_nick.remove(&name_key(&p.nick));
+        let msg = notice(&self.cat, &p.nick);
+        self.to_all(r, p.conn, msg);
     }
 
-    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str) {
+    fn is_active(&self, id: u64) -> bool {
+        self.roster.contains_key(&id)
+    }
+
+    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Me, line: &str) {
         let text = line.trim();
         if text.is_empty() {
             return;
         }
-        let Some(m) = self.members.get(&conn) else {
+        let Some(m) = self.roster.get(&me.id) else {
             return;
         };
         log::debug!(
@@ -275,15 +286,13 @@ impl ChatServer {
                 self.to_place(r, room.as_deref(), conn, msg);
             }
             Command::Help => Self::reply(r, conn, cat.chat_help()),
-            Command::Nick(name) => self.nick(r, conn, name),
+            Command::Nick(name) => self.nick(r, conn, me, name),
             Command::List => {
-                let mut users: Vec<(u64, &str, Option<&str>)> = self
-                    .members
-                    .values()
-                    .filter(|m| m.active)
-                    .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
+                let users: Vec<(u64, &str, Option<&str>)> = self
+                    .roster
+                    .iter()
+                    .map(|(id, p)| (*id, p.nick.as_str(), p.room.as_deref()))
                     .collect();
-                users.sort_unstable_by_key(|u| u.0);
                 let msg = cat.chat_list(&users);
                 Self::reply(r, conn, msg);
             }
@@ -296,53 +305,52 @@ impl ChatServer {
                 let msg = cat.chat_rooms(&rooms);
                 Self::reply(r, conn, msg);
             }
-            Command::Join(room) => self.join(r, conn, room),
+            Command::Join(room) => self.join(r, conn, me.id, room),
             Command::Leave => {
-                if let Some(room) = self.leave_room(r, conn, true) {
+                if let Some(room) = self.leave_room(r, me.id, true) {
                     Self::reply(r, conn, cat.left(&room));
                 }
             }
-            Command::Whisper { to, text } => self.whisper(r, conn, to, text),
+            Command::Whisper { to, text } => self.whisper(r, conn, me.id, to, text),
             Command::Quit => {
                 let _ = r.end_with(conn, cat.goodbye());
-                self.depart(r, conn, Catalog::disconnect_notice);
+                self.depart(r, me.id, Catalog::disconnect_notice);
             }
         }
     }
 
     /// `/nick`: `new` passed [`validate_name`]; check what needs the state.
-    fn nick(&mut self, r: &mut Reactor, conn: ConnId, new: &str) {
+    fn nick(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Me, new: &str) {
         let cat = self.cat;
-        let Some(m) = self.members.get(&conn) else {
-            return;
-        };
         let key = name_key(new);
         let check = match default_nick_owner(new) {
-            Some(owner) if owner != m.id => Err(NameError::Reserved),
+            Some(owner) if owner != me.id => Err(NameError::Reserved),
             _ => match self.by_nick.get(&key) {
-                Some(other) if *other != conn => Err(NameError::Taken),
+                Some(other) if *other != me.id => Err(NameError::Taken),
                 _ => Ok(()),
             },
         };
         if let Err(e) = check {
             return Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS));
         }
-        let old = m.nick.clone();
-        let room = m.room.clone();
+        let Some(p) = self.roster.get_mut(&me.id) else {
+            return;
+        };
+        let old = std::mem::replace(&mut p.nick, new.to_string());
+        let room = p.room.clone();
+        me.nick = new.to_string();
         self.by_nick.remove(&name_key(&old));
-        self.by_nick.insert(key, conn);
-        if let Some(m) = self.members.get_mut(&conn) {
-            m.nick = new.to_string();
-        }
+        self.by_nick.insert(key, me.id);
         Self::reply(r, conn, cat.nick_changed(new));
-        // Only the sender's own room or lobby hears it (D3.5).
+        // Only the sender's own room or lobby hears it (the seed told
+        // everyone, in every room).
         self.to_place(r, room.as_deref(), conn, cat.nick_notice(&old, new));
     }
 
     /// `/join`: `room` passed [`validate_name`]; check what needs the state.
-    fn join(&mut self, r: &mut Reactor, conn: ConnId, room: &str) {
+    fn join(&mut self, r: &mut Reactor, conn: ConnId, id: u64, room: &str) {
         let cat = self.cat;
-        let Some(m) = self.members.get(&conn) else {
+        let Some(m) = self.roster.get(&id) else {
             return;
         };
         // The existing room of the same key, under its first name.
@@ -359,13 +367,13 @@ impl ChatServer {
             return Self::reply(r, conn, cat.too_many_rooms());
         }
         let nick = m.nick.clone();
-        self.leave_room(r, conn, false);
+        self.leave_room(r, id, false);
         self.lobby.remove(&conn);
         self.room_names
             .entry(key)
             .or_insert_with(|| room.to_string());
         self.rooms.entry(room.to_string()).or_default().insert(conn);
-        if let Some(m) = self.members.get_mut(&conn) {
+        if let Some(m) = self.roster.get_mut(&id) {
             m.room = Some(room.to_string());
         }
         Self::reply(r, conn, cat.joined(room));
@@ -373,17 +381,17 @@ impl ChatServer {
     }
 
     /// `/whisper`: `target` and `msg` are not empty (the parser's check).
-    fn whisper(&mut self, r: &mut Reactor, conn: ConnId, target: &str, msg: &str) {
+    fn whisper(&mut self, r: &mut Reactor, conn: ConnId, id: u64, target: &str, msg: &str) {
         let cat = self.cat;
         let stripped = strip_invisible(msg);
         let msg = sanitize(&stripped);
-        let Some(sender) = self.members.get(&conn).map(|m| m.nick.clone()) else {
+        let Some(sender) = self.roster.get(&id).map(|m| m.nick.clone()) else {
             return;
         };
         let found = self
             .by_nick
             .get(&name_key(target))
-            .and_then(|c| self.members.get(c).map(|m| (*c, m.nick.clone())));
+            .and_then(|i| self.roster.get(i).map(|p| (p.conn, p.nick.clone())));
         match found {
             Some((to, to_nick)) => {
                 let _ = r.write(to, cat.whisper_from(&sender, &msg));
@@ -392,124 +400,147 @@ impl ChatServer {
             None => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
         }
     }
+
+    /// Relay the lines of `data` (`eof`: the last, at the peer's FIN) until
+    /// the session ends. True if the reader ended the connection.
+    fn read_lines(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        m: &mut Member,
+        data: &mut BytesMut,
+        eof: bool,
+    ) -> bool {
+        let cat = self.cat;
+        let Member { me, reader, .. } = m;
+        let each = |cx: &mut Cx<'_, Self>, line: Line| {
+            self.handle_line(cx, conn, me, &line.text);
+            if self.is_active(me.id) {
+                Flow::Continue
+            } else {
+                Flow::Stop
+            }
+        };
+        let ended = if eof {
+            reader.read_eof(cx, conn, data, &cat, each)
+        } else {
+            reader.read_all(cx, conn, data, &cat, each)
+        };
+        if !self.is_active(m.me.id) {
+            data.clear(); // the session is over: nothing more is relayed
+        }
+        ended
+    }
 }
 
-impl Handler for ChatServer {
-    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+impl Service for ChatServer {
+    type Conn = Member;
+    /// An idle connection's grace timer.
+    type Tag = ConnId;
+    type Message = ();
+
+    fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
     }
 
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _: ServerId,
+        conn: ConnId,
+    ) -> Option<Member> {
         self.next_id += 1;
         let id = self.next_id;
         let nick = default_nick(self.cat.lang, id);
         log::info!(
             "client {id} connected: {}",
-            r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default()
+            cx.peer_addr(conn)
+                .map(|a| a.to_string())
+                .unwrap_or_default()
         );
-        self.by_nick.insert(name_key(&nick), conn);
+        self.by_nick.insert(name_key(&nick), id);
         self.lobby.insert(conn);
-        self.members.insert(
-            conn,
-            Member {
-                id,
-                nick,
+        self.roster.insert(
+            id,
+            Presence {
+                conn,
+                nick: nick.clone(),
                 room: None,
-                reader: LineReader::new(self.max_line),
-                grace: None,
-                active: true,
-                evicted: false,
             },
         );
-        Self::reply(r, conn, self.cat.chat_welcome(id));
+        Self::reply(cx, conn, self.cat.chat_welcome(id));
+        Some(Member {
+            me: Me { id, nick },
+            reader: LineReader::new(self.max_line),
+            grace: None,
+            evicted: false,
+        })
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let cat = self.cat;
-        loop {
-            if !r.is_writable(conn) || !self.members.get(&conn).is_some_and(|m| m.active) {
-                data.clear(); // the session is over: nothing more is relayed
-                return;
-            }
-            if r.is_paused(conn) {
-                return;
-            }
-            let Some(m) = self.members.get_mut(&conn) else {
-                return;
-            };
-            let Some(line) = m.reader.next(r, conn, data, &cat) else {
-                if !r.is_writable(conn) {
-                    // overlong line: the reader ended the connection
-                    self.depart(r, conn, Catalog::disconnect_notice);
-                }
-                return;
-            };
-            self.handle_line(r, conn, &line.text);
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        m: &mut Member,
+        data: &mut BytesMut,
+    ) {
+        if !cx.is_writable(conn) || !self.is_active(m.me.id) {
+            data.clear(); // the session is over: nothing more is relayed
+            return;
+        }
+        if self.read_lines(cx, conn, m, data, false) {
+            // overlong line: the reader ended the connection
+            self.depart(cx, m.me.id, Catalog::disconnect_notice);
         }
     }
 
-    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
-        let mut rest = r.take_unread(conn);
-        let cat = self.cat;
-        while r.is_writable(conn) && self.members.get(&conn).is_some_and(|m| m.active) {
-            let Some(m) = self.members.get_mut(&conn) else {
-                return;
-            };
-            let Some(line) = m.reader.finish(r, conn, &mut rest, &cat) else {
-                break;
-            };
-            self.handle_line(r, conn, &line.text);
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
+        let mut rest = cx.take_unread(conn);
+        if cx.is_writable(conn) && self.is_active(m.me.id) {
+            self.read_lines(cx, conn, m, &mut rest, true);
         }
         // Without half-open the loop ends our side now: the session is over.
-        self.depart(r, conn, Catalog::disconnect_notice);
+        self.depart(cx, m.me.id, Catalog::disconnect_notice);
     }
 
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        r.resume(conn);
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Member) {
+        cx.resume(conn);
     }
 
-    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
-        let grace = idle_close(r, conn, self.cat.chat_timeout());
-        self.depart(r, conn, Catalog::disconnect_notice);
-        if let Some(m) = self.members.get_mut(&conn) {
-            m.grace = grace;
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
+        let grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
+        self.depart(cx, m.me.id, Catalog::disconnect_notice);
+        m.grace = grace;
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {
+        grace_expired(cx, conn);
+    }
+
+    fn on_error(&mut self, _: &mut Cx<'_, Self>, _: ConnId, m: &mut Member, err: &NetError) {
+        log::info!("client {} error: {err}", m.me.id);
+        if err.code == ErrorCode::SlowConsumer {
+            m.evicted = true;
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
-        on_grace_timer(r, tag);
-    }
-
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &NetError) {
-        if let Some(m) = self.members.get_mut(&conn) {
-            log::info!("client {} error: {err}", m.id);
-            if err.code == ErrorCode::SlowConsumer {
-                m.evicted = true;
-            }
-        }
-    }
-
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        let evicted = self.members.get(&conn).is_some_and(|m| m.evicted);
-        if evicted {
-            self.depart(r, conn, Catalog::evicted_notice);
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, m: Member, _had_error: bool) {
+        if m.evicted {
+            self.depart(cx, m.me.id, Catalog::evicted_notice);
         } else {
-            self.depart(r, conn, Catalog::disconnect_notice);
+            self.depart(cx, m.me.id, Catalog::disconnect_notice);
         }
-        if let Some(m) = self.members.remove(&conn) {
-            if let Some(t) = m.grace {
-                r.clear_timer(t);
-            }
-            log::info!("client {} ({}) disconnected", m.id, sanitize(&m.nick));
+        if let Some(t) = m.grace {
+            cx.clear_timer(t);
         }
+        log::info!("client {} ({}) disconnected", m.me.id, sanitize(&m.me.nick));
     }
 
-    fn on_shutdown(&mut self, r: &mut Reactor) {
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
         let msg = Bytes::from(self.cat.chat_shutdown());
-        let all: Vec<ConnId> = self.members.keys().copied().collect();
-        for c in all {
-            if r.is_writable(c) {
-                let _ = r.write(c, msg.clone());
+        for p in self.roster.values() {
+            if cx.is_writable(p.conn) {
+                let _ = cx.write(p.conn, msg.clone());
             }
         }
     }

@@ -4,7 +4,8 @@
 //! and keeps only what needs the server's state (is a nickname taken or
 //! reserved, does the room exist, is the whisper's target online).
 //!
-//! Algorithm (D3.6): the line is trimmed; an empty line is
+//! Algorithm (runs of whitespace separate words; the seed split on single
+//! spaces, so `/nick  bob` set an empty name): the line is trimmed; an empty line is
 //! [`Command::Empty`] (ignored: the seed broadcast `[nick]: `). A line not
 //! starting with `/` is [`Command::Say`]. Otherwise the command is the text
 //! up to the first whitespace character, lower-cased; the argument is the rest,

@@ -3,45 +3,54 @@
 //! Protocol (one request per line, LF or CRLF, trimmed):
 //! * on accept: the welcome with a connection id from a counter (never reused,
 //!   unlike the loop's slot-based `ConnId`);
-//! * `/info`: one line of compact JSON (D2.4) with `connectionId`,
-//!   `clientInfo`, `connectedAt` (ISO-8601 UTC), `bytesReceived` and
-//!   `bytesSent` in bytes (D2.3: the seed counted UTF-16 units), `uptime` (ms).
-//!   Counters are taken before the reply, as in the seed;
+//! * `/info`: one line of compact JSON (no pretty-printing across lines, so a
+//!   line reader gets it whole) with `connectionId`, `clientInfo`,
+//!   `connectedAt` (ISO-8601 UTC), `bytesReceived` and `bytesSent` in bytes
+//!   (the seed counted UTF-16 units), `uptime` (ms). Counters are taken
+//!   before the reply, as in the seed;
 //! * `/list`: the ids of the open sessions; `/quit`: goodbye, then `end()`;
 //! * any other `/x`: the unknown-command reply; any other line, including an
 //!   empty one, is echoed with the prefix.
 //!
-//! Grammar (D2.5): the command is the first whitespace-separated word, matched
-//! ignoring ASCII case; these commands take no arguments and ignore any.
+//! Grammar: the command is the first whitespace-separated word, matched
+//! ignoring ASCII case (the seed compared the whole trimmed line, so
+//! `/INFO` or `/info x` were unknown); these commands take no arguments and
+//! ignore any.
 //!
 //! Flow control: a reply that takes the connection's queue to the high-water
 //! mark pauses reading from it until `drain`, so a client that sends requests
-//! without reading replies cannot grow our memory (D-X1). After our own `end()`
-//! (quit, idle, overlong line) input is dropped: nothing is written after end
-//! (D-X2). Idle: see [`super::idle`]. Shutdown: the notice, then the loop ends
-//! every connection.
+//! without reading replies cannot grow our memory. After our own `end()`
+//! (quit, idle, overlong line) input is dropped: nothing is written after
+//! end. Idle: notice, end, destroy after a grace ([`close_idle`]). Shutdown:
+//! the notice, then the loop ends every connection.
 
 use super::catalog::Catalog;
-use super::idle::{idle_close, on_grace_timer};
-use super::lines::{Line, LineReader};
+use super::lines::{close_idle, grace_expired, Line, LineReader};
 use super::text::sanitize;
-use crate::{ConnId, Handler, Reactor, ServerId, TimerId};
+use crate::framed::Flow;
+use crate::{ConnId, Cx, NetError, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime};
 
-/// One client's session.
+/// One client's session: the state of a command connection.
 #[derive(Debug)]
-struct Session {
+pub struct Session {
+    reader: LineReader,
+    grace: Option<TimerId>,
+    info: SessionInfo,
+}
+
+/// What `/info` reports of a session.
+#[derive(Debug)]
+struct SessionInfo {
     id: u64,
     client_info: String,
     connected_at: SystemTime,
     connected_mono: Instant,
     bytes_received: u64,
     bytes_sent: u64,
-    reader: LineReader,
-    grace: Option<TimerId>,
 }
 
 /// The `/info` reply body.
@@ -62,7 +71,9 @@ pub struct CommandServer {
     cat: Catalog,
     max_line: usize,
     next_id: u64,
-    sessions: HashMap<ConnId, Session>,
+    /// Open sessions: connection → session id (for `/list` and the
+    /// shutdown notice).
+    open: BTreeMap<ConnId, u64>,
 }
 
 impl CommandServer {
@@ -72,39 +83,20 @@ impl CommandServer {
             cat,
             max_line,
             next_id: 0,
-            sessions: HashMap::new(),
+            open: BTreeMap::new(),
         }
     }
 
     /// Write `msg` to `conn`, count it, pause reading at the high-water mark.
-    fn send(r: &mut Reactor, conn: ConnId, s: &mut Session, msg: String) {
+    fn send(cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut SessionInfo, msg: String) {
         s.bytes_sent += msg.len() as u64;
-        if r.write(conn, msg) == Ok(false) {
-            r.pause(conn);
+        if cx.write(conn, msg) == Ok(false) {
+            cx.pause(conn);
         }
     }
 
-    fn handle_line(&mut self, r: &mut Reactor, conn: ConnId, line: Line) {
+    fn handle_line(&self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut SessionInfo, line: Line) {
         let cat = self.cat;
-        let mut ids: Vec<u64> = Vec::new();
-        let wants_list = line
-            .text
-            .split_whitespace()
-            .next()
-            .map(str::to_ascii_lowercase)
-            == Some("/list".into());
-        if wants_list {
-            ids = self
-                .sessions
-                .iter()
-                .filter(|(c, _)| r.is_writable(**c))
-                .map(|(_, s)| s.id)
-                .collect();
-            ids.sort_unstable();
-        }
-        let Some(s) = self.sessions.get_mut(&conn) else {
-            return;
-        };
         s.bytes_received += line.wire_len as u64;
         let text = line.text.trim();
         // Debug, not info: at info a line flood was one stderr write per
@@ -116,7 +108,7 @@ impl CommandServer {
         );
         if !text.starts_with('/') {
             let msg = cat.echo(&sanitize(text));
-            Self::send(r, conn, s, msg);
+            Self::send(cx, conn, s, msg);
             return;
         }
         let cmd = text
@@ -135,138 +127,138 @@ impl CommandServer {
                     uptime: s.connected_mono.elapsed().as_millis() as u64,
                 };
                 let json = serde_json::to_string(&info).unwrap_or_else(|_| "{}".into());
-                Self::send(r, conn, s, cat.command_info(&json));
+                Self::send(cx, conn, s, cat.command_info(&json));
             }
-            "/list" => Self::send(r, conn, s, cat.command_list(&ids)),
+            "/list" => {
+                let mut ids: Vec<u64> = self
+                    .open
+                    .iter()
+                    .filter(|(c, _)| cx.is_writable(**c))
+                    .map(|(_, id)| *id)
+                    .collect();
+                ids.sort_unstable();
+                Self::send(cx, conn, s, cat.command_list(&ids));
+            }
             "/stats" => {
                 // The loop's own figures: the same snapshot the metrics
                 // endpoint renders as Prometheus text.
-                let json = serde_json::to_string(&r.metrics()).unwrap_or_else(|_| "{}".into());
-                Self::send(r, conn, s, cat.command_stats(&json));
+                let json = serde_json::to_string(&cx.metrics()).unwrap_or_else(|_| "{}".into());
+                Self::send(cx, conn, s, cat.command_stats(&json));
             }
             "/quit" => {
                 let msg = cat.goodbye();
                 s.bytes_sent += msg.len() as u64;
-                let _ = r.end_with(conn, msg);
+                let _ = cx.end_with(conn, msg);
             }
-            _ => Self::send(r, conn, s, cat.command_unknown(&sanitize(text))),
+            _ => Self::send(cx, conn, s, cat.command_unknown(&sanitize(text))),
         }
     }
 }
 
-impl CommandServer {
-    /// `on_data` proper, run corked.
-    fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let cat = self.cat;
-        loop {
-            if !r.is_writable(conn) {
-                data.clear(); // ended by us: nothing more is answered (D-X2)
-                return;
-            }
-            if r.is_paused(conn) {
-                return; // the rest is redelivered after drain
-            }
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                data.clear();
-                return;
-            };
-            let Some(line) = s.reader.next(r, conn, data, &cat) else {
-                return;
-            };
-            self.handle_line(r, conn, line);
-        }
-    }
-}
+impl Service for CommandServer {
+    type Conn = Session;
+    /// An idle connection's grace timer.
+    type Tag = ConnId;
+    type Message = ();
 
-impl Handler for CommandServer {
-    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+    fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "command server listening on {addr} (lang {})",
             self.cat.lang
         );
     }
 
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _: ServerId,
+        conn: ConnId,
+    ) -> Option<Session> {
         self.next_id += 1;
         let id = self.next_id;
-        let client_info = r.peer_addr(conn).map(|a| a.to_string()).unwrap_or_default();
+        let client_info = cx
+            .peer_addr(conn)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         log::info!("[{id}] new connection: {client_info}");
         let mut s = Session {
-            id,
-            client_info,
-            connected_at: SystemTime::now(),
-            connected_mono: Instant::now(),
-            bytes_received: 0,
-            bytes_sent: 0,
             reader: LineReader::new(self.max_line),
             grace: None,
+            info: SessionInfo {
+                id,
+                client_info,
+                connected_at: SystemTime::now(),
+                connected_mono: Instant::now(),
+                bytes_received: 0,
+                bytes_sent: 0,
+            },
         };
-        Self::send(r, conn, &mut s, self.cat.command_welcome(id));
-        self.sessions.insert(conn, s);
+        Self::send(cx, conn, &mut s.info, self.cat.command_welcome(id));
+        self.open.insert(conn, id);
+        Some(s)
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        // Corked: the replies to a pipelined batch leave in one writev, not one
-        // write() each (a flood of small requests cost a syscall per reply).
-        r.cork(conn);
-        self.serve_data(r, conn, data);
-        r.uncork(conn);
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        s: &mut Session,
+        data: &mut BytesMut,
+    ) {
+        // Corked (by the reader): the replies to a pipelined batch leave in
+        // one writev, not one write() each.
+        let cat = self.cat;
+        let Session { reader, info, .. } = s;
+        reader.read_all(cx, conn, data, &cat, |cx, line| {
+            self.handle_line(cx, conn, info, line);
+            Flow::Continue
+        });
     }
 
-    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session) {
         // A last request without a terminator is still a request.
-        let mut rest = r.take_unread(conn);
+        let mut rest = cx.take_unread(conn);
         let cat = self.cat;
-        while r.is_writable(conn) {
-            let Some(s) = self.sessions.get_mut(&conn) else {
-                return;
-            };
-            let Some(line) = s.reader.finish(r, conn, &mut rest, &cat) else {
-                return;
-            };
-            self.handle_line(r, conn, line);
+        let Session { reader, info, .. } = s;
+        reader.read_eof(cx, conn, &mut rest, &cat, |cx, line| {
+            self.handle_line(cx, conn, info, line);
+            Flow::Continue
+        });
+    }
+
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Session) {
+        cx.resume(conn);
+    }
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session) {
+        s.grace = close_idle(cx, conn, self.cat.command_timeout(), conn);
+        log::info!("[{}] idle timeout", s.info.id);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {
+        grace_expired(cx, conn);
+    }
+
+    fn on_error(&mut self, _: &mut Cx<'_, Self>, _: ConnId, s: &mut Session, err: &NetError) {
+        log::info!("[{}] socket error: {err}", s.info.id);
+    }
+
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: Session, had_error: bool) {
+        self.open.remove(&conn);
+        if let Some(t) = s.grace {
+            cx.clear_timer(t);
         }
+        let err = if had_error { " (error)" } else { "" };
+        log::info!("[{}] closed: {}{err}", s.info.id, s.info.client_info);
     }
 
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        r.resume(conn);
-    }
-
-    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
-        let grace = idle_close(r, conn, self.cat.command_timeout());
-        if let Some(s) = self.sessions.get_mut(&conn) {
-            log::info!("[{}] idle timeout", s.id);
-            s.grace = grace;
-        }
-    }
-
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
-        on_grace_timer(r, tag);
-    }
-
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
-        if let Some(s) = self.sessions.get(&conn) {
-            log::info!("[{}] socket error: {err}", s.id);
-        }
-    }
-
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, had_error: bool) {
-        if let Some(s) = self.sessions.remove(&conn) {
-            if let Some(t) = s.grace {
-                r.clear_timer(t);
-            }
-            let err = if had_error { " (error)" } else { "" };
-            log::info!("[{}] closed: {}{err}", s.id, s.client_info);
-        }
-    }
-
-    fn on_shutdown(&mut self, r: &mut Reactor) {
-        let cat = self.cat;
-        for (conn, s) in self.sessions.iter_mut() {
-            if r.is_writable(*conn) {
-                let msg = cat.command_shutdown();
-                s.bytes_sent += msg.len() as u64;
-                let _ = r.write(*conn, msg);
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        // The byte counters are not updated: no `/info` can be answered
+        // after this (the loop ends every connection next).
+        let msg = self.cat.command_shutdown();
+        for &conn in self.open.keys() {
+            if cx.is_writable(conn) {
+                let _ = cx.write(conn, msg.clone());
             }
         }
     }

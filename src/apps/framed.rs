@@ -15,28 +15,32 @@
 //! | a length over `--max-frame` | `error` {message}, then the connection is ended |
 //!
 //! **Algorithm.** `on_data` decodes complete frames from the front of the
-//! connection's read buffer and leaves a partial frame in it. The frame
-//! decoder checks the declared length on the header, before a body byte is
-//! awaited (D6.2), and never reserves from it, so the buffer grows only with
-//! what arrived. A reply that meets the high-water mark pauses reading from
-//! that connection until `drain` (D-X1). A broadcast is encoded once and the
-//! same `Bytes` is queued for every recipient; a recipient that does not read
-//! is destroyed by the reactor's hard cap, never blocking the others.
+//! connection's read buffer with a [`FramedSession`] and leaves a partial
+//! frame in it. The frame decoder checks the declared length on the header,
+//! before a body byte is awaited (a huge declared length is refused at
+//! once, not buffered), and never reserves from it, so the buffer grows only
+//! with what arrived. A reply that meets the high-water mark pauses reading
+//! from that connection until `drain`, so a client that does not read its
+//! replies cannot grow our memory. A broadcast is encoded once and the same
+//! `Bytes` is queued for every recipient; a recipient that does not read is
+//! destroyed by the reactor's hard cap, never blocking the others.
 //!
-//! Fixed seed defects: D6.1 (a `null` body crashed the server: every body is
-//! validated by [`parse_message`]), D6.2, D6.3 and D6.4 (see the codec), D6.5
-//! (bad JSON now gets an `error` frame), D6.6 (`sender` is an opaque id, not
-//! the peer's address), D6.7 (idle peers time out with `--idle-timeout`).
+//! Fixed seed defects: a `null` body crashed the server (every body is now
+//! validated by [`parse_message`]); the length limit, the byte order and
+//! partial frames (see the codec); bad JSON now gets an `error` frame;
+//! `sender` is an opaque id, not the peer's address; idle peers time out
+//! with `--idle-timeout`.
 
 use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::error_message as error_msg;
 use crate::apps::wall_clock::unix_ms;
 use crate::codec::{encode_frame, parse_message, FrameDecoder, FrameError, DEFAULT_MAX_FRAME};
-use crate::reactor::{Handler, Reactor};
-use crate::{ConnId, ServerId};
+use crate::framed::{Flow, Framed as FramedSession};
+use crate::reactor::Reactor;
+use crate::{ConnId, Cx, ServerId, Service};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Map, Value};
-use std::collections::HashMap;
+use std::collections::BTreeSet;
 
 /// Settings of the framed server.
 #[derive(Clone, Debug)]
@@ -58,10 +62,10 @@ impl Default for FramedConfig {
 
 /// Per-connection state.
 #[derive(Debug)]
-struct Client {
-    /// Opaque id shown to other clients (never the peer's address, D6.6).
+pub struct Client {
+    /// Opaque id shown to other clients (never the peer's address).
     id: String,
-    decoder: FrameDecoder,
+    framed: FramedSession<FrameDecoder>,
     /// An oversized frame was seen: input is discarded until the close.
     closing: bool,
 }
@@ -71,7 +75,8 @@ struct Client {
 pub struct Framed {
     cfg: FramedConfig,
     cat: Catalog,
-    clients: HashMap<ConnId, Client>,
+    /// Open connections, for broadcasts.
+    open: BTreeSet<ConnId>,
     next_id: u64,
 }
 
@@ -81,7 +86,7 @@ impl Framed {
         Framed {
             cat: Catalog::new(cfg.lang),
             cfg,
-            clients: HashMap::new(),
+            open: BTreeSet::new(),
             next_id: 1,
         }
     }
@@ -118,7 +123,7 @@ impl Framed {
     }
 
     /// Handle one decoded message; returns false to stop reading for now.
-    fn handle(&mut self, r: &mut Reactor, conn: ConnId, body: &[u8]) -> bool {
+    fn handle(&mut self, r: &mut Reactor, conn: ConnId, sender: &str, body: &[u8]) -> bool {
         let (kind, msg) = match parse_message(body) {
             Ok(m) => m,
             Err(e) => return self.send(r, conn, &error_msg(&e.to_string())),
@@ -135,7 +140,7 @@ impl Framed {
                 let reply = json!({"type": "echo_response", "data": data, "timestamp": now});
                 self.send(r, conn, &reply)
             }
-            "broadcast" => self.broadcast(r, conn, msg, now),
+            "broadcast" => self.broadcast(r, conn, sender, msg, now),
             _ => {
                 let reply =
                     json!({"type": "error", "message": self.cat.unknown_type(), "timestamp": now});
@@ -150,12 +155,10 @@ impl Framed {
         &mut self,
         r: &mut Reactor,
         from: ConnId,
+        sender: &str,
         msg: Map<String, Value>,
         now: u64,
     ) -> bool {
-        let Some(sender) = self.clients.get(&from).map(|c| c.id.clone()) else {
-            return false;
-        };
         let data = msg.get("data").cloned().unwrap_or(Value::Null);
         let out =
             json!({"type": "broadcast_message", "sender": sender, "data": data, "timestamp": now});
@@ -171,8 +174,10 @@ impl Framed {
                 return self.send(r, from, &err);
             }
         };
-        for (&id, c) in &self.clients {
-            if id != from && !c.closing && r.is_writable(id) {
+        // A connection that sent an oversized frame was ended: it is not
+        // writable, so it gets nothing more.
+        for &id in &self.open {
+            if id != from && r.is_writable(id) {
                 // Ok(false) only means this recipient is slow: the hard cap
                 // bounds its queue, and the others are not held back.
                 let _ = r.write(id, frame.clone());
@@ -182,84 +187,88 @@ impl Framed {
     }
 }
 
-impl Framed {
-    /// `on_data` proper, run corked.
-    fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        loop {
-            let Some(c) = self.clients.get_mut(&conn) else {
-                data.clear();
-                return;
-            };
-            if c.closing {
-                data.clear();
-                return;
-            }
-            match c.decoder.decode(data) {
-                Ok(Some(body)) => {
-                    if !self.handle(r, conn, &body) {
-                        return; // paused: the rest stays buffered
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    log::debug!("{conn}: {e}; closing");
-                    c.closing = true;
-                    data.clear();
-                    let _ = r.write(conn, self.frame(&error_msg(&e.to_string())));
-                    let _ = r.end(conn);
-                    return;
-                }
-            }
-        }
-    }
-}
+impl Service for Framed {
+    type Conn = Client;
+    type Tag = ();
+    type Message = ();
 
-impl Handler for Framed {
-    fn on_listening(&mut self, _r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+    fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "framed server listening on {addr} (max frame {} bytes)",
             self.cfg.max_frame
         );
     }
 
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _: ServerId,
+        conn: ConnId,
+    ) -> Option<Client> {
         let id = format!("client-{}", self.next_id);
         self.next_id += 1;
         log::debug!("{conn} is {id}");
         let welcome = json!({"type": "welcome", "message": self.cat.framed_welcome(), "clientId": id, "timestamp": unix_ms()});
-        self.clients.insert(
-            conn,
-            Client {
-                id,
-                decoder: FrameDecoder::new(self.cfg.max_frame),
-                closing: false,
-            },
-        );
-        self.send(r, conn, &welcome);
+        self.open.insert(conn);
+        self.send(cx, conn, &welcome);
+        Some(Client {
+            id,
+            framed: FramedSession::new(FrameDecoder::new(self.cfg.max_frame)),
+            closing: false,
+        })
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        // Corked: the replies to a pipelined batch leave in one writev, not one
-        // write() each (a flood of small requests cost a syscall per reply).
-        r.cork(conn);
-        self.serve_data(r, conn, data);
-        r.uncork(conn);
-    }
-
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        r.resume(conn);
-    }
-
-    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
-        if r.is_writable(conn) {
-            let _ = r.write(conn, self.frame(&error_msg(self.cat.idle_timeout())));
-            let _ = r.end(conn);
-        } else {
-            r.destroy(conn);
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        c: &mut Client,
+        data: &mut BytesMut,
+    ) {
+        if c.closing {
+            data.clear();
+            return;
+        }
+        // Corked by the session: the replies to a pipelined batch leave in
+        // one writev, not one write() each.
+        let Client {
+            id,
+            framed,
+            closing,
+        } = c;
+        framed.decode_all(cx, conn, data, |cx, item| match item {
+            Ok(body) => {
+                // False: paused or closed, which the session sees itself.
+                self.handle(cx, conn, id, &body);
+                Flow::Continue
+            }
+            Err(e) => {
+                log::debug!("{conn}: {e}; closing");
+                *closing = true;
+                let _ = cx.write(conn, self.frame(&error_msg(&e.to_string())));
+                let _ = cx.end(conn);
+                Flow::Stop
+            }
+        });
+        if c.closing {
+            data.clear();
         }
     }
 
-    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        self.clients.remove(&conn);
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Client) {
+        cx.resume(conn);
+    }
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Client) {
+        if cx.is_writable(conn) {
+            let _ = cx.write(conn, self.frame(&error_msg(self.cat.idle_timeout())));
+            let _ = cx.end(conn);
+        } else {
+            cx.destroy(conn);
+        }
+    }
+
+    fn on_close(&mut self, _: &mut Cx<'_, Self>, conn: ConnId, _: Client, _had_error: bool) {
+        self.open.remove(&conn);
     }
 }

@@ -1,13 +1,13 @@
 //! `--token FILE`: access control of the servers that support it, serving a
-//! handler behind an [`AuthGuard`] when a token is configured, and the same
+//! service behind an [`AuthGuard`] when a token is configured, and the same
 //! option on the clients ([`ClientAuthArgs`]: `connect`, `framed`,
 //! `heartbeat`, `upload`), which send the token the server expects.
 
 use crate::apps::auth::{Token, TOKEN_ENV};
 use crate::apps::auth_guard::{AuthGuard, AuthWire};
 use crate::apps::catalog::Catalog;
-use crate::cli::serve::{serve, ServerArgs};
-use crate::Handler;
+use crate::cli::serve::{serve_service, ServerArgs};
+use crate::Service;
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,18 +57,18 @@ fn load_token(file: Option<&std::path::Path>) -> Result<Option<Token>, ExitCode>
     })
 }
 
-/// [`serve`] `handler`, behind an [`AuthGuard`] speaking `wire` when a token
-/// is configured, exactly as before otherwise.
-pub fn serve_guarded<H: Handler>(
+/// [`serve_service`] `service`, behind an [`AuthGuard`] speaking `wire` when
+/// a token is configured, on its own otherwise.
+pub fn serve_guarded<S: Service>(
     common: &ServerArgs,
     auth: &AuthArgs,
     wire: AuthWire,
     cat: Catalog,
-    handler: H,
+    service: S,
 ) -> ExitCode {
     match auth.load() {
         Err(code) => code,
-        Ok(None) => serve(common, handler),
-        Ok(Some(token)) => serve(common, AuthGuard::new(handler, token, wire, cat)),
+        Ok(None) => serve_service(common, service),
+        Ok(Some(token)) => serve_service(common, AuthGuard::new(service, token, wire, cat)),
     }
 }

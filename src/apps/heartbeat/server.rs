@@ -1,10 +1,10 @@
-//! The heartbeat server (seed 09, defects fixed).
+//! The heartbeat server (the seed's heartbeat program, its defects fixed).
 //!
 //! | client sends | server does |
 //! |---|---|
 //! | (connect) | `welcome` {message, clientId, heartbeatInterval (ms)} |
-//! | any line | counts as liveness (D9.2) |
-//! | `pong`, `heartbeat` | `heartbeatCount += 1`; a `pong` echoing one of *our* ping timestamps gives an RTT (D9.3) |
+//! | any line | counts as liveness (the seed ignored a client's own pings) |
+//! | `pong`, `heartbeat` | `heartbeatCount += 1`; a `pong` echoing one of *our* ping timestamps gives an RTT (a client cannot spoof it) |
 //! | `ping` | `pong` {timestamp (the client's, else now), serverTime} |
 //! | `status` | `status_response` {clientId, connectTime, uptime, lastHeartbeat, rtt, heartbeatCount, missedHeartbeats, isAlive} |
 //! | other type | `echo` {original, timestamp} |
@@ -17,7 +17,9 @@
 //!
 //! **Timers.** Each client has exactly one timer on the wheel, armed at its
 //! [`Liveness::next_deadline`]; inbound traffic only stores a time, and the
-//! timer re-arms lazily when it fires (see [`super::liveness`]). So 10,000
+//! timer re-arms lazily when it fires (see [`super::liveness`]). The timer's
+//! tag carries a handle on the client's state ([`ClientRef`]), because a
+//! service's timer callback is not lent any connection's state. So 10,000
 //! clients cost 10,000 wheel entries and one O(1) insert per ping, not a
 //! sweep over every client per interval as in the seed. Worst-case detection
 //! of a silent client: `timeout + 3 × interval` (60 s with the defaults).
@@ -39,7 +41,8 @@
 //! resident size reveals nothing beyond it). The loop's figures stay on
 //! `/metrics` and `/stats`. On shutdown every client gets `server_shutdown`; the reactor
 //! then ends each connection and destroys what is left after the grace
-//! period (D9.5, D-X5). Client ids are opaque (`client-N`), not addresses.
+//! period (the seed never cleared its status interval and ended sockets
+//! after a fixed second, with no destroy for those that stayed). Client ids are opaque (`client-N`), not addresses.
 
 use super::liveness::{stable_offset, Due, Liveness};
 use super::message::Inbound;
@@ -49,12 +52,15 @@ use crate::apps::catalog::{Catalog, Lang};
 use crate::apps::json_reply::{error_message, json_line as line};
 use crate::apps::wall_clock::unix_ms;
 use crate::codec::{LineDecoder, LineError, DEFAULT_MAX_LINE};
+use crate::framed::{Flow, Framed};
 use crate::metrics::process::ProcessMetrics;
-use crate::reactor::{Handler, Reactor};
-use crate::{ConnId, ServerId, TimerId};
+use crate::reactor::Reactor;
+use crate::{ConnId, Cx, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Number, Value};
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Default interval between pings (the seed's usage value).
@@ -71,9 +77,14 @@ fn round3(x: f64) -> f64 {
 /// Default interval of the `server_status` broadcast.
 pub const DEFAULT_STATUS_INTERVAL: Duration = Duration::from_secs(60);
 
-/// Timer tag of the status broadcast; client timers use `ConnId::to_u64`,
-/// which never sets the top bit.
-const STATUS_TAG: u64 = u64::MAX;
+/// The heartbeat server's timers.
+#[derive(Clone, Debug)]
+pub enum HeartbeatTag {
+    /// The `server_status` broadcast.
+    Status,
+    /// A client's liveness deadline.
+    Client(ClientRef),
+}
 
 /// Settings of the heartbeat server.
 #[derive(Clone, Debug)]
@@ -142,8 +153,8 @@ impl PingLines {
 
 #[derive(Debug)]
 struct Client {
+    conn: ConnId,
     id: String,
-    decoder: LineDecoder,
     live: Liveness,
     pings: IssuedPings,
     rtt: Option<Duration>,
@@ -155,14 +166,29 @@ struct Client {
     closing: bool,
 }
 
+/// A handle on one client's state, shared by its connection and its
+/// liveness timer (whose callback gets no connection state of its own).
+#[derive(Clone, Debug)]
+pub struct ClientRef(Rc<RefCell<Client>>);
+
+/// The state of a heartbeat connection.
+#[derive(Debug)]
+pub struct HeartbeatConn {
+    framed: Framed<LineDecoder>,
+    client: ClientRef,
+}
+
 /// The heartbeat server.
 #[derive(Debug)]
 pub struct HeartbeatServer {
     cfg: HeartbeatConfig,
-    clients: HashMap<ConnId, Client>,
+    /// Open connections, for `server_status` and the shutdown notice.
+    open: BTreeSet<ConnId>,
     next_id: u64,
     status_timer: Option<TimerId>,
     started: Option<Instant>,
+    /// Graceful shutdown began: no more pings, input is dropped.
+    shutting_down: bool,
     ping_lines: PingLines,
     /// `pong` {timestamp, serverTime}, both holes.
     pong_template: LineTemplate,
@@ -172,10 +198,11 @@ impl HeartbeatServer {
     /// A server with `cfg`.
     pub fn new(cfg: HeartbeatConfig) -> Self {
         HeartbeatServer {
-            clients: HashMap::new(),
+            open: BTreeSet::new(),
             next_id: 1,
             status_timer: None,
             started: None,
+            shutting_down: false,
             ping_lines: PingLines::new(cfg.lang),
             pong_template: LineTemplate::new(
                 &json!({"type": "pong", "timestamp": 0, "serverTime": 0}),
@@ -189,34 +216,35 @@ impl HeartbeatServer {
 
     /// Connected clients.
     pub fn client_count(&self) -> usize {
-        self.clients.len()
+        self.open.len()
     }
 
-    fn arm(&mut self, r: &mut Reactor, conn: ConnId) {
-        let now = r.now();
-        let Some(c) = self.clients.get_mut(&conn) else {
-            return;
-        };
+    /// Move `c`'s timer to its next deadline.
+    fn arm(cx: &mut Cx<'_, Self>, me: &ClientRef, c: &mut Client) {
+        let now = cx.now();
         if let Some(t) = c.timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
         let after = c.live.next_deadline().saturating_duration_since(now);
-        c.timer = Some(r.set_timeout(after, conn.to_u64()));
+        c.timer = Some(cx.set_timeout(after, HeartbeatTag::Client(me.clone())));
     }
 
     /// Write one line; pause reading from a client that does not read its
-    /// replies (D-X1).
+    /// replies, so it cannot grow our memory.
     fn send(r: &mut Reactor, conn: ConnId, line: Bytes) {
         if r.write(conn, line) == Ok(false) {
             r.pause(conn);
         }
     }
 
-    fn client_tick(&mut self, r: &mut Reactor, conn: ConnId) {
-        let now = r.now();
-        let Some(c) = self.clients.get_mut(&conn) else {
-            return;
-        };
+    fn client_tick(&mut self, cx: &mut Cx<'_, Self>, me: &ClientRef) {
+        if self.shutting_down {
+            return; // no pings after the goodbye
+        }
+        let now = cx.now();
+        let mut c = me.0.borrow_mut();
+        let c = &mut *c;
+        let conn = c.conn;
         c.timer = None;
         while let Some(due) = c.live.poll(now) {
             let urgent = match due {
@@ -232,13 +260,13 @@ impl HeartbeatServer {
                         now.saturating_duration_since(c.live.last_seen())
                     );
                     c.closing = true;
-                    r.destroy(conn);
+                    cx.destroy(conn);
                     return;
                 }
             };
-            send_ping(r, conn, c, &mut self.ping_lines, urgent, now);
+            send_ping(cx, conn, c, &mut self.ping_lines, urgent, now);
         }
-        self.arm(r, conn);
+        Self::arm(cx, me, c);
     }
 
     fn broadcast_status(&mut self, r: &mut Reactor) {
@@ -248,7 +276,7 @@ impl HeartbeatServer {
         let msg = json!({
             "type": "server_status",
             "timestamp": unix_ms(),
-            "connectedClients": self.clients.len(),
+            "connectedClients": self.open.len(),
             "uptime": round3(uptime),
             "heartbeatInterval": self.cfg.interval.as_millis() as u64,
             "heartbeatTimeout": self.cfg.timeout.as_millis() as u64,
@@ -259,8 +287,7 @@ impl HeartbeatServer {
             "memory": {"rss": ProcessMetrics::resident_bytes().unwrap_or(0)},
         });
         let bytes = line(&msg);
-        let ids: Vec<ConnId> = self.clients.keys().copied().collect();
-        for id in ids {
+        for &id in &self.open {
             if r.is_writable(id) {
                 Self::send(r, id, bytes.clone());
             }
@@ -268,12 +295,9 @@ impl HeartbeatServer {
     }
 
     /// Answers one line; true if a reply was written.
-    fn handle(&mut self, r: &mut Reactor, conn: ConnId, text: &str) -> bool {
+    fn handle(&mut self, r: &mut Reactor, conn: ConnId, c: &mut Client, text: &str) -> bool {
         let now = r.now();
-        let Some(c) = self.clients.get_mut(&conn) else {
-            return false;
-        };
-        // Any inbound line is liveness, even one we cannot parse (D9.2).
+        // Any inbound line is liveness, even one we cannot parse.
         c.live.seen(now);
         let msg = match classify_fast(text) {
             Ok(m) => m,
@@ -288,7 +312,8 @@ impl HeartbeatServer {
             Inbound::Heartbeat | Inbound::Pong { .. } => {
                 c.heartbeat_count += 1;
                 c.last_heartbeat_ms = wall;
-                // Only a pong can answer one of our pings (D9.3).
+                // Only a pong can answer one of our pings: a `heartbeat`
+                // carrying a timestamp must not fake an RTT.
                 if let Inbound::Pong {
                     timestamp: Some(ts),
                 } = msg
@@ -336,20 +361,17 @@ impl HeartbeatServer {
     /// new deadline. (Left where it was, the timer would fire once a round
     /// for nothing and re-arm: a wheel removal plus a callback per client and
     /// round, against one cancel here.)
-    fn ride_along(&mut self, r: &mut Reactor, conn: ConnId) {
-        let now = r.now();
-        let Some(c) = self.clients.get_mut(&conn) else {
-            return;
-        };
-        if c.closing {
+    fn ride_along(&mut self, cx: &mut Cx<'_, Self>, me: &ClientRef, c: &mut Client) {
+        if c.closing || self.shutting_down {
             return;
         }
+        let now = cx.now();
         let before = c.live.next_deadline();
         if c.live.ride_along(now) {
-            send_ping(r, conn, c, &mut self.ping_lines, false, now);
+            send_ping(cx, c.conn, c, &mut self.ping_lines, false, now);
         }
         if c.live.next_deadline() != before {
-            self.arm(r, conn);
+            Self::arm(cx, me, c);
         }
     }
 }
@@ -372,67 +394,34 @@ fn error_line(text: &str) -> Bytes {
     line(&error_message(text))
 }
 
-impl HeartbeatServer {
-    /// `on_data` proper, run corked.
-    fn serve_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let mut replied = false;
-        loop {
-            let Some(c) = self.clients.get_mut(&conn) else {
-                data.clear();
-                return;
-            };
-            if c.closing {
-                data.clear();
-                return;
-            }
-            match c.decoder.decode(data) {
-                Ok(Some(text)) => replied |= self.handle(r, conn, &text),
-                Ok(None) => break,
-                Err(LineError::InvalidUtf8) => {
-                    replied = true;
-                    c.live.seen(r.now());
-                    Self::send(
-                        r,
-                        conn,
-                        error_line(Catalog::new(self.cfg.lang).line_not_utf8()),
-                    );
-                }
-                Err(e) => {
-                    c.closing = true;
-                    data.clear();
-                    let _ = r.write(conn, error_line(&e.to_string()));
-                    let _ = r.end(conn);
-                    return;
-                }
-            }
-            if r.is_paused(conn) {
-                return;
-            }
-        }
-        if replied {
-            self.ride_along(r, conn);
-        }
-    }
-}
+impl Service for HeartbeatServer {
+    type Conn = HeartbeatConn;
+    type Tag = HeartbeatTag;
+    type Message = ();
 
-impl Handler for HeartbeatServer {
-    fn on_listening(&mut self, r: &mut Reactor, _s: ServerId, addr: std::net::SocketAddr) {
+    fn on_listening(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "heartbeat server listening on {addr} (interval {:?}, timeout {:?})",
             self.cfg.interval,
             self.cfg.timeout
         );
-        self.started.get_or_insert(r.now());
+        self.started.get_or_insert(cx.now());
         if self.status_timer.is_none() && !self.cfg.status_interval.is_zero() {
-            self.status_timer = Some(r.set_interval(self.cfg.status_interval, STATUS_TAG));
+            self.status_timer =
+                Some(cx.set_interval(self.cfg.status_interval, HeartbeatTag::Status));
         }
     }
 
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, conn: ConnId) {
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _: ServerId,
+        conn: ConnId,
+    ) -> Option<HeartbeatConn> {
         let seq = self.next_id;
         let id = format!("client-{seq}");
         self.next_id += 1;
-        let now = r.now();
+        let now = cx.now();
         let welcome = json!({
             "type": "welcome",
             "message": Catalog::new(self.cfg.lang).heartbeat_welcome(),
@@ -440,80 +429,118 @@ impl Handler for HeartbeatServer {
             "heartbeatInterval": self.cfg.interval.as_millis() as u64,
         });
         let wall = unix_ms();
-        self.clients.insert(
+        let client = ClientRef(Rc::new(RefCell::new(Client {
             conn,
-            Client {
-                id,
-                decoder: LineDecoder::new(self.cfg.max_line),
-                live: Liveness::new(
-                    now,
-                    self.cfg.interval,
-                    self.cfg.timeout,
-                    stable_offset(seq, self.cfg.interval),
-                ),
-                pings: IssuedPings::default(),
-                rtt: None,
-                connect_ms: wall,
-                connected_at: now,
-                last_heartbeat_ms: wall,
-                heartbeat_count: 0,
-                timer: None,
-                closing: false,
-            },
-        );
-        Self::send(r, conn, line(&welcome));
-        self.arm(r, conn);
+            id,
+            live: Liveness::new(
+                now,
+                self.cfg.interval,
+                self.cfg.timeout,
+                stable_offset(seq, self.cfg.interval),
+            ),
+            pings: IssuedPings::default(),
+            rtt: None,
+            connect_ms: wall,
+            connected_at: now,
+            last_heartbeat_ms: wall,
+            heartbeat_count: 0,
+            timer: None,
+            closing: false,
+        })));
+        self.open.insert(conn);
+        Self::send(cx, conn, line(&welcome));
+        Self::arm(cx, &client, &mut client.0.borrow_mut());
+        Some(HeartbeatConn {
+            framed: Framed::new(LineDecoder::new(self.cfg.max_line)),
+            client,
+        })
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        // Corked: the replies to a pipelined batch leave in one writev, not one
-        // write() each (a flood of small requests cost a syscall per reply).
-        r.cork(conn);
-        self.serve_data(r, conn, data);
-        r.uncork(conn);
-    }
-
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        r.resume(conn);
-    }
-
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
-        if tag == STATUS_TAG {
-            self.broadcast_status(r);
-        } else {
-            self.client_tick(r, ConnId::from_u64(tag));
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut HeartbeatConn,
+        data: &mut BytesMut,
+    ) {
+        let HeartbeatConn { framed, client } = st;
+        let mut c = client.0.borrow_mut();
+        let c = &mut *c;
+        if c.closing || self.shutting_down {
+            data.clear();
+            return;
+        }
+        // Corked by the session: the replies to a pipelined batch leave in
+        // one writev, not one write() each.
+        let mut replied = false;
+        let lang = self.cfg.lang;
+        framed.decode_all(cx, conn, data, |cx, item| match item {
+            Ok(text) => {
+                replied |= self.handle(cx, conn, c, &text);
+                Flow::Continue
+            }
+            Err(LineError::InvalidUtf8) => {
+                replied = true;
+                c.live.seen(cx.now());
+                Self::send(cx, conn, error_line(Catalog::new(lang).line_not_utf8()));
+                Flow::Continue
+            }
+            Err(e) => {
+                c.closing = true;
+                let _ = cx.write(conn, error_line(&e.to_string()));
+                let _ = cx.end(conn);
+                Flow::Stop
+            }
+        });
+        if c.closing {
+            data.clear();
+            return;
+        }
+        // Paused: the rest is delivered again at resume, and answered then.
+        if replied && !cx.is_paused(conn) {
+            self.ride_along(cx, client, c);
         }
     }
 
-    fn on_timeout(&mut self, r: &mut Reactor, conn: ConnId) {
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut HeartbeatConn) {
+        cx.resume(conn);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, tag: HeartbeatTag) {
+        match tag {
+            HeartbeatTag::Status => self.broadcast_status(cx),
+            HeartbeatTag::Client(me) => self.client_tick(cx, &me),
+        }
+    }
+
+    fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut HeartbeatConn) {
         // The heartbeat already bounds silence; an explicit --idle-timeout
         // closes at once.
-        r.destroy(conn);
+        cx.destroy(conn);
     }
 
-    fn on_shutdown(&mut self, r: &mut Reactor) {
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
         if let Some(t) = self.status_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
+        // From now on the clients' timers do nothing and input is dropped
+        // (each timer is cleared when its connection closes).
+        self.shutting_down = true;
         let bye = line(
             &json!({"type": "server_shutdown", "message": Catalog::new(self.cfg.lang).heartbeat_shutdown(), "timestamp": unix_ms()}),
         );
-        for (&id, c) in self.clients.iter_mut() {
-            if let Some(t) = c.timer.take() {
-                r.clear_timer(t);
-            }
-            c.closing = true;
-            if r.is_writable(id) {
-                let _ = r.write(id, bye.clone());
+        for &id in &self.open {
+            if cx.is_writable(id) {
+                let _ = cx.write(id, bye.clone());
             }
         }
     }
 
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if let Some(c) = self.clients.remove(&conn) {
-            if let Some(t) = c.timer {
-                r.clear_timer(t);
-            }
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: HeartbeatConn, _: bool) {
+        self.open.remove(&conn);
+        let timer = st.client.0.borrow_mut().timer.take();
+        if let Some(t) = timer {
+            cx.clear_timer(t);
         }
     }
 }
