@@ -242,10 +242,53 @@ impl<S: Service> Cx<'_, S> {
         self.own.watch(self.r, fd, tag)
     }
 
+    /// The state of `conn`, one of this service's connections, from a
+    /// callback that was not handed it: a timer, a message, an immediate,
+    /// the shutdown, `on_connection` or `on_close` of another connection.
+    /// `None` if `conn` is gone or belongs to another service, and inside a
+    /// connection's own callbacks (`data`, `end`, `drain`...), which get
+    /// their state as `st` and cannot borrow the others' at the same time.
+    pub fn state(&mut self, conn: ConnId) -> Option<&mut S::Conn> {
+        self.own.state(self.r, conn)
+    }
+
+    /// [`Cx::state`] together with the loop, to write to or end the
+    /// connection while its state is borrowed.
+    pub fn state_and_loop(&mut self, conn: ConnId) -> Option<(&mut S::Conn, &mut Reactor)> {
+        let st = self.own.state(self.r, conn)?;
+        Some((st, &mut *self.r))
+    }
+
     /// A handle for other threads to post [`Service::Message`]s to this
     /// service.
     pub fn remote(&self) -> Remote<S::Message> {
         self.own.remote(self.r)
+    }
+
+    /// [`Cx::lift`] that also lets the inner service reach its
+    /// connections' states ([`Cx::state`]) through `state`, which finds the
+    /// inner state in this service's (`None` where there is none yet).
+    pub fn lift_with_state<T, R>(
+        &mut self,
+        tag: fn(T::Tag) -> S::Tag,
+        conn: fn(T::Conn) -> S::Conn,
+        state: fn(&mut S::Conn) -> Option<&mut T::Conn>,
+        f: impl FnOnce(&mut Cx<'_, T>) -> R,
+    ) -> R
+    where
+        T: Service<Message = S::Message>,
+    {
+        let mut lifted = Lifted::<S, T> {
+            outer: &mut *self.own,
+            tag,
+            conn,
+            state: Some(state),
+        };
+        let mut cx = Cx::<T> {
+            r: &mut *self.r,
+            own: &mut lifted,
+        };
+        f(&mut cx)
     }
 
     /// Call an inner service's callback from a wrapper (an access guard, a
@@ -264,6 +307,7 @@ impl<S: Service> Cx<'_, S> {
             outer: &mut *self.own,
             tag,
             conn,
+            state: None,
         };
         let mut cx = Cx::<T> {
             r: &mut *self.r,
@@ -295,12 +339,14 @@ pub(crate) trait Own<S: Service> {
         tag: S::Tag,
     ) -> std::io::Result<u64>;
     fn remote(&self, r: &Reactor) -> Remote<S::Message>;
+    fn state(&mut self, r: &Reactor, conn: ConnId) -> Option<&mut S::Conn>;
 }
 
 struct Lifted<'a, S: Service, T: Service> {
     outer: &'a mut dyn Own<S>,
     tag: fn(T::Tag) -> S::Tag,
     conn: fn(T::Conn) -> S::Conn,
+    state: Option<fn(&mut S::Conn) -> Option<&mut T::Conn>>,
 }
 
 impl<S: Service, T: Service<Message = S::Message>> Own<T> for Lifted<'_, S, T> {
@@ -335,6 +381,10 @@ impl<S: Service, T: Service<Message = S::Message>> Own<T> for Lifted<'_, S, T> {
     }
     fn remote(&self, r: &Reactor) -> Remote<T::Message> {
         self.outer.remote(r)
+    }
+    fn state(&mut self, r: &Reactor, conn: ConnId) -> Option<&mut T::Conn> {
+        let project = self.state?;
+        project(self.outer.state(r, conn)?)
     }
 }
 
@@ -465,19 +515,66 @@ impl<S: Service> Hosted<S> {
 
     /// Run `f` with the service and a context (no connection state lent).
     pub(crate) fn call(&mut self, r: &mut Reactor, f: impl FnOnce(&mut S, &mut Cx<'_, S>)) {
-        let mut cx = Cx {
-            r,
-            own: &mut self.own,
+        let mut view = View {
+            parts: &mut self.own,
+            states: Some(&mut self.states),
         };
+        let mut cx = Cx { r, own: &mut view };
         f(&mut self.service, &mut cx);
         self.settle(r);
     }
 }
 
-impl<S: Service> Own<S> for Parts<S> {
+/// What a context reaches: the service's parts, and its connections'
+/// states unless one of them is lent to the running callback.
+pub(crate) struct View<'a, S: Service> {
+    pub(crate) parts: &'a mut Parts<S>,
+    pub(crate) states: Option<&'a mut slab::Slab<S::Conn>>,
+}
+
+impl<S: Service> Own<S> for View<'_, S> {
     fn key(&self) -> Key {
-        self.key
+        self.parts.key
     }
+    fn arm(
+        &mut self,
+        r: &mut Reactor,
+        after: Duration,
+        every: Option<Duration>,
+        tag: S::Tag,
+    ) -> TimerId {
+        self.parts.arm(r, after, every, tag)
+    }
+    fn clear(&mut self, r: &mut Reactor, id: TimerId) -> bool {
+        self.parts.clear(r, id)
+    }
+    fn immediate(&mut self, r: &mut Reactor, tag: S::Tag) {
+        self.parts.immediate(r, tag)
+    }
+    fn adopt(&mut self, r: &mut Reactor, conn: Key, st: S::Conn) {
+        self.parts.adopt(r, conn, st)
+    }
+    fn watch(
+        &mut self,
+        r: &mut Reactor,
+        fd: std::os::fd::RawFd,
+        tag: S::Tag,
+    ) -> std::io::Result<u64> {
+        self.parts.watch(r, fd, tag)
+    }
+    fn remote(&self, r: &Reactor) -> Remote<S::Message> {
+        self.parts.remote(r)
+    }
+    fn state(&mut self, r: &Reactor, conn: ConnId) -> Option<&mut S::Conn> {
+        let owner = r.conns.get(conn.0)?.owner?;
+        if owner.service != self.parts.key {
+            return None;
+        }
+        self.states.as_mut()?.get_mut(owner.slot as usize)
+    }
+}
+
+impl<S: Service> Parts<S> {
     fn arm(
         &mut self,
         r: &mut Reactor,
@@ -530,10 +627,11 @@ impl<S: Service> Own<S> for Parts<S> {
 
 impl<S: Service> Host for Hosted<S> {
     fn accept(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) -> u32 {
-        let mut cx = Cx {
-            r,
-            own: &mut self.own,
+        let mut view = View {
+            parts: &mut self.own,
+            states: Some(&mut self.states),
         };
+        let mut cx = Cx { r, own: &mut view };
         let st = self.service.on_connection(&mut cx, server, conn);
         let slot = match st {
             Some(st) => self.states.insert(st) as u32,
@@ -547,10 +645,11 @@ impl<S: Service> Host for Hosted<S> {
         let Some(st) = self.states.get_mut(slot as usize) else {
             return;
         };
-        let mut cx = Cx {
-            r,
-            own: &mut self.own,
+        let mut view = View {
+            parts: &mut self.own,
+            states: None,
         };
+        let mut cx = Cx { r, own: &mut view };
         let s = &mut self.service;
         match ev {
             ConnEvent::Data(data) => s.on_data(&mut cx, conn, st, data),
