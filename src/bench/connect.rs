@@ -56,7 +56,7 @@ pub struct Cycle {
     done: bool,
 }
 
-/// The handler of one load thread.
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct ConnectLoad {
     shared: Arc<Shared>,

@@ -274,7 +274,7 @@ pub fn ns_since(t: Instant) -> u64 {
     ns_between(t, Instant::now())
 }
 
-/// Nanoseconds from `t` to `now` (0 if `now` is earlier): lets a handler
+/// Nanoseconds from `t` to `now` (0 if `now` is earlier): lets a callback
 /// read the clock once per event and use it for every message it completes.
 pub fn ns_between(t: Instant, now: Instant) -> u64 {
     now.saturating_duration_since(t)

@@ -136,7 +136,7 @@ impl EchoConn {
     }
 }
 
-/// The handler of one load thread.
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct EchoLoad {
     shared: Arc<Shared>,
@@ -215,7 +215,7 @@ struct Plan {
 impl Plan {
     /// Send on `c` until the mode's limit on messages in flight and, open
     /// loop, what has fallen due by `now`; `now` stamps closed-loop
-    /// messages. A method of the plan, not of the load, so the data handler
+    /// messages. A method of the plan, not of the load, so the data callback
     /// can call it with the connection it has already looked up (one lookup
     /// per event, not two).
     fn fill(&self, c: &mut EchoConn, r: &mut Reactor, now: Instant) {

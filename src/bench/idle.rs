@@ -33,7 +33,7 @@ pub struct Held {
     ready: bool,
 }
 
-/// The handler of one load thread.
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct IdleLoad {
     shared: Arc<Shared>,
