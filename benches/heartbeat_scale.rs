@@ -14,11 +14,13 @@
 //! in seconds). Needs about N + 100 descriptors in each process.
 
 use netloop::codec::LineDecoder;
-use netloop::{BytesMut, ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use netloop::framed::{Flow, Framed};
+use netloop::{BytesMut, ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::cell::RefCell;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// Connections opened per batch, one batch per `BATCH_EVERY`.
@@ -31,18 +33,31 @@ struct Sample {
     status: Value,
 }
 
+/// What the run measured, read by `main` once the loop has stopped (the
+/// loop keeps the service).
+#[derive(Default)]
+struct Figures {
+    closed: usize,
+    pings: u64,
+    pings_at_first: u64,
+    samples: Vec<Sample>,
+}
+
 struct Load {
     port: u16,
     total: usize,
     started: usize,
     welcomed: usize,
-    closed: usize,
-    pings: u64,
-    pings_at_first: u64,
-    decoders: HashMap<ConnId, LineDecoder>,
-    samples: Vec<Sample>,
     last_status_ts: u64,
     server_pid: u32,
+    figures: Rc<RefCell<Figures>>,
+}
+
+/// The load's timer.
+#[derive(Clone, Copy)]
+enum Timer {
+    /// Open the next batch of connections.
+    Batch,
 }
 
 fn cpu_ticks(pid: u32) -> u64 {
@@ -53,72 +68,89 @@ fn cpu_ticks(pid: u32) -> u64 {
         + f.get(12).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)
 }
 
-impl Handler for Load {
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
-        let n = BATCH.min(self.total - self.started);
-        for _ in 0..n {
-            let c = r.connect("127.0.0.1", self.port, ConnectOptions::default());
-            self.decoders.insert(c, LineDecoder::new(64 * 1024));
-        }
-        self.started += n;
-        if self.started < self.total {
-            r.set_timeout(BATCH_EVERY, 0);
-        }
-    }
-
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let Some(dec) = self.decoders.get_mut(&conn) else {
-            data.clear();
+impl Load {
+    fn on_line(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, l: &str) {
+        let Ok(v) = serde_json::from_str::<Value>(l) else {
             return;
         };
-        let mut lines = Vec::new();
-        while let Ok(Some(l)) = dec.decode(data) {
-            lines.push(l);
-        }
-        for l in lines {
-            let Ok(v) = serde_json::from_str::<Value>(&l) else {
-                continue;
-            };
-            match v["type"].as_str() {
-                Some("ping") => {
-                    self.pings += 1;
-                    let pong = json!({"type": "pong", "timestamp": v["timestamp"]});
-                    let _ = r.write(conn, format!("{pong}\n").into_bytes());
+        match v["type"].as_str() {
+            Some("ping") => {
+                self.figures.borrow_mut().pings += 1;
+                let pong = json!({"type": "pong", "timestamp": v["timestamp"]});
+                let _ = cx.write(conn, format!("{pong}\n").into_bytes());
+            }
+            Some("welcome") => {
+                self.welcomed += 1;
+                if self.welcomed == self.total {
+                    eprintln!("all {} clients welcomed", self.total);
                 }
-                Some("welcome") => {
-                    self.welcomed += 1;
-                    if self.welcomed == self.total {
-                        eprintln!("all {} clients welcomed", self.total);
-                    }
-                }
-                Some("server_status") => {
-                    let ts = v["timestamp"].as_u64().unwrap_or(0);
-                    if ts != self.last_status_ts {
-                        self.last_status_ts = ts;
-                        let full = v["connectedClients"].as_u64() == Some(self.total as u64);
-                        if full {
-                            if self.samples.is_empty() {
-                                self.pings_at_first = self.pings;
-                            }
-                            self.samples.push(Sample {
-                                at: Instant::now(),
-                                cpu_ticks: cpu_ticks(self.server_pid),
-                                status: v,
-                            });
-                            if self.samples.len() == 2 {
-                                r.stop();
-                            }
+            }
+            Some("server_status") => {
+                let ts = v["timestamp"].as_u64().unwrap_or(0);
+                if ts != self.last_status_ts {
+                    self.last_status_ts = ts;
+                    let full = v["connectedClients"].as_u64() == Some(self.total as u64);
+                    if full {
+                        let mut f = self.figures.borrow_mut();
+                        if f.samples.is_empty() {
+                            f.pings_at_first = f.pings;
+                        }
+                        f.samples.push(Sample {
+                            at: Instant::now(),
+                            cpu_ticks: cpu_ticks(self.server_pid),
+                            status: v,
+                        });
+                        if f.samples.len() == 2 {
+                            cx.stop();
                         }
                     }
                 }
-                _ => {}
             }
+            _ => {}
+        }
+    }
+}
+
+impl Service for Load {
+    type Conn = Framed<LineDecoder>;
+    type Tag = Timer;
+    type Message = ();
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        cx.set_timeout(Duration::from_millis(1), Timer::Batch);
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Timer) {
+        let Timer::Batch = tag;
+        let n = BATCH.min(self.total - self.started);
+        for _ in 0..n {
+            let lines = Framed::new(LineDecoder::new(64 * 1024));
+            cx.connect("127.0.0.1", self.port, ConnectOptions::default(), lines);
+        }
+        self.started += n;
+        if self.started < self.total {
+            cx.set_timeout(BATCH_EVERY, Timer::Batch);
         }
     }
 
-    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        self.decoders.remove(&conn);
-        self.closed += 1;
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        lines: &mut Framed<LineDecoder>,
+        data: &mut BytesMut,
+    ) {
+        lines.decode_all(cx, conn, data, |cx, line| match line {
+            Ok(l) => {
+                self.on_line(cx, conn, &l);
+                Flow::Continue
+            }
+            Err(_) => Flow::Stop,
+        });
+    }
+
+    fn on_close(&mut self, _: &mut Cx<'_, Self>, _: ConnId, _: Framed<LineDecoder>, _: bool) {
+        self.figures.borrow_mut().closed += 1;
     }
 }
 
@@ -159,21 +191,18 @@ fn main() {
     };
     std::thread::spawn(move || for _ in lines {});
     let mut r = Reactor::new().expect("loop");
-    let mut load = Load {
+    let figures = Rc::new(RefCell::new(Figures::default()));
+    r.add_service(Load {
         port,
         total,
         started: 0,
         welcomed: 0,
-        closed: 0,
-        pings: 0,
-        pings_at_first: 0,
-        decoders: HashMap::new(),
-        samples: Vec::new(),
         last_status_ts: 0,
         server_pid: server.id(),
-    };
-    r.set_timeout(Duration::from_millis(1), 0);
-    r.run_with(&mut load).expect("run");
+        figures: figures.clone(),
+    });
+    r.run().expect("run");
+    let load = figures.borrow();
     let _ = server.kill();
     let _ = server.wait();
 

@@ -20,10 +20,10 @@
 //! with a port range of its own; another target is connected from the
 //! kernel's choice.
 
-use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadStats};
+use super::control::{ns_since, Outbox, Shared, ThreadStats};
 use super::pattern::Pattern;
 use super::Load;
-use crate::{ConnId, ConnectOptions, Handler, Reactor, SocketOptions, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, Service, SocketOptions, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -48,14 +48,15 @@ fn source_for(target: IpAddr, n: u32) -> Option<IpAddr> {
 /// Pause before replacing a connector whose connect failed.
 pub const RETRY_DELAY: Duration = Duration::from_millis(10);
 
+/// One connector's cycle: connect, send, read the echo, close.
 #[derive(Debug)]
-struct Cycle {
+pub struct Cycle {
     started: Instant,
     received: u64,
     done: bool,
 }
 
-/// The handler of one load thread.
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct ConnectLoad {
     shared: Arc<Shared>,
@@ -67,10 +68,17 @@ pub struct ConnectLoad {
     seed: u64,
     msg: Bytes,
     pattern: Pattern,
-    cycles: ConnMap<Cycle>,
     /// Connections opened, for the source address rotation.
     opened: u32,
     stats: ThreadStats,
+    out: Outbox,
+}
+
+/// The connect load's timers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Retry {
+    /// Replace a connector whose cycle failed.
+    Reopen,
 }
 
 impl ConnectLoad {
@@ -97,9 +105,9 @@ impl ConnectLoad {
             seed,
             msg,
             pattern,
-            cycles: conn_map(count * 2),
             opened: 0,
             stats: ThreadStats::default(),
+            out: Outbox::default(),
         }
     }
 
@@ -112,7 +120,7 @@ impl ConnectLoad {
         source_for(self.target.ip(), n)
     }
 
-    fn open(&mut self, r: &mut Reactor) {
+    fn open(&mut self, cx: &mut Cx<'_, Self>) {
         let opts = ConnectOptions {
             local_address: self.next_source(),
             // One write per connection, on a connection with nothing
@@ -124,42 +132,45 @@ impl ConnectLoad {
             },
             ..ConnectOptions::default()
         };
-        let id = r.connect(&self.host, self.target.port(), opts);
-        self.cycles.insert(
-            id,
-            Cycle {
-                started: Instant::now(),
-                received: 0,
-                done: false,
-            },
-        );
+        let cycle = Cycle {
+            started: Instant::now(),
+            received: 0,
+            done: false,
+        };
+        cx.connect(&self.host, self.target.port(), opts, cycle);
     }
 }
 
 impl Load for ConnectLoad {
-    fn start(&mut self, r: &mut Reactor) {
-        for _ in 0..self.count {
-            self.open(r);
-        }
-    }
-
-    fn finish(self) -> ThreadStats {
-        self.stats
+    fn outbox(&self) -> &Outbox {
+        &self.out
     }
 }
 
-impl Handler for ConnectLoad {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        if r.write(conn, self.msg.clone()).is_err() {
-            r.destroy(conn);
+impl Drop for ConnectLoad {
+    fn drop(&mut self) {
+        self.out.put(self.stats.take());
+    }
+}
+
+impl Service for ConnectLoad {
+    type Conn = Cycle;
+    type Tag = Retry;
+    type Message = ();
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        for _ in 0..self.count {
+            self.open(cx);
         }
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let Some(c) = self.cycles.get_mut(&conn) else {
-            consume(data);
-            return;
-        };
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Cycle) {
+        if cx.write(conn, self.msg.clone()).is_err() {
+            cx.destroy(conn);
+        }
+    }
+
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, c: &mut Cycle, data: &mut BytesMut) {
         self.stats.mismatched += self
             .pattern
             .verify_arrival(self.seed, &mut c.received, data);
@@ -175,36 +186,36 @@ impl Handler for ConnectLoad {
             if self.shared.ready.load(Relaxed) == 0 {
                 self.shared.ready.fetch_add(1, Relaxed);
             }
-            r.destroy(conn);
-            self.open(r);
+            cx.destroy(conn);
+            self.open(cx);
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+    fn on_error(
+        &mut self,
+        _: &mut Cx<'_, Self>,
+        conn: ConnId,
+        _: &mut Cycle,
+        err: &crate::NetError,
+    ) {
         log::debug!("{conn}: {err}");
         self.shared.note_error(err);
     }
 
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if let Some(c) = self.cycles.remove(&conn) {
-            if !c.done {
-                self.stats.errors += 1;
-                if self.shared.ready.load(Relaxed) == 0 {
-                    // No cycle has completed yet: the setup is failing.
-                    self.shared.fail(None);
-                }
-                r.set_timeout(RETRY_DELAY, 0);
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, c: Cycle, _had_error: bool) {
+        if !c.done {
+            self.stats.errors += 1;
+            if self.shared.ready.load(Relaxed) == 0 {
+                // No cycle has completed yet: the setup is failing.
+                self.shared.fail(None);
             }
+            cx.set_timeout(RETRY_DELAY, Retry::Reopen);
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
-        self.open(r);
-    }
-
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
-        if msg.is::<Stop>() {
-            r.stop();
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Retry) {
+        match tag {
+            Retry::Reopen => self.open(cx),
         }
     }
 }

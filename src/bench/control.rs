@@ -7,69 +7,20 @@
 //! Everything is a relaxed atomic: a count that lands a microsecond on the
 //! wrong side of a phase change is noise far below the figures' precision.
 
-use crate::ConnId;
+use crate::reactor::service::Remote;
+use crate::{Cx, Service};
 use bytes::BytesMut;
 use hdrhistogram::Histogram;
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{mpsc, Mutex};
 use std::time::Instant;
 
 /// Highest latency the histogram records (longer ones saturate): 60 s in ns.
 const MAX_LATENCY_NS: u64 = 60_000_000_000;
 /// Significant digits of the histogram (0.1 % relative error).
 const SIGFIGS: u8 = 3;
-
-/// A map from connection to the workload's state for it.
-///
-/// Hashed with [`IdHasher`]: the keys are the reactor's own ids, not chosen
-/// by a peer, so the flooding that SipHash (std's default) defends against
-/// cannot happen, and SipHash cost about 0.4 % of the generator's samples in
-/// a ping-pong profile, for every round trip.
-pub type ConnMap<V> = HashMap<ConnId, V, BuildHasherDefault<IdHasher>>;
-
-/// An empty [`ConnMap`] with room for `n` connections.
-pub fn conn_map<V>(n: usize) -> ConnMap<V> {
-    ConnMap::with_capacity_and_hasher(n, BuildHasherDefault::default())
-}
-
-/// A multiply-rotate hasher (the one rustc uses, FxHash) for small integer
-/// keys that no peer controls.
-#[derive(Default, Clone, Copy, Debug)]
-pub struct IdHasher(u64);
-
-impl IdHasher {
-    const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-
-    fn add(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(5) ^ x).wrapping_mul(Self::K);
-    }
-}
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.add(u64::from(*b));
-        }
-    }
-
-    fn write_u32(&mut self, x: u32) {
-        self.add(u64::from(x));
-    }
-
-    fn write_u64(&mut self, x: u64) {
-        self.add(x);
-    }
-
-    fn write_usize(&mut self, x: usize) {
-        self.add(x as u64);
-    }
-}
 
 /// Phase of a run.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -166,6 +117,75 @@ impl Shared {
 #[derive(Debug)]
 pub struct Stop;
 
+/// The service through which the coordinator stops a load thread's loop:
+/// it hands its [`Remote`] over when added, and stops the loop when
+/// [`Stop`] arrives. Keeping it apart from the workload's service leaves
+/// the workloads' messages to the workloads (fan-out's receipts).
+#[derive(Debug)]
+pub struct Stopper {
+    to: Option<mpsc::Sender<Result<Remote<Stop>, String>>>,
+}
+
+impl Stopper {
+    /// A stopper that sends its remote through `to` when added to a loop.
+    pub fn new(to: mpsc::Sender<Result<Remote<Stop>, String>>) -> Stopper {
+        Stopper { to: Some(to) }
+    }
+}
+
+impl Service for Stopper {
+    type Conn = ();
+    type Tag = ();
+    type Message = Stop;
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        if let Some(to) = self.to.take() {
+            let _ = to.send(Ok(cx.remote()));
+        }
+    }
+
+    fn on_data(&mut self, _: &mut Cx<'_, Self>, _: crate::ConnId, _: &mut (), d: &mut BytesMut) {
+        d.clear(); // it opens no connection
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, _: Stop) {
+        cx.stop();
+    }
+}
+
+/// Where a load service leaves its figures for its thread.
+///
+/// The loop owns the services added to it and gives none back, so a load
+/// service puts its [`ThreadStats`] here when the loop drops it (its `Drop`
+/// calls [`Outbox::put`]): that covers a loop stopped by [`Stop`] as well
+/// as one that ran out of connections by itself.
+#[derive(Debug)]
+pub struct Outbox<T = ThreadStats>(Rc<RefCell<Option<T>>>);
+
+impl<T> Default for Outbox<T> {
+    fn default() -> Self {
+        Outbox(Rc::default())
+    }
+}
+
+impl<T> Clone for Outbox<T> {
+    fn clone(&self) -> Self {
+        Outbox(self.0.clone())
+    }
+}
+
+impl<T: Default> Outbox<T> {
+    /// Leave the figures.
+    pub fn put(&self, stats: T) {
+        *self.0.borrow_mut() = Some(stats);
+    }
+
+    /// The figures left, or empty ones if none were.
+    pub fn take(&self) -> T {
+        self.0.borrow_mut().take().unwrap_or_default()
+    }
+}
+
 /// What one load thread measured.
 #[derive(Debug)]
 pub struct ThreadStats {
@@ -185,6 +205,14 @@ pub struct ThreadStats {
     /// [`Shared::progress`] with a plain store: only this thread writes its
     /// slot, so a locked read-modify-write per operation is not needed.
     done: u64,
+}
+
+impl ThreadStats {
+    /// Move the figures out, leaving empty ones (for a `Drop` that hands
+    /// them to an [`Outbox`]).
+    pub fn take(&mut self) -> ThreadStats {
+        std::mem::take(self)
+    }
 }
 
 impl Default for ThreadStats {
@@ -246,7 +274,7 @@ pub fn ns_since(t: Instant) -> u64 {
     ns_between(t, Instant::now())
 }
 
-/// Nanoseconds from `t` to `now` (0 if `now` is earlier): lets a handler
+/// Nanoseconds from `t` to `now` (0 if `now` is earlier): lets a callback
 /// read the clock once per event and use it for every message it completes.
 pub fn ns_between(t: Instant, now: Instant) -> u64 {
     now.saturating_duration_since(t)

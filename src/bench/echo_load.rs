@@ -11,8 +11,14 @@
 //! The hot path reads the clock once per event, and keeps the oldest send
 //! time inline in the connection's entry: in a ping-pong profile with 1,000
 //! connections the generator's own samples were dominated by cache misses
-//! on the connection map and on each connection's separately allocated
+//! on the connection table and on each connection's separately allocated
 //! queue of send times.
+//!
+//! The connections' entries live in one `Vec` of the thread's service, and
+//! each connection's state in the loop ([`crate::Service::Conn`]) is its
+//! index there: the open loop's tick visits every connection, which a
+//! timer cannot do with states the loop keeps, and an index finds the
+//! entry without hashing.
 //!
 //! * `pingpong`: at most `pipeline` messages of `size` bytes in flight; a
 //!   completed message is replaced at once. One operation = one round trip.
@@ -30,10 +36,10 @@
 //! due and fewer than `pipeline` are in flight, and its latency runs from
 //! that intended time, so time spent waiting to be sent counts too.
 
-use super::control::{conn_map, consume, ns_between, ConnMap, Shared, Stop, ThreadStats};
+use super::control::{consume, ns_between, Outbox, Shared, ThreadStats};
 use super::pattern::Pattern;
 use super::Load;
-use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use bytes::BytesMut;
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -103,6 +109,10 @@ pub enum Mode {
 
 #[derive(Debug)]
 struct EchoConn {
+    /// The connection.
+    id: ConnId,
+    /// Not closed yet (the open loop's tick skips closed ones).
+    open: bool,
     /// Index of the connection in the whole run (its schedule's phase).
     index: u64,
     /// Messages sent so far (open loop: the next one owed is this one).
@@ -126,7 +136,7 @@ impl EchoConn {
     }
 }
 
-/// The handler of one load thread.
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct EchoLoad {
     shared: Arc<Shared>,
@@ -135,8 +145,17 @@ pub struct EchoLoad {
     count: usize,
     first_seed: u64,
     plan: Plan,
-    conns: ConnMap<EchoConn>,
+    /// Every connection of the thread, in the order opened.
+    conns: Vec<EchoConn>,
     stats: ThreadStats,
+    out: Outbox,
+}
+
+/// The echo load's timers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// Open loop: send what has fallen due on every connection.
+    OpenLoop,
 }
 
 impl EchoLoad {
@@ -163,8 +182,9 @@ impl EchoLoad {
                 pattern: Pattern::new(),
                 schedule: None,
             },
-            conns: conn_map(count),
+            conns: Vec::with_capacity(count),
             stats: ThreadStats::default(),
+            out: Outbox::default(),
         }
     }
 
@@ -174,10 +194,10 @@ impl EchoLoad {
         self
     }
 
-    /// Send on `id` until the mode's limit on messages in flight.
-    fn fill(&mut self, r: &mut Reactor, id: ConnId, now: Instant) {
-        if let Some(c) = self.conns.get_mut(&id) {
-            self.plan.fill(c, r, id, now);
+    /// Send on connection `i` until the mode's limit on messages in flight.
+    fn fill(&mut self, r: &mut Reactor, i: u32, now: Instant) {
+        if let Some(c) = self.conns.get_mut(i as usize) {
+            self.plan.fill(c, r, now);
         }
     }
 }
@@ -193,12 +213,13 @@ struct Plan {
 }
 
 impl Plan {
-    /// Send on `c` (connection `id`) until the mode's limit on messages in
-    /// flight and, open loop, what has fallen due by `now`; `now` stamps
-    /// closed-loop messages. A method of the plan, not of the load, so the
-    /// data handler can call it with the connection it has already looked
-    /// up (one map lookup per event, not two).
-    fn fill(&self, c: &mut EchoConn, r: &mut Reactor, id: ConnId, now: Instant) {
+    /// Send on `c` until the mode's limit on messages in flight and, open
+    /// loop, what has fallen due by `now`; `now` stamps closed-loop
+    /// messages. A method of the plan, not of the load, so the data callback
+    /// can call it with the connection it has already looked up (one lookup
+    /// per event, not two).
+    fn fill(&self, c: &mut EchoConn, r: &mut Reactor, now: Instant) {
+        let id = c.id;
         let owed = self.schedule.map(|s| {
             let elapsed = ns_between(s.epoch, now);
             (s, s.due(c.index, elapsed))
@@ -235,43 +256,58 @@ impl Plan {
 }
 
 impl Load for EchoLoad {
-    fn start(&mut self, r: &mut Reactor) {
-        let host = self.target.ip().to_string();
-        for i in 0..self.count {
-            let id = r.connect(&host, self.target.port(), ConnectOptions::default());
-            self.conns.insert(
-                id,
-                EchoConn {
-                    index: self.first_seed + i as u64,
-                    issued: 0,
-                    seed: (self.first_seed + i as u64).wrapping_mul(7919),
-                    sent: 0,
-                    received: 0,
-                    next_end: self.plan.size as u64,
-                    oldest: None,
-                    later: VecDeque::new(),
-                    blocked: false,
-                },
-            );
-        }
-        if self.plan.schedule.is_some() {
-            r.set_interval(OPEN_LOOP_TICK, 0);
-        }
-    }
-
-    fn finish(self) -> ThreadStats {
-        self.stats
+    fn outbox(&self) -> &Outbox {
+        &self.out
     }
 }
 
-impl Handler for EchoLoad {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        self.shared.ready.fetch_add(1, Relaxed);
-        self.fill(r, conn, Instant::now());
+impl Drop for EchoLoad {
+    fn drop(&mut self) {
+        self.out.put(self.stats.take());
+    }
+}
+
+impl Service for EchoLoad {
+    /// Index of the connection's entry in `conns`.
+    type Conn = u32;
+    type Tag = Tick;
+    type Message = ();
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        let host = self.target.ip().to_string();
+        for i in 0..self.count {
+            let id = cx.connect(
+                &host,
+                self.target.port(),
+                ConnectOptions::default(),
+                self.conns.len() as u32,
+            );
+            self.conns.push(EchoConn {
+                id,
+                open: true,
+                index: self.first_seed + i as u64,
+                issued: 0,
+                seed: (self.first_seed + i as u64).wrapping_mul(7919),
+                sent: 0,
+                received: 0,
+                next_end: self.plan.size as u64,
+                oldest: None,
+                later: VecDeque::new(),
+                blocked: false,
+            });
+        }
+        if self.plan.schedule.is_some() {
+            cx.set_interval(OPEN_LOOP_TICK, Tick::OpenLoop);
+        }
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, i: &mut u32) {
+        self.shared.ready.fetch_add(1, Relaxed);
+        self.fill(cx.reactor(), *i, Instant::now());
+    }
+
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, i: &mut u32, data: &mut BytesMut) {
+        let Some(c) = self.conns.get_mut(*i as usize) else {
             consume(data);
             return;
         };
@@ -296,43 +332,47 @@ impl Handler for EchoLoad {
             c.oldest = c.later.pop_front();
             self.stats.op(&self.shared, self.thread, ns_between(t, now));
         }
-        self.plan.fill(c, r, conn, now);
+        self.plan.fill(c, cx.reactor(), now);
     }
 
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        if let Some(c) = self.conns.get_mut(&conn) {
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, i: &mut u32) {
+        if let Some(c) = self.conns.get_mut(*i as usize) {
             c.blocked = false;
         }
-        self.fill(r, conn, Instant::now());
+        self.fill(cx.reactor(), *i, Instant::now());
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
-        // Open loop: send what has fallen due on every connection.
-        let now = Instant::now();
-        for (&id, c) in self.conns.iter_mut() {
-            self.plan.fill(c, r, id, now);
-        }
-    }
-
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
-        log::debug!("{conn}: {err}");
-        self.shared.note_error(err);
-    }
-
-    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        // Every close before the run stops is unexpected: the server dropped
-        // us, or the connect failed.
-        if let Some(c) = self.conns.remove(&conn) {
-            self.stats.errors += 1;
-            if c.sent == 0 && c.received == 0 {
-                self.shared.failed.fetch_add(1, Relaxed);
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Tick) {
+        match tag {
+            Tick::OpenLoop => {
+                let now = Instant::now();
+                for c in self.conns.iter_mut().filter(|c| c.open) {
+                    self.plan.fill(c, cx.reactor(), now);
+                }
             }
         }
     }
 
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
-        if msg.is::<Stop>() {
-            r.stop();
+    fn on_error(
+        &mut self,
+        _cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        _: &mut u32,
+        err: &crate::NetError,
+    ) {
+        log::debug!("{conn}: {err}");
+        self.shared.note_error(err);
+    }
+
+    fn on_close(&mut self, _cx: &mut Cx<'_, Self>, _conn: ConnId, i: u32, _had_error: bool) {
+        // Every close before the run stops is unexpected: the server dropped
+        // us, or the connect failed.
+        if let Some(c) = self.conns.get_mut(i as usize) {
+            c.open = false;
+            self.stats.errors += 1;
+            if c.sent == 0 && c.received == 0 {
+                self.shared.failed.fetch_add(1, Relaxed);
+            }
         }
     }
 }

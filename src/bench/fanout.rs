@@ -29,9 +29,10 @@
 //! deliveries, and a duplicate would hide a lost message. Any of the three
 //! makes the run fail.
 
-use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadStats};
+use super::control::{consume, ns_since, Outbox, Shared, ThreadStats};
 use super::Load;
-use crate::{ConnId, ConnectOptions, Handler, Reactor, Remote, TimerId};
+use crate::reactor::service::Remote;
+use crate::{ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::{BTreeSet, VecDeque};
 use std::net::SocketAddr;
@@ -137,7 +138,7 @@ impl SeqCheck {
 pub struct FanoutShared {
     counts: Box<[AtomicU32]>,
     members: usize,
-    sender: OnceLock<Remote>,
+    sender: OnceLock<Remote<Delivered>>,
 }
 
 impl FanoutShared {
@@ -161,15 +162,32 @@ impl std::fmt::Debug for FanoutShared {
 
 /// Posted to the sender's loop: message `seq` reached every member.
 #[derive(Debug)]
-struct Delivered(u64);
+pub struct Delivered(u64);
 
+/// One connection of the fan-out load.
 #[derive(Debug)]
-struct Member {
+pub enum Role {
+    /// The connection that sends the room's messages (thread 0 only).
+    Sender,
+    /// A member of the room, checking what it receives.
+    Member(Member),
+}
+
+/// A member's state.
+#[derive(Debug)]
+pub struct Member {
     seen: bool,
     check: SeqCheck,
 }
 
-/// The handler of one load thread.
+/// The fan-out load's timers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// The sender abandons stalled messages and refills its window.
+    Watchdog,
+}
+
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct FanoutLoad {
     shared: Arc<Shared>,
@@ -188,8 +206,11 @@ pub struct FanoutLoad {
     joined_at: Option<Instant>,
     next_seq: u64,
     outstanding: VecDeque<(u64, Instant)>,
-    members: ConnMap<Member>,
+    /// Messages now missing at this thread's members, open or closed (the
+    /// sum of their [`SeqCheck::missing`], kept up to date as they change).
+    missing: u64,
     stats: ThreadStats,
+    out: Outbox,
 }
 
 impl FanoutLoad {
@@ -218,8 +239,9 @@ impl FanoutLoad {
             joined_at: None,
             next_seq: 0,
             outstanding: VecDeque::new(),
-            members: conn_map(count),
+            missing: 0,
             stats: ThreadStats::default(),
+            out: Outbox::default(),
         }
     }
 
@@ -315,46 +337,54 @@ fn parse_u64(digits: &[u8]) -> Option<u64> {
 }
 
 impl Load for FanoutLoad {
-    fn start(&mut self, r: &mut Reactor) {
-        let host = self.target.ip().to_string();
-        if self.with_sender {
-            let _ = self.fan.sender.set(r.remote());
-            let id = r.connect(&host, self.target.port(), ConnectOptions::default());
-            self.sender = Some(id);
-            r.set_interval(WATCHDOG_EVERY, 0);
-        }
-        for _ in 0..self.count {
-            let id = r.connect(&host, self.target.port(), ConnectOptions::default());
-            self.members.insert(
-                id,
-                Member {
-                    seen: false,
-                    check: SeqCheck::default(),
-                },
-            );
-        }
-    }
-
-    fn finish(mut self) -> ThreadStats {
-        let missing: u64 = self.members.values().map(|m| m.check.missing()).sum();
-        self.stats.add_extra(MISSING, missing);
-        self.stats
+    fn outbox(&self) -> &Outbox {
+        &self.out
     }
 }
 
-impl Handler for FanoutLoad {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        if r.write(conn, self.join_line()).is_err() {
-            r.destroy(conn);
+impl Drop for FanoutLoad {
+    fn drop(&mut self) {
+        let mut stats = self.stats.take();
+        stats.add_extra(MISSING, self.missing);
+        self.out.put(stats);
+    }
+}
+
+impl Service for FanoutLoad {
+    type Conn = Role;
+    type Tag = Timer;
+    type Message = Delivered;
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        let host = self.target.ip().to_string();
+        let port = self.target.port();
+        if self.with_sender {
+            let _ = self.fan.sender.set(cx.remote());
+            let id = cx.connect(&host, port, ConnectOptions::default(), Role::Sender);
+            self.sender = Some(id);
+            cx.set_interval(WATCHDOG_EVERY, Timer::Watchdog);
+        }
+        for _ in 0..self.count {
+            let member = Member {
+                seen: false,
+                check: SeqCheck::default(),
+            };
+            cx.connect(&host, port, ConnectOptions::default(), Role::Member(member));
+        }
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, role: &mut Role) {
+        if cx.write(conn, self.join_line()).is_err() {
+            cx.destroy(conn);
             return;
         }
-        if Some(conn) == self.sender {
+        if let Role::Sender = role {
             self.joined_at = Some(Instant::now());
         }
     }
 
-    fn on_data(&mut self, _r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let Some(m) = self.members.get_mut(&conn) else {
+    fn on_data(&mut self, _cx: &mut Cx<'_, Self>, _: ConnId, role: &mut Role, data: &mut BytesMut) {
+        let Role::Member(m) = role else {
             consume(data); // the sender's own replies
             return;
         };
@@ -376,9 +406,12 @@ impl Handler for FanoutLoad {
                 m.seen = true;
                 self.shared.ready.fetch_add(1, Relaxed);
             }
+            let before = m.check.missing();
             match m.check.see(id) {
-                Arrival::InOrder | Arrival::Skipped(_) => {}
+                Arrival::InOrder => {}
+                Arrival::Skipped(_) => self.missing = self.missing - before + m.check.missing(),
                 Arrival::Late => {
+                    self.missing = self.missing - before + m.check.missing();
                     self.stats.add_extra(REORDERED, 1);
                     continue;
                 }
@@ -394,7 +427,7 @@ impl Handler for FanoutLoad {
             };
             if slot.fetch_add(1, Relaxed) + 1 == self.fan.members as u32 {
                 if let Some(remote) = self.fan.sender.get() {
-                    remote.post(Box::new(Delivered(id)));
+                    remote.post(Delivered(id));
                 }
             }
         }
@@ -407,7 +440,8 @@ impl Handler for FanoutLoad {
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Timer) {
+        let Timer::Watchdog = tag;
         let mut stalled = 0;
         while let Some(&(_, sent)) = self.outstanding.front() {
             if sent.elapsed() < STALL_AFTER {
@@ -419,42 +453,40 @@ impl Handler for FanoutLoad {
         if stalled > 0 && self.shared.measuring() {
             self.stats.add_extra("stalled", stalled);
         }
-        self.fill(r);
+        self.fill(cx.reactor());
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+    fn on_error(
+        &mut self,
+        _: &mut Cx<'_, Self>,
+        conn: ConnId,
+        _: &mut Role,
+        err: &crate::NetError,
+    ) {
         log::debug!("{conn}: {err}");
         self.shared.note_error(err);
     }
 
-    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        let member = self.members.remove(&conn);
-        if let Some(m) = &member {
-            self.stats.add_extra(MISSING, m.check.missing());
-            if !m.seen {
-                self.shared.fail(None);
-            }
-        } else if Some(conn) == self.sender && self.next_seq == 0 {
-            self.shared.fail(None);
-        }
-        if member.is_some() || Some(conn) == self.sender {
-            self.stats.errors += 1;
-            if Some(conn) == self.sender {
+    fn on_close(&mut self, _: &mut Cx<'_, Self>, _: ConnId, role: Role, _had_error: bool) {
+        // Every close before the run stops is unexpected.
+        self.stats.errors += 1;
+        match role {
+            // Its missing messages are already in `missing`.
+            Role::Member(m) if !m.seen => self.shared.fail(None),
+            Role::Member(_) => {}
+            Role::Sender => {
+                if self.next_seq == 0 {
+                    self.shared.fail(None);
+                }
                 self.sender = None;
             }
         }
     }
 
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
-        if msg.is::<Stop>() {
-            r.stop();
-            return;
-        }
-        if let Ok(d) = msg.downcast::<Delivered>() {
-            if let Some(i) = self.outstanding.iter().position(|&(s, _)| s == d.0) {
-                self.outstanding.remove(i);
-                self.fill(r);
-            }
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, d: Delivered) {
+        if let Some(i) = self.outstanding.iter().position(|&(s, _)| s == d.0) {
+            self.outstanding.remove(i);
+            self.fill(cx.reactor());
         }
     }
 }

@@ -9,13 +9,16 @@
 //! pong. With `--server-pid` the figure that matters is the server's CPU
 //! share while holding N clients at this beat.
 
-use super::control::{conn_map, consume, ns_since, ConnMap, Shared, Stop, ThreadStats};
+use super::control::{ns_since, Outbox, Shared, ThreadStats};
 use super::Load;
 use crate::codec::LineDecoder;
-use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use crate::framed::{Flow, Framed};
+use crate::{ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
+use std::cell::Cell;
 use std::net::SocketAddr;
+use std::rc::Rc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,15 +26,33 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 /// Longest line accepted from the heartbeat server.
 const MAX_LINE: usize = 64 * 1024;
 
+/// What a client's ping timer shares with its connection: a timer's
+/// callback is not lent the connection's state, so the two meet here.
 #[derive(Debug, Default)]
-struct Client {
-    lines: LineDecoder,
-    ping_sent: Option<Instant>,
+pub struct Beat {
+    /// When the ping awaiting its pong went out.
+    ping_sent: Cell<Option<Instant>>,
+    /// The connection has closed: its timer stops.
+    closed: Cell<bool>,
+}
+
+/// One heartbeat client.
+#[derive(Debug)]
+pub struct Client {
+    lines: Framed<LineDecoder>,
+    beat: Rc<Beat>,
     /// A ping or pong has come from the server: it speaks the protocol.
     ready: bool,
 }
 
-/// The handler of one load thread.
+/// The heartbeat load's timers.
+#[derive(Clone, Debug)]
+pub enum Timer {
+    /// Time for this client's next ping.
+    Ping(ConnId, Rc<Beat>),
+}
+
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct HeartbeatLoad {
     shared: Arc<Shared>,
@@ -39,8 +60,8 @@ pub struct HeartbeatLoad {
     target: SocketAddr,
     count: usize,
     interval: Duration,
-    clients: ConnMap<Client>,
     stats: ThreadStats,
+    out: Outbox,
     /// The `auth` message each client sends first, for a server started
     /// with a token.
     auth: Option<Bytes>,
@@ -69,14 +90,14 @@ impl HeartbeatLoad {
             target,
             count,
             interval: interval.max(Duration::from_millis(1)),
-            clients: conn_map(count),
             stats: ThreadStats::default(),
+            out: Outbox::default(),
             auth: None,
             refused: false,
         }
     }
 
-    fn send(&mut self, r: &mut Reactor, conn: ConnId, v: &Value) -> bool {
+    fn send(r: &mut Reactor, conn: ConnId, v: &Value) -> bool {
         let mut line = v.to_string();
         line.push('\n');
         r.write(conn, line).is_ok()
@@ -93,30 +114,32 @@ impl HeartbeatLoad {
         self
     }
 
-    fn on_line(&mut self, r: &mut Reactor, conn: ConnId, line: &str) {
+    fn on_line(
+        &mut self,
+        r: &mut Reactor,
+        conn: ConnId,
+        ready: &mut bool,
+        beat: &Beat,
+        line: &str,
+    ) {
         let Ok(v) = serde_json::from_str::<Value>(line) else {
             self.stats.add_extra("unparsed_lines", 1);
             return;
         };
         let kind = v.get("type").and_then(Value::as_str);
-        if matches!(kind, Some("ping" | "pong")) {
-            if let Some(c) = self.clients.get_mut(&conn) {
-                if !c.ready {
-                    c.ready = true;
-                    self.shared.ready.fetch_add(1, Relaxed);
-                }
-            }
+        if matches!(kind, Some("ping" | "pong")) && !*ready {
+            *ready = true;
+            self.shared.ready.fetch_add(1, Relaxed);
         }
         match kind {
             Some("ping") => {
                 let ts = v.get("timestamp").cloned().unwrap_or(Value::Null);
-                if self.send(r, conn, &json!({"type": "pong", "timestamp": ts})) {
+                if Self::send(r, conn, &json!({"type": "pong", "timestamp": ts})) {
                     self.stats.add_extra("server_pings_answered", 1);
                 }
             }
             Some("pong") => {
-                let sent = self.clients.get_mut(&conn).and_then(|c| c.ping_sent.take());
-                if let Some(t) = sent {
+                if let Some(t) = beat.ping_sent.take() {
                     self.stats.op(&self.shared, self.thread, ns_since(t));
                 }
             }
@@ -137,91 +160,108 @@ impl HeartbeatLoad {
 }
 
 impl Load for HeartbeatLoad {
-    fn start(&mut self, r: &mut Reactor) {
-        let host = self.target.ip().to_string();
-        for _ in 0..self.count {
-            let id = r.connect(&host, self.target.port(), ConnectOptions::default());
-            self.clients.insert(id, Client::default());
-        }
-    }
-
-    fn finish(self) -> ThreadStats {
-        self.stats
+    fn outbox(&self) -> &Outbox {
+        &self.out
     }
 }
 
-impl Handler for HeartbeatLoad {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
+impl Drop for HeartbeatLoad {
+    fn drop(&mut self) {
+        self.out.put(self.stats.take());
+    }
+}
+
+impl Service for HeartbeatLoad {
+    type Conn = Client;
+    type Tag = Timer;
+    type Message = ();
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        let host = self.target.ip().to_string();
+        for _ in 0..self.count {
+            let client = Client {
+                lines: Framed::new(LineDecoder::new(MAX_LINE)),
+                beat: Rc::default(),
+                ready: false,
+            };
+            cx.connect(&host, self.target.port(), ConnectOptions::default(), client);
+        }
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, c: &mut Client) {
         if let Some(a) = &self.auth {
-            let _ = r.write(conn, a.clone());
+            let _ = cx.write(conn, a.clone());
         }
         // Ready only once the server has answered in the heartbeat protocol
         // (on_line): a server of another kind never becomes ready, and the
         // setup times out with a message saying so.
-        if let Some(c) = self.clients.get_mut(&conn) {
-            c.lines = LineDecoder::new(MAX_LINE);
-        }
         let n = self.count.max(1) as u128;
         let slot = (conn.to_u64() as u128 % n) * self.interval.as_nanos() / n;
-        r.set_timeout(Duration::from_nanos(slot as u64), conn.to_u64());
+        cx.set_timeout(
+            Duration::from_nanos(slot as u64),
+            Timer::Ping(conn, c.beat.clone()),
+        );
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let mut lines = Vec::new();
-        match self.clients.get_mut(&conn) {
-            Some(c) => loop {
-                match c.lines.decode(data) {
-                    Ok(Some(line)) => lines.push(line),
-                    Ok(None) => break,
-                    Err(_) => {
-                        consume(data);
-                        self.stats.add_extra("unparsed_lines", 1);
-                        break;
-                    }
-                }
-            },
-            None => consume(data),
-        }
-        for line in lines {
-            self.on_line(r, conn, &line);
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        c: &mut Client,
+        data: &mut BytesMut,
+    ) {
+        let Client { lines, beat, ready } = c;
+        let mut bad = false;
+        lines.decode_all(cx, conn, data, |cx, item| match item {
+            Ok(line) => {
+                self.on_line(cx.reactor(), conn, ready, beat, &line);
+                Flow::Continue
+            }
+            Err(_) => {
+                bad = true;
+                Flow::Stop
+            }
+        });
+        if bad {
+            data.clear();
+            self.stats.add_extra("unparsed_lines", 1);
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
-        let conn = ConnId::from_u64(tag);
-        let Some(c) = self.clients.get_mut(&conn) else {
-            return; // closed meanwhile
-        };
-        if c.ping_sent.is_some() {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Timer) {
+        let Timer::Ping(conn, beat) = tag;
+        if beat.closed.get() {
+            return;
+        }
+        if beat.ping_sent.get().is_some() {
             // The last ping is still unanswered after a whole interval.
             if self.shared.measuring() {
                 self.stats.add_extra("pongs_late", 1);
             }
         }
-        c.ping_sent = Some(Instant::now());
+        beat.ping_sent.set(Some(Instant::now()));
         let ping = json!({"type": "ping", "timestamp": unix_ms()});
-        if self.send(r, conn, &ping) {
-            r.set_timeout(self.interval, tag);
+        if Self::send(cx.reactor(), conn, &ping) {
+            cx.set_timeout(self.interval, Timer::Ping(conn, beat));
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+    fn on_error(
+        &mut self,
+        _: &mut Cx<'_, Self>,
+        conn: ConnId,
+        _: &mut Client,
+        err: &crate::NetError,
+    ) {
         log::debug!("{conn}: {err}");
         self.shared.note_error(err);
     }
 
-    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if let Some(c) = self.clients.remove(&conn) {
-            self.stats.errors += 1;
-            if !c.ready {
-                self.shared.fail(None);
-            }
-        }
-    }
-
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
-        if msg.is::<Stop>() {
-            r.stop();
+    fn on_close(&mut self, _: &mut Cx<'_, Self>, _: ConnId, c: Client, _had_error: bool) {
+        c.beat.closed.set(true);
+        self.stats.errors += 1;
+        if !c.ready {
+            self.shared.fail(None);
         }
     }
 }

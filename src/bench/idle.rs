@@ -9,12 +9,11 @@
 //! coordinator waits for all of them before it opens the window. One
 //! operation = one connection made ready (its latency: connect to echo).
 
-use super::control::{consume, ns_since, Shared, Stop, ThreadStats};
+use super::control::{ns_since, Outbox, Shared, ThreadStats};
 use super::pattern::Pattern;
 use super::Load;
-use crate::{ConnId, ConnectOptions, Handler, Reactor};
+use crate::{ConnId, ConnectOptions, Cx, Service};
 use bytes::{Bytes, BytesMut};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -26,14 +25,15 @@ pub const MAX_PENDING: usize = 128;
 /// Bytes sent (and echoed) on each connection before it goes idle.
 pub const HELLO_SIZE: usize = 16;
 
+/// One held connection.
 #[derive(Debug)]
-struct Held {
+pub struct Held {
     started: Instant,
     received: u64,
     ready: bool,
 }
 
-/// The handler of one load thread.
+/// The service of one load thread.
 #[derive(Debug)]
 pub struct IdleLoad {
     shared: Arc<Shared>,
@@ -45,8 +45,10 @@ pub struct IdleLoad {
     seed: u64,
     msg: Bytes,
     pattern: Pattern,
-    conns: HashMap<ConnId, Held>,
+    /// Connections past their hello and still open.
+    held: u64,
     stats: ThreadStats,
+    out: Outbox,
 }
 
 impl IdleLoad {
@@ -68,23 +70,21 @@ impl IdleLoad {
             seed,
             msg,
             pattern,
-            conns: HashMap::with_capacity(count),
+            held: 0,
             stats: ThreadStats::default(),
+            out: Outbox::default(),
         }
     }
 
-    fn open_more(&mut self, r: &mut Reactor) {
+    fn open_more(&mut self, cx: &mut Cx<'_, Self>) {
         let host = self.target.ip().to_string();
         while self.opened < self.count && self.pending < MAX_PENDING {
-            let id = r.connect(&host, self.target.port(), ConnectOptions::default());
-            self.conns.insert(
-                id,
-                Held {
-                    started: Instant::now(),
-                    received: 0,
-                    ready: false,
-                },
-            );
+            let held = Held {
+                started: Instant::now(),
+                received: 0,
+                ready: false,
+            };
+            cx.connect(&host, self.target.port(), ConnectOptions::default(), held);
             self.opened += 1;
             self.pending += 1;
         }
@@ -92,29 +92,35 @@ impl IdleLoad {
 }
 
 impl Load for IdleLoad {
-    fn start(&mut self, r: &mut Reactor) {
-        self.open_more(r);
-    }
-
-    fn finish(mut self) -> ThreadStats {
-        let held = self.conns.values().filter(|c| c.ready).count() as u64;
-        self.stats.add_extra("held", held);
-        self.stats
+    fn outbox(&self) -> &Outbox {
+        &self.out
     }
 }
 
-impl Handler for IdleLoad {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        if r.write(conn, self.msg.clone()).is_err() {
-            r.destroy(conn);
+impl Drop for IdleLoad {
+    fn drop(&mut self) {
+        let mut stats = self.stats.take();
+        stats.add_extra("held", self.held);
+        self.out.put(stats);
+    }
+}
+
+impl Service for IdleLoad {
+    type Conn = Held;
+    type Tag = ();
+    type Message = ();
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        self.open_more(cx);
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Held) {
+        if cx.write(conn, self.msg.clone()).is_err() {
+            cx.destroy(conn);
         }
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let Some(c) = self.conns.get_mut(&conn) else {
-            consume(data);
-            return;
-        };
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, c: &mut Held, data: &mut BytesMut) {
         self.stats.mismatched += self
             .pattern
             .verify_arrival(self.seed, &mut c.received, data);
@@ -124,6 +130,7 @@ impl Handler for IdleLoad {
         }
         if c.received >= want && !c.ready {
             c.ready = true;
+            self.held += 1;
             self.pending -= 1;
             self.stats.bytes += want;
             // Ready-making is the operation here; count it whatever the phase.
@@ -135,29 +142,29 @@ impl Handler for IdleLoad {
                 p.0.fetch_add(1, Relaxed);
             }
             self.shared.ready.fetch_add(1, Relaxed);
-            self.open_more(r);
+            self.open_more(cx);
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+    fn on_error(
+        &mut self,
+        _: &mut Cx<'_, Self>,
+        conn: ConnId,
+        _: &mut Held,
+        err: &crate::NetError,
+    ) {
         log::debug!("{conn}: {err}");
         self.shared.note_error(err);
     }
 
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if let Some(c) = self.conns.remove(&conn) {
-            self.stats.errors += 1;
-            if !c.ready {
-                self.pending -= 1;
-                self.shared.failed.fetch_add(1, Relaxed);
-                self.open_more(r);
-            }
-        }
-    }
-
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
-        if msg.is::<Stop>() {
-            r.stop();
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, c: Held, _had_error: bool) {
+        self.stats.errors += 1;
+        if c.ready {
+            self.held -= 1;
+        } else {
+            self.pending -= 1;
+            self.shared.failed.fetch_add(1, Relaxed);
+            self.open_more(cx);
         }
     }
 }

@@ -53,9 +53,10 @@ pub mod report;
 pub mod soak;
 
 use crate::cli::units::{parse_duration, parse_size};
-use crate::{Handler, Reactor, Remote};
+use crate::reactor::service::Remote;
+use crate::{Reactor, Service};
 use clap::{Args, ValueEnum};
-use control::{Phase, Shared, Stop, ThreadStats};
+use control::{Outbox, Phase, Shared, Stop, Stopper, ThreadStats};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::{IsTerminal, Write};
@@ -110,12 +111,12 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 /// Largest message or chunk accepted (a message is queued whole).
 pub const MAX_SIZE: usize = 16 << 20;
 
-/// A workload's handler, as one load thread runs it.
-pub trait Load: Handler {
-    /// Open the connections (called before the loop runs).
-    fn start(&mut self, r: &mut Reactor);
-    /// The thread's figures, once the loop has stopped.
-    fn finish(self) -> ThreadStats;
+/// A workload's service, as one load thread runs it: it opens its
+/// connections in `on_start` and leaves its figures in its [`Outbox`] when
+/// the loop drops it.
+pub trait Load: Service {
+    /// Where the service leaves the thread's figures.
+    fn outbox(&self) -> &Outbox;
 }
 
 /// What to measure.
@@ -354,7 +355,7 @@ pub fn raise_nofile() -> u64 {
 }
 
 struct Running {
-    remotes: Vec<Remote>,
+    remotes: Vec<Remote<Stop>>,
     handles: Vec<std::thread::JoinHandle<ThreadStats>>,
 }
 
@@ -370,7 +371,7 @@ fn spawn_threads(
     let mut first_seed = 0u64;
     for i in 0..args.threads {
         let count = share(args.connections, args.threads, i);
-        let (tx, rx) = mpsc::channel::<Result<Remote, String>>();
+        let (tx, rx) = mpsc::channel::<Result<Remote<Stop>, String>>();
         let args = args.clone();
         let shared = shared.clone();
         let fan = fan.clone();
@@ -387,7 +388,8 @@ fn spawn_threads(
                         return ThreadStats::default();
                     }
                 };
-                let _ = tx.send(Ok(r.remote()));
+                // Hands the coordinator its remote at once.
+                r.add_service(Stopper::new(tx));
                 let size = args.size;
                 match args.workload {
                     Workload::Pingpong => {
@@ -402,24 +404,23 @@ fn spawn_threads(
                         let load =
                             echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed);
                         match schedule {
-                            Some(s) => drive(&mut r, load.with_schedule(s)),
-                            None => drive(&mut r, load),
+                            Some(s) => drive(r, load.with_schedule(s)),
+                            None => drive(r, load),
                         }
                     }
                     Workload::Stream => {
                         let mode = echo_load::Mode::Stream;
                         drive(
-                            &mut r,
+                            r,
                             echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed),
                         )
                     }
-                    Workload::Connect => drive(
-                        &mut r,
-                        connect::ConnectLoad::new(shared, i, target, size, count),
-                    ),
-                    Workload::Idle => drive(&mut r, idle::IdleLoad::new(shared, i, target, count)),
+                    Workload::Connect => {
+                        drive(r, connect::ConnectLoad::new(shared, i, target, size, count))
+                    }
+                    Workload::Idle => drive(r, idle::IdleLoad::new(shared, i, target, count)),
                     Workload::Fanout => drive(
-                        &mut r,
+                        r,
                         fanout::FanoutLoad::new(
                             shared,
                             fan,
@@ -432,7 +433,7 @@ fn spawn_threads(
                         .with_token(token.as_ref()),
                     ),
                     Workload::Heartbeat => drive(
-                        &mut r,
+                        r,
                         heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval)
                             .with_token(token.as_ref()),
                     ),
@@ -451,12 +452,15 @@ fn spawn_threads(
     Ok(Running { remotes, handles })
 }
 
-fn drive<L: Load>(r: &mut Reactor, mut load: L) -> ThreadStats {
-    load.start(r);
-    if let Err(e) = r.run_with(&mut load) {
+fn drive<L: Load>(mut r: Reactor, load: L) -> ThreadStats {
+    let out = load.outbox().clone();
+    r.add_service(load);
+    if let Err(e) = r.run() {
         log::error!("bench loop failed: {e}");
     }
-    load.finish()
+    // Dropping the loop drops the service, which leaves its figures.
+    drop(r);
+    out.take()
 }
 
 fn check(args: &BenchArgs) -> Result<SocketAddr, BenchError> {
@@ -621,7 +625,7 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
 /// Stop every load thread and merge what they measured.
 fn stop_threads(running: Running, notes: &mut Vec<String>) -> ThreadStats {
     for r in &running.remotes {
-        r.post(Box::new(Stop));
+        r.post(Stop);
     }
     let mut total = ThreadStats::default();
     for h in running.handles {

@@ -213,13 +213,15 @@ pub fn execute(args: &BenchArgs) -> Result<SoakReport, BenchError> {
                     return Counters::default();
                 }
             };
-            let _ = tx.send(Ok(r.remote()));
-            let mut l = load::SoakLoad::new(addrs, connections, seed);
-            l.start(&mut r);
-            if let Err(e) = r.run_with(&mut l) {
+            let l = load::SoakLoad::new(addrs, connections, seed).announce_to(tx);
+            let out = l.outbox().clone();
+            r.add_service(l);
+            if let Err(e) = r.run() {
                 log::error!("soak loop failed: {e}");
             }
-            l.finish()
+            // Dropping the loop drops the service, which leaves its counts.
+            drop(r);
+            out.take()
         })
         .map_err(|e| BenchError::Thread(e.to_string()))?;
     let remote = match rx.recv() {
@@ -247,7 +249,7 @@ pub fn execute(args: &BenchArgs) -> Result<SoakReport, BenchError> {
     if progress {
         eprint!("\r\x1b[K");
     }
-    remote.post(Box::new(load::WindDown));
+    remote.post(load::WindDown);
     let t1 = Instant::now();
     let mut notes = Vec::new();
     let mut last_sample = Instant::now();

@@ -4,11 +4,13 @@
 //!
 //! # Algorithm
 //!
-//! [`SoakLoad::start`] opens `connections` clients; whenever one closes,
-//! another is opened, until the coordinator posts [`WindDown`]: then every
-//! client ends after its current message (with its chosen ending) and the
-//! loop stops when the last one has closed, or after [`DRAIN_TIMEOUT`]
-//! (clients still open then are counted as stuck).
+//! [`SoakLoad`] is a service: its `on_start` opens `connections` clients;
+//! whenever one closes, another is opened, until the coordinator posts
+//! [`WindDown`]: then every client ends after its current message (with its
+//! chosen ending) and the loop stops when the last one has closed, or after
+//! [`DRAIN_TIMEOUT`]: clients still open then are counted as stuck and
+//! destroyed (their state, which names what is stuck, comes back in
+//! `close`).
 //!
 //! Each verifying client has one request in flight at a time and, while
 //! running, sends the next only once the previous is fully answered:
@@ -32,14 +34,17 @@ use super::chat_check::{self, Arrival, ChatLine, Ledger, Member};
 use super::report::Counters;
 use super::rng::{payload, Rng};
 use super::servers::Kind;
+use crate::bench::control::Outbox;
 use crate::bench::pattern::Pattern;
 use crate::codec::{encode_frame, FrameDecoder, LineDecoder};
-use crate::{ConnId, ConnectOptions, Handler, Reactor, TimerId};
+use crate::reactor::service::Remote;
+use crate::{ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::mpsc;
 use std::time::Duration;
 
 /// Chat rooms the verifying chat clients spread over: few enough that rooms
@@ -174,8 +179,9 @@ enum Body {
     Bad(BadState),
 }
 
+/// One soak client: what it is, where it is in its life, how it ends.
 #[derive(Debug)]
-struct Client {
+pub struct Client {
     life: Life,
     ending: Ending,
     /// Messages still to send.
@@ -183,19 +189,32 @@ struct Client {
     body: Body,
 }
 
-/// The handler of the soak's load thread.
+/// The soak load's timers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Timer {
+    /// [`DRAIN_TIMEOUT`] after [`WindDown`]: whatever is still open is stuck.
+    Drain,
+}
+
+/// The service of the soak's load thread.
 #[derive(Debug)]
 pub struct SoakLoad {
     addrs: HashMap<Kind, SocketAddr>,
     connections: usize,
     rng: Rng,
     pattern: Pattern,
-    clients: HashMap<ConnId, Client>,
+    /// Clients open (connecting or connected).
+    live: usize,
     ledger: Ledger,
     next_sid: u64,
     clock: u64,
     winding: bool,
+    /// The drain deadline passed: closing clients are stuck ones.
+    stuck: bool,
     stats: Counters,
+    out: Outbox<Counters>,
+    /// Where `on_start` sends the remote for [`WindDown`].
+    announce: Option<mpsc::Sender<Result<Remote<WindDown>, String>>>,
 }
 
 impl SoakLoad {
@@ -206,36 +225,41 @@ impl SoakLoad {
             connections: connections.max(1),
             rng: Rng::new(seed),
             pattern: Pattern::new(),
-            clients: HashMap::new(),
+            live: 0,
             ledger: Ledger::default(),
             next_sid: 1,
             clock: 0,
             winding: false,
+            stuck: false,
             stats: Counters::default(),
+            out: Outbox::default(),
+            announce: None,
         }
     }
 
-    /// Open the first clients (before the loop runs).
-    pub fn start(&mut self, r: &mut Reactor) {
-        for _ in 0..self.connections {
-            self.open(r);
-        }
+    /// Send the service's remote (for [`WindDown`]) through `to` when it is
+    /// added to the loop.
+    pub fn announce_to(mut self, to: mpsc::Sender<Result<Remote<WindDown>, String>>) -> SoakLoad {
+        self.announce = Some(to);
+        self
     }
 
-    /// The counts, once the loop has stopped; clients still open are stuck.
-    pub fn finish(mut self) -> Counters {
-        self.stats.stuck += self.clients.len() as u64;
-        for c in self.clients.values() {
-            let what = match &c.body {
-                Body::Echo(_) => "echo".to_string(),
-                Body::Chat(_) => "chat".to_string(),
-                Body::Framed(_) => "framed".to_string(),
-                Body::Bad(b) => format!("bad input {}", b.probe.kind),
-            };
-            self.stats
-                .note(format!("{what} client stuck ({}, {})", c.life, c.ending));
-        }
+    /// Where the counts are left when the loop drops the service.
+    pub fn outbox(&self) -> &Outbox<Counters> {
+        &self.out
+    }
+
+    /// Count a client still open at the drain deadline as stuck.
+    fn count_stuck(&mut self, c: &Client) {
+        self.stats.stuck += 1;
+        let what = match &c.body {
+            Body::Echo(_) => "echo".to_string(),
+            Body::Chat(_) => "chat".to_string(),
+            Body::Framed(_) => "framed".to_string(),
+            Body::Bad(b) => format!("bad input {}", b.probe.kind),
+        };
         self.stats
+            .note(format!("{what} client stuck ({}, {})", c.life, c.ending));
     }
 
     fn tick(&mut self) -> u64 {
@@ -243,7 +267,7 @@ impl SoakLoad {
         self.clock
     }
 
-    fn open(&mut self, r: &mut Reactor) {
+    fn open(&mut self, cx: &mut Cx<'_, Self>) {
         let sid = self.next_sid;
         self.next_sid += 1;
         let ending = match self.rng.range(0, 99) {
@@ -304,30 +328,22 @@ impl SoakLoad {
         if let Body::Bad(b) = &body {
             Counters::bump(&mut self.stats.bad_inputs, b.probe.kind);
         }
-        let id = r.connect(
-            &addr.ip().to_string(),
-            addr.port(),
-            ConnectOptions::default(),
-        );
-        self.clients.insert(
-            id,
-            Client {
-                life: Life::Connecting,
-                ending,
-                left,
-                body,
-            },
-        );
+        let client = Client {
+            life: Life::Connecting,
+            ending,
+            left,
+            body,
+        };
+        let host = addr.ip().to_string();
+        cx.connect(&host, addr.port(), ConnectOptions::default(), client);
+        self.live += 1;
     }
 
     /// Take the next step of a running client whose previous message is
     /// fully answered: another message, or its ending.
-    fn next(&mut self, r: &mut Reactor, id: ConnId) {
+    fn next(&mut self, r: &mut Reactor, id: ConnId, c: &mut Client) {
         let now = self.tick();
         let winding = self.winding;
-        let Some(c) = self.clients.get_mut(&id) else {
-            return;
-        };
         if c.life != Life::Running {
             return;
         }
@@ -413,11 +429,7 @@ impl SoakLoad {
         }
     }
 
-    fn echo_data(&mut self, r: &mut Reactor, id: ConnId, data: &mut BytesMut) {
-        let Some(c) = self.clients.get_mut(&id) else {
-            data.clear();
-            return;
-        };
+    fn echo_data(&mut self, r: &mut Reactor, id: ConnId, c: &mut Client, data: &mut BytesMut) {
         let Body::Echo(e) = &mut c.body else { return };
         let n = data.len() as u64;
         let checked = if c.life == Life::Reset { 0 } else { n };
@@ -432,19 +444,15 @@ impl SoakLoad {
             self.stats.messages += e.pending;
             e.pending = 0;
             if c.life == Life::Running {
-                self.next(r, id);
+                self.next(r, id, c);
             }
         }
     }
 
-    fn chat_data(&mut self, r: &mut Reactor, id: ConnId, data: &mut BytesMut) {
+    fn chat_data(&mut self, r: &mut Reactor, id: ConnId, c: &mut Client, data: &mut BytesMut) {
         let mut lines = Vec::new();
         let room;
         {
-            let Some(c) = self.clients.get_mut(&id) else {
-                data.clear();
-                return;
-            };
             let Body::Chat(ch) = &mut c.body else { return };
             room = ch.room;
             loop {
@@ -465,9 +473,6 @@ impl SoakLoad {
         let left = format!("Left room: r{room}");
         for line in lines {
             let now = self.tick();
-            let Some(c) = self.clients.get_mut(&id) else {
-                return;
-            };
             let Body::Chat(ch) = &mut c.body else { return };
             match chat_check::parse_line(&line) {
                 ChatLine::Msg {
@@ -501,13 +506,13 @@ impl SoakLoad {
                         self.ledger.confirm(ch.room, idx, now);
                     }
                     if c.life == Life::Running {
-                        self.next(r, id);
+                        self.next(r, id, c);
                     }
                 }
                 ChatLine::Foreign | ChatLine::Other => {
                     if line == joined && ch.member.is_none() && c.life == Life::Running {
                         ch.member = Some(Member::new(now));
-                        self.next(r, id);
+                        self.next(r, id, c);
                     } else if line == left && c.life == Life::Ending {
                         let _ = r.write(id, "/quit\n");
                     }
@@ -516,13 +521,9 @@ impl SoakLoad {
         }
     }
 
-    fn framed_data(&mut self, r: &mut Reactor, id: ConnId, data: &mut BytesMut) {
+    fn framed_data(&mut self, r: &mut Reactor, id: ConnId, c: &mut Client, data: &mut BytesMut) {
         let mut frames = Vec::new();
         {
-            let Some(c) = self.clients.get_mut(&id) else {
-                data.clear();
-                return;
-            };
             let Body::Framed(f) = &mut c.body else { return };
             loop {
                 match f.dec.decode(data) {
@@ -538,9 +539,6 @@ impl SoakLoad {
             }
         }
         for body in frames {
-            let Some(c) = self.clients.get_mut(&id) else {
-                return;
-            };
             let Body::Framed(f) = &mut c.body else { return };
             let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
             let kind = v.get("type").and_then(Value::as_str).unwrap_or("");
@@ -550,7 +548,7 @@ impl SoakLoad {
                     self.stats.mismatches += body.len() as u64;
                     self.stats.note(format!("framed: first frame {kind:?}"));
                 }
-                self.next(r, id);
+                self.next(r, id, c);
                 continue;
             }
             let Some((rid, echo, bytes)) = f.expect.pop_front() else {
@@ -578,16 +576,12 @@ impl SoakLoad {
                     .note(format!("framed: reply {kind:?} to request {rid} is wrong"));
             }
             if f.expect.is_empty() && c.life == Life::Running {
-                self.next(r, id);
+                self.next(r, id, c);
             }
         }
     }
 
-    fn bad_data(&mut self, r: &mut Reactor, id: ConnId, data: &mut BytesMut) {
-        let Some(c) = self.clients.get_mut(&id) else {
-            data.clear();
-            return;
-        };
+    fn bad_data(&mut self, r: &mut Reactor, id: ConnId, c: &mut Client, data: &mut BytesMut) {
         let Body::Bad(b) = &mut c.body else { return };
         if b.probe.kind.server() == Kind::Chat {
             // The answers looked for are ASCII: a multi-byte character split
@@ -626,10 +620,7 @@ impl SoakLoad {
     }
 
     /// A client closed: settle its accounts.
-    fn closed(&mut self, id: ConnId, had_error: bool) {
-        let Some(c) = self.clients.remove(&id) else {
-            return;
-        };
+    fn closed(&mut self, c: Client, had_error: bool) {
         if let Body::Bad(b) = &c.body {
             if b.probe.passed() {
                 return;
@@ -700,64 +691,109 @@ impl SoakLoad {
     }
 }
 
-impl Handler for SoakLoad {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        let Some(c) = self.clients.get_mut(&conn) else {
-            return;
-        };
+impl Drop for SoakLoad {
+    fn drop(&mut self) {
+        // A loop stopped some other way than by the drain (an error) with
+        // clients open: they are stuck too, if unnamed.
+        self.stats.stuck += self.live as u64;
+        self.out.put(std::mem::take(&mut self.stats));
+    }
+}
+
+impl Service for SoakLoad {
+    type Conn = Client;
+    type Tag = Timer;
+    type Message = WindDown;
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        if let Some(to) = self.announce.take() {
+            let _ = to.send(Ok(cx.remote()));
+        }
+        for _ in 0..self.connections {
+            self.open(cx);
+        }
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, c: &mut Client) {
         c.life = Life::Running;
         match &c.body {
-            Body::Echo(_) => self.next(r, conn),
+            Body::Echo(_) => self.next(cx.reactor(), conn, c),
             Body::Chat(ch) => {
                 let hello = format!("/nick {}\n/join r{}\n", ch.nick, ch.room);
-                let _ = r.write(conn, hello);
+                let _ = cx.write(conn, hello);
             }
             Body::Framed(_) => {} // the welcome comes first
             Body::Bad(b) => {
                 if b.probe.kind.server() == Kind::Chat {
-                    let _ = r.write(conn, b.probe.input());
+                    let _ = cx.write(conn, b.probe.input());
                 }
             }
         }
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        match self.clients.get(&conn).map(|c| &c.body) {
-            Some(Body::Echo(_)) => self.echo_data(r, conn, data),
-            Some(Body::Chat(_)) => self.chat_data(r, conn, data),
-            Some(Body::Framed(_)) => self.framed_data(r, conn, data),
-            Some(Body::Bad(_)) => self.bad_data(r, conn, data),
-            None => data.clear(),
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        c: &mut Client,
+        data: &mut BytesMut,
+    ) {
+        let r = cx.reactor();
+        match &c.body {
+            Body::Echo(_) => self.echo_data(r, conn, c, data),
+            Body::Chat(_) => self.chat_data(r, conn, c, data),
+            Body::Framed(_) => self.framed_data(r, conn, c, data),
+            Body::Bad(_) => self.bad_data(r, conn, c, data),
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &crate::NetError) {
+    fn on_error(
+        &mut self,
+        _: &mut Cx<'_, Self>,
+        conn: ConnId,
+        _: &mut Client,
+        err: &crate::NetError,
+    ) {
         log::debug!("soak {conn}: {err}");
     }
 
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, had_error: bool) {
-        self.tick();
-        self.closed(conn, had_error);
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, c: Client, had_error: bool) {
+        self.live -= 1;
+        if self.stuck {
+            self.count_stuck(&c);
+        } else {
+            self.tick();
+            self.closed(c, had_error);
+        }
         if !self.winding {
-            self.open(r);
-        } else if self.clients.is_empty() {
-            r.stop();
+            self.open(cx);
+        } else if self.live == 0 {
+            cx.stop();
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
-        // The drain deadline: whatever is still open is stuck.
-        r.stop();
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Timer) {
+        let Timer::Drain = tag;
+        // The drain deadline: whatever is still open is stuck. The loop
+        // runs only this service's connections; destroying them hands
+        // their states back in `close`, which counts each as stuck and
+        // stops the loop after the last.
+        self.stuck = true;
+        if self.live == 0 {
+            cx.stop();
+            return;
+        }
+        for id in cx.connection_ids() {
+            cx.destroy(id);
+        }
     }
 
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn std::any::Any + Send>) {
-        if msg.is::<WindDown>() {
-            self.winding = true;
-            if self.clients.is_empty() {
-                r.stop();
-                return;
-            }
-            r.set_timeout(DRAIN_TIMEOUT, 0);
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, _: WindDown) {
+        self.winding = true;
+        if self.live == 0 {
+            cx.stop();
+            return;
         }
+        cx.set_timeout(DRAIN_TIMEOUT, Timer::Drain);
     }
 }
