@@ -189,7 +189,7 @@ pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
         next_tag: 0,
         connected: false,
     };
-    match crate::client::run_loop(&mut r, &mut c) {
+    match crate::client::run_loop_with(&mut r, &mut c) {
         Ok(_) if c.connected => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,

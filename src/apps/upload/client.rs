@@ -1,14 +1,15 @@
-//! `netloop upload HOST:PORT FILE...`: the upload client (seed 07, defects fixed).
+//! `netloop upload HOST:PORT FILE...`: the upload client (the tutorial's
+//! `07-binary-upload.js` client, its defects fixed).
 //!
 //! Sends each file in turn on one connection: the header block
 //! (`Filename`, `Filesize`, `Content-Type`, CRLF, blank line), then the bytes,
 //! read [`CHUNK`] at a time. When `write()` reports the high-water mark the
 //! client stops reading the file until `drain`, so the file is never read
-//! into memory faster than the network takes it (D7.10: the seed queued the
-//! whole file). It then waits for the server's `completed` and checks the
+//! into memory faster than the network takes it (the tutorial's client
+//! queued the whole file). It then waits for the server's `completed` and checks the
 //! size and SHA-256 against what it sent, before the next file (the seed
 //! resolved when the file had been *read*). Replies are framed as lines
-//! (D7.10: the seed split each chunk).
+//! (the tutorial's client split each chunk on newlines instead).
 //!
 //! A `completed` reply without `sha256` (the tutorial's own server sends
 //! none) is checked by size only, and the result line says that no checksum
@@ -468,7 +469,7 @@ pub fn run(cfg: &UploadClientConfig) -> ExitCode {
     };
     let mut client = UploadClient::new(cfg);
     client.conn = Some(r.connect(&cfg.host, cfg.port, ConnectOptions::default()));
-    match crate::client::run_loop(&mut r, &mut client) {
+    match crate::client::run_loop_with(&mut r, &mut client) {
         Ok(_) if !client.failed() && client.completed() == cfg.files.len() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
