@@ -29,19 +29,19 @@
 //! threw on reading `.type` of a `null` body). See docs/TUTORIAL-DEFECTS.md.
 
 use crate::apps::auth::Token;
-use crate::apps::stdin_lines::{self, StdinEvent};
+use crate::apps::stdin_lines::StdinEvent;
 use crate::apps::text::sanitize;
 use crate::apps::text::{eprint_line, print_line as out};
 use crate::apps::wall_clock::unix_ms;
 use crate::cli::target::host_port;
 use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::codec::{encode_frame, parse_message, FrameDecoder, DEFAULT_MAX_FRAME};
-use crate::reactor::{Handler, Reactor};
-use crate::{ConnId, ConnectOptions, NetError, SocketOptions, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, NetError, Service, SocketOptions, TimerId};
 use bytes::BytesMut;
 use serde_json::{json, Value};
-use std::any::Any;
+use std::cell::Cell;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Duration;
 
 /// Default interval of the client's pings (the seed's 30 s).
@@ -85,52 +85,62 @@ enum Phase {
     Closed,
 }
 
-/// The client handler.
+/// The client's one timer.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// The interval of the automatic pings.
+    Ping,
+}
+
+/// The connection's state: its frame decoder and where authentication is.
+///
+/// The decode loop is written out rather than run by
+/// [`crate::framed::Framed`]: `Framed` stops (and drops the rest) once the
+/// connection no longer accepts writes, but this client keeps reading and
+/// printing the server's replies after its own FIN (`quit`, end of input).
 #[derive(Debug)]
-pub struct FramedClient {
-    cfg: FramedClientConfig,
-    conn: Option<ConnId>,
+pub struct Session {
     decoder: FrameDecoder,
-    ping_timer: Option<TimerId>,
-    phase: Phase,
-    failed: bool,
     /// The token was sent and `auth_ok` has not arrived yet.
     awaiting_auth: bool,
 }
 
+/// The client service.
+#[derive(Debug)]
+pub struct FramedClient {
+    cfg: FramedClientConfig,
+    /// The one connection, for the stdin commands (they have no connection
+    /// callback to borrow it from).
+    conn: Option<ConnId>,
+    ping_timer: Option<TimerId>,
+    phase: Phase,
+    /// Set when the session fails (read by [`run`] after the loop).
+    failed: Rc<Cell<bool>>,
+}
+
 impl FramedClient {
-    /// A client for `cfg`; call [`FramedClient::start`] on a loop.
+    /// A client for `cfg`; [`FramedClient::start`] puts it on a loop.
     pub fn new(cfg: FramedClientConfig) -> Self {
-        let decoder = FrameDecoder::new(cfg.max_frame);
         FramedClient {
             cfg,
             conn: None,
-            decoder,
             ping_timer: None,
             phase: Phase::Connecting,
-            failed: false,
-            awaiting_auth: false,
+            failed: Rc::new(Cell::new(false)),
         }
     }
 
-    /// Start connecting.
-    pub fn start(&mut self, r: &mut Reactor) {
-        let opts = ConnectOptions {
-            socket: SocketOptions {
-                allow_half_open: true,
-                ..SocketOptions::default()
-            },
-            ..ConnectOptions::default()
-        };
-        self.conn = Some(r.connect(&self.cfg.host, self.cfg.port, opts));
+    /// Add the client to `r`: it connects and starts its stdin reader.
+    /// The returned flag says, once the loop has run, whether the session
+    /// failed (connect error, reset, bad frame, refused authentication, no
+    /// stdin reader).
+    pub fn start(self, r: &mut crate::Reactor) -> Rc<Cell<bool>> {
+        let failed = self.failed.clone();
+        r.add_service(self);
+        failed
     }
 
-    /// Did the session fail (connect error, reset, bad frame)?
-    pub fn failed(&self) -> bool {
-        self.failed
-    }
-
-    fn send(&mut self, r: &mut Reactor, msg: &Value) {
+    fn send(&mut self, cx: &mut Cx<'_, Self>, msg: &Value) {
         let Some(conn) = self.conn else { return };
         if self.phase == Phase::Ending || self.phase == Phase::Closed {
             return;
@@ -139,13 +149,13 @@ impl FramedClient {
         match encode_frame(&body, self.cfg.max_frame) {
             // The client sends little; its queue is bounded by the hard cap.
             Ok(frame) => {
-                let _ = r.write(conn, frame);
+                let _ = cx.write(conn, frame);
             }
             Err(e) => eprintln!("not sent: {e}"),
         }
     }
 
-    fn command(&mut self, r: &mut Reactor, line: &str) {
+    fn command(&mut self, cx: &mut Cx<'_, Self>, line: &str) {
         let line = line.trim();
         let (cmd, rest) = line.split_once(' ').unwrap_or((line, ""));
         let rest = rest.trim();
@@ -154,17 +164,17 @@ impl FramedClient {
             "ping" => {
                 let text = if rest.is_empty() { "manual ping" } else { rest };
                 self.send(
-                    r,
+                    cx,
                     &json!({"type": "ping", "message": text, "timestamp": unix_ms()}),
                 );
             }
-            "echo" => self.send(r, &json!({"type": "echo", "data": rest})),
-            "broadcast" => self.send(r, &json!({"type": "broadcast", "data": rest})),
+            "echo" => self.send(cx, &json!({"type": "echo", "data": rest})),
+            "broadcast" => self.send(cx, &json!({"type": "broadcast", "data": rest})),
             "raw" => match serde_json::from_str::<Value>(rest) {
-                Ok(v) => self.send(r, &v),
+                Ok(v) => self.send(cx, &v),
                 Err(e) => eprintln!("bad JSON: {e}"),
             },
-            "quit" => self.finish(r),
+            "quit" => self.finish(cx),
             other => eprintln!(
                 "unknown command '{other}' (ping [TEXT], echo TEXT, broadcast TEXT, raw JSON, quit)"
             ),
@@ -172,13 +182,13 @@ impl FramedClient {
     }
 
     /// The first ping, and the ping timer.
-    fn start_pings(&mut self, r: &mut Reactor) {
+    fn start_pings(&mut self, cx: &mut Cx<'_, Self>) {
         self.send(
-            r,
+            cx,
             &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
         );
         if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
-            self.ping_timer = Some(r.set_interval(self.cfg.ping_interval, 0));
+            self.ping_timer = Some(cx.set_interval(self.cfg.ping_interval, Tag::Ping));
         }
     }
 
@@ -186,27 +196,28 @@ impl FramedClient {
     /// acted on. `false`: the connection was closed (a refusal).
     fn server_message(
         &mut self,
-        r: &mut Reactor,
+        cx: &mut Cx<'_, Self>,
         conn: ConnId,
+        st: &mut Session,
         map: serde_json::Map<String, Value>,
     ) -> bool {
         match classify_json(&map) {
             AuthReply::Refused(why) => {
                 eprintln!("error: authentication failed: {}", sanitize(&why));
-                self.failed = true;
-                r.destroy(conn);
+                self.failed.set(true);
+                cx.destroy(conn);
                 false
             }
             reply => {
-                if self.awaiting_auth {
+                if st.awaiting_auth {
                     // auth_ok, or a welcome from a server without access
                     // control (it will answer the auth frame with an error,
                     // printed like any message): the session starts.
                     if reply != AuthReply::Accepted {
                         eprintln!("note: the server did not ask for a token");
                     }
-                    self.awaiting_auth = false;
-                    self.start_pings(r);
+                    st.awaiting_auth = false;
+                    self.start_pings(cx);
                 }
                 out(&format!("< {}", Value::Object(map)));
                 true
@@ -215,21 +226,52 @@ impl FramedClient {
     }
 
     /// Half-close: the server answers what it got, then closes.
-    fn finish(&mut self, r: &mut Reactor) {
+    fn finish(&mut self, cx: &mut Cx<'_, Self>) {
         if let Some(t) = self.ping_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
         if matches!(self.phase, Phase::Connecting | Phase::Open) {
             if let Some(conn) = self.conn {
-                let _ = r.end(conn);
+                let _ = cx.end(conn);
             }
             self.phase = Phase::Ending;
         }
     }
 }
 
-impl Handler for FramedClient {
-    fn on_connect(&mut self, _r: &mut Reactor, _c: ConnId) {
+impl Service for FramedClient {
+    type Conn = Session;
+    type Tag = Tag;
+    type Message = StdinEvent;
+
+    /// Start the stdin reader, then connect. Both happen here rather than
+    /// through `Reactor::connect_with`: the stdin commands need the
+    /// connection's id (a `quit` before the connect completes still ends
+    /// it), and the reader needs this service's `Remote`, which only a
+    /// callback can give.
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        if !crate::client::spawn_stdin_lines(cx.remote()) {
+            eprintln!("cannot start the stdin reader");
+            self.failed.set(true);
+            cx.stop();
+            return;
+        }
+        let opts = ConnectOptions {
+            socket: SocketOptions {
+                allow_half_open: true,
+                ..SocketOptions::default()
+            },
+            ..ConnectOptions::default()
+        };
+        let session = Session {
+            decoder: FrameDecoder::new(self.cfg.max_frame),
+            awaiting_auth: false,
+        };
+        let (host, port) = (self.cfg.host.clone(), self.cfg.port);
+        self.conn = Some(cx.connect(&host, port, opts, session));
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, st: &mut Session) {
         out(&format!(
             "connected to {}",
             host_port(&self.cfg.host, self.cfg.port)
@@ -237,23 +279,26 @@ impl Handler for FramedClient {
         if self.phase == Phase::Connecting {
             self.phase = Phase::Open;
         }
-    }
-
-    fn on_ready(&mut self, r: &mut Reactor, _c: ConnId) {
         if let Some(t) = self.cfg.token.clone() {
-            self.awaiting_auth = true;
-            self.send(r, &json_request(&t));
+            st.awaiting_auth = true;
+            self.send(cx, &json_request(&t));
             return; // the pings start on auth_ok
         }
-        self.start_pings(r);
+        self.start_pings(cx);
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut Session,
+        data: &mut BytesMut,
+    ) {
         loop {
-            match self.decoder.decode(data) {
+            match st.decoder.decode(data) {
                 Ok(Some(body)) => match parse_message(&body) {
                     Ok((_, map)) => {
-                        if !self.server_message(r, conn, map) {
+                        if !self.server_message(cx, conn, st, map) {
                             data.clear();
                             return;
                         }
@@ -263,43 +308,44 @@ impl Handler for FramedClient {
                 Ok(None) => return,
                 Err(e) => {
                     eprint_line(&format!("server sent a bad frame: {e}"));
-                    self.failed = true;
+                    self.failed.set(true);
                     data.clear();
-                    r.destroy(conn);
+                    cx.destroy(conn);
                     return;
                 }
             }
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
-        self.send(
-            r,
-            &json!({"type": "ping", "message": "heartbeat", "timestamp": unix_ms()}),
-        );
-    }
-
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
-        if let Ok(ev) = msg.downcast::<StdinEvent>() {
-            match *ev {
-                StdinEvent::Line(line) => self.command(r, &line),
-                StdinEvent::Eof => self.finish(r),
-            }
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Tag) {
+        match tag {
+            Tag::Ping => self.send(
+                cx,
+                &json!({"type": "ping", "message": "heartbeat", "timestamp": unix_ms()}),
+            ),
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, err: &NetError) {
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, ev: StdinEvent) {
+        match ev {
+            StdinEvent::Line(line) => self.command(cx, &line),
+            StdinEvent::Eof => self.finish(cx),
+        }
+    }
+
+    fn on_error(&mut self, _cx: &mut Cx<'_, Self>, _c: ConnId, _st: &mut Session, err: &NetError) {
         eprintln!("connection error: {err}");
-        self.failed = true;
+        self.failed.set(true);
     }
 
-    fn on_close(&mut self, r: &mut Reactor, _c: ConnId, _had_error: bool) {
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, _st: Session, _had_error: bool) {
         if let Some(t) = self.ping_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
+        self.conn = None;
         self.phase = Phase::Closed;
         out("connection closed");
-        r.stop();
+        cx.stop();
     }
 }
 
@@ -309,14 +355,9 @@ pub fn run(cfg: FramedClientConfig) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let mut client = FramedClient::new(cfg);
-    client.start(&mut r);
-    if !stdin_lines::spawn(r.remote()) {
-        eprintln!("cannot start the stdin reader");
-        return ExitCode::FAILURE;
-    }
-    match crate::client::run_loop(&mut r, &mut client) {
-        Ok(_) if !client.failed() => ExitCode::SUCCESS,
+    let failed = FramedClient::new(cfg).start(&mut r);
+    match crate::client::run_loop(&mut r) {
+        Ok(_) if !failed.get() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
     }

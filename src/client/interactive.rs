@@ -1,5 +1,5 @@
-//! `netloop connect HOST:PORT`: the seed's interactive client (program 05) on
-//! our own loop.
+//! `netloop connect HOST:PORT`: the tutorial's interactive client
+//! (`05-interactive-client.js`) on our own loop.
 //!
 //! One state machine ([`ClientState`]) reacts once per lost connection: only
 //! `close` schedules a reconnect (the tutorial reconnected from `end`, `error`
@@ -46,12 +46,14 @@ use super::stdin::{ReadOutcome, Stdin, StdinKind};
 use crate::apps::auth::Token;
 use crate::apps::text::sanitize;
 use crate::cli::target::host_port;
-use crate::{ConnId, ConnectOptions, ErrorCode, Exit, Handler, NetError, Reactor, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, ErrorCode, Exit, NetError, Reactor, Service, TimerId};
 use bytes::BytesMut;
+use std::cell::Cell;
 use std::fmt;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// A connection must stay open this long to count as established (and reset
@@ -65,11 +67,16 @@ pub const STABLE_AFTER: Duration = Duration::from_secs(2);
 /// and file input): bounds memory when the server reads slowly.
 pub const INPUT_BUFFER: usize = 64 * 1024;
 
-/// Watch tag of standard input.
-const TAG_STDIN: u64 = 0;
-/// Timer tags.
-const TAG_RECONNECT: u64 = 1;
-const TAG_LINGER: u64 = 2;
+/// What the client's timers and its watched standard input are called.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// Standard input is readable.
+    Stdin,
+    /// The reconnect backoff expired: connect again.
+    Reconnect,
+    /// After end of input or `/quit`, the server stayed silent `--linger`.
+    Linger,
+}
 
 /// Lifecycle of the client.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -141,14 +148,39 @@ pub fn attempt_outcome(lived: Option<Duration>, had_error: bool) -> Attempt {
     }
 }
 
-/// The interactive client handler.
+/// One connection's own state.
+#[derive(Debug, Default)]
+struct Session {
+    /// The server's lines being framed.
+    incoming: ServerLines,
+    /// When it connected (for [`STABLE_AFTER`]).
+    connected_at: Option<Instant>,
+    /// Its last error (said when reconnecting).
+    last_error: Option<NetError>,
+}
+
+/// How the client ended, read by [`run`] once the loop has returned.
+#[derive(Copy, Clone, Debug, Default)]
+struct Outcome {
+    /// A connection was established at least once.
+    ever_connected: bool,
+    /// The client stopped for a failure (gave up, unknown host, refused
+    /// token, unreadable standard input): exit 1.
+    failed: bool,
+}
+
+/// The interactive client service. The fields about the connection that
+/// the input side reads too (whether it may send, the byte counts for
+/// `/status`) are here rather than in [`Session`]: standard input has no
+/// connection callback to borrow the session from.
 struct Client {
     opts: ClientOptions,
     state: ClientState,
+    /// The current connection (one at a time).
     conn: Option<ConnId>,
     reconnect: Reconnect,
     linger_timer: Option<TimerId>,
-    ever_connected: bool,
+    outcome: Rc<Cell<Outcome>>,
     stdin: Option<Stdin>,
     tty: bool,
     /// Pipe/file input not yet sent.
@@ -157,19 +189,11 @@ struct Client {
     /// `write()` reported the high-water mark: stop sending until `drain`.
     blocked: bool,
     editor: Editor,
-    incoming: ServerLines,
     local: Option<SocketAddr>,
     bytes_read: u64,
     bytes_written: u64,
-    /// When the current connection connected (for [`STABLE_AFTER`]).
-    connected_at: Option<Instant>,
     /// The token was sent on this connection and not yet accepted.
     awaiting_auth: bool,
-    /// The last error of the current connection (said when reconnecting).
-    last_error: Option<NetError>,
-    /// The client stopped for a failure (gave up, unknown host, refused
-    /// token): exit 1.
-    failed: bool,
 }
 
 impl Client {
@@ -224,7 +248,7 @@ impl Client {
         }
     }
 
-    fn connect(&mut self, r: &mut Reactor) {
+    fn connect(&mut self, cx: &mut Cx<'_, Self>) {
         self.notice(&format!(
             "connecting to {}...",
             host_port(&self.opts.host, self.opts.port)
@@ -233,69 +257,67 @@ impl Client {
             timeout: self.opts.connect_timeout,
             ..ConnectOptions::default()
         };
-        self.conn = Some(r.connect(&self.opts.host, self.opts.port, opts));
-        self.incoming = ServerLines::default();
+        let (host, port) = (self.opts.host.clone(), self.opts.port);
+        self.conn = Some(cx.connect(&host, port, opts, Session::default()));
         self.bytes_read = 0;
         self.bytes_written = 0;
         self.blocked = false;
-        self.connected_at = None;
         self.awaiting_auth = false;
-        self.last_error = None;
         self.set_state(ClientState::Connecting);
     }
 
-    fn finish(&mut self, r: &mut Reactor) {
-        self.reconnect.cancel(r);
+    fn finish(&mut self, cx: &mut Cx<'_, Self>) {
+        self.reconnect.cancel(cx);
         if let Some(t) = self.linger_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
         if let Some(mut s) = self.stdin.take() {
-            s.close(r);
+            s.close(cx);
         }
         self.state = ClientState::Closed;
         if self.tty {
             self.write_out(false, "\r\x1b[K");
         }
-        r.stop();
+        cx.stop();
     }
 
     /// `/quit`, end of input, Ctrl-D: end our side, wait for the server.
-    fn close_gracefully(&mut self, r: &mut Reactor) {
-        self.reconnect.cancel(r);
+    fn close_gracefully(&mut self, cx: &mut Cx<'_, Self>) {
+        self.reconnect.cancel(cx);
         match self.conn {
-            Some(conn) if r.state(conn).is_some() => {
+            Some(conn) if cx.state(conn).is_some() => {
                 self.set_state(ClientState::Closing);
-                let _ = r.end(conn);
-                self.arm_linger(r);
+                let _ = cx.end(conn);
+                self.arm_linger(cx);
             }
-            _ => self.finish(r),
+            _ => self.finish(cx),
         }
     }
 
-    fn arm_linger(&mut self, r: &mut Reactor) {
+    fn arm_linger(&mut self, cx: &mut Cx<'_, Self>) {
         if let Some(t) = self.linger_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
-        self.linger_timer = Some(r.set_timeout(self.opts.linger, TAG_LINGER));
+        self.linger_timer = Some(cx.set_timeout(self.opts.linger, Tag::Linger));
     }
 
-    fn can_send(&self, r: &Reactor) -> bool {
+    fn can_send(&self, cx: &Reactor) -> bool {
         self.state == ClientState::Connected
             && !self.awaiting_auth
             && !self.blocked
-            && self.conn.is_some_and(|c| r.is_writable(c))
+            && self.conn.is_some_and(|c| cx.is_writable(c))
     }
 
     /// One input line: a local command or a line for the server.
-    fn handle_line(&mut self, r: &mut Reactor, line: &str) {
+    fn handle_line(&mut self, cx: &mut Cx<'_, Self>, line: &str) {
         let cmd = line.trim();
         match cmd {
             "" => {}
             "/quit" | "/exit" => {
                 self.notice("disconnecting...");
-                self.close_gracefully(r);
+                self.close_gracefully(cx);
             }
-            "/status" => self.status(r),
+            "/status" => self.status(cx),
             "/clear" => {
                 if self.tty {
                     self.write_out(false, "\x1b[2J\x1b[H");
@@ -303,13 +325,13 @@ impl Client {
                 }
             }
             _ => {
-                let Some(conn) = self.conn.filter(|_| self.can_send(r)) else {
+                let Some(conn) = self.conn.filter(|_| self.can_send(cx)) else {
                     self.notice("not connected: line not sent");
                     return;
                 };
                 let msg = format!("{cmd}\n");
                 self.bytes_written += msg.len() as u64;
-                match r.write(conn, msg) {
+                match cx.write(conn, msg) {
                     Ok(true) => {}
                     Ok(false) => self.blocked = true,
                     Err(e) => self.notice(&format!("not sent: {e}")),
@@ -318,10 +340,10 @@ impl Client {
         }
     }
 
-    fn status(&self, r: &Reactor) {
+    fn status(&self, cx: &Reactor) {
         let local = self
             .conn
-            .and_then(|c| r.local_addr(c))
+            .and_then(|c| cx.local_addr(c))
             .or(self.local)
             .map(|a| a.to_string())
             .unwrap_or_else(|| "-".into());
@@ -338,16 +360,16 @@ impl Client {
     }
 
     /// Read and act on input until it would block, is held back, or ends.
-    fn service_input(&mut self, r: &mut Reactor) {
+    fn service_input(&mut self, cx: &mut Cx<'_, Self>) {
         let Some(kind) = self.stdin.as_ref().map(Stdin::kind) else {
             return;
         };
         loop {
             if kind != StdinKind::Tty {
-                self.pump(r);
+                self.pump(cx);
                 if self.input_eof
                     || self.input.len() >= INPUT_BUFFER
-                    || !self.can_send(r)
+                    || !self.can_send(cx)
                     || self.state == ClientState::Closed
                 {
                     break;
@@ -368,10 +390,10 @@ impl Client {
                         match ev {
                             EditEvent::Line(l) => {
                                 self.print(&format!("{}{}", self.prompt(), sanitize(&l)));
-                                self.handle_line(r, &l);
+                                self.handle_line(cx, &l);
                             }
                             EditEvent::Eof => {
-                                self.close_gracefully(r);
+                                self.close_gracefully(cx);
                             }
                         }
                         if self.state == ClientState::Closed {
@@ -387,13 +409,13 @@ impl Client {
                 ReadOutcome::Eof => {
                     self.input_eof = true;
                     if let Some(mut s) = self.stdin.take() {
-                        s.close(r);
+                        s.close(cx);
                     }
                     if kind == StdinKind::Tty {
-                        self.close_gracefully(r);
+                        self.close_gracefully(cx);
                         return;
                     }
-                    self.pump(r);
+                    self.pump(cx);
                     break;
                 }
             }
@@ -402,8 +424,8 @@ impl Client {
 
     /// Pipe/file input: send complete lines while connected; at end of input,
     /// the last unterminated line, then end our side.
-    fn pump(&mut self, r: &mut Reactor) {
-        while self.can_send(r) {
+    fn pump(&mut self, cx: &mut Cx<'_, Self>) {
+        while self.can_send(cx) {
             let line = match self.input.iter().position(|&b| b == b'\n') {
                 Some(i) => {
                     let l = self.input.split_to(i + 1);
@@ -415,23 +437,23 @@ impl Client {
                 }
                 None => break,
             };
-            self.handle_line(r, line.trim_end_matches('\r'));
+            self.handle_line(cx, line.trim_end_matches('\r'));
         }
         if self.input_eof
             && self.input.is_empty()
             && self.state == ClientState::Connected
             && !self.blocked
         {
-            self.close_gracefully(r);
+            self.close_gracefully(cx);
         }
     }
 
     /// Print what the server sent; a long line is printed in pieces.
     /// What the server sent: a complete line goes through `server_line`
     /// (authentication answers), a piece of an overlong line is printed.
-    fn show(&mut self, r: &mut Reactor, t: ServerText) {
+    fn show(&mut self, cx: &mut Cx<'_, Self>, t: ServerText) {
         match t {
-            ServerText::Line(l) => self.server_line(r, &l),
+            ServerText::Line(l) => self.server_line(cx, &l),
             ServerText::Piece(l) => self.print_server_line(&l),
             ServerText::NotUtf8 => self.print("[server sent a line that is not UTF-8]"),
         }
@@ -444,22 +466,22 @@ impl Client {
 
     /// A complete server line: while authenticating, the guard's answers are
     /// acted on (the prompt is not printed); otherwise it is printed.
-    fn server_line(&mut self, r: &mut Reactor, line: &str) {
+    fn server_line(&mut self, cx: &mut Cx<'_, Self>, line: &str) {
         if self.awaiting_auth {
             match classify_line(line) {
                 AuthReply::Accepted => {
                     self.awaiting_auth = false;
                     self.notice("authenticated");
-                    self.service_input(r);
+                    self.service_input(cx);
                     return;
                 }
                 AuthReply::Refused(why) => {
                     self.notice(&format!("error: authentication failed: {}", sanitize(&why)));
-                    self.failed = true;
+                    self.fail();
                     if let Some(c) = self.conn {
-                        r.destroy(c);
+                        cx.destroy(c);
                     }
-                    return self.finish(r);
+                    return self.finish(cx);
                 }
                 AuthReply::Prompt => return,
                 AuthReply::Other => {
@@ -468,7 +490,7 @@ impl Client {
                     self.awaiting_auth = false;
                     self.notice("note: the server did not ask for a token");
                     self.print_server_line(line);
-                    self.service_input(r);
+                    self.service_input(cx);
                     return;
                 }
             }
@@ -478,38 +500,75 @@ impl Client {
 
     /// Why the connection that just closed failed, for the reconnect notice;
     /// `None` when it had been established (stayed open [`STABLE_AFTER`]).
-    fn failure_cause(&self, now: Instant) -> Option<String> {
-        let lived = self
-            .connected_at
-            .map(|at| now.saturating_duration_since(at));
-        match attempt_outcome(lived, self.last_error.is_some()) {
+    fn failure_cause(st: &Session, now: Instant) -> Option<String> {
+        let lived = st.connected_at.map(|at| now.saturating_duration_since(at));
+        match attempt_outcome(lived, st.last_error.is_some()) {
             Attempt::Established => None,
             Attempt::ClosedEarly(lived) => Some(format!(
                 "the server closed the connection after {} ms",
                 lived.as_millis()
             )),
-            Attempt::Failed => Some(self.error_text().unwrap_or_else(|| "connect failed".into())),
+            Attempt::Failed => {
+                Some(Self::error_text(st).unwrap_or_else(|| "connect failed".into()))
+            }
         }
     }
 
     /// The last error of this connection, as the notices say it.
-    fn error_text(&self) -> Option<String> {
-        self.last_error
+    fn error_text(st: &Session) -> Option<String> {
+        st.last_error
             .as_ref()
             .map(|e| format!("{} ({})", e.code.describe(), e.code))
     }
+
+    /// The client stops for a failure: exit 1.
+    fn fail(&mut self) {
+        let mut o = self.outcome.get();
+        o.failed = true;
+        self.outcome.set(o);
+    }
 }
 
-impl Handler for Client {
-    fn on_connect(&mut self, r: &mut Reactor, conn: ConnId) {
-        if Some(conn) != self.conn {
-            return;
+impl Service for Client {
+    type Conn = Session;
+    type Tag = Tag;
+    type Message = ();
+
+    /// Watch standard input, then connect. The connect is made here rather
+    /// than through `Reactor::connect_with`: standard input must be set up
+    /// first (whether it is a terminal decides how every notice is printed,
+    /// and a client that cannot read it exits without connecting), and the
+    /// watch needs this service's context.
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        let stdin = match Stdin::open(cx, Tag::Stdin) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("cannot read standard input: {e}");
+                self.fail();
+                self.state = ClientState::Closed;
+                cx.stop();
+                return;
+            }
+        };
+        self.tty = stdin.kind() == StdinKind::Tty;
+        self.stdin = Some(stdin);
+        if self.tty {
+            self.write_out(
+                false,
+                "commands: /quit or /exit - leave, /status - status, /clear - clear the screen\n",
+            );
         }
-        self.ever_connected = true;
+        self.connect(cx);
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Session) {
+        let mut o = self.outcome.get();
+        o.ever_connected = true;
+        self.outcome.set(o);
         // The backoff is reset only once the connection proved stable (in
         // `on_close`), so a server that accepts and closes exhausts it.
-        self.connected_at = Some(r.now());
-        self.local = r.local_addr(conn);
+        st.connected_at = Some(cx.now());
+        self.local = cx.local_addr(conn);
         self.notice(&format!(
             "connected to {}",
             host_port(&self.opts.host, self.opts.port)
@@ -517,66 +576,59 @@ impl Handler for Client {
         self.set_state(ClientState::Connected);
         if let Some(t) = &self.opts.token {
             self.awaiting_auth = true;
-            let _ = r.write(conn, line_request(t));
+            let _ = cx.write(conn, line_request(t));
         }
+        self.service_input(cx);
     }
 
-    fn on_ready(&mut self, r: &mut Reactor, conn: ConnId) {
-        if Some(conn) == self.conn {
-            self.service_input(r);
-        }
-    }
-
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        if Some(conn) != self.conn {
-            data.clear();
-            return;
-        }
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _conn: ConnId,
+        st: &mut Session,
+        data: &mut BytesMut,
+    ) {
         self.bytes_read += data.len() as u64;
-        while let Some(t) = self.incoming.next(data) {
+        while let Some(t) = st.incoming.next(data) {
             if self.state == ClientState::Closed {
                 data.clear();
                 return;
             }
-            self.show(r, t);
+            self.show(cx, t);
         }
         if self.state == ClientState::Closing {
-            self.arm_linger(r); // the server is still answering
+            self.arm_linger(cx); // the server is still answering
         }
     }
 
-    fn on_end(&mut self, r: &mut Reactor, conn: ConnId) {
-        if Some(conn) != self.conn {
-            return;
-        }
-        let mut rest = r.take_unread(conn);
-        while let Some(t) = self.incoming.next_eof(&mut rest) {
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut Session) {
+        let mut rest = cx.take_unread(conn);
+        while let Some(t) = st.incoming.next_eof(&mut rest) {
             if self.state == ClientState::Closed {
                 return;
             }
-            self.show(r, t);
+            self.show(cx, t);
         }
         self.notice("server ended the connection");
     }
 
-    fn on_drain(&mut self, r: &mut Reactor, conn: ConnId) {
-        if Some(conn) == self.conn {
-            self.blocked = false;
-            self.service_input(r);
-        }
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, _st: &mut Session) {
+        self.blocked = false;
+        self.service_input(cx);
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, conn: ConnId, err: &NetError) {
-        if Some(conn) == self.conn {
-            self.notice(&format!("error: {} ({})", err.code.describe(), err.code));
-            self.last_error = Some(err.clone());
-        }
+    fn on_error(
+        &mut self,
+        _cx: &mut Cx<'_, Self>,
+        _conn: ConnId,
+        st: &mut Session,
+        err: &NetError,
+    ) {
+        self.notice(&format!("error: {} ({})", err.code.describe(), err.code));
+        st.last_error = Some(err.clone());
     }
 
-    fn on_close(&mut self, r: &mut Reactor, conn: ConnId, _had_error: bool) {
-        if Some(conn) != self.conn {
-            return;
-        }
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, st: Session, _had_error: bool) {
         self.conn = None;
         if self.state == ClientState::Connected || self.state == ClientState::Closing {
             self.notice("connection closed");
@@ -584,18 +636,18 @@ impl Handler for Client {
         if self.state == ClientState::Closed {
             return; // finished already (a refused token)
         }
-        let cause = self.failure_cause(r.now());
+        let cause = Self::failure_cause(&st, cx.now());
         if cause.is_none() {
             self.reconnect.connected(); // it was established: start over
         }
         // The one place a reconnect is decided: once per lost connection.
         if self.state == ClientState::Closing || self.input_eof {
-            return self.finish(r);
+            return self.finish(cx);
         }
         if !self.opts.reconnect {
-            return self.finish(r);
+            return self.finish(cx);
         }
-        if self
+        if st
             .last_error
             .as_ref()
             .is_some_and(|e| e.code == ErrorCode::NotFound)
@@ -604,13 +656,13 @@ impl Handler for Client {
                 "not reconnecting: {} is not a known host name, and retrying cannot change that",
                 self.opts.host
             ));
-            self.failed = true;
-            return self.finish(r);
+            self.fail();
+            return self.finish(cx);
         }
         let why = cause
-            .or_else(|| self.error_text().map(|e| format!("connection lost: {e}")))
+            .or_else(|| Self::error_text(&st).map(|e| format!("connection lost: {e}")))
             .unwrap_or_else(|| "connection lost".into());
-        match self.reconnect.schedule(r, TAG_RECONNECT) {
+        match self.reconnect.schedule(cx, Tag::Reconnect) {
             Some(delay) => {
                 self.notice(&format!(
                     "{why}; reconnecting in {} ms (attempt {}/{})",
@@ -625,42 +677,42 @@ impl Handler for Client {
                     "{why}; giving up after {} attempts",
                     self.reconnect.attempts()
                 ));
-                self.failed = true;
-                self.finish(r);
+                self.fail();
+                self.finish(cx);
             }
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Tag) {
         match tag {
-            TAG_RECONNECT => {
+            Tag::Reconnect => {
                 self.reconnect.fired();
-                self.connect(r);
+                self.connect(cx);
             }
-            TAG_LINGER => {
+            Tag::Linger => {
                 self.linger_timer = None;
                 match self.conn {
-                    Some(c) => r.destroy(c), // close follows, then finish
-                    None => self.finish(r),
+                    Some(c) => cx.destroy(c), // close follows, then finish
+                    None => self.finish(cx),
                 }
             }
-            _ => {}
+            Tag::Stdin => {}
         }
     }
 
-    fn on_fd_readable(&mut self, r: &mut Reactor, tag: u64) {
-        if tag == TAG_STDIN {
-            self.service_input(r);
+    fn on_fd_readable(&mut self, cx: &mut Cx<'_, Self>, tag: Tag) {
+        if tag == Tag::Stdin {
+            self.service_input(cx);
         }
     }
 
-    fn on_shutdown(&mut self, r: &mut Reactor) {
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
         // SIGINT/SIGTERM (Ctrl-C on a terminal): the loop ends the connection.
         self.notice("interrupted");
-        self.reconnect.cancel(r);
+        self.reconnect.cancel(cx);
         self.state = ClientState::Closing;
         if self.conn.is_none() {
-            self.finish(r);
+            self.finish(cx);
         }
     }
 }
@@ -671,19 +723,13 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let stdin = match Stdin::open(&mut r, TAG_STDIN) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("cannot read standard input: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
         ^ u64::from(std::process::id());
-    let mut c = Client {
+    let outcome = Rc::new(Cell::new(Outcome::default()));
+    let c = Client {
         reconnect: Reconnect::new(Backoff::new(
             BackoffConfig {
                 max_attempts: if opts.reconnect {
@@ -699,36 +745,27 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         state: ClientState::Connecting,
         conn: None,
         linger_timer: None,
-        ever_connected: false,
-        tty: stdin.kind() == StdinKind::Tty,
-        stdin: Some(stdin),
+        outcome: outcome.clone(),
+        tty: false,
+        stdin: None,
         input: BytesMut::new(),
         input_eof: false,
         blocked: false,
         editor: Editor::new(),
-        incoming: ServerLines::default(),
         local: None,
         bytes_read: 0,
         bytes_written: 0,
-        connected_at: None,
         awaiting_auth: false,
-        last_error: None,
-        failed: false,
     };
-    if c.tty {
-        c.write_out(
-            false,
-            "commands: /quit or /exit - leave, /status - status, /clear - clear the screen\n",
-        );
-    }
-    c.connect(&mut r);
-    let res = crate::client::run_loop(&mut r, &mut c);
-    if let Some(mut s) = c.stdin.take() {
-        s.close(&mut r);
-    }
+    r.add_service(c);
+    let res = crate::client::run_loop(&mut r);
+    // The client (and its standard input) goes with the loop: the
+    // descriptor's flags and the terminal's mode are restored here.
+    drop(r);
+    let o = outcome.get();
     match res {
         Ok(Exit::Forced(sig)) => ExitCode::from(128u8.saturating_add(sig as u8)),
-        Ok(_) if c.ever_connected && !c.failed => ExitCode::SUCCESS,
+        Ok(_) if o.ever_connected && !o.failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
     }

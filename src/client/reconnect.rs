@@ -12,7 +12,7 @@
 //! fires after it.
 
 use super::backoff::Backoff;
-use crate::{Reactor, TimerId};
+use crate::{Cx, Service, TimerId};
 use std::time::Duration;
 
 /// A backoff and its pending timer.
@@ -51,14 +51,14 @@ impl Reconnect {
         self.backoff.reset();
     }
 
-    /// A connection was lost: arm the timer with `tag` and return its delay,
-    /// or `None` when the attempts are used up (give up).
-    pub fn schedule(&mut self, r: &mut Reactor, tag: u64) -> Option<Duration> {
-        let now = r.now();
+    /// A connection was lost: arm the service's timer with `tag` and return
+    /// its delay, or `None` when the attempts are used up (give up).
+    pub fn schedule<S: Service>(&mut self, cx: &mut Cx<'_, S>, tag: S::Tag) -> Option<Duration> {
+        let now = cx.now();
         let at = self.backoff.on_failure(now)?;
         let delay = at.saturating_duration_since(now);
-        self.cancel(r);
-        self.timer = Some(r.set_timeout(delay, tag));
+        self.cancel(cx);
+        self.timer = Some(cx.set_timeout(delay, tag));
         Some(delay)
     }
 
@@ -68,9 +68,9 @@ impl Reconnect {
     }
 
     /// Cancel a pending reconnect, if any.
-    pub fn cancel(&mut self, r: &mut Reactor) {
+    pub fn cancel<S: Service>(&mut self, cx: &mut Cx<'_, S>) {
         if let Some(t) = self.timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
     }
 }

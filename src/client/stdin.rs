@@ -13,7 +13,7 @@
 //!   never blocks either: it is read on the loop directly when the client asks
 //!   for input ([`StdinKind::File`]). No helper thread is needed.
 
-use crate::Reactor;
+use crate::{Cx, Reactor, Service};
 use bytes::BytesMut;
 use rustix::fs::OFlags;
 use rustix::io::Errno;
@@ -60,9 +60,9 @@ fn fd() -> BorrowedFd<'static> {
 }
 
 impl Stdin {
-    /// Register standard input on `r`; readiness arrives as
-    /// `on_fd_readable(tag)`. A terminal gets the line editor's mode.
-    pub fn open(r: &mut Reactor, tag: u64) -> io::Result<Stdin> {
+    /// Register standard input for the service of `cx`; readiness arrives
+    /// as its `on_fd_readable(tag)`. A terminal gets the line editor's mode.
+    pub fn open<S: Service>(cx: &mut Cx<'_, S>, tag: S::Tag) -> io::Result<Stdin> {
         let fd = fd();
         if termios::isatty(fd) {
             let old = termios::tcgetattr(fd)?;
@@ -77,10 +77,10 @@ impl Stdin {
                 old_flags: None,
                 old_termios: Some(old),
             };
-            s.watch = Some(r.watch_fd(fd.as_raw_fd(), tag)?);
+            s.watch = Some(cx.watch_fd(fd.as_raw_fd(), tag)?);
             return Ok(s);
         }
-        match r.watch_fd(fd.as_raw_fd(), tag) {
+        match cx.watch_fd(fd.as_raw_fd(), tag) {
             Ok(watch) => {
                 let old = rustix::fs::fcntl_getfl(fd)?;
                 rustix::fs::fcntl_setfl(fd, old | OFlags::NONBLOCK)?;

@@ -34,7 +34,7 @@ use super::rtt::{IssuedPings, RttStats};
 use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
 use crate::apps::auth::Token;
 use crate::apps::json_reply::json_line;
-use crate::apps::stdin_lines::{self, StdinEvent};
+use crate::apps::stdin_lines::StdinEvent;
 use crate::apps::text::print_line as out;
 use crate::apps::text::sanitize;
 use crate::apps::wall_clock::unix_ms;
@@ -43,12 +43,13 @@ use crate::client::auth::{classify_json, json_request, AuthReply};
 use crate::client::backoff::{Backoff, BackoffConfig};
 use crate::client::reconnect::Reconnect;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
-use crate::reactor::{Handler, Reactor};
-use crate::{ConnId, ConnectOptions, NetError, TimerId};
+use crate::reactor::Reactor;
+use crate::{ConnId, ConnectOptions, Cx, NetError, Service, TimerId};
 use bytes::BytesMut;
 use serde_json::{json, Map, Value};
-use std::any::Any;
+use std::cell::RefCell;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 /// A server silent for this many intervals is dead.
@@ -64,11 +65,20 @@ pub const MAX_RECONNECT_DELAY: Duration = Duration::from_secs(30);
 /// Shortest first reconnect delay, so `--reconnect-delay 0` cannot spin.
 pub const MIN_RECONNECT_DELAY: Duration = Duration::from_millis(1);
 
-const TAG_PING: u64 = 1;
-const TAG_WATCHDOG: u64 = 2;
-const TAG_RECONNECT: u64 = 3;
-const TAG_DURATION: u64 = 4;
-const TAG_FORCE_CLOSE: u64 = 5;
+/// The client's timers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tag {
+    /// Our next ping (an interval).
+    Ping,
+    /// Check whether the server has been silent too long.
+    Watchdog,
+    /// The reconnect backoff expired: connect again.
+    Reconnect,
+    /// `--duration` is over: print the statistics and quit.
+    Duration,
+    /// After `quit`, the server did not close within [`QUIT_GRACE`].
+    ForceClose,
+}
 
 /// After `quit`, the server has this long to close before we destroy.
 pub const QUIT_GRACE: Duration = Duration::from_secs(1);
@@ -137,12 +147,35 @@ pub struct ClientStats {
     pub rtt: RttStats,
 }
 
-/// The heartbeat client handler.
+/// The connection's state: its line decoder and where authentication is.
+///
+/// The decode loop is written out rather than run by
+/// [`crate::framed::Framed`]: `Framed` stops (and drops the rest) once the
+/// connection no longer accepts writes, but after `quit` ends our side this
+/// client still reads what the server sends until it closes.
+#[derive(Debug)]
+pub struct Session {
+    decoder: LineDecoder,
+    /// The token was sent on this connection and not yet accepted.
+    awaiting_auth: bool,
+}
+
+/// What [`run`] reads once the loop has returned.
+#[derive(Clone, Debug, Default)]
+pub struct Outcome {
+    /// The counters.
+    pub stats: ClientStats,
+    /// Authentication was refused: exit 1.
+    pub auth_failed: bool,
+}
+
+/// The heartbeat client service.
 #[derive(Debug)]
 pub struct HeartbeatClient {
     cfg: HeartbeatClientConfig,
+    /// The current connection, for the timers and the stdin commands (they
+    /// have no connection callback to borrow it from).
     conn: Option<ConnId>,
-    decoder: LineDecoder,
     interval: Duration,
     ping_timer: Option<TimerId>,
     watchdog: Option<TimerId>,
@@ -151,11 +184,10 @@ pub struct HeartbeatClient {
     reconnect: Reconnect,
     auto_reconnect: bool,
     done: bool,
-    stats: ClientStats,
-    /// The token was sent on this connection and not yet accepted.
-    awaiting_auth: bool,
-    /// Authentication was refused: exit 1.
-    auth_failed: bool,
+    /// Read stdin commands (no `--duration`).
+    with_stdin: bool,
+    /// Counters and the authentication verdict, shared with [`run`].
+    outcome: Rc<RefCell<Outcome>>,
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -167,7 +199,7 @@ impl HeartbeatClient {
     pub fn new(cfg: HeartbeatClientConfig) -> Self {
         let seed = unix_ms() ^ (u64::from(std::process::id()) << 32);
         HeartbeatClient {
-            decoder: LineDecoder::new(cfg.max_line),
+            with_stdin: cfg.duration.is_none(),
             interval: cfg.interval,
             reconnect: Reconnect::new(Backoff::new(backoff_config(&cfg), seed)),
             cfg,
@@ -178,32 +210,30 @@ impl HeartbeatClient {
             pings: IssuedPings::default(),
             auto_reconnect: true,
             done: false,
-            stats: ClientStats::default(),
-            awaiting_auth: false,
-            auth_failed: false,
+            outcome: Rc::default(),
         }
     }
 
-    /// Connect, and arm the `--duration` timer.
-    pub fn start(&mut self, r: &mut Reactor) {
-        if let Some(d) = self.cfg.duration {
-            r.set_timeout(d, TAG_DURATION);
-        }
-        self.connect(r);
+    /// Add the client to `r`: it arms the `--duration` timer, connects and
+    /// (without `--duration`) starts its stdin reader. The returned outcome
+    /// is final once the loop has returned.
+    pub fn start(self, r: &mut Reactor) -> Rc<RefCell<Outcome>> {
+        let outcome = self.outcome.clone();
+        r.add_service(self);
+        outcome
     }
 
-    /// The counters so far.
-    pub fn stats(&self) -> &ClientStats {
-        &self.stats
-    }
-
-    fn connect(&mut self, r: &mut Reactor) {
+    fn connect(&mut self, cx: &mut Cx<'_, Self>) {
         out(&format!(
             "connecting to {}",
             host_port(&self.cfg.host, self.cfg.port)
         ));
-        self.decoder = LineDecoder::new(self.cfg.max_line);
-        self.conn = Some(r.connect(&self.cfg.host, self.cfg.port, ConnectOptions::default()));
+        let session = Session {
+            decoder: LineDecoder::new(self.cfg.max_line),
+            awaiting_auth: false,
+        };
+        let (host, port) = (self.cfg.host.clone(), self.cfg.port);
+        self.conn = Some(cx.connect(&host, port, ConnectOptions::default(), session));
     }
 
     fn send(&mut self, r: &mut Reactor, msg: &Value) {
@@ -214,39 +244,40 @@ impl HeartbeatClient {
     fn send_ping(&mut self, r: &mut Reactor) {
         let ts = unix_ms();
         self.pings.issue(ts, r.now());
-        self.stats.pings_sent += 1;
+        self.outcome.borrow_mut().stats.pings_sent += 1;
         self.send(
             r,
             &json!({"type": "ping", "timestamp": ts, "message": "client ping"}),
         );
     }
 
-    fn restart_ping_timer(&mut self, r: &mut Reactor) {
+    fn restart_ping_timer(&mut self, cx: &mut Cx<'_, Self>) {
         if let Some(t) = self.ping_timer.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
-        self.ping_timer = Some(r.set_interval(self.interval, TAG_PING));
+        self.ping_timer = Some(cx.set_interval(self.interval, Tag::Ping));
     }
 
-    fn arm_watchdog(&mut self, r: &mut Reactor, after: Duration) {
+    fn arm_watchdog(&mut self, cx: &mut Cx<'_, Self>, after: Duration) {
         if let Some(t) = self.watchdog.take() {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
-        self.watchdog = Some(r.set_timeout(after, TAG_WATCHDOG));
+        self.watchdog = Some(cx.set_timeout(after, Tag::Watchdog));
     }
 
-    fn stop_timers(&mut self, r: &mut Reactor) {
+    fn stop_timers(&mut self, cx: &mut Cx<'_, Self>) {
         for t in [self.ping_timer.take(), self.watchdog.take()]
             .into_iter()
             .flatten()
         {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
     }
 
     /// Print the statistics.
     pub fn print_stats(&self) {
-        let s = &self.stats;
+        let o = self.outcome.borrow();
+        let s = &o.stats;
         out(&format!(
             "stats: pings sent {}, server pings {}, connects {}, reconnects {}, rtt avg {} min {} max {} ({} samples)",
             s.pings_sent,
@@ -262,47 +293,53 @@ impl HeartbeatClient {
 
     /// Print the statistics and cancel every timer and any reconnect: the
     /// part `quit` and a signal share.
-    fn wind_down(&mut self, r: &mut Reactor) {
+    fn wind_down(&mut self, cx: &mut Cx<'_, Self>) {
         self.print_stats();
         self.done = true;
         self.auto_reconnect = false;
-        self.stop_timers(r);
-        self.reconnect.cancel(r);
+        self.stop_timers(cx);
+        self.reconnect.cancel(cx);
     }
 
     /// Stop for good: no reconnect, end the connection, leave the loop.
-    fn quit(&mut self, r: &mut Reactor) {
-        self.wind_down(r);
+    fn quit(&mut self, cx: &mut Cx<'_, Self>) {
+        self.wind_down(cx);
         match self.conn {
             Some(c) => {
-                let _ = r.end(c);
-                r.set_timeout(QUIT_GRACE, TAG_FORCE_CLOSE);
+                let _ = cx.end(c);
+                cx.set_timeout(QUIT_GRACE, Tag::ForceClose);
             }
-            None => r.stop(),
+            None => cx.stop(),
         }
     }
 
-    fn handle(&mut self, r: &mut Reactor, msg: Map<String, Value>, kind: &str) {
-        let now = r.now();
+    fn handle(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        st: &mut Session,
+        msg: Map<String, Value>,
+        kind: &str,
+    ) {
+        let now = cx.now();
         match classify_json(&msg) {
             AuthReply::Refused(why) => {
                 eprintln!("error: authentication failed: {}", sanitize(&why));
-                self.auth_failed = true;
+                self.outcome.borrow_mut().auth_failed = true;
                 self.auto_reconnect = false;
                 if let Some(c) = self.conn {
-                    r.destroy(c);
+                    cx.destroy(c);
                 }
                 return;
             }
-            AuthReply::Accepted if self.awaiting_auth => {
-                self.awaiting_auth = false;
+            AuthReply::Accepted if st.awaiting_auth => {
+                st.awaiting_auth = false;
                 out("authenticated");
                 return;
             }
-            _ if self.awaiting_auth => {
+            _ if st.awaiting_auth => {
                 // A guarded server answers the token first: this one has no
                 // access control (its answer to the auth line is printed).
-                self.awaiting_auth = false;
+                st.awaiting_auth = false;
                 out("note: the server did not ask for a token");
             }
             _ => {}
@@ -314,8 +351,8 @@ impl HeartbeatClient {
                 if let Some(v) = announced {
                     let v = v.clamp(MIN_INTERVAL_MS, MAX_INTERVAL_MS);
                     self.interval = Duration::from_millis(v);
-                    self.restart_ping_timer(r);
-                    self.arm_watchdog(r, self.interval * SILENT_INTERVALS);
+                    self.restart_ping_timer(cx);
+                    self.arm_watchdog(cx, self.interval * SILENT_INTERVALS);
                 }
                 out(&format!(
                     "welcome: {} heartbeat interval {}ms",
@@ -324,14 +361,14 @@ impl HeartbeatClient {
                 ));
             }
             "ping" => {
-                self.stats.pings_received += 1;
+                self.outcome.borrow_mut().stats.pings_received += 1;
                 let ts = msg.get("timestamp").cloned().unwrap_or(Value::Null);
                 let urgent = msg.get("urgent").and_then(Value::as_bool) == Some(true);
                 if urgent {
                     out("server ping (urgent)");
                 }
                 self.send(
-                    r,
+                    cx,
                     &json!({"type": "pong", "timestamp": ts, "clientTime": unix_ms()}),
                 );
             }
@@ -341,7 +378,7 @@ impl HeartbeatClient {
                     .and_then(Value::as_u64)
                     .and_then(|ts| self.pings.answer(ts, now));
                 if let Some(rtt) = rtt {
-                    self.stats.rtt.record(rtt);
+                    self.outcome.borrow_mut().stats.rtt.record(rtt);
                 }
             }
             "server_shutdown" => {
@@ -356,29 +393,54 @@ impl HeartbeatClient {
     }
 }
 
-impl Handler for HeartbeatClient {
-    fn on_connect(&mut self, r: &mut Reactor, _c: ConnId) {
-        out("connected");
-        if let Some(t) = self.cfg.token.clone() {
-            self.awaiting_auth = true;
-            self.send(r, &json_request(&t));
+impl Service for HeartbeatClient {
+    type Conn = Session;
+    type Tag = Tag;
+    type Message = StdinEvent;
+
+    /// Arm `--duration`, connect, start the stdin reader. The connect is
+    /// made here rather than through `Reactor::connect_with`: the timers and
+    /// stdin commands need the connection's id from the start (a `quit`
+    /// before the connect completes still ends it), and the reader needs
+    /// this service's `Remote`, which only a callback can give.
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        if let Some(d) = self.cfg.duration {
+            cx.set_timeout(d, Tag::Duration);
         }
-        self.stats.connects += 1;
-        self.last_rx = r.now();
-        self.restart_ping_timer(r);
-        self.arm_watchdog(r, self.interval * SILENT_INTERVALS);
+        self.connect(cx);
+        if self.with_stdin && !crate::client::spawn_stdin_lines(cx.remote()) {
+            eprintln!("cannot start the stdin reader");
+        }
     }
 
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        self.last_rx = r.now();
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, st: &mut Session) {
+        out("connected");
+        if let Some(t) = self.cfg.token.clone() {
+            st.awaiting_auth = true;
+            self.send(cx, &json_request(&t));
+        }
+        self.outcome.borrow_mut().stats.connects += 1;
+        self.last_rx = cx.now();
+        self.restart_ping_timer(cx);
+        self.arm_watchdog(cx, self.interval * SILENT_INTERVALS);
+    }
+
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut Session,
+        data: &mut BytesMut,
+    ) {
+        self.last_rx = cx.now();
         loop {
-            match self.decoder.decode(data) {
+            match st.decoder.decode(data) {
                 Ok(Some(line)) => {
                     if line.trim().is_empty() {
                         continue;
                     }
                     match parse_message(line.as_bytes()) {
-                        Ok((kind, msg)) => self.handle(r, msg, &kind),
+                        Ok((kind, msg)) => self.handle(cx, st, msg, &kind),
                         Err(e) => out(&format!("bad line from server: {e}")),
                     }
                 }
@@ -386,58 +448,54 @@ impl Handler for HeartbeatClient {
                 Err(e) => {
                     out(&format!("bad data from server: {e}"));
                     data.clear();
-                    r.destroy(conn);
+                    cx.destroy(conn);
                     return;
                 }
             }
         }
     }
 
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, tag: u64) {
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Tag) {
         match tag {
-            TAG_PING => self.send_ping(r),
-            TAG_WATCHDOG => {
+            Tag::Ping => self.send_ping(cx),
+            Tag::Watchdog => {
                 self.watchdog = None;
                 let limit = self.interval * SILENT_INTERVALS;
-                let silent = r.now().saturating_duration_since(self.last_rx);
+                let silent = cx.now().saturating_duration_since(self.last_rx);
                 if silent >= limit {
                     out(&format!(
                         "server silent for {}ms: reconnecting",
                         silent.as_millis()
                     ));
                     if let Some(c) = self.conn {
-                        r.destroy(c);
+                        cx.destroy(c);
                     }
                 } else {
-                    self.arm_watchdog(r, limit - silent);
+                    self.arm_watchdog(cx, limit - silent);
                 }
             }
-            TAG_RECONNECT => {
+            Tag::Reconnect => {
                 self.reconnect.fired();
                 if !self.done {
-                    self.connect(r);
+                    self.connect(cx);
                 }
             }
-            TAG_DURATION => self.quit(r),
-            TAG_FORCE_CLOSE => {
+            Tag::Duration => self.quit(cx),
+            Tag::ForceClose => {
                 if let Some(c) = self.conn {
-                    r.destroy(c);
+                    cx.destroy(c);
                 }
-                r.stop();
+                cx.stop();
             }
-            _ => {}
         }
     }
 
-    fn on_message(&mut self, r: &mut Reactor, msg: Box<dyn Any + Send>) {
-        let Ok(ev) = msg.downcast::<StdinEvent>() else {
-            return;
-        };
-        match *ev {
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, ev: StdinEvent) {
+        match ev {
             StdinEvent::Line(l) => match l.trim() {
-                "status" => self.send(r, &json!({"type": "status"})),
+                "status" => self.send(cx, &json!({"type": "status"})),
                 "stats" => self.print_stats(),
-                "quit" => self.quit(r),
+                "quit" => self.quit(cx),
                 "" => {}
                 other => out(&format!("unknown command '{other}' (status, stats, quit)")),
             },
@@ -446,24 +504,24 @@ impl Handler for HeartbeatClient {
         }
     }
 
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, err: &NetError) {
+    fn on_error(&mut self, _cx: &mut Cx<'_, Self>, _c: ConnId, _st: &mut Session, err: &NetError) {
         out(&format!("connection error: {err}"));
     }
 
-    fn on_close(&mut self, r: &mut Reactor, _c: ConnId, _had_error: bool) {
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, _st: Session, _had_error: bool) {
         out("connection closed");
         self.conn = None;
-        self.stop_timers(r);
+        self.stop_timers(cx);
         self.pings = IssuedPings::default();
         if self.done || !self.auto_reconnect {
-            r.stop();
+            cx.stop();
             return;
         }
         // One reconnect per failure: only `close` schedules it (not `error`
         // too, which doubled the tutorial's attempts).
-        match self.reconnect.schedule(r, TAG_RECONNECT) {
+        match self.reconnect.schedule(cx, Tag::Reconnect) {
             Some(d) => {
-                self.stats.reconnects += 1;
+                self.outcome.borrow_mut().stats.reconnects += 1;
                 out(&format!(
                     "reconnect {}/{} in {}ms",
                     self.reconnect.attempts(),
@@ -473,13 +531,13 @@ impl Handler for HeartbeatClient {
             }
             None => {
                 out("giving up");
-                r.stop();
+                cx.stop();
             }
         }
     }
 
-    fn on_shutdown(&mut self, r: &mut Reactor) {
-        self.wind_down(r);
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        self.wind_down(cx);
     }
 }
 
@@ -489,14 +547,11 @@ pub fn run(cfg: HeartbeatClientConfig) -> ExitCode {
         Ok(r) => r,
         Err(code) => return code,
     };
-    let with_stdin = cfg.duration.is_none();
-    let mut client = HeartbeatClient::new(cfg);
-    client.start(&mut r);
-    if with_stdin && !stdin_lines::spawn(r.remote()) {
-        eprintln!("cannot start the stdin reader");
-    }
-    match crate::client::run_loop(&mut r, &mut client) {
-        Ok(_) if client.stats().connects > 0 && !client.auth_failed => ExitCode::SUCCESS,
+    let outcome = HeartbeatClient::new(cfg).start(&mut r);
+    let res = crate::client::run_loop(&mut r);
+    let o = outcome.borrow();
+    match res {
+        Ok(_) if o.stats.connects > 0 && !o.auth_failed => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,
     }
