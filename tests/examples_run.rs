@@ -151,3 +151,58 @@ fn bare_echo_example_echoes_small_and_large_writes() {
     child.kill().expect("kill bare_echo");
     child.wait().expect("wait bare_echo");
 }
+
+#[test]
+fn compose_example_runs_echo_chat_and_metrics_in_one_loop() {
+    let mut child = Command::new(example("compose"))
+        .args(["0", "0", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn compose example");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut addr = |name: &str| -> std::net::SocketAddr {
+        let line = lines.next().expect("a line").expect("utf-8");
+        let rest = line.strip_prefix(&format!("{name} on ")).expect(&line);
+        rest.parse().expect("address")
+    };
+    let (echo, chat, metrics) = (addr("echo"), addr("chat"), addr("metrics"));
+    // Echo: bytes come back.
+    let mut e = connect(echo);
+    e.write_all(b"composed").unwrap();
+    assert_eq!(read_exact(&mut e, 8), b"composed");
+    // Chat: its own welcome (not an echo), with the member's id.
+    let mut c = connect(chat);
+    let mut welcome = BufReader::new(c.try_clone().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("Your ID") {
+        let mut line = String::new();
+        let n = welcome.read_line(&mut line).expect("chat welcome");
+        assert!(n > 0, "chat closed before its welcome: {seen:?}");
+        seen.push_str(&line);
+    }
+    c.write_all(b"/quit\n").unwrap();
+    // Metrics: the one loop counts the connections of all three servers.
+    let mut m = connect(metrics);
+    m.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let body = String::from_utf8(read_to_end(&mut m)).unwrap();
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    let accepted: u64 = body
+        .lines()
+        .find(|l| l.starts_with("netloop_connections_accepted_total"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .expect(&body);
+    assert!(accepted >= 3, "accepted {accepted}:\n{body}");
+    drop((e, c, welcome));
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+    finish(child);
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|l| l.contains("Graceful")), "{rest:?}");
+}
