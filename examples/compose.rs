@@ -8,11 +8,11 @@
 //! CHAT_PORT` and `curl http://127.0.0.1:METRICS_PORT/metrics`. Ctrl-C
 //! shuts all three down gracefully.
 
-use netloop::apps::catalog::{Catalog, Lang};
-use netloop::apps::chat::ChatServer;
-use netloop::apps::echo::Echo;
 use netloop::codec::lines::DEFAULT_MAX_LINE;
 use netloop::metrics::http::{self, MetricsAddr};
+use netloop::protocol::catalog::{Catalog, Lang};
+use netloop::servers::chat::ChatServer;
+use netloop::servers::echo::Echo;
 use netloop::{ListenOptions, Reactor};
 use std::io::Error;
 use std::time::Duration;

@@ -184,3 +184,10 @@ mod tests {
         assert_eq!(NetError::from_io("read", &e).code, ErrorCode::ConnReset);
     }
 }
+
+/// Report a fatal start-up error as one plain line on stderr, `error: MSG`
+/// (no log prefix, the cause said once), and return the failure status.
+pub fn fatal(msg: impl fmt::Display) -> std::process::ExitCode {
+    eprintln!("error: {msg}");
+    std::process::ExitCode::FAILURE
+}

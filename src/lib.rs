@@ -1,31 +1,43 @@
 //! netloop: a single-threaded mio reactor modelled on Node.js `net`.
 //!
-//! * [`reactor`]: the event loop (phases, ready list, tokens, timers, signals);
-//! * [`conn`]: a connection's lifecycle state machine and write queue;
-//! * [`net`]: listening, accepting, connecting, errors;
-//! * [`timer`]: the hierarchical timing wheel;
-//! * [`metrics`]: loop metrics (JSON, Prometheus endpoint, trace lines);
-//! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload headers);
-//! * [`apps`]: the servers the `netloop` binary runs;
-//! * [`client`]: the clients the `netloop` binary runs;
-//! * [`cli`]: command-line parsing helpers (durations, sizes);
-//! * [`mod@bench`]: the load generator (`netloop bench`).
+//! Layers, bottom up (each imports only those below it; see
+//! `docs/ARCHITECTURE.md`):
+//!
+//! * [`error`]: Node-style error codes, at the bottom;
+//! * [`timer`]: the hierarchical timing wheel (sans-IO);
+//! * [`reactor`]: the event loop: phases, tokens, ready list, connections
+//!   ([`reactor::conn`]: state machine, write queue), listen/accept/connect
+//!   ([`reactor::net`]), services ([`reactor::service`]), loop statistics;
+//! * [`codec`]: sans-IO decoders (lines, length-prefixed frames, upload
+//!   headers); [`framed`]: a decoder driven over a connection;
+//! * [`metrics`]: the loop's figures as JSON, Prometheus text and an HTTP
+//!   endpoint;
+//!
+//! and with the default `tools` feature, the tutorial's programs:
+//!
+//! * [`protocol`]: what servers and clients share (catalogue, sanitising,
+//!   tokens, the heartbeat wire);
+//! * [`servers`]: the servers the `netloop` binary runs, each a [`Service`];
+//! * [`clients`]: the clients it runs;
+//! * [`cli`]: command-line glue; [`mod@bench`]: the load generator.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(feature = "tools")]
-pub mod apps;
 #[cfg(feature = "tools")]
 pub mod bench;
 #[cfg(feature = "tools")]
 pub mod cli;
 #[cfg(feature = "tools")]
-pub mod client;
+pub mod clients;
 pub mod codec;
 pub mod error;
 pub mod framed;
 pub mod metrics;
+#[cfg(feature = "tools")]
+pub mod protocol;
 pub mod reactor;
+#[cfg(feature = "tools")]
+pub mod servers;
 pub mod timer;
 
 // The connection and the listen/connect code are part of the loop's core

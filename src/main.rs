@@ -1,12 +1,12 @@
 //! The `netloop` binary: runs the servers and clients of the tutorial.
 
 use clap::{Parser, Subcommand};
-use netloop::apps::auth_guard::AuthWire;
 use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve_service, serve_service_with, ServerArgs};
-use netloop::cli::target::parse_target;
 use netloop::cli::units::{parse_duration, parse_size};
+use netloop::protocol::target::parse_target;
+use netloop::servers::auth_guard::AuthWire;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -37,10 +37,10 @@ enum Command {
         addr: (String, u16),
         /// The scenario.
         #[arg(value_enum, default_value = "normal")]
-        scenario: netloop::client::halfclose::Scenario,
+        scenario: netloop::clients::halfclose::Scenario,
         /// Language of the client's last line (en, or zh as the seed).
         #[arg(long, value_enum, default_value = "en")]
-        lang: netloop::apps::catalog::Lang,
+        lang: netloop::protocol::catalog::Lang,
     },
     /// Client of `serve framed`: pings, and commands from stdin.
     Framed {
@@ -120,7 +120,7 @@ struct ConnectArgs {
     #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
     addr: (String, u16),
     /// Reconnect attempts after a lost or failed connection before giving up.
-    #[arg(long, default_value_t = netloop::client::backoff::DEFAULT_MAX_ATTEMPTS)]
+    #[arg(long, default_value_t = netloop::clients::backoff::DEFAULT_MAX_ATTEMPTS)]
     max_attempts: u32,
     /// Do not reconnect.
     #[arg(long)]
@@ -237,11 +237,11 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(code) => return code,
             };
-            netloop::client::interactive::run(netloop::client::interactive::ClientOptions {
+            netloop::clients::interactive::run(netloop::clients::interactive::ClientOptions {
                 host: a.addr.0,
                 port: a.addr.1,
                 reconnect: !a.no_reconnect,
-                backoff: netloop::client::backoff::BackoffConfig {
+                backoff: netloop::clients::backoff::BackoffConfig {
                     base: a.reconnect_delay,
                     cap: a.reconnect_max_delay.max(a.reconnect_delay),
                     max_attempts: a.max_attempts,
@@ -255,39 +255,39 @@ fn main() -> ExitCode {
             addr,
             scenario,
             lang,
-        } => netloop::client::halfclose::run(&addr.0, addr.1, scenario, lang),
+        } => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang),
         Command::Serve { app } => match app {
             ServeApp::Echo {
                 common,
                 banner: false,
                 ..
-            } => serve_service(&common, netloop::apps::echo::Echo),
+            } => serve_service(&common, netloop::servers::echo::Echo),
             ServeApp::Echo {
                 common,
                 banner: true,
                 line,
             } => serve_service(
                 &common,
-                netloop::apps::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
+                netloop::servers::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
             ),
             ServeApp::Command { common, line, auth } => serve_guarded(
                 &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
-                netloop::apps::command::CommandServer::new(line.catalog(), line.max_line),
+                netloop::servers::command::CommandServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Chat { common, line, auth } => serve_guarded(
                 &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
-                netloop::apps::chat::ChatServer::new(line.catalog(), line.max_line),
+                netloop::servers::chat::ChatServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Halfclose { common, line } => serve_service_with(
                 &common,
                 |o| o.socket.allow_half_open = true,
-                netloop::apps::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
+                netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Framed {
                 common,
@@ -295,12 +295,12 @@ fn main() -> ExitCode {
                 lang,
                 auth,
             } => {
-                let cfg = netloop::apps::framed::FramedConfig {
+                let cfg = netloop::servers::framed::FramedConfig {
                     max_frame,
                     lang: lang.lang,
                 };
-                let cat = netloop::apps::catalog::Catalog::new(cfg.lang);
-                let server = netloop::apps::framed::Framed::new(cfg);
+                let cat = netloop::protocol::catalog::Catalog::new(cfg.lang);
+                let server = netloop::servers::framed::Framed::new(cfg);
                 serve_guarded(&common, &auth, AuthWire::Frame, cat, server)
             }
             ServeApp::Heartbeat {
@@ -311,7 +311,7 @@ fn main() -> ExitCode {
                 line,
                 auth,
             } => {
-                use netloop::apps::heartbeat::server::{HeartbeatConfig, HeartbeatServer};
+                use netloop::servers::heartbeat::server::{HeartbeatConfig, HeartbeatServer};
                 let cfg = HeartbeatConfig {
                     interval: heartbeat_interval,
                     timeout: heartbeat_timeout,
@@ -335,7 +335,7 @@ fn main() -> ExitCode {
                 auth,
             } => match auth.load() {
                 Err(code) => code,
-                Ok(token) => netloop::apps::upload::server::serve_upload(
+                Ok(token) => netloop::cli::upload::serve_upload(
                     common,
                     upload_dir,
                     max_file_size as u64,
@@ -349,7 +349,7 @@ fn main() -> ExitCode {
             max_frame,
             auth,
         } => {
-            use netloop::apps::framed_client::{run, FramedClientConfig};
+            use netloop::clients::framed::{run, FramedClientConfig};
             let mut cfg = FramedClientConfig::new(&target.0, target.1);
             cfg.token = match auth.load() {
                 Ok(t) => t,
@@ -367,7 +367,7 @@ fn main() -> ExitCode {
             max_reconnects,
             auth,
         } => {
-            use netloop::apps::heartbeat::client::{run, HeartbeatClientConfig};
+            use netloop::clients::heartbeat::{run, HeartbeatClientConfig};
             let mut cfg = HeartbeatClientConfig::new(&target.0, target.1);
             cfg.token = match auth.load() {
                 Ok(t) => t,
@@ -385,7 +385,7 @@ fn main() -> ExitCode {
             reply_timeout,
             auth,
         } => {
-            use netloop::apps::upload::client::{run, UploadClientConfig};
+            use netloop::clients::upload::{run, UploadClientConfig};
             let mut cfg = UploadClientConfig::new(&target.0, target.1, &files);
             cfg.reply_timeout = reply_timeout;
             cfg.token = match auth.load() {

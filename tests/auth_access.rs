@@ -6,7 +6,7 @@
 
 mod util;
 
-use netloop::apps::auth::{AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES};
+use netloop::protocol::auth::{AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -371,7 +371,7 @@ fn try_token(s: &Server, src: &str, token: &str) -> String {
 
 #[test]
 fn guessing_across_connections_is_limited_and_a_right_token_still_works() {
-    use netloop::apps::auth::{ADDRESS_BURST, ADDRESS_REFILL_PER_SEC};
+    use netloop::protocol::auth::{ADDRESS_BURST, ADDRESS_REFILL_PER_SEC};
     const GUESSES: usize = 60;
     let setup = Setup::new("guess");
     let s = setup.start("command", &[]);
@@ -436,7 +436,7 @@ fn guessing_across_connections_is_limited_and_a_right_token_still_works() {
 
 #[test]
 fn framed_guesses_are_limited_across_connections_too() {
-    use netloop::apps::auth::ADDRESS_BURST;
+    use netloop::protocol::auth::ADDRESS_BURST;
     let setup = Setup::new("framed-guess");
     let s = setup.start("framed", &[]);
     // One wrong `auth` frame per connection, closed at once.
@@ -620,7 +620,7 @@ fn bench_fanout_and_heartbeat_present_the_token() {
         .args(["--interval", "100ms", "--setup-timeout", "2s", "--json"])
         .arg("--target")
         .arg(addr.to_string())
-        .env_remove(netloop::apps::auth::TOKEN_ENV);
+        .env_remove(netloop::protocol::auth::TOKEN_ENV);
         if let Some(t) = token {
             cmd.arg("--token").arg(t);
         }

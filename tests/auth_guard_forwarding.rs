@@ -6,9 +6,9 @@
 
 mod util;
 
-use netloop::apps::auth::Token;
-use netloop::apps::auth_guard::{AuthGuard, AuthWire};
-use netloop::apps::catalog::{Catalog, Lang};
+use netloop::protocol::auth::Token;
+use netloop::protocol::catalog::{Catalog, Lang};
+use netloop::servers::auth_guard::{AuthGuard, AuthWire};
 use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, TimerId};
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

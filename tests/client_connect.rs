@@ -3,7 +3,7 @@
 
 mod util;
 
-use netloop::apps::echo::Echo;
+use netloop::servers::echo::Echo;
 use netloop::{
     BytesMut, ConnId, ConnectOptions, Cx, ErrorCode, Exit, ListenOptions, NetError, Reactor,
     Service,

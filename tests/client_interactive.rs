@@ -6,7 +6,7 @@
 mod util;
 
 /// The command server logs each received line at debug level only.
-const COMMAND_LOG: &str = "RUST_LOG=info,netloop::apps::command=debug";
+const COMMAND_LOG: &str = "RUST_LOG=info,netloop::servers::command=debug";
 
 use std::io::{BufRead, BufReader, Write};
 use std::time::Instant;
@@ -270,7 +270,7 @@ fn connect_shows_lines_buffered_behind_an_overlong_line_at_once() {
     // A line over the client's 1 MiB limit, then two short lines, all in one
     // write; the server then goes quiet. Both short lines must be printed at
     // once, each on its own, not when (if ever) more data arrives.
-    let mut script = vec![b'A'; netloop::client::server_lines::MAX_SERVER_LINE + 100];
+    let mut script = vec![b'A'; netloop::clients::server_lines::MAX_SERVER_LINE + 100];
     script.extend_from_slice(b"\nhello\nworld\n");
     let addr = hostile_server(script).to_string();
     let mut c = Client::start(&["connect", &addr, "--no-reconnect"]);

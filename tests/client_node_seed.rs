@@ -18,7 +18,7 @@
 mod util;
 
 /// The command server logs each received line at debug level only.
-const COMMAND_LOG: &str = "RUST_LOG=info,netloop::apps::command=debug";
+const COMMAND_LOG: &str = "RUST_LOG=info,netloop::servers::command=debug";
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -16,7 +16,7 @@
 //! the fuzz targets in `fuzz/` explore the same invariants for hours (RELIABILITY.md).
 
 use bytes::BytesMut;
-use netloop::client::server_lines::{ServerLines, ServerText};
+use netloop::clients::server_lines::{ServerLines, ServerText};
 use netloop::codec::{
     encode_frame, FrameDecoder, FrameError, HeaderDecoder, HeaderError, LineDecoder, LineError,
     UploadHeader, FRAME_HEADER_LEN, MAX_HEADER_BYTES,

@@ -17,14 +17,14 @@
 //! `fuzz/` explore the same invariants with coverage feedback (RELIABILITY.md, "Fuzzing").
 
 use bytes::BytesMut;
-use netloop::apps::chat::{validate_name, MAX_NAME_CHARS};
-use netloop::apps::chat_command::{self, Command, CommandError};
-use netloop::apps::heartbeat::message::{classify, Inbound};
 use netloop::codec::{
     encode_frame, parse_message, FrameDecoder, LineDecoder, MessageError, DEFAULT_MAX_FRAME,
     DEFAULT_MAX_LINE,
 };
 use netloop::metrics::http::{parse_request, Reply, MAX_REQUEST_BYTES};
+use netloop::protocol::heartbeat::message::{classify, Inbound};
+use netloop::servers::chat::{validate_name, MAX_NAME_CHARS};
+use netloop::servers::chat_command::{self, Command, CommandError};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 

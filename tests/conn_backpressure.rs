@@ -3,8 +3,8 @@
 
 mod util;
 
-use netloop::apps::echo::Echo;
 use netloop::reactor::config;
+use netloop::servers::echo::Echo;
 use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service};
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -2,7 +2,7 @@
 
 mod util;
 
-use netloop::apps::echo::Echo;
+use netloop::servers::echo::Echo;
 use netloop::ListenOptions;
 use util::*;
 

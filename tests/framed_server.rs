@@ -4,7 +4,7 @@
 
 mod util;
 
-use netloop::apps::framed::{Framed, FramedConfig};
+use netloop::servers::framed::{Framed, FramedConfig};
 use netloop::ListenOptions;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -261,7 +261,7 @@ fn seed_client_06_against_our_server() {
 fn zh_texts_are_the_seeds() {
     let l = TestLoop::start_service(ListenOptions::default(), || {
         Framed::new(FramedConfig {
-            lang: netloop::apps::catalog::Lang::Zh,
+            lang: netloop::protocol::catalog::Lang::Zh,
             ..FramedConfig::default()
         })
     });

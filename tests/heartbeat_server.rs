@@ -4,7 +4,7 @@
 
 mod util;
 
-use netloop::apps::heartbeat::server::{HeartbeatConfig, HeartbeatServer};
+use netloop::servers::heartbeat::server::{HeartbeatConfig, HeartbeatServer};
 use netloop::ListenOptions;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

@@ -5,7 +5,7 @@
 
 mod util;
 
-use netloop::apps::echo::Echo;
+use netloop::servers::echo::Echo;
 use netloop::ListenOptions;
 use std::io::Write;
 use util::*;

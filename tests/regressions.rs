@@ -163,7 +163,7 @@ fn server_close_waits_for_its_last_connection() {
 /// or vanished peer) was kept open forever, one descriptor each.
 #[test]
 fn echo_destroys_an_idle_peer_that_never_answers_its_fin() {
-    use netloop::apps::echo::Echo;
+    use netloop::servers::echo::Echo;
     use netloop::{Cx, Service, SocketOptions};
     use std::io::Read;
     use std::sync::atomic::{AtomicUsize, Ordering};

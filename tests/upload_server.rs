@@ -4,7 +4,7 @@
 
 mod util;
 
-use netloop::apps::upload::server::{Upload, UploadConfig};
+use netloop::servers::upload::server::{Upload, UploadConfig};
 use netloop::{ListenOptions, SocketOptions};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -569,7 +569,7 @@ fn a_header_trickled_under_the_idle_timeout_is_closed_at_its_deadline() {
 fn with_a_token_an_unauthenticated_connection_is_closed_at_the_auth_deadline() {
     let dir = TempDir::new("upload-authdeadline");
     let mut cfg = UploadConfig::new(dir.0.clone());
-    cfg.token = Some(netloop::apps::auth::Token::from_text("tok").unwrap());
+    cfg.token = Some(netloop::protocol::auth::Token::from_text("tok").unwrap());
     cfg.auth_deadline = Duration::from_millis(300);
     // No idle timeout: only the authentication deadline can close it.
     let l = start_cfg(cfg, None);
@@ -679,10 +679,10 @@ fn the_binary_claims_its_directory_and_removes_stale_temp_files() {
 
 #[test]
 fn token_guesses_are_limited_per_address_across_connections() {
-    use netloop::apps::auth::ADDRESS_BURST;
+    use netloop::protocol::auth::ADDRESS_BURST;
     let dir = TempDir::new("upload-guess");
     let mut cfg = UploadConfig::new(dir.0.clone());
-    cfg.token = Some(netloop::apps::auth::Token::from_text("right").unwrap());
+    cfg.token = Some(netloop::protocol::auth::Token::from_text("right").unwrap());
     let l = start_cfg(cfg, None);
     let from = |src: &str| {
         use socket2::{Domain, Socket, Type};

@@ -10,9 +10,9 @@
 //! the input lets the fuzzer minimise a crash to the exact reads that cause it.
 
 use bytes::BytesMut;
-use netloop::apps::chat::validate_name;
-use netloop::apps::chat_command::{self, Command, CommandError};
-use netloop::apps::heartbeat::message::{classify, Inbound};
+use netloop::servers::chat::validate_name;
+use netloop::servers::chat_command::{self, Command, CommandError};
+use netloop::protocol::heartbeat::message::{classify, Inbound};
 use netloop::codec::{
     parse_message, FrameDecoder, FrameError, HeaderDecoder, HeaderError, LineDecoder, LineError,
     MessageError, UploadHeader, FRAME_HEADER_LEN, MAX_HEADER_BYTES,

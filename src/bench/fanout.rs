@@ -247,9 +247,9 @@ impl FanoutLoad {
 
     /// Present `token` first (the guard hands the join that follows to
     /// the chat server once it has accepted the token).
-    pub fn with_token(mut self, token: Option<&crate::apps::auth::Token>) -> FanoutLoad {
+    pub fn with_token(mut self, token: Option<&crate::protocol::auth::Token>) -> FanoutLoad {
         self.auth = token
-            .map(crate::client::auth::line_request)
+            .map(crate::clients::auth::line_request)
             .unwrap_or_default();
         self
     }

@@ -105,9 +105,9 @@ impl HeartbeatLoad {
 
     /// Present `token` first on every client (the guard answers
     /// `auth_ok`, which the clients ignore).
-    pub fn with_token(mut self, token: Option<&crate::apps::auth::Token>) -> HeartbeatLoad {
+    pub fn with_token(mut self, token: Option<&crate::protocol::auth::Token>) -> HeartbeatLoad {
         self.auth = token.map(|t| {
-            let mut line = crate::client::auth::json_request(t).to_string();
+            let mut line = crate::clients::auth::json_request(t).to_string();
             line.push('\n');
             Bytes::from(line)
         });
@@ -145,12 +145,12 @@ impl HeartbeatLoad {
             }
             Some("error") if !self.refused => {
                 let msg = v.get("message").and_then(Value::as_str).unwrap_or("");
-                if crate::client::auth::is_auth_refusal(msg) {
+                if crate::clients::auth::is_auth_refusal(msg) {
                     // The clients never become ready: the setup times out.
                     self.refused = true;
                     eprintln!(
                         "netloop bench: the server refused the token: {}",
-                        crate::apps::text::sanitize(msg)
+                        crate::protocol::text::sanitize(msg)
                     );
                 }
             }

@@ -363,7 +363,7 @@ fn spawn_threads(
     args: &BenchArgs,
     target: SocketAddr,
     shared: &Arc<Shared>,
-    token: Option<crate::apps::auth::Token>,
+    token: Option<crate::protocol::auth::Token>,
 ) -> Result<Running, BenchError> {
     let fan = Arc::new(fanout::FanoutShared::new(args.connections));
     let mut remotes = Vec::new();
@@ -525,7 +525,7 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
         return Err(BenchError::Descriptors { need, have });
     }
     let server_start = sample_server(args.server_pid)?;
-    let token = crate::apps::auth::Token::configured(args.auth.token.as_deref())
+    let token = crate::protocol::auth::Token::configured(args.auth.token.as_deref())
         .map_err(|e| BenchError::Options(format!("--token: {e}")))?;
     let shared = Arc::new(Shared::new(args.threads));
     let running = spawn_threads(args, target, &shared, token)?;

@@ -3,10 +3,10 @@
 //! option on the clients ([`ClientAuthArgs`]: `connect`, `framed`,
 //! `heartbeat`, `upload`), which send the token the server expects.
 
-use crate::apps::auth::{Token, TOKEN_ENV};
-use crate::apps::auth_guard::{AuthGuard, AuthWire};
-use crate::apps::catalog::Catalog;
 use crate::cli::serve::{serve_service, ServerArgs};
+use crate::protocol::auth::{Token, TOKEN_ENV};
+use crate::protocol::catalog::Catalog;
+use crate::servers::auth_guard::{AuthGuard, AuthWire};
 use crate::Service;
 use clap::Args;
 use std::path::PathBuf;

@@ -1,9 +1,9 @@
 //! Options of the line-protocol servers (`serve command|chat|halfclose`,
 //! `serve echo --banner`).
 
-use crate::apps::catalog::{Catalog, Lang};
 use crate::cli::units::{format_size, parse_size};
 use crate::codec::lines::DEFAULT_MAX_LINE;
+use crate::protocol::catalog::{Catalog, Lang};
 use clap::Args;
 
 /// Language and line limit.

@@ -2,9 +2,9 @@
 //! line, and running a handler until shutdown.
 
 use crate::cli::fatal;
-use crate::cli::target::host_port;
 use crate::cli::units::{format_size, parse_duration, parse_size};
 use crate::metrics::http::MetricsAddr;
+use crate::protocol::target::host_port;
 use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
 use crate::{Exit, Handler, ListenOptions, Reactor, Service, SocketOptions};
 use clap::Args;

@@ -172,7 +172,7 @@ mod tests {
 
     #[test]
     fn finds_the_listen_address() {
-        let l = "[2026-01-01T00:00:00Z INFO  netloop::apps::chat] chat server listening on 127.0.0.1:4321 (lang en)";
+        let l = "[2026-01-01T00:00:00Z INFO  netloop::servers::chat] chat server listening on 127.0.0.1:4321 (lang en)";
         assert_eq!(listen_addr(l), "127.0.0.1:4321".parse().ok());
         assert_eq!(
             listen_addr("echo server listening on 127.0.0.1:9,"),

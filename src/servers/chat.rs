@@ -37,11 +37,11 @@
 //! everyone it was disconnected. Memory per member is therefore bounded by the
 //! cap. Replies to the sender itself pause its reading at the high-water mark.
 
-use super::catalog::{Catalog, Lang, NameError};
 use super::chat_command::{self, Command, CommandError};
 use super::lines::{close_idle, grace_expired, Line, LineReader};
-use super::text::{fold, is_invisible, name_key, sanitize, strip_invisible};
 use crate::framed::Flow;
+use crate::protocol::catalog::{Catalog, Lang, NameError};
+use crate::protocol::text::{fold, is_invisible, name_key, sanitize, strip_invisible};
 use crate::{ConnId, Cx, ErrorCode, NetError, Reactor, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -255,7 +255,7 @@ impl ChatServer {
         log::debug!(
             "[{}]: {}",
             m.nick,
-            super::auth::redact_auth(&sanitize(text))
+            crate::protocol::auth::redact_auth(&sanitize(text))
         );
         let cat = self.cat;
         let cmd = match chat_command::parse(text) {

@@ -11,8 +11,8 @@
 //! | invalid JSON, not an object, no string `type` | `error` {message} |
 //! | a line over the limit | `error` {message}, then the connection is ended |
 //!
-//! Each line is classified by the sans-IO [`super::message::classify`]
-//! (through [`super::wire::classify_fast`], which reads the common lines
+//! Each line is classified by the sans-IO [`crate::protocol::heartbeat::message::classify`]
+//! (through [`crate::protocol::heartbeat::wire::classify_fast`], which reads the common lines
 //! without building a JSON tree).
 //!
 //! **Timers.** Each client has exactly one timer on the wheel, armed at its
@@ -45,15 +45,15 @@
 //! after a fixed second, with no destroy for those that stayed). Client ids are opaque (`client-N`), not addresses.
 
 use super::liveness::{stable_offset, Due, Liveness};
-use super::message::Inbound;
-use super::rtt::IssuedPings;
-use super::wire::{classify_fast, LineTemplate};
-use crate::apps::catalog::{Catalog, Lang};
-use crate::apps::json_reply::{error_message, json_line as line};
-use crate::apps::wall_clock::unix_ms;
 use crate::codec::{LineDecoder, LineError, DEFAULT_MAX_LINE};
 use crate::framed::{Flow, Framed};
 use crate::metrics::process::ProcessMetrics;
+use crate::protocol::catalog::{Catalog, Lang};
+use crate::protocol::heartbeat::message::Inbound;
+use crate::protocol::heartbeat::rtt::IssuedPings;
+use crate::protocol::heartbeat::wire::{classify_fast, LineTemplate};
+use crate::protocol::json_reply::{error_message, json_line as line};
+use crate::protocol::wall_clock::unix_ms;
 use crate::reactor::Reactor;
 use crate::{ConnId, Cx, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};

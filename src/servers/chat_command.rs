@@ -1,6 +1,6 @@
 //! The chat's line grammar as a pure, sans-IO parser: one received line in,
 //! one [`Command`] (or a [`CommandError`] the server answers with a usage or
-//! error line) out. [`crate::apps::chat::ChatServer`] calls it for every line
+//! error line) out. [`crate::servers::chat::ChatServer`] calls it for every line
 //! and keeps only what needs the server's state (is a nickname taken or
 //! reserved, does the room exist, is the whisper's target online).
 //!
@@ -19,8 +19,8 @@
 //! with [`fmt::Display`] into a line that parses to the same value, which the
 //! property tests and the `chat_command` fuzz target check.
 
-use super::catalog::NameError;
 use super::chat::validate_name;
+use crate::protocol::catalog::NameError;
 use std::fmt;
 
 /// One parsed chat line. Borrowed slices point into the line.

@@ -31,11 +31,11 @@
 //! `sender` is an opaque id, not the peer's address; idle peers time out
 //! with `--idle-timeout`.
 
-use crate::apps::catalog::{Catalog, Lang};
-use crate::apps::json_reply::error_message as error_msg;
-use crate::apps::wall_clock::unix_ms;
 use crate::codec::{encode_frame, parse_message, FrameDecoder, FrameError, DEFAULT_MAX_FRAME};
 use crate::framed::{Flow, Framed as FramedSession};
+use crate::protocol::catalog::{Catalog, Lang};
+use crate::protocol::json_reply::error_message as error_msg;
+use crate::protocol::wall_clock::unix_ms;
 use crate::reactor::Reactor;
 use crate::{ConnId, Cx, ServerId, Service};
 use bytes::{Bytes, BytesMut};

@@ -3,11 +3,11 @@
 //!
 //! * Adopts the `heartbeatInterval` the server announces in `welcome` and
 //!   restarts its ping timer with it (the tutorial stored it and kept the
-//!   old timer). Values are clamped to [`super::MIN_INTERVAL_MS`] ..
-//!   [`super::MAX_INTERVAL_MS`].
+//!   old timer). Values are clamped to [`crate::protocol::heartbeat::MIN_INTERVAL_MS`] ..
+//!   [`crate::protocol::heartbeat::MAX_INTERVAL_MS`].
 //! * Answers server pings with `pong` {timestamp (the server's), clientTime};
 //!   sends its own `ping` every interval and measures RTT only against the
-//!   timestamps it issued ([`super::rtt`]; the tutorial turned a pong without
+//!   timestamps it issued ([`crate::protocol::heartbeat::rtt`]; the tutorial turned a pong without
 //!   a timestamp into an RTT of ~1.8·10¹² ms): average of the last 20,
 //!   min, max.
 //! * Lines are framed by [`LineDecoder`] (the tutorial split each read on
@@ -30,19 +30,19 @@
 //!
 //! Output goes to stdout, one event per line.
 
-use super::rtt::{IssuedPings, RttStats};
-use super::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
-use crate::apps::auth::Token;
-use crate::apps::json_reply::json_line;
-use crate::apps::stdin_lines::StdinEvent;
-use crate::apps::text::print_line as out;
-use crate::apps::text::sanitize;
-use crate::apps::wall_clock::unix_ms;
-use crate::cli::target::host_port;
-use crate::client::auth::{classify_json, json_request, AuthReply};
-use crate::client::backoff::{Backoff, BackoffConfig};
-use crate::client::reconnect::Reconnect;
+use crate::clients::auth::{classify_json, json_request, AuthReply};
+use crate::clients::backoff::{Backoff, BackoffConfig};
+use crate::clients::reconnect::Reconnect;
+use crate::clients::stdin_lines::StdinEvent;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
+use crate::protocol::auth::Token;
+use crate::protocol::heartbeat::rtt::{IssuedPings, RttStats};
+use crate::protocol::heartbeat::{MAX_INTERVAL_MS, MIN_INTERVAL_MS};
+use crate::protocol::json_reply::json_line;
+use crate::protocol::target::host_port;
+use crate::protocol::text::print_line as out;
+use crate::protocol::text::sanitize;
+use crate::protocol::wall_clock::unix_ms;
 use crate::reactor::Reactor;
 use crate::{ConnId, ConnectOptions, Cx, NetError, Service, TimerId};
 use bytes::BytesMut;
@@ -408,7 +408,7 @@ impl Service for HeartbeatClient {
             cx.set_timeout(d, Tag::Duration);
         }
         self.connect(cx);
-        if self.with_stdin && !crate::client::spawn_stdin_lines(cx.remote()) {
+        if self.with_stdin && !crate::clients::spawn_stdin_lines(cx.remote()) {
             eprintln!("cannot start the stdin reader");
         }
     }
@@ -543,12 +543,12 @@ impl Service for HeartbeatClient {
 
 /// Run the client until it quits or gives up.
 pub fn run(cfg: HeartbeatClientConfig) -> ExitCode {
-    let mut r = match crate::client::new_loop(crate::client::Signals::Handled) {
+    let mut r = match crate::clients::new_loop(crate::clients::Signals::Handled) {
         Ok(r) => r,
         Err(code) => return code,
     };
     let outcome = HeartbeatClient::new(cfg).start(&mut r);
-    let res = crate::client::run_loop(&mut r);
+    let res = crate::clients::run_loop(&mut r);
     let o = outcome.borrow();
     match res {
         Ok(_) if o.stats.connects > 0 && !o.auth_failed => ExitCode::SUCCESS,

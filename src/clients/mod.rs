@@ -6,13 +6,17 @@
 pub mod auth;
 pub mod backoff;
 pub mod editor;
+pub mod framed;
 pub mod halfclose;
+pub mod heartbeat;
 pub mod interactive;
 pub mod reconnect;
 pub mod server_lines;
 pub mod stdin;
+pub mod stdin_lines;
+pub mod upload;
 
-use crate::apps::stdin_lines::{StdinEvent, MAX_STDIN_LINE};
+use crate::clients::stdin_lines::{StdinEvent, MAX_STDIN_LINE};
 use crate::reactor::service::Remote;
 use crate::{Exit, Reactor};
 use std::io::{BufRead, Read};
@@ -39,11 +43,11 @@ pub enum Signals {
 /// `framed`, `heartbeat`, `upload`) creates its loop.
 pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
     let mut r = Reactor::new()
-        .map_err(|e| crate::cli::fatal(format_args!("cannot create the event loop: {e}")))?;
+        .map_err(|e| crate::error::fatal(format_args!("cannot create the event loop: {e}")))?;
     if signals != Signals::Default {
         if let Err(e) = r.handle_signals(SIGNAL_GRACE) {
             if signals == Signals::Required {
-                return Err(crate::cli::fatal(format_args!(
+                return Err(crate::error::fatal(format_args!(
                     "cannot install signal handlers: {e}"
                 )));
             }
@@ -57,12 +61,12 @@ pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
 /// and becomes the exit status.
 pub fn run_loop(r: &mut Reactor) -> Result<Exit, ExitCode> {
     r.run()
-        .map_err(|e| crate::cli::fatal(format_args!("event loop failed: {e}")))
+        .map_err(|e| crate::error::fatal(format_args!("event loop failed: {e}")))
 }
 
 /// Start a thread reading standard input as lines and posting each to a
 /// service as a [`StdinEvent`], then [`StdinEvent::Eof`] at the end: what
-/// [`crate::apps::stdin_lines::spawn`] does for the loop-wide handler (see
+/// [`crate::clients::stdin_lines::spawn`] does for the loop-wide handler (see
 /// there why a thread), for a service's typed [`Remote`]. False if the
 /// thread could not start.
 pub fn spawn_stdin_lines(remote: Remote<StdinEvent>) -> bool {

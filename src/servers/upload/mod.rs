@@ -6,7 +6,6 @@
 //! [`worker`] thread, so disk I/O never blocks the loop. The client streams
 //! files with backpressure and checks the server's SHA-256.
 
-pub mod client;
 pub mod dir;
 pub mod server;
 pub mod store_name;

@@ -24,10 +24,10 @@
 //! end. Idle: notice, end, destroy after a grace ([`close_idle`]). Shutdown:
 //! the notice, then the loop ends every connection.
 
-use super::catalog::Catalog;
 use super::lines::{close_idle, grace_expired, Line, LineReader};
-use super::text::sanitize;
 use crate::framed::Flow;
+use crate::protocol::catalog::Catalog;
+use crate::protocol::text::sanitize;
 use crate::{ConnId, Cx, NetError, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use serde::Serialize;
@@ -104,7 +104,7 @@ impl CommandServer {
         log::debug!(
             "[{}] received: {}",
             s.id,
-            super::auth::redact_auth(&sanitize(text))
+            crate::protocol::auth::redact_auth(&sanitize(text))
         );
         if !text.starts_with('/') {
             let msg = cat.echo(&sanitize(text));

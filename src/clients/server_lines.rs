@@ -14,7 +14,7 @@
 //! Caller's contract: call `next` until `None` after each read, and
 //! [`ServerLines::next_eof`] until `None` at the server's FIN. Everything
 //! returned came from the network: pass it through
-//! [`crate::apps::text::sanitize`] before printing.
+//! [`crate::protocol::text::sanitize`] before printing.
 
 use crate::codec::lines::{LineDecoder, LineError};
 use bytes::BytesMut;

@@ -28,14 +28,14 @@
 //! object is reported, never fatal (the tutorial's client, like its server,
 //! threw on reading `.type` of a `null` body). See docs/TUTORIAL-DEFECTS.md.
 
-use crate::apps::auth::Token;
-use crate::apps::stdin_lines::StdinEvent;
-use crate::apps::text::sanitize;
-use crate::apps::text::{eprint_line, print_line as out};
-use crate::apps::wall_clock::unix_ms;
-use crate::cli::target::host_port;
-use crate::client::auth::{classify_json, json_request, AuthReply};
+use crate::clients::auth::{classify_json, json_request, AuthReply};
+use crate::clients::stdin_lines::StdinEvent;
 use crate::codec::{encode_frame, parse_message, FrameDecoder, DEFAULT_MAX_FRAME};
+use crate::protocol::auth::Token;
+use crate::protocol::target::host_port;
+use crate::protocol::text::sanitize;
+use crate::protocol::text::{eprint_line, print_line as out};
+use crate::protocol::wall_clock::unix_ms;
 use crate::{ConnId, ConnectOptions, Cx, NetError, Service, SocketOptions, TimerId};
 use bytes::BytesMut;
 use serde_json::{json, Value};
@@ -250,7 +250,7 @@ impl Service for FramedClient {
     /// it), and the reader needs this service's `Remote`, which only a
     /// callback can give.
     fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
-        if !crate::client::spawn_stdin_lines(cx.remote()) {
+        if !crate::clients::spawn_stdin_lines(cx.remote()) {
             eprintln!("cannot start the stdin reader");
             self.failed.set(true);
             cx.stop();
@@ -351,12 +351,12 @@ impl Service for FramedClient {
 
 /// Run the client until the connection closes.
 pub fn run(cfg: FramedClientConfig) -> ExitCode {
-    let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
+    let mut r = match crate::clients::new_loop(crate::clients::Signals::Default) {
         Ok(r) => r,
         Err(code) => return code,
     };
     let failed = FramedClient::new(cfg).start(&mut r);
-    match crate::client::run_loop(&mut r) {
+    match crate::clients::run_loop(&mut r) {
         Ok(_) if !failed.get() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
         Err(code) => code,

@@ -43,9 +43,9 @@ use super::editor::{EditEvent, Editor};
 use super::reconnect::Reconnect;
 use super::server_lines::{ServerLines, ServerText};
 use super::stdin::{ReadOutcome, Stdin, StdinKind};
-use crate::apps::auth::Token;
-use crate::apps::text::sanitize;
-use crate::cli::target::host_port;
+use crate::protocol::auth::Token;
+use crate::protocol::target::host_port;
+use crate::protocol::text::sanitize;
 use crate::{ConnId, ConnectOptions, Cx, ErrorCode, Exit, NetError, Reactor, Service, TimerId};
 use bytes::BytesMut;
 use std::cell::Cell;
@@ -719,7 +719,7 @@ impl Service for Client {
 
 /// Run the interactive client until it quits; the process exit status.
 pub fn run(opts: ClientOptions) -> ExitCode {
-    let mut r = match crate::client::new_loop(crate::client::Signals::Required) {
+    let mut r = match crate::clients::new_loop(crate::clients::Signals::Required) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -758,7 +758,7 @@ pub fn run(opts: ClientOptions) -> ExitCode {
         awaiting_auth: false,
     };
     r.add_service(c);
-    let res = crate::client::run_loop(&mut r);
+    let res = crate::clients::run_loop(&mut r);
     // The client (and its standard input) goes with the loop: the
     // descriptor's flags and the terminal's mode are restored here.
     drop(r);

@@ -14,9 +14,9 @@
 //! cleared when the connection closes, so none outlives it. Received lines are printed as
 //! `received: <line>`; events as the seed logged them, in English.
 
-use crate::apps::catalog::Lang;
-use crate::apps::text::sanitize;
-use crate::client::server_lines::{ServerLines, ServerText};
+use crate::clients::server_lines::{ServerLines, ServerText};
+use crate::protocol::catalog::Lang;
+use crate::protocol::text::sanitize;
 use crate::{ConnId, ConnectOptions, Cx, NetError, Service, SocketOptions, TimerId};
 use bytes::BytesMut;
 use std::cell::Cell;
@@ -176,7 +176,7 @@ fn show(t: ServerText) {
 
 /// Play `scenario` against `host:port`; exit status 0 if it connected.
 pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
-    let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
+    let mut r = match crate::clients::new_loop(crate::clients::Signals::Default) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -198,6 +198,6 @@ pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
     match r.run() {
         Ok(_) if connected.get() => ExitCode::SUCCESS,
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => crate::cli::fatal(format_args!("event loop failed: {e}")),
+        Err(e) => crate::error::fatal(format_args!("event loop failed: {e}")),
     }
 }

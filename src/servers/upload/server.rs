@@ -40,7 +40,7 @@
 //!   (reading paused during `fsync`), and the file is about to be stored.
 //! * Stored files have mode [`super::worker::FILE_MODE`] (0600); names
 //!   starting with `.` are refused (hidden files, and our own temporary
-//!   files' namespace); `serve_upload` locks the directory for one server
+//!   files' namespace); `crate::cli::upload::serve_upload` locks the directory for one server
 //!   and removes temporary files an earlier run left.
 //! * An upload that does not complete (disconnect, idle timeout, shutdown,
 //!   disk error) is aborted: the worker removes its temporary file, so no
@@ -48,15 +48,14 @@
 //!   destroyed if the peer has not closed within [`CLOSE_GRACE`], so a peer
 //!   that never answers our FIN cannot hold its descriptor.
 
-use super::worker::{claim_dir, Job, Reply, WorkerPool, DEFAULT_WORKERS};
-use crate::apps::auth::{
+use super::worker::{Job, Reply, WorkerPool, DEFAULT_WORKERS};
+use crate::codec::{HeaderDecoder, DEFAULT_MAX_FILE_SIZE};
+use crate::protocol::auth::{
     log_failure, log_limited, AuthLimiter, Token, AUTH_DEADLINE, AUTH_FAILURE_DELAY,
 };
-use crate::apps::catalog::{Catalog, Lang};
-use crate::apps::json_reply::json_line as reply;
-use crate::apps::wall_clock::unix_ms;
-use crate::cli::serve::{serve_service, ServerArgs};
-use crate::codec::{HeaderDecoder, DEFAULT_MAX_FILE_SIZE};
+use crate::protocol::catalog::{Catalog, Lang};
+use crate::protocol::json_reply::json_line as reply;
+use crate::protocol::wall_clock::unix_ms;
 use crate::{ConnId, Cx, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use serde_json::json;
@@ -64,7 +63,6 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::process::ExitCode;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -724,44 +722,6 @@ impl Service for Upload {
             }
         }
     }
-}
-
-/// `netloop serve upload`: check the directory (creating its last component
-/// if missing, see [`super::dir::prepare`]), default the idle timeout
-/// to [`DEFAULT_IDLE_TIMEOUT`], serve.
-pub fn serve_upload(
-    mut args: ServerArgs,
-    dir: PathBuf,
-    max_file_size: u64,
-    token: Option<Token>,
-) -> ExitCode {
-    match super::dir::prepare(&dir) {
-        Ok(super::dir::Prepared::Existing) => {}
-        Ok(super::dir::Prepared::Created) => {
-            log::warn!("created the upload directory {}", dir.display());
-        }
-        Err(e) => return crate::cli::fatal(format_args!("--upload-dir {}: {e}", dir.display())),
-    }
-    // Held until serve() returns, i.e. for the life of the server.
-    let _lock = match claim_dir(&dir) {
-        Ok((lock, removed)) => {
-            if removed > 0 {
-                log::info!("removed {removed} temporary file(s) left by an earlier run");
-            }
-            lock
-        }
-        Err(e) => {
-            log::error!("cannot use the upload directory {}: {e}", dir.display());
-            return ExitCode::FAILURE;
-        }
-    };
-    if args.idle_timeout.is_none() {
-        args.idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
-    }
-    let mut cfg = UploadConfig::new(dir);
-    cfg.max_file_size = max_file_size;
-    cfg.token = token;
-    serve_service(&args, Upload::new(cfg))
 }
 
 #[cfg(test)]

@@ -366,13 +366,4 @@ fn finish(dir: &Path, f: OpenFile) -> io::Result<(String, u64, String)> {
     Ok((stored, size, hex(&hasher.finalize())))
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[(b >> 4) as usize] as char);
-        s.push(DIGITS[(b & 15) as usize] as char);
-    }
-    s
-}
+pub use crate::protocol::upload::hex;

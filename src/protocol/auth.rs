@@ -50,7 +50,7 @@ pub const AUTH_DEADLINE: Duration = Duration::from_secs(30);
 /// connection ids (top bits `00`, see `ConnId::to_u64`) or all-ones
 /// constants (`11`), so they never collide. Only the upload server, still on
 /// the loop-wide `Handler` with `u64` tags, uses these; services (the
-/// [`super::auth_guard::AuthGuard`]) have typed tags.
+/// [`crate::servers::auth_guard::AuthGuard`]) have typed tags.
 const AUTH_TAG_MARK: u64 = 1 << 62;
 const TAG_TOP_BITS: u64 = 3 << 62;
 

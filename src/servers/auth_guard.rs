@@ -31,15 +31,15 @@
 //! through [`Cx::lift`]: the guard's own timers are [`GuardTag::Guard`], the
 //! inner service's [`GuardTag::Inner`], so they cannot be confused.
 
-use super::auth::{
+use crate::codec::lines::{LineDecoder, LineError};
+use crate::codec::{encode_frame, parse_message, FrameDecoder};
+use crate::protocol::auth::{
     log_failure, log_limited, AuthGate, AuthLimiter, Token, Verdict, AUTH_DEADLINE,
     AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES,
 };
-use super::catalog::Catalog;
-use super::json_reply::{error_message, json_line};
-use super::wall_clock::unix_ms;
-use crate::codec::lines::{LineDecoder, LineError};
-use crate::codec::{encode_frame, parse_message, FrameDecoder};
+use crate::protocol::catalog::Catalog;
+use crate::protocol::json_reply::{error_message, json_line};
+use crate::protocol::wall_clock::unix_ms;
 use crate::{ConnId, Cx, NetError, Reactor, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};

@@ -19,11 +19,11 @@
 //! connection closes, so no timer outlives its connection.
 
 use super::banner_echo::answer_line_error;
-use super::catalog::Catalog;
-use super::text::sanitize;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::framed::{Flow, Framed};
 use crate::metrics::trace::TraceLimiter;
+use crate::protocol::catalog::Catalog;
+use crate::protocol::text::sanitize;
 use crate::{ConnId, Cx, Reactor, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use std::time::Duration;

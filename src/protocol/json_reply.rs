@@ -4,7 +4,7 @@
 //! Serialising a `serde_json::Value` cannot fail (its keys are strings), so
 //! the empty fallback is never sent in practice; it avoids an `unwrap`.
 
-use crate::apps::wall_clock::unix_ms;
+use crate::protocol::wall_clock::unix_ms;
 use bytes::Bytes;
 use serde_json::{json, Value};
 

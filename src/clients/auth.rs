@@ -1,13 +1,13 @@
 //! The client side of `--token`: what `connect`, `framed`, `heartbeat` and
 //! `upload` send to authenticate, and how they recognise the server's answer.
 //!
-//! The server side is [`crate::apps::auth_guard`] (line, frame and JSON-line
+//! The server side is [`crate::servers::auth_guard`] (line, frame and JSON-line
 //! wires) and the upload server's `Token:` header. The reply texts are taken
 //! from the same [`Catalog`] the servers answer from, so a client cannot
 //! drift from the server's wording.
 
-use crate::apps::auth::Token;
-use crate::apps::catalog::{Catalog, Lang};
+use crate::protocol::auth::Token;
+use crate::protocol::catalog::{Catalog, Lang};
 use serde_json::{json, Map, Value};
 
 /// What a server's message means for a client that has sent its token.

@@ -19,13 +19,13 @@
 //! with the same policy, for the servers still on the loop-wide `Handler`.
 //!
 //! Peer text embedded in a server line goes through
-//! [`super::text::sanitize`], so a peer cannot put terminal escapes on
+//! [`crate::protocol::text::sanitize`], so a peer cannot put terminal escapes on
 //! another client's screen.
 
-use super::catalog::Catalog;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::codec::Decoder;
 use crate::framed::{Flow, Framed};
+use crate::protocol::catalog::Catalog;
 use crate::{ConnId, Cx, Reactor, Service, TimerId};
 use bytes::BytesMut;
 use std::fmt;

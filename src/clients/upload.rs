@@ -33,11 +33,11 @@
 //! loop thread: this client has a single connection, so a read that waits on
 //! the disk delays nothing else.
 
-use super::worker::hex;
-use crate::apps::auth::Token;
-use crate::apps::text::{eprint_line, print_line, sanitize};
-use crate::client::auth::is_auth_refusal;
+use crate::clients::auth::is_auth_refusal;
 use crate::codec::{parse_message, LineDecoder, DEFAULT_MAX_LINE};
+use crate::protocol::auth::Token;
+use crate::protocol::text::{eprint_line, print_line, sanitize};
+use crate::protocol::upload::hex;
 use crate::{ConnId, ConnectOptions, Cx, NetError, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -488,7 +488,7 @@ pub fn run(cfg: &UploadClientConfig) -> ExitCode {
         eprintln!("error: nothing was sent");
         return ExitCode::FAILURE;
     }
-    let mut r = match crate::client::new_loop(crate::client::Signals::Default) {
+    let mut r = match crate::clients::new_loop(crate::clients::Signals::Default) {
         Ok(r) => r,
         Err(code) => return code,
     };
@@ -500,6 +500,6 @@ pub fn run(cfg: &UploadClientConfig) -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(_) => ExitCode::FAILURE,
-        Err(e) => crate::cli::fatal(format_args!("event loop failed: {e}")),
+        Err(e) => crate::error::fatal(format_args!("event loop failed: {e}")),
     }
 }

@@ -11,10 +11,10 @@
 //! cannot grow our memory. Plain `serve echo` stays the raw byte echo
 //! ([`super::echo`]) with its copy-free hot path; this is a separate service.
 
-use super::catalog::Catalog;
-use super::text::sanitize;
 use crate::codec::lines::{LineDecoder, LineError};
 use crate::framed::{Flow, Framed};
+use crate::protocol::catalog::Catalog;
+use crate::protocol::text::sanitize;
 use crate::{ConnId, Cx, Reactor, ServerId, Service};
 use bytes::BytesMut;
 
