@@ -114,6 +114,11 @@ pub struct FramedClient {
     conn: Option<ConnId>,
     ping_timer: Option<TimerId>,
     phase: Phase,
+    /// Standard input read before the session started (connected, and
+    /// authenticated when there is a token): held, so no command reaches
+    /// the server before the token does, and replayed in order after.
+    /// `None` once the session has started.
+    held: Option<Vec<StdinEvent>>,
     /// Set when the session fails (read by [`run`] after the loop).
     failed: Rc<Cell<bool>>,
 }
@@ -126,6 +131,7 @@ impl FramedClient {
             conn: None,
             ping_timer: None,
             phase: Phase::Connecting,
+            held: Some(Vec::new()),
             failed: Rc::new(Cell::new(false)),
         }
     }
@@ -181,6 +187,26 @@ impl FramedClient {
         }
     }
 
+    /// The session starts: the first ping, the ping timer, then what
+    /// standard input said meanwhile.
+    fn start_session(&mut self, cx: &mut Cx<'_, Self>) {
+        self.start_pings(cx);
+        for ev in self.held.take().unwrap_or_default() {
+            self.stdin(cx, ev);
+        }
+    }
+
+    fn stdin(&mut self, cx: &mut Cx<'_, Self>, ev: StdinEvent) {
+        if let Some(held) = self.held.as_mut() {
+            held.push(ev);
+            return;
+        }
+        match ev {
+            StdinEvent::Line(line) => self.command(cx, &line),
+            StdinEvent::Eof => self.finish(cx),
+        }
+    }
+
     /// The first ping, and the ping timer.
     fn start_pings(&mut self, cx: &mut Cx<'_, Self>) {
         self.send(
@@ -217,7 +243,7 @@ impl FramedClient {
                         eprintln!("note: the server did not ask for a token");
                     }
                     st.awaiting_auth = false;
-                    self.start_pings(cx);
+                    self.start_session(cx);
                 }
                 out(&format!("< {}", Value::Object(map)));
                 true
@@ -282,9 +308,9 @@ impl Service for FramedClient {
         if let Some(t) = self.cfg.token.clone() {
             st.awaiting_auth = true;
             self.send(cx, &json_request(&t));
-            return; // the pings start on auth_ok
+            return; // the session starts on auth_ok
         }
-        self.start_pings(cx);
+        self.start_session(cx);
     }
 
     fn on_data(
@@ -327,10 +353,7 @@ impl Service for FramedClient {
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_, Self>, ev: StdinEvent) {
-        match ev {
-            StdinEvent::Line(line) => self.command(cx, &line),
-            StdinEvent::Eof => self.finish(cx),
-        }
+        self.stdin(cx, ev);
     }
 
     fn on_error(&mut self, _cx: &mut Cx<'_, Self>, _c: ConnId, _st: &mut Session, err: &NetError) {

@@ -248,13 +248,15 @@ impl<S: Service> Cx<'_, S> {
     /// `None` if `conn` is gone or belongs to another service, and inside a
     /// connection's own callbacks (`data`, `end`, `drain`...), which get
     /// their state as `st` and cannot borrow the others' at the same time.
-    pub fn state(&mut self, conn: ConnId) -> Option<&mut S::Conn> {
+    /// (Not to be confused with [`Reactor::state`], the connection's
+    /// lifecycle state.)
+    pub fn conn_state(&mut self, conn: ConnId) -> Option<&mut S::Conn> {
         self.own.state(self.r, conn)
     }
 
-    /// [`Cx::state`] together with the loop, to write to or end the
+    /// [`Cx::conn_state`] together with the loop, to write to or end the
     /// connection while its state is borrowed.
-    pub fn state_and_loop(&mut self, conn: ConnId) -> Option<(&mut S::Conn, &mut Reactor)> {
+    pub fn conn_state_and_loop(&mut self, conn: ConnId) -> Option<(&mut S::Conn, &mut Reactor)> {
         let st = self.own.state(self.r, conn)?;
         Some((st, &mut *self.r))
     }
@@ -266,7 +268,7 @@ impl<S: Service> Cx<'_, S> {
     }
 
     /// [`Cx::lift`] that also lets the inner service reach its
-    /// connections' states ([`Cx::state`]) through `state`, which finds the
+    /// connections' states ([`Cx::conn_state`]) through `state`, which finds the
     /// inner state in this service's (`None` where there is none yet).
     pub fn lift_with_state<T, R>(
         &mut self,
