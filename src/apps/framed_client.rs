@@ -250,7 +250,7 @@ impl Service for FramedClient {
     /// it), and the reader needs this service's `Remote`, which only a
     /// callback can give.
     fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
-        if !crate::client::spawn_stdin_lines(cx.remote()) {
+        if !crate::apps::stdin_lines::spawn(cx.remote()) {
             eprintln!("cannot start the stdin reader");
             self.failed.set(true);
             cx.stop();

@@ -1,4 +1,4 @@
-//! The servers of the `netloop` binary, each a [`crate::Handler`].
+//! The servers of the `netloop` binary, each a [`crate::Service`].
 
 pub mod auth;
 pub mod auth_guard;
@@ -12,7 +12,6 @@ pub mod framed;
 pub mod framed_client;
 pub mod halfclose;
 pub mod heartbeat;
-pub mod idle;
 pub mod json_reply;
 pub mod lines;
 pub mod stdin_lines;
