@@ -1,6 +1,12 @@
 //! netloop: a single-threaded mio reactor modelled on Node.js `net`.
 //!
-//! * [`reactor`]: the event loop (phases, ready list, tokens, timers, signals);
+//! Applications are [`Service`]s: a handler per server
+//! ([`Reactor::serve`]) or per outbound connection
+//! ([`Reactor::connect_with`]), with typed per-connection state, typed timer
+//! tags and typed messages ([`Remote`]), run by [`Reactor::run`].
+//!
+//! * [`reactor`]: the event loop (phases, ready list, tokens, timers, signals)
+//!   and its services;
 //! * [`conn`]: a connection's lifecycle state machine and write queue;
 //! * [`net`]: listening, accepting, connecting, errors;
 //! * [`timer`]: the hierarchical timing wheel;
@@ -37,4 +43,4 @@ pub use conn::state::State;
 pub use error::{ErrorCode, NetError, WriteError};
 pub use reactor::config::{ConnectOptions, ListenOptions, SocketOptions};
 pub use reactor::token::{ConnId, ServerId};
-pub use reactor::{Cx, Exit, Handler, Reactor, Remote, Service, ServiceId, TimerId};
+pub use reactor::{Cx, Exit, Reactor, Remote, Service, ServiceId, TimerId};

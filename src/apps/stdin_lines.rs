@@ -4,7 +4,7 @@
 //! service through its typed [`Remote`] (`Service::on_message` receives a
 //! [`StdinEvent`]), then [`StdinEvent::Eof`] at end of input.
 //!
-//! Why a thread instead of `Reactor::watch_fd(0, ..)`: watching needs the
+//! Why a thread instead of `Cx::watch_fd(0, ..)`: watching needs the
 //! descriptor non-blocking, and `O_NONBLOCK` is a flag of the *open file
 //! description*, which stdin shares with the parent shell or the pipe's
 //! writer. Setting it would leave the user's terminal non-blocking after we
@@ -14,7 +14,7 @@
 //! The thread never keeps the process alive: it is detached, and the loop's
 //! liveness does not count it.
 
-use crate::reactor::service::Remote;
+use crate::Remote;
 use std::io::{BufRead, Read};
 
 /// Longest line taken from stdin; longer input is cut into pieces of this size

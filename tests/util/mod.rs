@@ -2,7 +2,7 @@
 //! the `netloop` binary as a child process, and bounded blocking clients.
 #![allow(dead_code)]
 
-use netloop::reactor::service::Remote;
+use netloop::Remote;
 use netloop::{ConnId, Cx, ListenOptions, Reactor, Service};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
