@@ -265,10 +265,16 @@ impl Service for FramedClient {
         };
         let session = Session {
             decoder: FrameDecoder::new(self.cfg.max_frame),
-            awaiting_auth: false,
+            awaiting_auth: self.cfg.token.is_some(),
         };
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
         self.conn = Some(cx.connect(&host, port, opts, session));
+        // The auth frame is queued now, ahead of anything: stdin lines (and
+        // their end) can arrive before the connect completes, and what they
+        // queue must not reach the server before the token.
+        if let Some(t) = self.cfg.token.clone() {
+            self.send(cx, &json_request(&t));
+        }
     }
 
     fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, st: &mut Session) {
@@ -279,10 +285,8 @@ impl Service for FramedClient {
         if self.phase == Phase::Connecting {
             self.phase = Phase::Open;
         }
-        if let Some(t) = self.cfg.token.clone() {
-            st.awaiting_auth = true;
-            self.send(cx, &json_request(&t));
-            return; // the pings start on auth_ok
+        if st.awaiting_auth {
+            return; // the auth frame went first; the pings start on auth_ok
         }
         self.start_pings(cx);
     }
