@@ -183,10 +183,20 @@ impl FramedClient {
 
     /// The first ping, and the ping timer.
     fn start_pings(&mut self, cx: &mut Cx<'_, Self>) {
+        self.send_hello(cx);
+        self.arm_pings(cx);
+    }
+
+    /// The session's first ping.
+    fn send_hello(&mut self, cx: &mut Cx<'_, Self>) {
         self.send(
             cx,
             &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
         );
+    }
+
+    /// The ping timer, once the connection is open.
+    fn arm_pings(&mut self, cx: &mut Cx<'_, Self>) {
         if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
             self.ping_timer = Some(cx.set_interval(self.cfg.ping_interval, Tag::Ping));
         }
@@ -269,11 +279,13 @@ impl Service for FramedClient {
         };
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
         self.conn = Some(cx.connect(&host, port, opts, session));
-        // The auth frame is queued now, ahead of anything: stdin lines (and
-        // their end) can arrive before the connect completes, and what they
-        // queue must not reach the server before the token.
-        if let Some(t) = self.cfg.token.clone() {
-            self.send(cx, &json_request(&t));
+        // The session's first frame (the auth frame, or the first ping) is
+        // queued now, ahead of anything: stdin lines (and their end) can
+        // arrive before the connect completes, and what they queue must
+        // not reach the server first.
+        match self.cfg.token.clone() {
+            Some(t) => self.send(cx, &json_request(&t)),
+            None => self.send_hello(cx),
         }
     }
 
@@ -288,7 +300,7 @@ impl Service for FramedClient {
         if st.awaiting_auth {
             return; // the auth frame went first; the pings start on auth_ok
         }
-        self.start_pings(cx);
+        self.arm_pings(cx); // the first ping went with the connect
     }
 
     fn on_data(
