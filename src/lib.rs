@@ -1,5 +1,10 @@
 //! netloop: a single-threaded mio reactor modelled on Node.js `net`.
 //!
+//! Applications are [`Service`]s: a handler per server
+//! ([`Reactor::serve`]) or per outbound connection
+//! ([`Reactor::connect_with`]), with typed per-connection state, typed timer
+//! tags and typed messages ([`Remote`]), run by [`Reactor::run`].
+//!
 //! Layers, bottom up (each imports only those below it; see
 //! `docs/ARCHITECTURE.md`):
 //!
@@ -49,4 +54,4 @@ pub use conn::state::State;
 pub use error::{ErrorCode, NetError, WriteError};
 pub use reactor::config::{ConnectOptions, ListenOptions, SocketOptions};
 pub use reactor::token::{ConnId, ServerId};
-pub use reactor::{Cx, Exit, Handler, Reactor, Remote, Service, ServiceId, TimerId};
+pub use reactor::{Cx, Exit, Reactor, Remote, Service, ServiceId, TimerId};

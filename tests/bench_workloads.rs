@@ -6,7 +6,7 @@ mod util;
 
 use netloop::bench::{execute, report::Report, BenchArgs, Workload};
 use netloop::codec::LineDecoder;
-use netloop::{BytesMut, ConnId, Handler, ListenOptions, Reactor, TimerId};
+use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, TimerId};
 use std::collections::HashMap;
 use std::time::Duration;
 use util::*;
@@ -122,8 +122,14 @@ fn json_output_from_the_binary() {
 
 /// An "echo" that corrupts one byte in every read.
 struct BadEcho;
-impl Handler for BadEcho {
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+impl Service for BadEcho {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
+        Some(())
+    }
+    fn on_data(&mut self, r: &mut Cx<Self>, conn: ConnId, _: &mut (), data: &mut BytesMut) {
         let mut d = data.split();
         if let Some(b) = d.first_mut() {
             *b ^= 0xFF;
@@ -144,7 +150,7 @@ fn corrupted_echo_is_counted() {
 /// as `[user<id>]: LINE` (the seed's format). `fault` makes it misbehave.
 #[derive(Default)]
 struct Chat {
-    lines: HashMap<ConnId, LineDecoder>,
+    /// Who is in which room (an index of the members, for relaying).
     room: HashMap<ConnId, String>,
     fault: Fault,
     relayed: u64,
@@ -152,7 +158,14 @@ struct Chat {
     /// take on members, as connects retried into a full listen queue are).
     join_every: Option<Duration>,
     joins: u32,
-    pending: HashMap<ConnId, String>,
+}
+
+/// A [`Chat`] member: its line decoder, and the room of a `/join` not
+/// admitted yet.
+#[derive(Default)]
+struct Member {
+    lines: LineDecoder,
+    pending: Option<String>,
 }
 
 /// How a [`Chat`] misbehaves.
@@ -165,18 +178,23 @@ enum Fault {
     /// The 30th message goes to nobody.
     DropOne,
 }
-impl Handler for Chat {
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let dec = self.lines.entry(conn).or_default();
+impl Service for Chat {
+    type Conn = Member;
+    type Tag = ConnId;
+    type Message = ();
+    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<Member> {
+        Some(Member::default())
+    }
+    fn on_data(&mut self, r: &mut Cx<Self>, conn: ConnId, st: &mut Member, data: &mut BytesMut) {
         let mut got = Vec::new();
-        while let Ok(Some(l)) = dec.decode(data) {
+        while let Ok(Some(l)) = st.lines.decode(data) {
             got.push(l);
         }
         for l in got {
             if let Some(room) = l.strip_prefix("/join ") {
                 if let Some(every) = self.join_every {
-                    self.pending.insert(conn, room.to_string());
-                    r.set_timeout(every * self.joins, conn.to_u64());
+                    st.pending = Some(room.to_string());
+                    r.set_timeout(every * self.joins, conn);
                     self.joins += 1;
                     continue;
                 }
@@ -199,16 +217,13 @@ impl Handler for Chat {
             }
         }
     }
-    fn on_timer(&mut self, _r: &mut Reactor, _t: TimerId, tag: u64) {
-        let conn = ConnId::from_u64(tag);
-        if let Some(room) = self.pending.remove(&conn) {
+    fn on_timer(&mut self, cx: &mut Cx<Self>, _t: TimerId, conn: ConnId) {
+        if let Some(room) = cx.conn_state(conn).and_then(|m| m.pending.take()) {
             self.room.insert(conn, room);
         }
     }
-    fn on_close(&mut self, _r: &mut Reactor, conn: ConnId, _e: bool) {
-        self.lines.remove(&conn);
+    fn on_close(&mut self, _: &mut Cx<Self>, conn: ConnId, _: Member, _e: bool) {
         self.room.remove(&conn);
-        self.pending.remove(&conn);
     }
 }
 
@@ -293,25 +308,36 @@ fn fanout_counts_messages_a_server_drops() {
 /// A heartbeat server: pings every client every 20 ms, answers pings.
 #[derive(Default)]
 struct Beat {
-    lines: HashMap<ConnId, LineDecoder>,
     pongs: u64,
 }
-impl Handler for Beat {
-    fn on_connection(&mut self, r: &mut Reactor, _s: netloop::ServerId, conn: ConnId) {
-        r.set_interval(Duration::from_millis(20), conn.to_u64());
+impl Service for Beat {
+    type Conn = LineDecoder;
+    type Tag = ConnId;
+    type Message = ();
+    fn on_connection(
+        &mut self,
+        cx: &mut Cx<Self>,
+        _s: ServerId,
+        conn: ConnId,
+    ) -> Option<LineDecoder> {
+        cx.set_interval(Duration::from_millis(20), conn);
+        Some(LineDecoder::default())
     }
-    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
-        if r.write(
-            ConnId::from_u64(tag),
-            "{\"type\":\"ping\",\"timestamp\":1}\n",
-        )
-        .is_err()
+    fn on_timer(&mut self, cx: &mut Cx<Self>, t: TimerId, conn: ConnId) {
+        if cx
+            .write(conn, "{\"type\":\"ping\",\"timestamp\":1}\n")
+            .is_err()
         {
-            r.clear_timer(t);
+            cx.clear_timer(t);
         }
     }
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
-        let dec = self.lines.entry(conn).or_default();
+    fn on_data(
+        &mut self,
+        r: &mut Cx<Self>,
+        conn: ConnId,
+        dec: &mut LineDecoder,
+        data: &mut BytesMut,
+    ) {
         let mut got = Vec::new();
         while let Ok(Some(l)) = dec.decode(data) {
             got.push(l);
@@ -458,8 +484,14 @@ impl StallingEcho {
     }
 }
 
-impl Handler for StallingEcho {
-    fn on_data(&mut self, r: &mut Reactor, conn: ConnId, data: &mut BytesMut) {
+impl Service for StallingEcho {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, _: &mut Cx<Self>, _: ServerId, _: ConnId) -> Option<()> {
+        Some(())
+    }
+    fn on_data(&mut self, r: &mut Cx<Self>, conn: ConnId, _: &mut (), data: &mut BytesMut) {
         let first = *self.first.get_or_insert_with(std::time::Instant::now);
         if !self.stalled && first.elapsed() >= self.after {
             self.stalled = true;

@@ -12,7 +12,7 @@
 
 mod util;
 
-use netloop::reactor::service::Remote;
+use netloop::Remote;
 use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, SocketOptions, TimerId};
 use proptest::prelude::*;
 use std::io::{Read, Write};

@@ -4,7 +4,7 @@
 mod util;
 
 use netloop::{
-    BytesMut, ConnId, Handler, ListenOptions, NetError, Reactor, ServerId, SocketOptions, TimerId,
+    BytesMut, ConnId, Cx, ListenOptions, NetError, ServerId, Service, SocketOptions, TimerId,
 };
 use std::io::{Read, Write};
 use std::net::Shutdown;
@@ -25,24 +25,28 @@ struct Recorder {
     late: Option<ConnId>,
 }
 
-impl Handler for Recorder {
-    fn on_connection(&mut self, _r: &mut Reactor, _s: ServerId, _c: ConnId) {
+impl Service for Recorder {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, _r: &mut Cx<Self>, _s: ServerId, _c: ConnId) -> Option<()> {
         self.log.lock().unwrap().push("connection".into());
+        Some(())
     }
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+    fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
         let s = String::from_utf8_lossy(&d.split()).to_string();
         self.log.lock().unwrap().push(format!("data:{s}"));
     }
-    fn on_end(&mut self, r: &mut Reactor, c: ConnId) {
+    fn on_end(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut ()) {
         self.log
             .lock()
             .unwrap()
-            .push(format!("end:{}", r.state(c).unwrap()));
+            .push(format!("end:{}", r.reactor().state(c).unwrap()));
         r.write(c, &b"bye\n"[..]).expect("write in end callback");
         self.late = Some(c);
-        r.set_timeout(Duration::from_millis(50), 0);
+        r.set_timeout(Duration::from_millis(50), ());
     }
-    fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
+    fn on_timer(&mut self, r: &mut Cx<Self>, _t: TimerId, _tag: ()) {
         let c = self.late.take().unwrap();
         let res = r.write(c, &b"late\n"[..]);
         self.log
@@ -53,10 +57,10 @@ impl Handler for Recorder {
             r.end(c).unwrap();
         }
     }
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+    fn on_error(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &NetError) {
         self.log.lock().unwrap().push(format!("error:{}", e.code));
     }
-    fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, had_error: bool) {
+    fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), had_error: bool) {
         self.log.lock().unwrap().push(format!("close:{had_error}"));
     }
 }
@@ -133,8 +137,11 @@ struct Burst {
     log: Log,
 }
 
-impl Handler for Burst {
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+impl Service for Burst {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
         let data = random_bytes(self.n, 9);
         let mut ok = true;
         for chunk in data.chunks(64 * 1024) {
@@ -155,11 +162,12 @@ impl Handler for Burst {
                 .push(format!("write-after-end:{again:?}"));
             assert!(r.end(c).is_err(), "second end() must be refused");
         }
+        Some(())
     }
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+    fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
         d.clear();
     }
-    fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, had_error: bool) {
+    fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), had_error: bool) {
         self.log.lock().unwrap().push(format!("close:{had_error}"));
     }
 }
@@ -241,25 +249,27 @@ struct Flood {
     log: Log,
 }
 
-impl Handler for Flood {
-    fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
-        r.set_interval(Duration::from_millis(2), c.to_u64());
+impl Service for Flood {
+    type Conn = ();
+    type Tag = ConnId;
+    type Message = ();
+    fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
+        r.set_interval(Duration::from_millis(2), c);
+        Some(())
     }
-    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
-        let c = ConnId::from_u64(tag);
-        if r.write(c, vec![1u8; 16 * 1024]).is_err() && r.state(c).is_none() {
+    fn on_timer(&mut self, r: &mut Cx<Self>, t: TimerId, c: ConnId) {
+        if r.write(c, vec![1u8; 16 * 1024]).is_err() && r.reactor().state(c).is_none() {
             r.clear_timer(t);
         }
     }
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+    fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
         d.clear();
     }
-    fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+    fn on_error(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &NetError) {
         self.log.lock().unwrap().push(format!("error:{}", e.code));
     }
-    fn on_close(&mut self, r: &mut Reactor, _c: ConnId, had_error: bool) {
+    fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), had_error: bool) {
         self.log.lock().unwrap().push(format!("close:{had_error}"));
-        let _ = r;
     }
 }
 

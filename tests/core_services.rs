@@ -9,7 +9,7 @@ mod util;
 
 use netloop::codec::{LineDecoder, LineError};
 use netloop::framed::{Flow, Framed};
-use netloop::reactor::service::Remote;
+use netloop::Remote;
 use netloop::{
     BytesMut, ConnId, ConnectOptions, Cx, Exit, ListenOptions, Reactor, ServerId, Service, TimerId,
 };

@@ -523,8 +523,8 @@ fn sigterm_under_load_gives_every_client_a_prefix_then_fin_and_exits_zero() {
 fn reactor_hard_cap_destroys_a_stuck_reader_under_a_careless_producer() {
     let _serial = serial();
     use netloop::{
-        BytesMut, ConnId, ErrorCode, Handler, ListenOptions, NetError, Reactor, ServerId,
-        SocketOptions, TimerId,
+        BytesMut, ConnId, Cx, ErrorCode, ListenOptions, NetError, ServerId, Service, SocketOptions,
+        TimerId,
     };
     use std::sync::{Arc, Mutex};
 
@@ -542,17 +542,21 @@ fn reactor_hard_cap_destroys_a_stuck_reader_under_a_careless_producer() {
         chunk: netloop::Bytes,
         timer: Option<TimerId>,
     }
-    impl Handler for Firehose {
-        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+    impl Service for Firehose {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
             self.seen.lock().unwrap().conns.push(c);
             if self.timer.is_none() {
-                self.timer = Some(r.set_interval(Duration::from_millis(2), 0));
+                self.timer = Some(r.set_interval(Duration::from_millis(2), ()));
             }
+            Some(())
         }
-        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut BytesMut) {
+        fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), d: &mut BytesMut) {
             d.clear();
         }
-        fn on_timer(&mut self, r: &mut Reactor, _t: TimerId, _tag: u64) {
+        fn on_timer(&mut self, r: &mut Cx<Self>, _t: TimerId, _tag: ()) {
             let mut seen = self.seen.lock().unwrap();
             for c in seen.conns.clone() {
                 // Careless on purpose: Ok(false) is ignored.
@@ -560,12 +564,12 @@ fn reactor_hard_cap_destroys_a_stuck_reader_under_a_careless_producer() {
                 seen.max_queued = seen.max_queued.max(r.buffer_size(c));
             }
         }
-        fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &NetError) {
+        fn on_error(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &NetError) {
             if e.code == ErrorCode::SlowConsumer {
                 self.seen.lock().unwrap().slow_consumers += 1;
             }
         }
-        fn on_close(&mut self, _r: &mut Reactor, c: ConnId, had_error: bool) {
+        fn on_close(&mut self, _r: &mut Cx<Self>, c: ConnId, _: (), had_error: bool) {
             let mut seen = self.seen.lock().unwrap();
             seen.conns.retain(|&x| x != c);
             if had_error {

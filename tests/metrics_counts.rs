@@ -5,7 +5,7 @@
 mod util;
 
 use netloop::metrics::LoopMetrics;
-use netloop::reactor::service::Remote;
+use netloop::Remote;
 use netloop::{BytesMut, ConnId, Cx, ListenOptions, ServerId, Service, SocketOptions, TimerId};
 use std::io::{Read, Write};
 use std::sync::mpsc;

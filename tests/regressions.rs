@@ -3,7 +3,7 @@
 mod util;
 
 use netloop::{
-    BytesMut, ConnId, ConnectOptions, Handler, ListenOptions, Reactor, ServerId, WriteError,
+    BytesMut, ConnId, ConnectOptions, Cx, ListenOptions, Reactor, ServerId, Service, WriteError,
 };
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -21,8 +21,11 @@ fn stale_id_after_slot_reuse_does_not_reach_the_new_connection() {
         stale_write: Option<Result<bool, WriteError>>,
     }
     struct H(Arc<Mutex<Ids>>);
-    impl Handler for H {
-        fn on_connection(&mut self, r: &mut Reactor, _s: ServerId, c: ConnId) {
+    impl Service for H {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, r: &mut Cx<Self>, _s: ServerId, c: ConnId) -> Option<()> {
             let mut ids = self.0.lock().unwrap();
             if let Some(&old) = ids.all.first() {
                 // The first connection is closed by now; its slot is reused.
@@ -31,11 +34,12 @@ fn stale_id_after_slot_reuse_does_not_reach_the_new_connection() {
                 r.write(c, &b"fresh\n"[..]).unwrap();
             }
             ids.all.push(c);
+            Some(())
         }
-        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+        fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
             let _ = r.write(c, d.split().freeze());
         }
-        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+        fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), _e: bool) {
             self.0.lock().unwrap().closed += 1;
         }
     }
@@ -82,18 +86,20 @@ fn connect_timeout_gives_etimedout() {
             fillers.push(s);
         }
     }
-    #[derive(Default)]
-    struct C(Vec<String>);
-    impl Handler for C {
-        fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, _d: &mut BytesMut) {}
-        fn on_connect(&mut self, _r: &mut Reactor, _c: ConnId) {
-            self.0.push("connect".into());
+    struct C(Arc<Mutex<Vec<String>>>);
+    impl Service for C {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_data(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), _d: &mut BytesMut) {}
+        fn on_connect(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut ()) {
+            self.0.lock().unwrap().push("connect".into());
         }
-        fn on_error(&mut self, _r: &mut Reactor, _c: ConnId, e: &netloop::NetError) {
-            self.0.push(e.code.to_string());
+        fn on_error(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: &mut (), e: &netloop::NetError) {
+            self.0.lock().unwrap().push(e.code.to_string());
         }
-        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, had_error: bool) {
-            self.0.push(format!("close:{had_error}"));
+        fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), had_error: bool) {
+            self.0.lock().unwrap().push(format!("close:{had_error}"));
         }
     }
     let mut r = Reactor::new().unwrap();
@@ -101,15 +107,16 @@ fn connect_timeout_gives_etimedout() {
         timeout: Duration::from_millis(300),
         ..Default::default()
     };
-    r.connect("127.0.0.1", addr.port(), opts);
-    let mut c = C::default();
+    let log: Arc<Mutex<Vec<String>>> = Default::default();
+    r.connect_with("127.0.0.1", addr.port(), opts, C(log.clone()), ());
     let t0 = std::time::Instant::now();
-    r.run_with(&mut c).unwrap();
-    if c.0 == ["connect", "close:false"] || c.0.first().map(String::as_str) == Some("connect") {
+    r.run().unwrap();
+    let c = log.lock().unwrap().clone();
+    if c == ["connect", "close:false"] || c.first().map(String::as_str) == Some("connect") {
         eprintln!("skipped: this kernel accepted the SYN despite the full backlog");
         return;
     }
-    assert_eq!(c.0, ["ETIMEDOUT", "close:true"]);
+    assert_eq!(c, ["ETIMEDOUT", "close:true"]);
     assert!(t0.elapsed() >= Duration::from_millis(300));
     drop(fillers);
 }
@@ -121,21 +128,25 @@ fn server_close_waits_for_its_last_connection() {
     struct H {
         log: Arc<Mutex<Vec<String>>>,
     }
-    impl Handler for H {
-        fn on_connection(&mut self, r: &mut Reactor, s: ServerId, _c: ConnId) {
+    impl Service for H {
+        type Conn = ();
+        type Tag = ();
+        type Message = ();
+        fn on_connection(&mut self, r: &mut Cx<Self>, s: ServerId, _c: ConnId) -> Option<()> {
             r.close_server(s);
             self.log
                 .lock()
                 .unwrap()
                 .push("connection; server closed".into());
+            Some(())
         }
-        fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut BytesMut) {
+        fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
             let _ = r.write(c, d.split().freeze());
         }
-        fn on_close(&mut self, _r: &mut Reactor, _c: ConnId, _e: bool) {
+        fn on_close(&mut self, _r: &mut Cx<Self>, _c: ConnId, _: (), _e: bool) {
             self.log.lock().unwrap().push("conn close".into());
         }
-        fn on_server_close(&mut self, _r: &mut Reactor, _s: ServerId) {
+        fn on_server_close(&mut self, _r: &mut Cx<Self>, _s: ServerId) {
             self.log.lock().unwrap().push("server close".into());
         }
     }

@@ -7,7 +7,7 @@
 //! Everything is a relaxed atomic: a count that lands a microsecond on the
 //! wrong side of a phase change is noise far below the figures' precision.
 
-use crate::reactor::service::Remote;
+use crate::Remote;
 use crate::{Cx, Service};
 use bytes::BytesMut;
 use hdrhistogram::Histogram;

@@ -31,7 +31,7 @@
 
 use super::control::{consume, ns_since, Outbox, Shared, ThreadStats};
 use super::Load;
-use crate::reactor::service::Remote;
+use crate::Remote;
 use crate::{ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::{BTreeSet, VecDeque};

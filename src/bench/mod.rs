@@ -53,7 +53,7 @@ pub mod report;
 pub mod soak;
 
 use crate::cli::units::{parse_duration, parse_size};
-use crate::reactor::service::Remote;
+use crate::Remote;
 use crate::{Reactor, Service};
 use clap::{Args, ValueEnum};
 use control::{Outbox, Phase, Shared, Stop, Stopper, ThreadStats};

@@ -1,12 +1,12 @@
 //! What every `netloop serve APP` shares: the listen options on the command
-//! line, and running a handler until shutdown.
+//! line, and running a service until shutdown.
 
 use crate::cli::fatal;
 use crate::cli::units::{format_size, parse_duration, parse_size};
 use crate::metrics::http::MetricsAddr;
 use crate::protocol::target::host_port;
 use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
-use crate::{Exit, Handler, ListenOptions, Reactor, Service, SocketOptions};
+use crate::{Exit, ListenOptions, Reactor, Service, SocketOptions};
 use clap::Args;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -64,27 +64,6 @@ impl ServerArgs {
     }
 }
 
-/// Listen with `args`, run `handler` until shutdown, map the outcome to an
-/// exit status.
-pub fn serve<H: Handler>(args: &ServerArgs, handler: H) -> ExitCode {
-    serve_with(args, |_| {}, handler)
-}
-
-/// Like [`serve`], with the listen options adjusted by `adjust` first (for
-/// example `allow_half_open` for the half-close demo).
-pub fn serve_with<H: Handler>(
-    args: &ServerArgs,
-    adjust: impl FnOnce(&mut ListenOptions),
-    mut handler: H,
-) -> ExitCode {
-    run_server(
-        args,
-        adjust,
-        |r, opts| r.listen(opts).map(|_| ()),
-        |r| r.run_with(&mut handler),
-    )
-}
-
 /// Listen with `args` for `service`, run the loop until shutdown, map the
 /// outcome to an exit status.
 pub fn serve_service<S: Service>(args: &ServerArgs, service: S) -> ExitCode {
@@ -98,20 +77,6 @@ pub fn serve_service_with<S: Service>(
     adjust: impl FnOnce(&mut ListenOptions),
     service: S,
 ) -> ExitCode {
-    run_server(
-        args,
-        adjust,
-        |r, opts| r.serve(opts, service).map(|_| ()),
-        |r| r.run(),
-    )
-}
-
-fn run_server(
-    args: &ServerArgs,
-    adjust: impl FnOnce(&mut ListenOptions),
-    start: impl FnOnce(&mut Reactor, ListenOptions) -> Result<(), crate::NetError>,
-    run: impl FnOnce(&mut Reactor) -> std::io::Result<Exit>,
-) -> ExitCode {
     let mut opts = args.listen_options();
     adjust(&mut opts);
     let mut r = match Reactor::new() {
@@ -121,7 +86,7 @@ fn run_server(
     if let Err(e) = r.handle_signals(args.grace) {
         return fatal(format_args!("cannot install signal handlers: {e}"));
     }
-    if let Err(e) = start(&mut r, opts) {
+    if let Err(e) = r.serve(opts, service) {
         let at = host_port(&args.host, args.port);
         return fatal(format_args!("cannot listen on {at}: {}", e.cause()));
     }
@@ -134,7 +99,7 @@ fn run_server(
         }
     }
     r.set_trace_loop(args.trace_loop);
-    let outcome = run(&mut r);
+    let outcome = r.run();
     if outcome.is_ok() {
         log::info!("{}", r.metrics().summary());
     }

@@ -114,11 +114,6 @@ pub struct FramedClient {
     conn: Option<ConnId>,
     ping_timer: Option<TimerId>,
     phase: Phase,
-    /// Standard input read before the session started (connected, and
-    /// authenticated when there is a token): held, so no command reaches
-    /// the server before the token does, and replayed in order after.
-    /// `None` once the session has started.
-    held: Option<Vec<StdinEvent>>,
     /// Set when the session fails (read by [`run`] after the loop).
     failed: Rc<Cell<bool>>,
 }
@@ -131,7 +126,6 @@ impl FramedClient {
             conn: None,
             ping_timer: None,
             phase: Phase::Connecting,
-            held: Some(Vec::new()),
             failed: Rc::new(Cell::new(false)),
         }
     }
@@ -187,32 +181,22 @@ impl FramedClient {
         }
     }
 
-    /// The session starts: the first ping, the ping timer, then what
-    /// standard input said meanwhile.
-    fn start_session(&mut self, cx: &mut Cx<'_, Self>) {
-        self.start_pings(cx);
-        for ev in self.held.take().unwrap_or_default() {
-            self.stdin(cx, ev);
-        }
-    }
-
-    fn stdin(&mut self, cx: &mut Cx<'_, Self>, ev: StdinEvent) {
-        if let Some(held) = self.held.as_mut() {
-            held.push(ev);
-            return;
-        }
-        match ev {
-            StdinEvent::Line(line) => self.command(cx, &line),
-            StdinEvent::Eof => self.finish(cx),
-        }
-    }
-
     /// The first ping, and the ping timer.
     fn start_pings(&mut self, cx: &mut Cx<'_, Self>) {
+        self.send_hello(cx);
+        self.arm_pings(cx);
+    }
+
+    /// The session's first ping.
+    fn send_hello(&mut self, cx: &mut Cx<'_, Self>) {
         self.send(
             cx,
             &json!({"type": "ping", "message": "Hello Server", "timestamp": unix_ms()}),
         );
+    }
+
+    /// The ping timer, once the connection is open.
+    fn arm_pings(&mut self, cx: &mut Cx<'_, Self>) {
         if !self.cfg.ping_interval.is_zero() && self.phase == Phase::Open {
             self.ping_timer = Some(cx.set_interval(self.cfg.ping_interval, Tag::Ping));
         }
@@ -243,7 +227,7 @@ impl FramedClient {
                         eprintln!("note: the server did not ask for a token");
                     }
                     st.awaiting_auth = false;
-                    self.start_session(cx);
+                    self.start_pings(cx);
                 }
                 out(&format!("< {}", Value::Object(map)));
                 true
@@ -276,7 +260,7 @@ impl Service for FramedClient {
     /// it), and the reader needs this service's `Remote`, which only a
     /// callback can give.
     fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
-        if !crate::clients::spawn_stdin_lines(cx.remote()) {
+        if !crate::clients::stdin_lines::spawn(cx.remote()) {
             eprintln!("cannot start the stdin reader");
             self.failed.set(true);
             cx.stop();
@@ -291,10 +275,18 @@ impl Service for FramedClient {
         };
         let session = Session {
             decoder: FrameDecoder::new(self.cfg.max_frame),
-            awaiting_auth: false,
+            awaiting_auth: self.cfg.token.is_some(),
         };
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
         self.conn = Some(cx.connect(&host, port, opts, session));
+        // The session's first frame (the auth frame, or the first ping) is
+        // queued now, ahead of anything: stdin lines (and their end) can
+        // arrive before the connect completes, and what they queue must
+        // not reach the server first.
+        match self.cfg.token.clone() {
+            Some(t) => self.send(cx, &json_request(&t)),
+            None => self.send_hello(cx),
+        }
     }
 
     fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, st: &mut Session) {
@@ -305,12 +297,10 @@ impl Service for FramedClient {
         if self.phase == Phase::Connecting {
             self.phase = Phase::Open;
         }
-        if let Some(t) = self.cfg.token.clone() {
-            st.awaiting_auth = true;
-            self.send(cx, &json_request(&t));
-            return; // the session starts on auth_ok
+        if st.awaiting_auth {
+            return; // the auth frame went first; the pings start on auth_ok
         }
-        self.start_session(cx);
+        self.arm_pings(cx); // the first ping went with the connect
     }
 
     fn on_data(
@@ -353,7 +343,10 @@ impl Service for FramedClient {
     }
 
     fn on_message(&mut self, cx: &mut Cx<'_, Self>, ev: StdinEvent) {
-        self.stdin(cx, ev);
+        match ev {
+            StdinEvent::Line(line) => self.command(cx, &line),
+            StdinEvent::Eof => self.finish(cx),
+        }
     }
 
     fn on_error(&mut self, _cx: &mut Cx<'_, Self>, _c: ConnId, _st: &mut Session, err: &NetError) {

@@ -408,7 +408,7 @@ impl Service for HeartbeatClient {
             cx.set_timeout(d, Tag::Duration);
         }
         self.connect(cx);
-        if self.with_stdin && !crate::clients::spawn_stdin_lines(cx.remote()) {
+        if self.with_stdin && !crate::clients::stdin_lines::spawn(cx.remote()) {
             eprintln!("cannot start the stdin reader");
         }
     }

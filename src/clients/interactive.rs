@@ -285,7 +285,7 @@ impl Client {
     fn close_gracefully(&mut self, cx: &mut Cx<'_, Self>) {
         self.reconnect.cancel(cx);
         match self.conn {
-            Some(conn) if cx.state(conn).is_some() => {
+            Some(conn) if cx.reactor().state(conn).is_some() => {
                 self.set_state(ClientState::Closing);
                 let _ = cx.end(conn);
                 self.arm_linger(cx);

@@ -16,10 +16,7 @@ pub mod stdin;
 pub mod stdin_lines;
 pub mod upload;
 
-use crate::clients::stdin_lines::{StdinEvent, MAX_STDIN_LINE};
-use crate::reactor::service::Remote;
 use crate::{Exit, Reactor};
-use std::io::{BufRead, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -62,37 +59,4 @@ pub fn new_loop(signals: Signals) -> Result<Reactor, ExitCode> {
 pub fn run_loop(r: &mut Reactor) -> Result<Exit, ExitCode> {
     r.run()
         .map_err(|e| crate::error::fatal(format_args!("event loop failed: {e}")))
-}
-
-/// Start a thread reading standard input as lines and posting each to a
-/// service as a [`StdinEvent`], then [`StdinEvent::Eof`] at the end: what
-/// [`crate::clients::stdin_lines::spawn`] does for the loop-wide handler (see
-/// there why a thread), for a service's typed [`Remote`]. False if the
-/// thread could not start.
-pub fn spawn_stdin_lines(remote: Remote<StdinEvent>) -> bool {
-    std::thread::Builder::new()
-        .name("netloop-stdin".into())
-        .spawn(move || {
-            let stdin = std::io::stdin();
-            let mut lock = stdin.lock();
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                let mut limited = (&mut lock).take(MAX_STDIN_LINE as u64);
-                match limited.read_until(b'\n', &mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-                            buf.pop();
-                        }
-                        let line = String::from_utf8_lossy(&buf).into_owned();
-                        if !remote.post(StdinEvent::Line(line)) {
-                            return;
-                        }
-                    }
-                }
-            }
-            remote.post(StdinEvent::Eof);
-        })
-        .is_ok()
 }

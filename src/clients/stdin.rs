@@ -1,6 +1,6 @@
 //! Standard input as a source on the loop.
 //!
-//! * A pipe, socket or terminal is registered with [`Reactor::watch_fd`]
+//! * A pipe, socket or terminal is registered with [`crate::Cx::watch_fd`]
 //!   (edge-triggered) and read until it would block. A pipe or socket is made
 //!   non-blocking (`O_NONBLOCK`); the old flags are restored on drop, since the
 //!   open file description may be shared with the shell.

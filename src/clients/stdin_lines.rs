@@ -1,10 +1,10 @@
 //! Standard input for the clients, as lines posted to the loop.
 //!
-//! A helper thread reads stdin with blocking reads and posts each line to the
-//! loop through a [`Remote`] (`Handler::on_message` receives a
+//! A helper thread reads stdin with blocking reads and posts each line to a
+//! service through its typed [`Remote`] (`Service::on_message` receives a
 //! [`StdinEvent`]), then [`StdinEvent::Eof`] at end of input.
 //!
-//! Why a thread instead of `Reactor::watch_fd(0, ..)`: watching needs the
+//! Why a thread instead of `Cx::watch_fd(0, ..)`: watching needs the
 //! descriptor non-blocking, and `O_NONBLOCK` is a flag of the *open file
 //! description*, which stdin shares with the parent shell or the pipe's
 //! writer. Setting it would leave the user's terminal non-blocking after we
@@ -14,7 +14,7 @@
 //! The thread never keeps the process alive: it is detached, and the loop's
 //! liveness does not count it.
 
-use crate::reactor::Remote;
+use crate::Remote;
 use std::io::{BufRead, Read};
 
 /// Longest line taken from stdin; longer input is cut into pieces of this size
@@ -30,8 +30,9 @@ pub enum StdinEvent {
     Eof,
 }
 
-/// Start the reader thread. Returns false if the thread could not start.
-pub fn spawn(remote: Remote) -> bool {
+/// Start the reader thread, posting to the service behind `remote`.
+/// Returns false if the thread could not start.
+pub fn spawn(remote: Remote<StdinEvent>) -> bool {
     std::thread::Builder::new()
         .name("netloop-stdin".into())
         .spawn(move || {
@@ -48,13 +49,13 @@ pub fn spawn(remote: Remote) -> bool {
                             buf.pop();
                         }
                         let line = String::from_utf8_lossy(&buf).into_owned();
-                        if !remote.post(Box::new(StdinEvent::Line(line))) {
+                        if !remote.post(StdinEvent::Line(line)) {
                             return;
                         }
                     }
                 }
             }
-            remote.post(Box::new(StdinEvent::Eof));
+            remote.post(StdinEvent::Eof);
         })
         .is_ok()
 }

@@ -46,24 +46,6 @@ pub const TOKEN_ENV: &str = "NETLOOP_TOKEN";
 /// an idle timeout, like the heartbeat server, would otherwise keep it).
 pub const AUTH_DEADLINE: Duration = Duration::from_secs(30);
 
-/// The top two bits of an auth timer's tag are `01`: a server's own tags are
-/// connection ids (top bits `00`, see `ConnId::to_u64`) or all-ones
-/// constants (`11`), so they never collide. Only the upload server, still on
-/// the loop-wide `Handler` with `u64` tags, uses these; services (the
-/// [`crate::servers::auth_guard::AuthGuard`]) have typed tags.
-const AUTH_TAG_MARK: u64 = 1 << 62;
-const TAG_TOP_BITS: u64 = 3 << 62;
-
-/// The timer tag of the auth timers of `conn`.
-pub fn auth_timer_tag(conn: crate::ConnId) -> u64 {
-    conn.to_u64() | AUTH_TAG_MARK
-}
-
-/// The connection of an auth timer's tag; `None` for any other tag.
-pub fn auth_timer_conn(tag: u64) -> Option<crate::ConnId> {
-    (tag & TAG_TOP_BITS == AUTH_TAG_MARK).then(|| crate::ConnId::from_u64(tag & !TAG_TOP_BITS))
-}
-
 /// Failed attempts on every connection since the process started (for the
 /// log line; the token itself is never logged).
 static FAILURES_TOTAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
@@ -546,11 +528,7 @@ mod tests {
     }
 
     #[test]
-    fn auth_timer_tags_never_collide() {
-        let c = crate::ConnId::from_u64((7 << 32) | 3);
-        assert_eq!(auth_timer_conn(auth_timer_tag(c)), Some(c));
-        assert_eq!(auth_timer_conn(c.to_u64()), None);
-        assert_eq!(auth_timer_conn(u64::MAX), None); // an all-ones constant tag
+    fn auth_lines_are_redacted() {
         assert_eq!(redact_auth("/AUTH secret"), "/auth <redacted>");
         assert_eq!(redact_auth("/info"), "/info");
     }

@@ -31,7 +31,7 @@ use super::config::{
 };
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
-use super::{read_buf, Handler, Pending, Reactor};
+use super::{read_buf, Pending, Reactor};
 use crate::conn::state::State;
 use crate::conn::write_queue::Flush;
 use crate::conn::Conn;
@@ -50,7 +50,7 @@ impl Reactor {
     /// `read()` here may return 0, and a FIN acted on while they wait would
     /// close the connection with requests nobody saw (`end` must come after
     /// the last `data`). So while `redeliver` is set nothing is read.
-    pub(crate) fn read<H: Handler>(&mut self, h: &mut H, key: Key) {
+    pub(crate) fn read(&mut self, key: Key) {
         let mut calls = 0;
         let mut bytes = 0;
         loop {
@@ -72,7 +72,7 @@ impl Reactor {
                     // Counted as a call: an application that pauses and
                     // resumes inside every `data` cannot spin here.
                     calls += 1;
-                    self.deliver_data(h, key);
+                    self.deliver_data(key);
                     continue;
                 }
             }
@@ -89,7 +89,7 @@ impl Reactor {
             match read_buf::read_into(stream, &mut self.read_buf) {
                 Ok(0) => {
                     c.readable = false;
-                    self.on_fin(h, key);
+                    self.on_fin(key);
                     return;
                 }
                 Ok(n) => {
@@ -115,7 +115,7 @@ impl Reactor {
                     }
                     self.stats.bytes_read += n as u64;
                     Self::touch(c, &mut self.wheel, self.now_tick, key);
-                    self.deliver_data(h, key);
+                    self.deliver_data(key);
                     if drained {
                         return;
                     }
@@ -135,7 +135,7 @@ impl Reactor {
     }
 
     /// Hand the read buffer to `on_data`, then keep what the app left.
-    pub(crate) fn deliver_data<H: Handler>(&mut self, h: &mut H, key: Key) {
+    pub(crate) fn deliver_data(&mut self, key: Key) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -149,7 +149,10 @@ impl Reactor {
                     host.conn_event(r, id, o.slot, super::service::ConnEvent::Data(&mut buf))
                 });
             }
-            None => h.on_data(self, id, &mut buf),
+            None => {
+                log::debug!("{id} has no service: {} bytes dropped", buf.len());
+                buf.clear();
+            }
         }
         self.current = None;
         if buf.is_empty() {
@@ -169,7 +172,9 @@ impl Reactor {
                 c.rbuf = buf;
             }
         }
-        self.deliver_pending(h);
+        // The boundary of the `data` callback, once the connection has its
+        // unread rest back (a `drain` it caused may resume and redeliver).
+        self.deliver_pending();
     }
 
     /// Give an emptied connection buffer back to the loop, if the loop's own
@@ -183,7 +188,7 @@ impl Reactor {
     }
 
     /// `read() == 0`: the peer's FIN, the only evidence we trust.
-    fn on_fin<H: Handler>(&mut self, h: &mut H, key: Key) {
+    fn on_fin(&mut self, key: Key) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -191,7 +196,7 @@ impl Reactor {
             return;
         };
         c.state = next;
-        self.emit_conn(h, key, super::service::ConnEvent::End);
+        self.emit_conn(key, super::service::ConnEvent::End);
         if next == State::Closed {
             // We had already sent our FIN: both directions are done.
             self.close_conn(key, None);
@@ -248,7 +253,7 @@ impl Reactor {
     /// deliver the `drain` events those writes caused; what their callbacks
     /// write waits for the next phase's end (the poll does not block while
     /// the list is not empty).
-    pub(crate) fn flush_written<H: Handler>(&mut self, h: &mut H) {
+    pub(crate) fn flush_written(&mut self) {
         if self.flush_list.is_empty() {
             return;
         }
@@ -266,7 +271,7 @@ impl Reactor {
             // Keep the list's memory for the next phase.
             self.flush_list = list;
         }
-        self.deliver_pending(h);
+        self.deliver_pending();
     }
 
     /// The fast path of `write()` on an empty queue: hand the bytes to the

@@ -27,11 +27,23 @@
 //! connection that is resumed can be read without waiting for an edge that
 //! will never come (mio #1085, gnirehtet #208).
 //!
+//! # Who gets the events
+//!
+//! Every server and connection belongs to a [`Service`] ([`service`]): the
+//! one that listened ([`Reactor::serve`], [`Cx::listen`]) or connected
+//! ([`Reactor::connect_with`], [`Cx::connect`]). Its events, and the
+//! service's own timers, immediates, watched descriptors and messages, go to
+//! that service's callbacks with the connection's typed state.
+//!
 //! # What a callback may do
 //!
-//! Anything on the [`Reactor`]: write to any connection, end, destroy,
-//! pause, listen, connect, arm timers. Events those calls cause are queued and
-//! delivered after the callback returns; a callback is never re-entered.
+//! Anything on the [`Reactor`] (a [`Cx`] dereferences to it): write to any
+//! connection, end, destroy, pause, resume, close a server; and, through its
+//! [`Cx`], what belongs to its service: listen, connect, arm and clear
+//! timers, queue immediates, watch descriptors, hand out a [`Remote`].
+//! Events those calls cause (`listening`, `drain`, the shutdown) are queued
+//! and delivered after the callback returns, at its boundary
+//! (`with_host`); a callback is never re-entered.
 //!
 //! # Counting
 //!
@@ -45,7 +57,6 @@
 
 pub mod config;
 pub mod conn;
-pub mod handler;
 pub mod histogram;
 pub mod net;
 pub mod ready_list;
@@ -79,9 +90,7 @@ use std::time::{Duration, Instant};
 use timers::{AppTimer, TimerEntry};
 use token::{ConnId, GenCounter, GenSlab, Key, Kind, ServerId};
 
-pub use handler::Handler;
-pub use remote::Remote;
-pub use service::{Cx, Service, ServiceId};
+pub use service::{Cx, Remote, Service, ServiceId};
 pub use timers::TimerId;
 
 /// Where a connection's events go: its service, and the slot of its state.
@@ -91,23 +100,15 @@ pub(crate) struct Owner {
     pub(crate) slot: u32,
 }
 
-/// An immediate queued for the check phase.
+/// An immediate queued for the check phase by a service: its key and the
+/// slot of its tag.
 #[derive(Copy, Clone, Debug)]
-pub(crate) enum Immediate {
-    /// Queued by `Reactor::set_immediate` for the loop-wide handler.
-    Legacy(u64),
-    /// Queued by a service: its key and the slot of its tag.
-    Service(Key, u32),
-}
+pub(crate) struct Immediate(pub(crate) Key, pub(crate) u32);
 
-/// Who hears about a watched descriptor.
+/// Who hears about a watched descriptor: a service's key and the slot of
+/// its tag.
 #[derive(Copy, Clone, Debug)]
-pub(crate) enum Target {
-    /// The loop-wide handler, with its tag.
-    Legacy(u64),
-    /// A service: its key and the slot of its tag.
-    Service(Key, u32),
-}
+pub(crate) struct Target(pub(crate) Key, pub(crate) u32);
 
 /// System token index of the cross-thread waker.
 const WAKER_INDEX: u32 = 0;
@@ -115,15 +116,6 @@ const WAKER_INDEX: u32 = 0;
 const SIGNAL_INDEX: u32 = 1;
 /// System token indices from here on are watched descriptors.
 const WATCH_BASE: u32 = 2;
-
-/// The loop-wide handler of a loop whose every event has a service.
-struct NoHandler;
-
-impl Handler for NoHandler {
-    fn on_data(&mut self, _: &mut Reactor, _: ConnId, data: &mut BytesMut) {
-        data.clear();
-    }
-}
 
 /// Why [`Reactor::run`] returned.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -146,7 +138,7 @@ pub(crate) enum Pending {
     Shutdown,
 }
 
-/// The event loop and everything it owns except the application handler.
+/// The event loop and everything it owns except the services' own state.
 pub struct Reactor {
     pub(crate) poll: Poll,
     pub(crate) events: Events,
@@ -268,41 +260,34 @@ impl Reactor {
     /// the servers and connections ([`Reactor::serve`],
     /// [`Reactor::connect_with`]).
     pub fn run(&mut self) -> stdio::Result<Exit> {
-        self.run_with(&mut NoHandler)
-    }
-
-    /// [`Reactor::run`] with a loop-wide [`Handler`] for what no service
-    /// owns (servers from [`Reactor::listen`], connections from
-    /// [`Reactor::connect`], timers from [`Reactor::set_timeout`]).
-    pub fn run_with<H: Handler>(&mut self, h: &mut H) -> stdio::Result<Exit> {
         self.update_now();
         self.clock.mark = self.now;
         self.clock.measure_all = self.trace.is_some()
             || log::log_enabled!(target: "netloop::reactor", log::Level::Trace);
         loop {
-            if let Some(exit) = self.exit_reason(h) {
+            if let Some(exit) = self.exit_reason() {
                 return Ok(exit);
             }
             self.begin_iteration();
-            let fired = self.phase(h, Phase::Timers, Self::run_timers); // 1
-            let ready = self.phase(h, Phase::Ready, Self::run_ready); // 2
+            let fired = self.phase(Phase::Timers, Self::run_timers); // 1
+            let ready = self.phase(Phase::Ready, Self::run_ready); // 2
             let Some(events) = self.poll_io()? else {
                 // Nothing left to wait for, or stop(): back to the top.
                 self.end_iteration(fired, ready, 0);
                 continue;
             }; // 3
-            self.phase(h, Phase::Dispatch, Self::dispatch_events); // 4
-            self.phase(h, Phase::Check, Self::run_immediates); // 5
-            self.phase(h, Phase::Close, Self::run_closing); // 6
+            self.phase(Phase::Dispatch, Self::dispatch_events); // 4
+            self.phase(Phase::Check, Self::run_immediates); // 5
+            self.phase(Phase::Close, Self::run_closing); // 6
             self.end_iteration(fired, ready, events);
         }
     }
 
     /// Why the loop should return now, if it should: deferred callbacks of
     /// the last iteration are delivered (and what they wrote flushed) first.
-    fn exit_reason<H: Handler>(&mut self, h: &mut H) -> Option<Exit> {
-        self.deliver_pending(h);
-        self.flush_written(h);
+    fn exit_reason(&mut self) -> Option<Exit> {
+        self.deliver_pending();
+        self.flush_written();
         if let Some(exit) = self.stop.take() {
             return Some(exit);
         }
@@ -329,14 +314,9 @@ impl Reactor {
     /// (one `writev` per connection), then its time is charged to it if it
     /// did work. Returns how much work it did.
     #[inline]
-    fn phase<H: Handler>(
-        &mut self,
-        h: &mut H,
-        p: Phase,
-        run: fn(&mut Reactor, &mut H) -> u64,
-    ) -> u64 {
-        let worked = run(self, h);
-        self.flush_written(h);
+    fn phase(&mut self, p: Phase, run: fn(&mut Reactor) -> u64) -> u64 {
+        let worked = run(self);
+        self.flush_written();
         // The ready phase is charged by the clock read that starts the poll.
         if p != Phase::Ready {
             self.phase_done(p, worked > 0);
@@ -369,7 +349,7 @@ impl Reactor {
     }
 
     /// Phase 4: the I/O events the poll returned.
-    fn dispatch_events<H: Handler>(&mut self, h: &mut H) -> u64 {
+    fn dispatch_events(&mut self) -> u64 {
         if self.polled == 0 {
             return 0;
         }
@@ -385,8 +365,12 @@ impl Reactor {
                 event.is_error(),
                 event.is_read_closed()
             );
-            self.dispatch(h, event);
-            self.deliver_pending(h);
+            self.dispatch(event);
+            // Callbacks deliver what they caused at their boundary
+            // (`with_host`); this is for what an event caused without one: a
+            // writable socket flushed below its mark (`drain`), a signal
+            // (the shutdown). An empty queue costs a compare.
+            self.deliver_pending();
         }
         self.events = events;
         let n = self.polled;
@@ -580,7 +564,7 @@ impl Reactor {
         ))
     }
 
-    fn dispatch<H: Handler>(&mut self, h: &mut H, event: &mio::event::Event) {
+    fn dispatch(&mut self, event: &mio::event::Event) {
         let Some((kind, key)) = Key::from_token(event.token()) else {
             return;
         };
@@ -593,34 +577,23 @@ impl Reactor {
                 let readable = event.is_readable() || event.is_read_closed() || err;
                 let writable = event.is_writable() || event.is_write_closed() || err;
                 let fin_hint = event.is_read_closed() || err;
-                self.conn_event(h, key, readable, writable, fin_hint);
+                self.conn_event(key, readable, writable, fin_hint);
             }
-            Kind::Listener => self.accept(h, key),
+            Kind::Listener => self.accept(key),
             Kind::System => match key.index {
-                WAKER_INDEX => self.drain_inbox(h),
+                WAKER_INDEX => self.drain_inbox(),
                 SIGNAL_INDEX => self.handle_signals_event(),
                 i => {
                     let slot = (i - WATCH_BASE) as usize;
-                    match self.watched.get(slot).map(|w| w.1) {
-                        Some(Target::Legacy(tag)) => h.on_fd_readable(self, tag),
-                        Some(Target::Service(svc, slot)) => {
-                            self.with_host(h, svc, |host, r| host.fd_readable(r, slot));
-                        }
-                        None => {}
+                    if let Some(&(_, Target(svc, slot))) = self.watched.get(slot) {
+                        self.with_host(svc, |host, r| host.fd_readable(r, slot));
                     }
                 }
             },
         }
     }
 
-    fn conn_event<H: Handler>(
-        &mut self,
-        h: &mut H,
-        key: Key,
-        readable: bool,
-        writable: bool,
-        fin_hint: bool,
-    ) {
+    fn conn_event(&mut self, key: Key, readable: bool, writable: bool, fin_hint: bool) {
         let Some(c) = self.conns.get_mut(key) else {
             return; // stale token: the slot was freed (mio #219)
         };
@@ -630,7 +603,7 @@ impl Reactor {
         }
         if c.state == State::Connecting {
             if c.stream.is_some() && (readable || writable) {
-                self.finish_connect(h, key);
+                self.finish_connect(key);
             }
             return;
         }
@@ -643,7 +616,7 @@ impl Reactor {
         if readable {
             if let Some(c) = self.conns.get_mut(key) {
                 c.readable = true;
-                self.read(h, key);
+                self.read(key);
             }
         }
     }
@@ -664,7 +637,7 @@ impl Reactor {
         }
     }
 
-    fn run_ready<H: Handler>(&mut self, h: &mut H) -> u64 {
+    fn run_ready(&mut self) -> u64 {
         if self.ready.is_empty() {
             return 0;
         }
@@ -672,22 +645,24 @@ impl Reactor {
         let mut batch = self.ready.take_batch();
         while let Some((kind, key)) = batch.pop_front() {
             match kind {
-                Kind::Conn => self.serve_ready_conn(h, key),
+                Kind::Conn => self.serve_ready_conn(key),
                 Kind::Listener => {
                     if let Some(s) = self.servers.get_mut(key) {
                         s.in_ready = false;
-                        self.accept(h, key);
+                        self.accept(key);
                     }
                 }
                 Kind::System => {}
             }
-            self.deliver_pending(h);
+            // A parked connection's flush may have caused a `drain`
+            // without any callback running (see `dispatch_events`).
+            self.deliver_pending();
         }
         self.ready.recycle(batch);
         n
     }
 
-    fn serve_ready_conn<H: Handler>(&mut self, h: &mut H, key: Key) {
+    fn serve_ready_conn(&mut self, key: Key) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -699,29 +674,23 @@ impl Reactor {
             self.flush(key);
         }
         // Redelivery after resume() first, then the socket (see `read`).
-        self.read(h, key);
+        self.read(key);
     }
 
-    fn run_immediates<H: Handler>(&mut self, h: &mut H) -> u64 {
+    fn run_immediates(&mut self) -> u64 {
         // Immediates queued while this phase runs wait for the next
         // iteration, as in Node.
         let n = self.immediates.len();
         for _ in 0..n {
-            match self.immediates.pop_front() {
-                Some(Immediate::Legacy(tag)) => {
-                    h.on_immediate(self, tag);
-                    self.deliver_pending(h);
-                }
-                Some(Immediate::Service(svc, slot)) => {
-                    self.with_host(h, svc, |host, r| host.immediate(r, slot));
-                }
-                None => break,
-            }
+            let Some(Immediate(svc, slot)) = self.immediates.pop_front() else {
+                break;
+            };
+            self.with_host(svc, |host, r| host.immediate(r, slot));
         }
         n as u64
     }
 
-    fn run_closing<H: Handler>(&mut self, h: &mut H) -> u64 {
+    fn run_closing(&mut self) -> u64 {
         let mut n = 0;
         while !self.closing.is_empty() || !self.closing_servers.is_empty() {
             for key in std::mem::take(&mut self.closing) {
@@ -742,12 +711,7 @@ impl Reactor {
                             host.close(r, id, o.slot, had_error);
                         });
                     }
-                    None => {
-                        if let Some(e) = err {
-                            h.on_error(self, id, &e);
-                        }
-                        h.on_close(self, id, had_error);
-                    }
+                    None => log::debug!("{id} has no service: its close is dropped"),
                 }
                 self.stats.closed += 1;
                 n += 1;
@@ -756,12 +720,14 @@ impl Reactor {
                         self.server_conn_closed(sid.0);
                     }
                 }
-                self.deliver_pending(h);
+                // The boundary of the `error`/`close` callbacks, after the
+                // connection is gone.
+                self.deliver_pending();
             }
             for key in std::mem::take(&mut self.closing_servers) {
                 if let Some(s) = self.servers.remove(key) {
                     n += 1;
-                    self.server_event(h, s.owner, ServerId(key), service::ServerEvent::Close);
+                    self.server_event(s.owner, ServerId(key), service::ServerEvent::Close);
                 }
             }
         }
@@ -769,23 +735,24 @@ impl Reactor {
     }
 
     /// Run the deferred callbacks (`listening`, `drain`, shutdown) queued by
-    /// API calls, so they never re-enter the handler from inside one.
+    /// API calls, so they never re-enter a service from inside one.
     #[inline]
-    pub(crate) fn deliver_pending<H: Handler>(&mut self, h: &mut H) {
-        // Called after every event and every delivery: the empty case must
-        // cost a compare, not a call.
+    pub(crate) fn deliver_pending(&mut self) {
+        // Called after every callback: the empty case must cost a compare,
+        // not a call.
         if !self.pending.is_empty() {
-            self.deliver_pending_slow(h);
+            self.deliver_pending_slow();
         }
     }
 
     #[inline(never)]
-    fn deliver_pending_slow<H: Handler>(&mut self, h: &mut H) {
+    fn deliver_pending_slow(&mut self) {
         while let Some(p) = self.pending.pop_front() {
             match p {
                 Pending::Listening(sid, addr) => {
-                    let owner = self.servers.get(sid.0).and_then(|s| s.owner);
-                    self.server_event(h, owner, sid, service::ServerEvent::Listening(addr));
+                    if let Some(owner) = self.servers.get(sid.0).map(|s| s.owner) {
+                        self.server_event(owner, sid, service::ServerEvent::Listening(addr));
+                    }
                 }
                 Pending::Drain(id) => {
                     if let Some(c) = self.conns.get_mut(id.0) {
@@ -794,11 +761,11 @@ impl Reactor {
                             if let Some(src) = c.resume_on_drain.take() {
                                 self.resume(ConnId(src));
                             }
-                            self.emit_conn(h, id.0, service::ConnEvent::Drain);
+                            self.emit_conn(id.0, service::ConnEvent::Drain);
                         }
                     }
                 }
-                Pending::Shutdown => self.begin_drain(h),
+                Pending::Shutdown => self.begin_drain(),
             }
         }
     }
@@ -806,14 +773,13 @@ impl Reactor {
     /// The callback boundary: lend `svc` its record, run `f`, take the
     /// record back, then deliver what the callback caused. Every event a
     /// service receives passes here.
-    pub(crate) fn with_host<H: Handler, R>(
+    pub(crate) fn with_host<R>(
         &mut self,
-        h: &mut H,
         svc: Key,
         f: impl FnOnce(&mut dyn service::Host, &mut Reactor) -> R,
     ) -> Option<R> {
         let out = self.with_host_raw(svc, f);
-        self.deliver_pending(h);
+        self.deliver_pending();
         out
     }
 
@@ -833,62 +799,25 @@ impl Reactor {
         Some(out)
     }
 
-    /// Deliver a connection event to whoever owns the connection.
-    pub(crate) fn emit_conn<H: Handler>(
-        &mut self,
-        h: &mut H,
-        key: Key,
-        ev: service::ConnEvent<'_>,
-    ) {
+    /// Deliver a connection event to the service that owns the connection.
+    pub(crate) fn emit_conn(&mut self, key: Key, ev: service::ConnEvent<'_>) {
         let Some(c) = self.conns.get(key) else {
             return;
         };
         let id = ConnId(key);
         match c.owner {
             Some(o) => {
-                self.with_host(h, o.service, |host, r| host.conn_event(r, id, o.slot, ev));
+                self.with_host(o.service, |host, r| host.conn_event(r, id, o.slot, ev));
             }
-            None => {
-                match ev {
-                    service::ConnEvent::Lookup(res) => h.on_lookup(self, id, res),
-                    service::ConnEvent::Connect => {
-                        h.on_connect(self, id);
-                        h.on_ready(self, id);
-                    }
-                    service::ConnEvent::Data(d) => h.on_data(self, id, d),
-                    service::ConnEvent::End => h.on_end(self, id),
-                    service::ConnEvent::Drain => h.on_drain(self, id),
-                    service::ConnEvent::Timeout => h.on_timeout(self, id),
-                    service::ConnEvent::Error(e) => h.on_error(self, id, e),
-                }
-                self.deliver_pending(h);
-            }
+            // Only between `connect_unowned` and the end of the callback
+            // that gives it its service: nothing to tell.
+            None => log::debug!("{id} has no service: event dropped"),
         }
     }
 
-    /// Deliver a server event to the server's service (or the loop-wide
-    /// handler).
-    pub(crate) fn server_event<H: Handler>(
-        &mut self,
-        h: &mut H,
-        owner: Option<Key>,
-        sid: ServerId,
-        ev: service::ServerEvent<'_>,
-    ) {
-        match owner {
-            Some(svc) => {
-                self.with_host(h, svc, |host, r| host.server_event(r, sid, ev));
-            }
-            None => {
-                match ev {
-                    service::ServerEvent::Listening(a) => h.on_listening(self, sid, a),
-                    service::ServerEvent::Drop(p) => h.on_drop(self, sid, p),
-                    service::ServerEvent::Error(e) => h.on_server_error(self, sid, e),
-                    service::ServerEvent::Close => h.on_server_close(self, sid),
-                }
-                self.deliver_pending(h);
-            }
-        }
+    /// Deliver a server event to the server's service.
+    pub(crate) fn server_event(&mut self, owner: Key, sid: ServerId, ev: service::ServerEvent<'_>) {
+        self.with_host(owner, |host, r| host.server_event(r, sid, ev));
     }
 
     /// Add a service to the loop: its `on_start` runs now. It receives the
@@ -923,7 +852,7 @@ impl Reactor {
         service: S,
     ) -> Result<ServerId, crate::net::error::NetError> {
         let svc = self.add_service(service);
-        let res = self.listen_owned(opts, Some(svc.0));
+        let res = self.listen_owned(opts, svc.0);
         if res.is_err() {
             self.services.remove(svc.0);
         }
@@ -955,19 +884,7 @@ impl Reactor {
         }
     }
 
-    /// Queue `tag` for the check phase (Node's `setImmediate`).
-    pub fn set_immediate(&mut self, tag: u64) {
-        self.immediates.push_back(Immediate::Legacy(tag));
-    }
-
-    /// Watch a descriptor for readability (edge-triggered): `on_fd_readable`
-    /// fires with `tag`. The caller makes the descriptor non-blocking and
-    /// reads it until `WouldBlock`. A watched descriptor keeps the loop alive
-    /// until [`Reactor::unwatch_fd`].
-    pub fn watch_fd(&mut self, fd: std::os::fd::RawFd, tag: u64) -> stdio::Result<u64> {
-        self.watch_target(fd, Target::Legacy(tag))
-    }
-
+    /// Register a descriptor watched by a service ([`Cx::watch_fd`]).
     pub(crate) fn watch_target(
         &mut self,
         fd: std::os::fd::RawFd,
@@ -989,13 +906,11 @@ impl Reactor {
         Ok(index as u64)
     }
 
-    /// Stop watching a descriptor registered with [`Reactor::watch_fd`].
+    /// Stop watching a descriptor registered with [`Cx::watch_fd`].
     pub fn unwatch_fd(&mut self, watch: u64) {
-        if let Some((fd, target)) = self.watched.try_remove(watch as usize) {
-            if let Target::Service(svc, slot) = target {
-                if let Some(Some(host)) = self.services.get_mut(svc) {
-                    host.forget_tag(slot);
-                }
+        if let Some((fd, Target(svc, slot))) = self.watched.try_remove(watch as usize) {
+            if let Some(Some(host)) = self.services.get_mut(svc) {
+                host.forget_tag(slot);
             }
             let _ = self
                 .poll

@@ -7,10 +7,9 @@
 //! drains it completely on each wake.
 
 use super::token::Key;
-use super::{Handler, Reactor};
+use super::Reactor;
 use crate::net::error::NetError;
 use mio::Waker;
-use std::any::Any;
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -24,32 +23,21 @@ pub(crate) enum Inbox {
         /// The connection's `local_address`, carried through the lookup.
         local: Option<std::net::IpAddr>,
     },
-    /// An application message (`Handler::on_message`).
-    App(Box<dyn Any + Send>),
     /// A message waits in the channel of this service.
     Service(super::token::Key),
 }
 
-/// A cloneable, `Send` handle that posts messages to the loop from any thread.
+/// The loop's own way in from a helper thread (the resolver): a message
+/// for the inbox, then a wake. Services use their typed
+/// [`super::service::Remote`].
 #[derive(Clone)]
-pub struct Remote {
+pub(crate) struct LoopWaker {
     tx: Sender<Inbox>,
     waker: Arc<Waker>,
 }
 
-impl std::fmt::Debug for Remote {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Remote")
-    }
-}
-
-impl Remote {
-    /// Deliver `msg` to `Handler::on_message` on the loop thread. Returns
-    /// false if the loop is gone.
-    pub fn post(&self, msg: Box<dyn Any + Send>) -> bool {
-        self.send(Inbox::App(msg))
-    }
-
+impl LoopWaker {
+    /// Queue `msg` and wake the loop. False if the loop is gone.
     pub(crate) fn send(&self, msg: Inbox) -> bool {
         if self.tx.send(msg).is_err() {
             return false;
@@ -59,26 +47,24 @@ impl Remote {
 }
 
 impl Reactor {
-    /// A handle for other threads to post messages to this loop.
-    pub fn remote(&self) -> Remote {
-        Remote {
+    /// A [`LoopWaker`] for a helper thread of this loop.
+    pub(crate) fn loop_waker(&self) -> LoopWaker {
+        LoopWaker {
             tx: self.inbox_tx.clone(),
             waker: self.waker.clone(),
         }
     }
 
-    pub(crate) fn drain_inbox<H: Handler>(&mut self, h: &mut H) {
+    pub(crate) fn drain_inbox(&mut self) {
         self.stats.wakeups += 1;
         while let Ok(msg) = self.inbox_rx.try_recv() {
             self.stats.wakeup_messages += 1;
             match msg {
-                Inbox::Lookup { key, result, local } => self.lookup_done(h, key, result, local),
-                Inbox::App(m) => h.on_message(self, m),
+                Inbox::Lookup { key, result, local } => self.lookup_done(key, result, local),
                 Inbox::Service(svc) => {
-                    self.with_host_raw(svc, |host, r| host.messages(r));
+                    self.with_host(svc, |host, r| host.messages(r));
                 }
             }
-            self.deliver_pending(h);
         }
     }
 }

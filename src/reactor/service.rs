@@ -231,7 +231,7 @@ impl<S: Service> Cx<'_, S> {
     /// Listen on another address for this service (`server.listen`).
     pub fn listen(&mut self, opts: super::config::ListenOptions) -> Result<ServerId, NetError> {
         let key = self.own.key();
-        self.r.listen_owned(opts, Some(key))
+        self.r.listen_owned(opts, key)
     }
 
     /// Watch a descriptor for readability (edge-triggered):
@@ -344,11 +344,14 @@ pub(crate) trait Own<S: Service> {
     fn state(&mut self, r: &Reactor, conn: ConnId) -> Option<&mut S::Conn>;
 }
 
+/// Finds an inner service's connection state in the outer service's.
+type Project<S, T> = fn(&mut <S as Service>::Conn) -> Option<&mut <T as Service>::Conn>;
+
 struct Lifted<'a, S: Service, T: Service> {
     outer: &'a mut dyn Own<S>,
     tag: fn(T::Tag) -> S::Tag,
     conn: fn(T::Conn) -> S::Conn,
-    state: Option<fn(&mut S::Conn) -> Option<&mut T::Conn>>,
+    state: Option<Project<S, T>>,
 }
 
 impl<S: Service, T: Service<Message = S::Message>> Own<T> for Lifted<'_, S, T> {
@@ -598,8 +601,7 @@ impl<S: Service> Parts<S> {
     }
     fn immediate(&mut self, r: &mut Reactor, tag: S::Tag) {
         let slot = self.tags.insert(tag) as u32;
-        r.immediates
-            .push_back(super::Immediate::Service(self.key, slot));
+        r.immediates.push_back(super::Immediate(self.key, slot));
     }
     fn adopt(&mut self, _r: &mut Reactor, conn: Key, st: S::Conn) {
         self.adopted.push((conn, st));
@@ -611,7 +613,7 @@ impl<S: Service> Parts<S> {
         tag: S::Tag,
     ) -> std::io::Result<u64> {
         let slot = self.tags.insert(tag) as u32;
-        let res = r.watch_target(fd, super::Target::Service(self.key, slot));
+        let res = r.watch_target(fd, super::Target(self.key, slot));
         if res.is_err() {
             self.tags.try_remove(slot as usize);
         }

@@ -14,7 +14,7 @@
 
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
-use super::{Exit, Handler, Pending, Reactor, SIGNAL_INDEX};
+use super::{Exit, Pending, Reactor, SIGNAL_INDEX};
 use crate::conn::state::State;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::io;
@@ -78,12 +78,10 @@ impl Reactor {
     }
 
     /// Steps 2 and 3: the application's goodbye, then `end()` everywhere.
-    pub(crate) fn begin_drain<H: Handler>(&mut self, h: &mut H) {
-        h.on_shutdown(self);
-        self.deliver_pending(h);
+    pub(crate) fn begin_drain(&mut self) {
         let services: Vec<_> = self.services.keys().collect();
         for svc in services {
-            self.with_host(h, svc, |host, r| host.shutdown(r));
+            self.with_host(svc, |host, r| host.shutdown(r));
         }
         let keys: Vec<Key> = self.conns.keys().collect();
         for key in keys {

@@ -1,7 +1,7 @@
 //! Timers on the loop: what the wheel holds and what happens when it fires.
 //!
 //! The wheel ([`crate::timer`]) stores a [`TimerEntry`] per armed timer. Some
-//! belong to applications (`set_timeout`, `set_interval`), the rest to the
+//! belong to services (`Cx::set_timeout`, `Cx::set_interval`), the rest to the
 //! loop itself: idle timeouts, connect timeouts, the accept backoff after
 //! EMFILE, and the grace period of a shutdown.
 //!
@@ -12,7 +12,7 @@
 //! Node.
 
 use super::token::{Key, Kind};
-use super::{Handler, Reactor};
+use super::Reactor;
 use crate::conn::state::State;
 use crate::net::error::{ErrorCode, NetError};
 use crate::timer::{Tick, TimerKey};
@@ -28,7 +28,7 @@ pub(crate) fn ms_ceil(d: Duration) -> Tick {
 /// What an armed timer is for.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum TimerEntry {
-    /// An application timer (`set_timeout`/`set_interval`), by id.
+    /// A service's timer (`Cx::set_timeout`/`Cx::set_interval`), by id.
     App(u64),
     /// A connection's idle timeout.
     Idle(Key),
@@ -40,7 +40,7 @@ pub enum TimerEntry {
     Grace,
 }
 
-/// Handle of an application timer, for [`Reactor::clear_timer`].
+/// Handle of a service's timer, for [`crate::Cx::clear_timer`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(pub(crate) u64);
 
@@ -49,50 +49,12 @@ pub struct TimerId(pub(crate) u64);
 pub(crate) struct AppTimer {
     pub(crate) key: TimerKey,
     pub(crate) due: Tick,
-    pub(crate) tag: u64,
     pub(crate) interval: Option<Duration>,
-    /// The service that armed it and the slot of its tag; `None` for the
-    /// loop-wide handler's timers (which carry `tag`).
-    pub(crate) owner: Option<(Key, u32)>,
+    /// The service that armed it and the slot of its tag.
+    pub(crate) owner: (Key, u32),
 }
 
 impl Reactor {
-    /// Node's `setTimeout`: `on_timer(id, tag)` fires once, `after` from now
-    /// (rounded up to the ms, at least 1 ms).
-    pub fn set_timeout(&mut self, after: Duration, tag: u64) -> TimerId {
-        self.arm_app(after, tag, None)
-    }
-
-    /// Node's `setInterval`: `on_timer(id, tag)` fires every `every` until
-    /// cleared. The next run is scheduled from the time it fired.
-    pub fn set_interval(&mut self, every: Duration, tag: u64) -> TimerId {
-        self.arm_app(every, tag, Some(every))
-    }
-
-    /// Cancel an application timer. Returns false if it had already fired
-    /// (one-shot) or was cleared.
-    pub fn clear_timer(&mut self, id: TimerId) -> bool {
-        if self
-            .app_timers
-            .get(&id.0)
-            .is_some_and(|t| t.owner.is_some())
-        {
-            return false; // a service's: only its `Cx::clear_timer` may
-        }
-        match self.app_timers.remove(&id.0) {
-            Some(t) => {
-                self.wheel.cancel(t.key);
-                self.stats.timers_cancelled += 1;
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn arm_app(&mut self, after: Duration, tag: u64, interval: Option<Duration>) -> TimerId {
-        self.arm_timer(after, tag, interval, None)
-    }
-
     /// Arm a timer of service `svc` whose tag is in `slot`.
     pub(crate) fn arm_service_timer(
         &mut self,
@@ -100,31 +62,6 @@ impl Reactor {
         slot: u32,
         after: Duration,
         interval: Option<Duration>,
-    ) -> TimerId {
-        self.arm_timer(after, 0, interval, Some((svc, slot)))
-    }
-
-    /// Clear a timer of service `svc`: the slot of its tag, or `None` if it
-    /// is not armed or not `svc`'s.
-    pub(crate) fn clear_service_timer(&mut self, svc: Key, id: TimerId) -> Option<u32> {
-        let t = self.app_timers.get(&id.0)?;
-        let (owner, slot) = t.owner?;
-        if owner != svc {
-            return None;
-        }
-        let key = t.key;
-        self.app_timers.remove(&id.0);
-        self.wheel.cancel(key);
-        self.stats.timers_cancelled += 1;
-        Some(slot)
-    }
-
-    fn arm_timer(
-        &mut self,
-        after: Duration,
-        tag: u64,
-        interval: Option<Duration>,
-        owner: Option<(Key, u32)>,
     ) -> TimerId {
         let id = self.next_timer_id;
         self.next_timer_id += 1;
@@ -135,13 +72,27 @@ impl Reactor {
             AppTimer {
                 key,
                 due,
-                tag,
                 interval,
-                owner,
+                owner: (svc, slot),
             },
         );
         self.stats.timers_armed += 1;
         TimerId(id)
+    }
+
+    /// Clear a timer of service `svc`: the slot of its tag, or `None` if it
+    /// is not armed or not `svc`'s.
+    pub(crate) fn clear_service_timer(&mut self, svc: Key, id: TimerId) -> Option<u32> {
+        let t = self.app_timers.get(&id.0)?;
+        let (owner, slot) = t.owner;
+        if owner != svc {
+            return None;
+        }
+        let key = t.key;
+        self.app_timers.remove(&id.0);
+        self.wheel.cancel(key);
+        self.stats.timers_cancelled += 1;
+        Some(slot)
     }
 
     pub(crate) fn arm(&mut self, after: Duration, entry: TimerEntry) -> TimerKey {
@@ -150,13 +101,13 @@ impl Reactor {
     }
 
     /// Phase 1: fire every timer due at the cached `now`.
-    pub(crate) fn run_timers<H: Handler>(&mut self, h: &mut H) -> u64 {
+    pub(crate) fn run_timers(&mut self) -> u64 {
         let fired0 = self.stats.timers_fired;
         while let Some((_, entry)) = self.wheel.poll(self.now_tick) {
             self.stats.timers_fired += 1;
             match entry {
-                TimerEntry::App(id) => self.fire_app(h, id),
-                TimerEntry::Idle(key) => self.fire_idle(h, key),
+                TimerEntry::App(id) => self.fire_app(id),
+                TimerEntry::Idle(key) => self.fire_idle(key),
                 TimerEntry::Connect(key) => {
                     if let Some(c) = self.conns.get_mut(key) {
                         c.connect_timer = None;
@@ -177,12 +128,11 @@ impl Reactor {
                 }
                 TimerEntry::Grace => self.grace_expired(),
             }
-            self.deliver_pending(h);
         }
         self.stats.timers_fired - fired0
     }
 
-    fn fire_app<H: Handler>(&mut self, h: &mut H, id: u64) {
+    fn fire_app(&mut self, id: u64) {
         let Some(t) = self.app_timers.get(&id) else {
             return;
         };
@@ -190,8 +140,7 @@ impl Reactor {
         let Some(t) = self.app_timers.get_mut(&id) else {
             return;
         };
-        let tag = t.tag;
-        let owner = t.owner;
+        let (svc, slot) = t.owner;
         // Lateness against the exact deadline, not the ms tick: the loop's
         // delay as Node's monitorEventLoopDelay reports it.
         let deadline = self.epoch + Duration::from_millis(t.due);
@@ -207,16 +156,11 @@ impl Reactor {
                 self.app_timers.remove(&id);
             }
         }
-        match owner {
-            Some((svc, slot)) => {
-                let repeats = next.is_some();
-                self.with_host_raw(svc, |host, r| host.timer(r, TimerId(id), slot, repeats));
-            }
-            None => h.on_timer(self, TimerId(id), tag),
-        }
+        let repeats = next.is_some();
+        self.with_host(svc, |host, r| host.timer(r, TimerId(id), slot, repeats));
     }
 
-    fn fire_idle<H: Handler>(&mut self, h: &mut H, key: Key) {
+    fn fire_idle(&mut self, key: Key) {
         let now: Tick = self.now_tick;
         let Some(c) = self.conns.get_mut(key) else {
             return;
@@ -227,7 +171,7 @@ impl Reactor {
         }
         let due = c.last_activity.saturating_add(c.idle_ms);
         if now >= due {
-            self.emit_conn(h, key, super::service::ConnEvent::Timeout);
+            self.emit_conn(key, super::service::ConnEvent::Timeout);
         } else {
             // Activity since arming: re-arm for the remainder only.
             c.idle_timer = Some(self.wheel.insert(due, TimerEntry::Idle(key)));

@@ -15,8 +15,6 @@
 //! it writes the error line, calls `end()` and empties the buffer: the
 //! connection is finished (it is no longer writable). At the peer's FIN,
 //! [`LineReader::read_eof`] also delivers a last line that had no terminator.
-//! [`LineReader::next`] and [`LineReader::finish`] give one line at a time
-//! with the same policy, for the servers still on the loop-wide `Handler`.
 //!
 //! Peer text embedded in a server line goes through
 //! [`crate::protocol::text::sanitize`], so a peer cannot put terminal escapes on
@@ -170,52 +168,6 @@ impl LineReader {
         }
         ended
     }
-
-    /// The next complete line in `data`, or `None` (wait for more, or the
-    /// connection was ended because of an overlong line). Not corked: the
-    /// caller corks around its loop.
-    pub fn next(
-        &mut self,
-        r: &mut Reactor,
-        conn: ConnId,
-        data: &mut BytesMut,
-        cat: &Catalog,
-    ) -> Option<Line> {
-        self.step(r, conn, data, cat, false)
-    }
-
-    /// Like [`LineReader::next`] at end of stream: also returns a final line
-    /// without a terminator. Call until `None`.
-    pub fn finish(
-        &mut self,
-        r: &mut Reactor,
-        conn: ConnId,
-        data: &mut BytesMut,
-        cat: &Catalog,
-    ) -> Option<Line> {
-        self.step(r, conn, data, cat, true)
-    }
-
-    fn step(
-        &mut self,
-        r: &mut Reactor,
-        conn: ConnId,
-        data: &mut BytesMut,
-        cat: &Catalog,
-        eof: bool,
-    ) -> Option<Line> {
-        loop {
-            match self.framed.decoder.step(data, eof) {
-                Ok(line) => return line,
-                Err(fault) => {
-                    if apply_policy(r, conn, fault, cat) == Flow::Stop {
-                        data.clear();
-                        return None;
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// Answer a line error: not UTF-8 → the error line, go on; overlong → the
@@ -238,8 +190,13 @@ fn apply_policy(r: &mut Reactor, conn: ConnId, fault: LineFault, cat: &Catalog) 
     }
 }
 
+/// Time a peer gets to close after our idle notice and FIN before it is
+/// destroyed: long enough for a live client to read the notice, short enough
+/// that a vanished one does not hold a descriptor for another idle period.
+pub const IDLE_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The line servers' idle policy on a service: write `notice`, end, and
-/// arm a grace timer named `tag` (after [`super::idle::IDLE_GRACE`] the
+/// arm a grace timer named `tag` (after [`IDLE_GRACE`] the
 /// connection is destroyed by [`grace_expired`] unless it closed). A
 /// connection already ended is destroyed at once. Returns the grace timer,
 /// to clear at `close`.
@@ -249,7 +206,6 @@ pub fn close_idle<S: Service>(
     notice: String,
     tag: S::Tag,
 ) -> Option<TimerId> {
-    use super::idle::IDLE_GRACE;
     if cx.is_writable(conn) {
         log::info!("{conn} idle: notice, end, destroy in {IDLE_GRACE:?} unless closed");
         let _ = cx.end_with(conn, notice);

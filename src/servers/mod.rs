@@ -11,6 +11,5 @@ pub mod echo;
 pub mod framed;
 pub mod halfclose;
 pub mod heartbeat;
-pub mod idle;
 pub mod lines;
 pub mod upload;

@@ -2,7 +2,8 @@
 //! the `netloop` binary as a child process, and bounded blocking clients.
 #![allow(dead_code)]
 
-use netloop::{ConnId, Handler, ListenOptions, Reactor, ServerId, Service, TimerId};
+use netloop::Remote;
+use netloop::{ConnId, Cx, ListenOptions, Reactor, Service};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -13,157 +14,9 @@ use std::time::{Duration, Instant};
 /// Upper bound for any single wait in a test.
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A message that makes the test loop stop.
-struct Stop;
-
-/// Wraps an application handler: stops the loop on [`Stop`].
-struct Wrap<H>(H);
-
-impl<H: Handler> Handler for Wrap<H> {
-    fn on_listening(&mut self, r: &mut Reactor, s: ServerId, a: SocketAddr) {
-        self.0.on_listening(r, s, a)
-    }
-    fn on_connection(&mut self, r: &mut Reactor, s: ServerId, c: ConnId) {
-        self.0.on_connection(r, s, c)
-    }
-    fn on_drop(&mut self, r: &mut Reactor, s: ServerId, p: SocketAddr) {
-        self.0.on_drop(r, s, p)
-    }
-    fn on_server_close(&mut self, r: &mut Reactor, s: ServerId) {
-        self.0.on_server_close(r, s)
-    }
-    fn on_connect(&mut self, r: &mut Reactor, c: ConnId) {
-        self.0.on_connect(r, c)
-    }
-    fn on_ready(&mut self, r: &mut Reactor, c: ConnId) {
-        self.0.on_ready(r, c)
-    }
-    fn on_lookup(
-        &mut self,
-        r: &mut Reactor,
-        c: ConnId,
-        res: Result<SocketAddr, &netloop::NetError>,
-    ) {
-        self.0.on_lookup(r, c, res)
-    }
-    fn on_data(&mut self, r: &mut Reactor, c: ConnId, d: &mut netloop::BytesMut) {
-        self.0.on_data(r, c, d)
-    }
-    fn on_end(&mut self, r: &mut Reactor, c: ConnId) {
-        self.0.on_end(r, c)
-    }
-    fn on_drain(&mut self, r: &mut Reactor, c: ConnId) {
-        self.0.on_drain(r, c)
-    }
-    fn on_timeout(&mut self, r: &mut Reactor, c: ConnId) {
-        self.0.on_timeout(r, c)
-    }
-    fn on_error(&mut self, r: &mut Reactor, c: ConnId, e: &netloop::NetError) {
-        self.0.on_error(r, c, e)
-    }
-    fn on_close(&mut self, r: &mut Reactor, c: ConnId, had_error: bool) {
-        self.0.on_close(r, c, had_error)
-    }
-    fn on_timer(&mut self, r: &mut Reactor, t: TimerId, tag: u64) {
-        self.0.on_timer(r, t, tag)
-    }
-    fn on_immediate(&mut self, r: &mut Reactor, tag: u64) {
-        self.0.on_immediate(r, tag)
-    }
-    fn on_shutdown(&mut self, r: &mut Reactor) {
-        self.0.on_shutdown(r)
-    }
-    fn on_message(&mut self, r: &mut Reactor, m: Box<dyn std::any::Any + Send>) {
-        if m.is::<Stop>() {
-            r.stop();
-        } else {
-            self.0.on_message(r, m)
-        }
-    }
-}
-
-/// The loop-wide handler beside a service: only stops the loop on [`Stop`]
-/// (the service owns every server and connection).
-struct StopOnly;
-
-impl Handler for StopOnly {
-    fn on_data(&mut self, _r: &mut Reactor, _c: ConnId, d: &mut netloop::BytesMut) {
-        d.clear();
-    }
-    fn on_message(&mut self, r: &mut Reactor, m: Box<dyn std::any::Any + Send>) {
-        if m.is::<Stop>() {
-            r.stop();
-        }
-    }
-}
-
-/// A reactor running `H` on its own thread, listening on 127.0.0.1:0.
-pub struct TestLoop {
-    pub addr: SocketAddr,
-    remote: netloop::Remote,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl TestLoop {
-    /// Start a loop whose handler is made by `make` (on the loop thread).
-    pub fn start<H, F>(opts: ListenOptions, make: F) -> TestLoop
-    where
-        H: Handler + 'static,
-        F: FnOnce() -> H + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut r = Reactor::new().expect("reactor");
-            let sid = r.listen(opts).expect("listen");
-            let addr = r.server_addr(sid).expect("addr");
-            tx.send((addr, r.remote())).expect("send addr");
-            let mut h = Wrap(make());
-            r.run_with(&mut h).expect("run");
-        });
-        let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
-        TestLoop {
-            addr,
-            remote,
-            thread: Some(thread),
-        }
-    }
-
-    /// Start a loop serving the service made by `make` (on the loop thread).
-    pub fn start_service<S, F>(opts: ListenOptions, make: F) -> TestLoop
-    where
-        S: Service,
-        F: FnOnce() -> S + Send + 'static,
-    {
-        let (tx, rx) = mpsc::channel();
-        let thread = std::thread::spawn(move || {
-            let mut r = Reactor::new().expect("reactor");
-            let sid = r.serve(opts, make()).expect("listen");
-            let addr = r.server_addr(sid).expect("addr");
-            tx.send((addr, r.remote())).expect("send addr");
-            r.run_with(&mut StopOnly).expect("run");
-        });
-        let (addr, remote) = rx.recv_timeout(TIMEOUT).expect("loop started");
-        TestLoop {
-            addr,
-            remote,
-            thread: Some(thread),
-        }
-    }
-
-    /// Post an application message to the loop.
-    pub fn post<M: Send + 'static>(&self, m: M) {
-        self.remote.post(Box::new(m));
-    }
-}
-
-impl Drop for TestLoop {
-    fn drop(&mut self) {
-        self.remote.post(Box::new(Stop));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
+/// The loops of the tests are [`ServiceLoop`]s: `TestLoop::start_service`
+/// (or `TestLoop::start`) serves a service on its own thread.
+pub type TestLoop = ServiceLoop;
 
 /// A connected blocking client with a read timeout.
 pub fn connect(addr: SocketAddr) -> TcpStream {
@@ -543,35 +396,31 @@ impl Drop for Proc {
     }
 }
 
-/// Stops a [`ServiceLoop`]'s loop on any message.
-struct StopService(mpsc::Sender<netloop::reactor::service::Remote<()>>);
+/// Stops a [`ServiceLoop`]'s loop on any message; hands its [`Remote`] over
+/// when added.
+struct StopService(mpsc::Sender<Remote<()>>);
 
-impl netloop::Service for StopService {
+impl Service for StopService {
     type Conn = ();
     type Tag = ();
     type Message = ();
-    fn on_start(&mut self, cx: &mut netloop::Cx<Self>) {
+    fn on_start(&mut self, cx: &mut Cx<Self>) {
         let _ = self.0.send(cx.remote());
     }
-    fn on_data(
-        &mut self,
-        _: &mut netloop::Cx<Self>,
-        _: ConnId,
-        _: &mut (),
-        d: &mut netloop::BytesMut,
-    ) {
+    fn on_data(&mut self, _: &mut Cx<Self>, _: ConnId, _: &mut (), d: &mut netloop::BytesMut) {
         d.clear();
     }
-    fn on_message(&mut self, cx: &mut netloop::Cx<Self>, _: ()) {
+    fn on_message(&mut self, cx: &mut Cx<Self>, _: ()) {
         cx.stop();
     }
 }
 
-/// [`TestLoop`] for a [`netloop::Service`]: a loop on its own thread
-/// serving the service on 127.0.0.1; stopped when dropped.
+/// A loop on its own thread, running [`Reactor::run`], serving one service
+/// on 127.0.0.1; stopped through a small control service's [`Remote`] when
+/// dropped.
 pub struct ServiceLoop {
     pub addr: SocketAddr,
-    stop: netloop::reactor::service::Remote<()>,
+    stop: Remote<()>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -579,7 +428,7 @@ impl ServiceLoop {
     /// Serve the service made by `make` (on the loop thread) with `opts`.
     pub fn start<S, F>(opts: ListenOptions, make: F) -> ServiceLoop
     where
-        S: netloop::Service,
+        S: Service,
         F: FnOnce() -> S + Send + 'static,
     {
         let (tx, rx) = mpsc::channel();
@@ -599,6 +448,15 @@ impl ServiceLoop {
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// [`ServiceLoop::start`], under the name the tests of services use.
+    pub fn start_service<S, F>(opts: ListenOptions, make: F) -> ServiceLoop
+    where
+        S: Service,
+        F: FnOnce() -> S + Send + 'static,
+    {
+        Self::start(opts, make)
     }
 }
 

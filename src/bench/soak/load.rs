@@ -37,7 +37,7 @@ use super::servers::Kind;
 use crate::bench::control::Outbox;
 use crate::bench::pattern::Pattern;
 use crate::codec::{encode_frame, FrameDecoder, LineDecoder};
-use crate::reactor::service::Remote;
+use crate::Remote;
 use crate::{ConnId, ConnectOptions, Cx, Reactor, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use serde_json::{json, Value};

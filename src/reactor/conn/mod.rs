@@ -29,7 +29,9 @@ pub struct Conn {
     pub state: State,
     /// The server that accepted it; `None` for outbound connections.
     pub server: Option<ServerId>,
-    /// The service its events go to, and where its state is.
+    /// The service its events go to, and where its state is. `None` only
+    /// for an outbound connection until the callback that opened it returns
+    /// (its events meanwhile are dropped, with a debug log).
     pub(crate) owner: Option<crate::reactor::Owner>,
     /// Bytes read but not yet consumed by the application.
     pub rbuf: BytesMut,

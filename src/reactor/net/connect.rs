@@ -19,7 +19,7 @@ use crate::reactor::config::ConnectOptions;
 use crate::reactor::remote::Inbox;
 use crate::reactor::timers::TimerEntry;
 use crate::reactor::token::{ConnId, Key, Kind};
-use crate::reactor::{Handler, Reactor};
+use crate::reactor::Reactor;
 use mio::Interest;
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
@@ -31,7 +31,7 @@ pub(crate) struct LookupJob {
     host: String,
     port: u16,
     local: Option<IpAddr>,
-    remote: crate::reactor::Remote,
+    remote: crate::reactor::remote::LoopWaker,
 }
 
 fn resolve(host: &str, port: u16) -> Result<SocketAddr, NetError> {
@@ -88,13 +88,10 @@ fn spawn_resolver() -> io::Result<mpsc::Sender<LookupJob>> {
 }
 
 impl Reactor {
-    /// `net.connect({host, port})`. Events follow: `lookup` (host names
-    /// only), then `connect` and `ready`, or `error` and `close(true)`.
-    pub fn connect(&mut self, host: &str, port: u16, opts: ConnectOptions) -> ConnId {
-        self.connect_unowned(host, port, opts)
-    }
-
-    /// `connect` without a service yet (the caller attaches one).
+    /// `net.connect({host, port})` without a service yet: the caller
+    /// ([`crate::Cx::connect`], [`Reactor::connect_with`]) attaches one
+    /// before its callback returns. Events follow: `lookup` (host names
+    /// only), then `connect`, or `error` and `close(true)`.
     pub(crate) fn connect_unowned(
         &mut self,
         host: &str,
@@ -140,7 +137,7 @@ impl Reactor {
             host: host.to_string(),
             port,
             local,
-            remote: self.remote(),
+            remote: self.loop_waker(),
         };
         match self.resolver.as_ref().map(|tx| tx.send(job)) {
             Some(Ok(())) => self.pending_lookups += 1,
@@ -151,9 +148,8 @@ impl Reactor {
         }
     }
 
-    pub(crate) fn lookup_done<H: Handler>(
+    pub(crate) fn lookup_done(
         &mut self,
-        h: &mut H,
         key: Key,
         result: Result<SocketAddr, NetError>,
         local: Option<IpAddr>,
@@ -167,7 +163,6 @@ impl Reactor {
             return; // destroyed or timed out meanwhile
         }
         self.emit_conn(
-            h,
             key,
             crate::reactor::service::ConnEvent::Lookup(result.as_ref().map(|a| *a)),
         );
@@ -220,7 +215,7 @@ impl Reactor {
     }
 
     /// A readiness event on a `Connecting` socket: did the connect finish?
-    pub(crate) fn finish_connect<H: Handler>(&mut self, h: &mut H, key: Key) {
+    pub(crate) fn finish_connect(&mut self, key: Key) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -268,7 +263,7 @@ impl Reactor {
         if idle.is_some() {
             self.set_idle_timeout(id, idle);
         }
-        self.emit_conn(h, key, crate::reactor::service::ConnEvent::Connect);
+        self.emit_conn(key, crate::reactor::service::ConnEvent::Connect);
         if self.conns.get(key).is_some_and(|c| !c.wq.is_empty()) {
             self.flush(key);
         }

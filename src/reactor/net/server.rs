@@ -21,7 +21,7 @@ use crate::reactor::config::{
 use crate::reactor::service::{ServerEvent, NO_STATE};
 use crate::reactor::timers::TimerEntry;
 use crate::reactor::token::{ConnId, Key, Kind, ServerId};
-use crate::reactor::{Handler, Reactor};
+use crate::reactor::Reactor;
 use mio::net::TcpListener;
 use mio::Interest;
 use std::io;
@@ -45,9 +45,8 @@ pub struct Server {
     pub accept_paused: bool,
     /// Next accept pause.
     pub backoff: Duration,
-    /// The service its connections and events go to (`None`: the loop-wide
-    /// handler).
-    pub(crate) owner: Option<Key>,
+    /// The service its connections and events go to.
+    pub(crate) owner: Key,
 }
 
 fn is_resource_exhaustion(e: &io::Error) -> bool {
@@ -68,17 +67,13 @@ fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
 }
 
 impl Reactor {
-    /// `server.listen(port, host, backlog)`. The address is known at once
-    /// ([`Reactor::server_addr`]); `on_listening` follows from the loop.
-    pub fn listen(&mut self, opts: ListenOptions) -> Result<ServerId, NetError> {
-        self.listen_owned(opts, None)
-    }
-
-    /// `listen` for `owner` (a service key, or the loop-wide handler).
+    /// `server.listen(port, host, backlog)` for the service `owner`
+    /// ([`Reactor::serve`], [`crate::Cx::listen`]). The address is known at
+    /// once ([`Reactor::server_addr`]); `on_listening` follows from the loop.
     pub(crate) fn listen_owned(
         &mut self,
         opts: ListenOptions,
-        owner: Option<Key>,
+        owner: Key,
     ) -> Result<ServerId, NetError> {
         let addr = (opts.host.as_str(), opts.port)
             .to_socket_addrs()
@@ -168,7 +163,7 @@ impl Reactor {
     }
 
     /// The accept loop (see the module docs).
-    pub(crate) fn accept<H: Handler>(&mut self, h: &mut H, key: Key) {
+    pub(crate) fn accept(&mut self, key: Key) {
         for _ in 0..ACCEPT_BUDGET {
             let Some(s) = self.servers.get_mut(key) else {
                 return;
@@ -187,7 +182,7 @@ impl Reactor {
                         self.stats.dropped += 1;
                         log::debug!("{}: over max_connections, dropped {peer}", ServerId(key));
                         let owner = s.owner;
-                        self.server_event(h, owner, ServerId(key), ServerEvent::Drop(peer));
+                        self.server_event(owner, ServerId(key), ServerEvent::Drop(peer));
                         continue;
                     }
                     s.conns += 1;
@@ -204,29 +199,23 @@ impl Reactor {
                         continue;
                     };
                     log::debug!("{id} accepted from {peer}");
-                    match owner {
-                        Some(svc) => {
-                            let sid = ServerId(key);
-                            let slot = self
-                                .with_host_raw(svc, |host, r| host.accept(r, sid, id))
-                                .unwrap_or(NO_STATE);
-                            self.set_owner(id.0, svc, slot);
-                            if slot == NO_STATE {
-                                // Refused: its events reach nobody.
-                                self.close_conn(id.0, None);
-                            }
-                            self.deliver_pending(h);
-                        }
-                        None => {
-                            h.on_connection(self, ServerId(key), id);
-                            self.deliver_pending(h);
-                        }
+                    let sid = ServerId(key);
+                    let slot = self
+                        .with_host_raw(owner, |host, r| host.accept(r, sid, id))
+                        .unwrap_or(NO_STATE);
+                    self.set_owner(id.0, owner, slot);
+                    if slot == NO_STATE {
+                        // Refused: its events reach nobody.
+                        self.close_conn(id.0, None);
                     }
+                    // The boundary of `connection`, once the connection
+                    // knows its service (a `drain` it caused goes there).
+                    self.deliver_pending();
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
-                    self.fd_exhausted(h, key, &e);
+                    self.fd_exhausted(key, &e);
                     return;
                 }
                 Err(e) => {
@@ -238,7 +227,7 @@ impl Reactor {
         self.park(Kind::Listener, key);
     }
 
-    fn fd_exhausted<H: Handler>(&mut self, h: &mut H, key: Key, e: &io::Error) {
+    fn fd_exhausted(&mut self, key: Key, e: &io::Error) {
         self.stats.fd_exhaustion += 1;
         // Free our reserve descriptor so accept() can succeed, then close what
         // is queued: those peers see a close instead of a hang.
@@ -274,8 +263,9 @@ impl Reactor {
         }
         self.arm(pause, TimerEntry::AcceptBackoff(key));
         let err = NetError::from_io("accept", e);
-        let owner = self.servers.get(key).and_then(|s| s.owner);
-        self.server_event(h, owner, ServerId(key), ServerEvent::Error(&err));
+        if let Some(owner) = self.servers.get(key).map(|s| s.owner) {
+            self.server_event(owner, ServerId(key), ServerEvent::Error(&err));
+        }
     }
 
     /// Register a connected stream and store it. `None` if registration failed.

@@ -638,7 +638,7 @@ impl Service for Upload {
             UploadTimer::AuthDeadline(c, s) | UploadTimer::AuthDelay(c, s) => (*c, s),
             UploadTimer::Header(c, s) => (*c, s),
         };
-        if cx.state(conn).is_none() {
+        if cx.reactor().state(conn).is_none() {
             return; // closed meanwhile (the auth delay is not cleared at close)
         }
         let mut s = shared.borrow_mut();

@@ -28,7 +28,7 @@
 //! exits.
 
 use super::store_name::candidates;
-use crate::reactor::service::Remote;
+use crate::Remote;
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
