@@ -160,6 +160,13 @@ impl fmt::Display for WriteError {
 
 impl std::error::Error for WriteError {}
 
+/// Report a fatal start-up error as one plain line on stderr, `error: MSG`
+/// (no log prefix, the cause said once), and return the failure status.
+pub fn fatal(msg: impl fmt::Display) -> std::process::ExitCode {
+    eprintln!("error: {msg}");
+    std::process::ExitCode::FAILURE
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,11 +190,4 @@ mod tests {
         let e = io::Error::from(io::ErrorKind::ConnectionReset);
         assert_eq!(NetError::from_io("read", &e).code, ErrorCode::ConnReset);
     }
-}
-
-/// Report a fatal start-up error as one plain line on stderr, `error: MSG`
-/// (no log prefix, the cause said once), and return the failure status.
-pub fn fatal(msg: impl fmt::Display) -> std::process::ExitCode {
-    eprintln!("error: {msg}");
-    std::process::ExitCode::FAILURE
 }
