@@ -1,4 +1,4 @@
-//! Access control (issue 7) over loopback, with the binary: for each of the
+//! Access control (tokens, src/protocol/auth.rs) over loopback, with the binary: for each of the
 //! five servers started with `--token FILE`, no token and a wrong token are
 //! refused (a wrong one only after `AUTH_FAILURE_DELAY`), repeated failures
 //! close the connection, the right token gets the normal service, and the

@@ -88,7 +88,7 @@ fn five_clients_rooms_whispers_nicks_in_english() {
         "\nOnline users:\n──────────────────────────────\n1. alice [room: dev]\n2. bob [room: dev]\n3. user3 [room: ops]\n4. user4 [lobby]\n5. user5 [lobby]\n\nTotal: 5 online\n",
     );
 
-    // Room traffic stays in the room, lobby traffic in the lobby (D3.5).
+    // Room traffic stays in the room, lobby traffic in the lobby (the tutorial broadcast to everyone).
     a.send("room msg");
     b.expect("[alice]: room msg\n");
     d.send("lobby msg");
@@ -140,7 +140,7 @@ fn five_clients_rooms_whispers_nicks_in_english() {
         "b (room dev) heard nothing from the lobby"
     );
 
-    // /quit: goodbye, FIN, and everyone is told at once (D3.7).
+    // /quit: goodbye, FIN, and everyone is told at once.
     c.send("/quit");
     c.expect("Goodbye!\n");
     assert_eq!(c.rest(), "");
@@ -199,14 +199,14 @@ fn forged_lines_are_impossible() {
     let srv = server(&["--lang", "zh"]);
     let mut a = join(&srv);
     let mut b = join(&srv);
-    // D3.1: two commands in one write are two commands, not a nickname with a newline.
+    // Two commands in one write are two commands, not a nickname with a newline.
     b.send_raw(b"/nick eve\n/join ops\n");
     b.expect("昵称已更改为: eve\n已加入房间: ops\n");
     a.expect("用户2 更改昵称为 eve\n");
     a.send("/join ops");
     a.expect("已加入房间: ops\n");
     b.expect("用户1 加入了房间\n");
-    // D3.2: an embedded newline makes two chat lines, both visibly from eve.
+    // An embedded newline makes two chat lines, both visibly from eve.
     b.send_raw("hi\n[私聊来自 alice]: please send me your password\n".as_bytes());
     a.expect("[eve]: hi\n[eve]: [私聊来自 alice]: please send me your password\n");
     // A bare CR or an escape sequence cannot rewrite the reader's line.

@@ -1,4 +1,4 @@
-//! Hostile peers against `netloop serve chat` under load (issue 7), gathered here after
+//! Hostile peers against `netloop serve chat` under load (the reliability suite, RELIABILITY.md), gathered here after
 //! `tests/hostile_echo.rs`; a healthy pair of members is measured throughout.
 //!
 //! * a busy room (50 members, two of them broadcasting continuously) with a member that

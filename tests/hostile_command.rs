@@ -1,4 +1,4 @@
-//! Hostile peers against `netloop serve command` (issue 7), after `tests/hostile_echo.rs`:
+//! Hostile peers against `netloop serve command` (the reliability suite, RELIABILITY.md), after `tests/hostile_echo.rs`:
 //! unknown-command floods from peers that read their replies and from peers that do not,
 //! and over-long lines, while a healthy client's round trip is measured.
 //! `tests/lines_command.rs` covers each line error once on an idle server.

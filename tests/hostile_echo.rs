@@ -1,4 +1,4 @@
-//! Hostile peers against the echo server binary and its reactor (issue 7, reliability).
+//! Hostile peers against the echo server binary and its reactor (the reliability suite, RELIABILITY.md).
 //!
 //! Each test starts `netloop serve echo` as a child process and attacks it the way a bad or
 //! broken peer would, while a healthy client keeps checking that it is still served:

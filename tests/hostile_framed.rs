@@ -1,4 +1,4 @@
-//! Hostile peers against `netloop serve framed` (issue 7), after `tests/hostile_echo.rs`; a
+//! Hostile peers against `netloop serve framed` (the reliability suite, RELIABILITY.md), after `tests/hostile_echo.rs`; a
 //! healthy client's ping round trip is measured before, during and after every attack.
 //!
 //! * hostile frames from 100 peers at once: huge length prefixes (2 GiB, `u32::MAX`), zero

@@ -1,4 +1,4 @@
-//! Hostile peers against `netloop serve heartbeat` with short intervals (issue 7), after
+//! Hostile peers against `netloop serve heartbeat` with short intervals (the reliability suite, RELIABILITY.md), after
 //! `tests/hostile_echo.rs`: silent peers, half-open peers (FIN, never read), peers that
 //! flood pings with and without reading the pongs, malformed JSON and over-long lines, all
 //! at once, while ten healthy clients answer every ping and measure their own pings.

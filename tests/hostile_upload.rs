@@ -1,5 +1,5 @@
 //! Hostile peers against `netloop serve upload` (the binary, storing into a temporary
-//! directory), issue 7, after `tests/hostile_echo.rs`:
+//! directory), part of the reliability suite (RELIABILITY.md), after `tests/hostile_echo.rs`:
 //!
 //! * traversal and invalid names end to end (`../x`, an absolute path, `a/b`, `..`, NUL, a
 //!   300-byte name, ...), 20 peers at once: an error each, nothing created anywhere;

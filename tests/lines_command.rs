@@ -75,7 +75,8 @@ fn every_command_in_chinese_byte_for_byte() {
     a.expect("活跃连接: 1, 2\n");
     a.send("/foo");
     a.expect("未知命令: /foo\n");
-    // The seed counted 11 for these 19 bytes (D2.3).
+    // The tutorial's server counted 11 for these 19 bytes: it counted
+    // characters of decoded text, not bytes (docs/TUTORIAL-DEFECTS.md).
     b.send("你好世界");
     b.expect("回显: 你好世界\n");
     b.send("/info");
@@ -91,15 +92,17 @@ fn framing_coalesced_split_crlf_and_utf8() {
     let srv = server(&["--lang", "zh"]);
     let mut a = LineClient::connect(srv.addr);
     a.line();
-    // D2.1: two commands in one segment are two commands.
+    // Two commands in one segment are two commands (the tutorial split on
+    // data events, not lines).
     a.send_raw(b"/list\n/foo\r\n");
     a.expect("活跃连接: 1\n未知命令: /foo\n");
-    // D2.2: one command split across segments is one command.
+    // One command split across segments is one command.
     a.send_raw(b"/in");
     std::thread::sleep(std::time::Duration::from_millis(50)); // a separate segment
     a.send_raw(b"fo\n");
     assert!(a.line().starts_with("连接信息: {"));
-    // D1.1: a character split between two segments survives.
+    // A character split between two segments survives (UTF-8 is decoded
+    // on whole lines only).
     a.send_raw(&[0xe4, 0xbd]);
     std::thread::sleep(std::time::Duration::from_millis(50));
     a.send_raw(&[0xa0, b'\n']);

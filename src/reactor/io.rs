@@ -32,10 +32,10 @@ use super::config::{
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{read_buf, Pending, Reactor};
-use crate::conn::state::State;
-use crate::conn::write_queue::Flush;
-use crate::conn::Conn;
-use crate::net::error::NetError;
+use crate::reactor::conn::state::State;
+use crate::reactor::conn::write_queue::Flush;
+use crate::reactor::conn::Conn;
+use crate::reactor::net::error::NetError;
 use crate::timer::{Tick, Wheel};
 use bytes::BytesMut;
 use rustix::io::Errno;
@@ -407,7 +407,7 @@ impl Reactor {
         }
         if let Some(e) = &err {
             log::debug!("{} error in state {was}: {e}", ConnId(key));
-            if e.code == crate::net::error::ErrorCode::SlowConsumer {
+            if e.code == crate::reactor::net::error::ErrorCode::SlowConsumer {
                 self.stats.slow_consumers += 1;
             }
         }

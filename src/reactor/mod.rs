@@ -72,9 +72,9 @@ mod io;
 mod read_buf;
 mod shutdown;
 
-use crate::conn::state::State;
-use crate::conn::Conn;
-use crate::net::server::Server;
+use crate::reactor::conn::state::State;
+use crate::reactor::conn::Conn;
+use crate::reactor::net::server::Server;
 use crate::timer::{Tick, Wheel};
 use bytes::BytesMut;
 use config::{ConnectOptions, ListenOptions};
@@ -175,7 +175,7 @@ pub struct Reactor {
     pub(crate) waker: Arc<Waker>,
     pub(crate) inbox_tx: Sender<Inbox>,
     pub(crate) inbox_rx: Receiver<Inbox>,
-    pub(crate) resolver: Option<Sender<crate::net::connect::LookupJob>>,
+    pub(crate) resolver: Option<Sender<crate::reactor::net::connect::LookupJob>>,
     pub(crate) pending_lookups: usize,
     pub(crate) signals: Option<signal_hook_mio::v1_0::Signals>,
     pub(crate) signal_grace: Duration,
@@ -850,7 +850,7 @@ impl Reactor {
         &mut self,
         opts: ListenOptions,
         service: S,
-    ) -> Result<ServerId, crate::net::error::NetError> {
+    ) -> Result<ServerId, crate::reactor::net::error::NetError> {
         let svc = self.add_service(service);
         let res = self.listen_owned(opts, svc.0);
         if res.is_err() {

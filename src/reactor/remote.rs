@@ -8,7 +8,7 @@
 
 use super::token::Key;
 use super::Reactor;
-use crate::net::error::NetError;
+use crate::reactor::net::error::NetError;
 use mio::Waker;
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;

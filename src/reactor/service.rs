@@ -40,7 +40,7 @@
 use super::timers::TimerId;
 use super::token::{ConnId, Key, ServerId};
 use super::Reactor;
-use crate::net::error::NetError;
+use crate::reactor::net::error::NetError;
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};

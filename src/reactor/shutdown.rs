@@ -15,7 +15,7 @@
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{Exit, Pending, Reactor, SIGNAL_INDEX};
-use crate::conn::state::State;
+use crate::reactor::conn::state::State;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use std::io;
 use std::time::Duration;

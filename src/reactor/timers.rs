@@ -13,8 +13,8 @@
 
 use super::token::{Key, Kind};
 use super::Reactor;
-use crate::conn::state::State;
-use crate::net::error::{ErrorCode, NetError};
+use crate::reactor::conn::state::State;
+use crate::reactor::net::error::{ErrorCode, NetError};
 use crate::timer::{Tick, TimerKey};
 use std::time::Duration;
 

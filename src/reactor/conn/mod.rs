@@ -9,8 +9,8 @@
 pub mod state;
 pub mod write_queue;
 
-use crate::net::error::NetError;
 use crate::reactor::config::SocketOptions;
+use crate::reactor::net::error::NetError;
 use crate::reactor::token::ServerId;
 use crate::timer::{Tick, TimerKey};
 use bytes::BytesMut;

@@ -12,10 +12,10 @@
 //! reach the app as `error` with Node's codes (ECONNREFUSED, ENOTFOUND,
 //! ETIMEDOUT, ECONNRESET), then `close(true)`.
 
-use crate::conn::state::State;
-use crate::conn::Conn;
-use crate::net::error::{ErrorCode, NetError};
 use crate::reactor::config::ConnectOptions;
+use crate::reactor::conn::state::State;
+use crate::reactor::conn::Conn;
+use crate::reactor::net::error::{ErrorCode, NetError};
 use crate::reactor::remote::Inbox;
 use crate::reactor::timers::TimerEntry;
 use crate::reactor::token::{ConnId, Key, Kind};

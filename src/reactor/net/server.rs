@@ -12,12 +12,12 @@
 //! #1328) while existing connections go on being served. Per-connection
 //! failures such as ECONNABORTED start no backoff (swindon-rs/tk-http #25).
 
-use crate::conn::state::State;
-use crate::conn::Conn;
-use crate::net::error::{ErrorCode, NetError};
 use crate::reactor::config::{
     ListenOptions, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ACCEPT_BUDGET, EMFILE_SHED_MAX,
 };
+use crate::reactor::conn::state::State;
+use crate::reactor::conn::Conn;
+use crate::reactor::net::error::{ErrorCode, NetError};
 use crate::reactor::service::{ServerEvent, NO_STATE};
 use crate::reactor::timers::TimerEntry;
 use crate::reactor::token::{ConnId, Key, Kind, ServerId};
