@@ -470,8 +470,10 @@ impl Service for HeartbeatServer {
             data.clear();
             return;
         }
-        // Corked by the session: the replies to a pipelined batch leave in
+        // Corked around the session's own cork: the replies to a pipelined
+        // batch, and the ping that rides along with them (below), leave in
         // one writev, not one write() each.
+        cx.cork(conn);
         let mut replied = false;
         let lang = self.cfg.lang;
         framed.decode_all(cx, conn, data, |cx, item| match item {
@@ -494,12 +496,14 @@ impl Service for HeartbeatServer {
         });
         if c.closing {
             data.clear();
+            cx.uncork(conn);
             return;
         }
         // Paused: the rest is delivered again at resume, and answered then.
         if replied && !cx.is_paused(conn) {
             self.ride_along(cx, client, c);
         }
+        cx.uncork(conn);
     }
 
     fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut HeartbeatConn) {
