@@ -36,7 +36,7 @@
 # Peer bare runs examples/bare_echo.rs (BARE_BIN; a plain mio poll loop,
 # the floor for the loop-overhead comparison); not in the default peers.
 # --no-build: use NETLOOP_BIN and TOKIO_BIN (default: the release builds)
-# as they are; a missing tokio binary skips that peer (tests/compare_quick.rs
+# as they are; a missing tokio binary skips that peer (tests/bench/compare_quick.rs
 # runs the script this way on the debug builds `cargo test` already made).
 set -euo pipefail
 cd "$(dirname "$0")/../.."

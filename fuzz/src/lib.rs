@@ -2,7 +2,7 @@
 //! byte stream and a way to split that stream into reads, plus the decoder and parser drivers
 //! with their invariant checks (lines, frames, upload header; chat commands, heartbeat
 //! messages, framed JSON messages, the metrics HTTP request). The same invariants run as
-//! property tests in `tests/codec_properties.rs` and `tests/codec_properties_more.rs`; here
+//! property tests in `tests/codec/properties.rs` and `tests/codec/properties_more.rs`; here
 //! libFuzzer's coverage feedback explores them for hours.
 //!
 //! Input layout: byte 0 picks the decoder's limit, byte 1 the number `n` (1–8) of read sizes,

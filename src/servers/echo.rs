@@ -53,7 +53,7 @@ impl Service for Echo {
             let _ = cx.end(conn);
             // The idle timeout is one-shot until activity, and our FIN is no
             // activity: re-arm it, or a peer that never answers the FIN is
-            // kept forever (tests/regressions.rs).
+            // kept forever (tests/reactor/regressions.rs).
             let after = cx.idle_timeout(conn);
             cx.set_idle_timeout(conn, after);
         } else {

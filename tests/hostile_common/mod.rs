@@ -1,4 +1,4 @@
-//! Helpers shared by the `hostile_*` suites (after `tests/hostile_echo.rs`): the serial lock,
+//! Helpers shared by the `hostile_*` suites (after `tests/servers/echo/hostile.rs`): the serial lock,
 //! latency statistics, descriptor counts of the child, sockets with small buffers or a
 //! reset-on-close linger.
 #![allow(dead_code)]

@@ -1,0 +1,12 @@
+//! The load generator and the comparison scripts.
+//!
+//! One test binary for `src/bench`, one module per part: `cargo test
+//! --test bench NAME` runs the tests whose path contains NAME.
+
+#[allow(dead_code)]
+#[path = "../util/mod.rs"]
+mod util;
+
+mod compare_quick;
+mod soak;
+mod workloads;

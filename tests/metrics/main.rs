@@ -1,0 +1,11 @@
+//! Loop metrics: the counters and the HTTP endpoint.
+//!
+//! One test binary for `src/metrics`, one module per part: `cargo test
+//! --test metrics NAME` runs the tests whose path contains NAME.
+
+#[allow(dead_code)]
+#[path = "../util/mod.rs"]
+mod util;
+
+mod counts;
+mod http;

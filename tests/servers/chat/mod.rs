@@ -1,0 +1,3 @@
+mod hostile;
+mod server;
+mod slow_consumer;
