@@ -234,10 +234,12 @@ impl Reactor {
     }
 
     fn pause_until_drain(&mut self, src: ConnId, dst: ConnId) {
-        let Some(d) = self.conns.get_mut(dst.0) else {
+        if self.conns.get(dst.0).is_none() {
             return;
-        };
-        d.resume_on_drain = Some(src.0);
+        }
+        // Kept beside the connections, not in each: an idle connection
+        // should not pay for a pipe it is not in.
+        self.piped.insert(dst.0, src.0);
         self.pause(src);
     }
 

@@ -185,6 +185,9 @@ pub struct Reactor {
     pub(crate) watched: slab::Slab<(std::os::fd::RawFd, Target)>,
     pub(crate) stats: LoopStats,
     pub(crate) clock: PhaseClock,
+    /// Pipes waiting for a drain: destination -> the source
+    /// [`Reactor::pipe_write`] paused, resumed at the destination's `drain`.
+    pub(crate) piped: HashMap<Key, Key>,
     /// Events returned by the last poll (dispatched in phase 4).
     pub(crate) polled: u64,
     pub(crate) trace: Option<trace::TraceLimiter>,
@@ -251,6 +254,7 @@ impl Reactor {
             stats: LoopStats::default(),
             clock: PhaseClock::new(now),
             polled: 0,
+            piped: HashMap::new(),
             trace: None,
         })
     }
@@ -715,6 +719,9 @@ impl Reactor {
                 }
                 self.stats.closed += 1;
                 n += 1;
+                if !self.piped.is_empty() {
+                    self.piped.remove(&key);
+                }
                 if let Some(c) = self.conns.remove(key) {
                     if let Some(sid) = c.server {
                         self.server_conn_closed(sid.0);
@@ -758,7 +765,7 @@ impl Reactor {
                     if let Some(c) = self.conns.get_mut(id.0) {
                         c.need_drain = false;
                         if c.state != State::Closed {
-                            if let Some(src) = c.resume_on_drain.take() {
+                            if let Some(src) = self.piped.remove(&id.0) {
                                 self.resume(ConnId(src));
                             }
                             self.emit_conn(id.0, service::ConnEvent::Drain);

@@ -475,10 +475,53 @@ pub(crate) enum ServerEvent<'a> {
     Close,
 }
 
+/// The states of a service's connections: a vector of slots and a free
+/// list. (A `slab::Slab` entry is at least a `usize` and a tag, 16 bytes even
+/// for a `()` state; here a `()` state costs one byte, so an idle connection
+/// of a stateless service stays small.)
+pub(crate) struct States<T> {
+    slots: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for States<T> {
+    fn default() -> Self {
+        States {
+            slots: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<T> States<T> {
+    fn insert(&mut self, v: T) -> usize {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(v);
+                i as usize
+            }
+            None => {
+                self.slots.push(Some(v));
+                self.slots.len() - 1
+            }
+        }
+    }
+
+    fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.slots.get_mut(i)?.as_mut()
+    }
+
+    fn try_remove(&mut self, i: usize) -> Option<T> {
+        let v = self.slots.get_mut(i)?.take()?;
+        self.free.push(i as u32);
+        Some(v)
+    }
+}
+
 /// A service with its typed storage.
 pub(crate) struct Hosted<S: Service> {
     pub(crate) service: S,
-    pub(crate) states: slab::Slab<S::Conn>,
+    pub(crate) states: States<S::Conn>,
     pub(crate) own: Parts<S>,
 }
 
@@ -498,7 +541,7 @@ impl<S: Service> Hosted<S> {
         let (tx, rx) = mpsc::channel();
         Hosted {
             service,
-            states: slab::Slab::new(),
+            states: States::default(),
             own: Parts {
                 key,
                 tags: slab::Slab::new(),
@@ -534,7 +577,7 @@ impl<S: Service> Hosted<S> {
 /// states unless one of them is lent to the running callback.
 pub(crate) struct View<'a, S: Service> {
     pub(crate) parts: &'a mut Parts<S>,
-    pub(crate) states: Option<&'a mut slab::Slab<S::Conn>>,
+    pub(crate) states: Option<&'a mut States<S::Conn>>,
 }
 
 impl<S: Service> Own<S> for View<'_, S> {

@@ -53,8 +53,6 @@ pub struct Conn {
     pub redeliver: bool,
     /// `write()` returned false; emit `drain` below the low-water mark.
     pub need_drain: bool,
-    /// `pipe_write` paused this connection's source: `drain` resumes it.
-    pub(crate) resume_on_drain: Option<crate::reactor::token::Key>,
     /// On the loop's flush list: bytes queued by a callback wait for the
     /// end of the phase, to leave in one `writev`.
     pub in_flush_list: bool,
@@ -111,7 +109,6 @@ impl Conn {
             in_ready: false,
             redeliver: false,
             need_drain: false,
-            resume_on_drain: None,
             in_flush_list: false,
             end_after_connect: false,
             corked: 0,
