@@ -3,7 +3,6 @@
 //! One test binary for `src/reactor`, one module per part: `cargo test
 //! --test reactor NAME` runs the tests whose path contains NAME.
 
-#[allow(dead_code)]
 #[path = "../util/mod.rs"]
 mod util;
 

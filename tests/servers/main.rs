@@ -4,13 +4,10 @@
 //! One test binary for `src/servers`, one module per part: `cargo test
 //! --test servers NAME` runs the tests whose path contains NAME.
 
-#[allow(dead_code)]
 #[path = "../hostile_common/mod.rs"]
 mod hostile_common;
-#[allow(dead_code)]
 #[path = "../lineclient/mod.rs"]
 mod lineclient;
-#[allow(dead_code)]
 #[path = "../util/mod.rs"]
 mod util;
 
