@@ -261,33 +261,32 @@ fn main() -> ExitCode {
                 common,
                 banner: false,
                 ..
-            } => serve_service(&common, netloop::servers::echo::Echo),
+            } => serve_service(&common, |_| netloop::servers::echo::Echo),
             ServeApp::Echo {
                 common,
                 banner: true,
                 line,
-            } => serve_service(
-                &common,
-                netloop::servers::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
-            ),
+            } => serve_service(&common, |_| {
+                netloop::servers::banner_echo::BannerEcho::new(line.catalog(), line.max_line)
+            }),
             ServeApp::Command { common, line, auth } => serve_guarded(
                 &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
-                netloop::servers::command::CommandServer::new(line.catalog(), line.max_line),
+                |_| netloop::servers::command::CommandServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Chat { common, line, auth } => serve_guarded(
                 &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
-                netloop::servers::chat::ChatServer::new(line.catalog(), line.max_line),
+                |_| netloop::servers::chat::ChatServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Halfclose { common, line } => serve_service_with(
                 &common,
                 |o| o.socket.allow_half_open = true,
-                netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
+                |_| netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
             ),
             ServeApp::Framed {
                 common,
@@ -300,8 +299,9 @@ fn main() -> ExitCode {
                     lang: lang.lang,
                 };
                 let cat = netloop::protocol::catalog::Catalog::new(cfg.lang);
-                let server = netloop::servers::framed::Framed::new(cfg);
-                serve_guarded(&common, &auth, AuthWire::Frame, cat, server)
+                serve_guarded(&common, &auth, AuthWire::Frame, cat, |_| {
+                    netloop::servers::framed::Framed::new(cfg.clone())
+                })
             }
             ServeApp::Heartbeat {
                 common,
@@ -325,7 +325,7 @@ fn main() -> ExitCode {
                     &auth,
                     AuthWire::JsonLine,
                     cat,
-                    HeartbeatServer::new(cfg),
+                    |_| HeartbeatServer::new(cfg.clone()),
                 )
             }
             ServeApp::Upload {

@@ -27,6 +27,8 @@
 //! for them on its hot path (the loop's connection counts include them).
 
 use super::prometheus;
+use super::workers::{Snapshot, SnapshotRequest, WorkerBoard, GATHER_TIMEOUT};
+use super::LoopMetrics;
 use crate::net::error::NetError;
 use crate::reactor::config::{ListenOptions, SocketOptions, ACCEPT_BUDGET};
 use crate::{BytesMut, ConnId, Cx, Reactor, ServerId, Service, TimerId};
@@ -245,7 +247,11 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
 /// Listen for scrapes on `addr` with the endpoint's limits: a server of
 /// its own, beside whatever else the loop runs.
 pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError> {
-    let opts = ListenOptions {
+    r.serve(endpoint_options(addr), MetricsEndpoint::default())
+}
+
+fn endpoint_options(addr: &MetricsAddr) -> ListenOptions {
+    ListenOptions {
         host: addr.host.clone(),
         port: addr.port,
         max_connections: Some(MAX_CONNECTIONS),
@@ -254,8 +260,21 @@ pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError>
             ..SocketOptions::default()
         },
         ..ListenOptions::default()
+    }
+}
+
+/// [`listen`] for a process of several workers: each scrape gathers every
+/// worker's figures through `board` ([`super::workers`]).
+pub fn listen_workers(
+    r: &mut Reactor,
+    addr: &MetricsAddr,
+    board: WorkerBoard,
+) -> Result<ServerId, NetError> {
+    let endpoint = MetricsEndpoint {
+        board: Some(board),
+        ..MetricsEndpoint::default()
     };
-    r.serve(opts, MetricsEndpoint::default())
+    r.serve(endpoint_options(addr), endpoint)
 }
 
 /// A scrape connection: the request head being read, then `None` once
@@ -282,6 +301,30 @@ pub struct MetricsEndpoint {
     /// oldest).
     heads: BTreeMap<u64, ConnId>,
     next_seq: u64,
+    /// With several workers: where their figures are asked for.
+    board: Option<WorkerBoard>,
+    /// Scrapes waiting for the workers' figures, by gather id.
+    gathers: BTreeMap<u64, Gather>,
+    next_gather: u64,
+}
+
+/// A scrape waiting for the workers' answers.
+#[derive(Debug)]
+struct Gather {
+    conn: ConnId,
+    head_only: bool,
+    asked: usize,
+    got: Vec<(usize, LoopMetrics)>,
+    deadline: TimerId,
+}
+
+/// What the endpoint's timers are for.
+#[derive(Copy, Clone, Debug)]
+pub enum EndpointTimer {
+    /// A connection's request head is late.
+    Head(ConnId),
+    /// A gather of the workers' figures is late.
+    Gather(u64),
 }
 
 impl MetricsEndpoint {
@@ -290,6 +333,30 @@ impl MetricsEndpoint {
         self.head_done(cx, st);
         if reply != (Reply::Metrics { head_only: false }) {
             log::debug!("metrics: {c} {reply:?}");
+        }
+        if let (Reply::Metrics { head_only }, Some(board)) = (reply, &self.board) {
+            let agents: Vec<_> = board.agents().into_iter().flatten().collect();
+            self.next_gather += 1;
+            let gather = self.next_gather;
+            let me = cx.remote();
+            for agent in &agents {
+                agent.post(SnapshotRequest {
+                    gather,
+                    reply: me.clone(),
+                });
+            }
+            let deadline = cx.set_timeout(GATHER_TIMEOUT, EndpointTimer::Gather(gather));
+            self.gathers.insert(
+                gather,
+                Gather {
+                    conn: c,
+                    head_only,
+                    asked: agents.len(),
+                    got: Vec::with_capacity(agents.len()),
+                    deadline,
+                },
+            );
+            return;
         }
         let bytes = response(reply, || {
             // The loop's figures, then the process's own (`process_*`,
@@ -303,6 +370,38 @@ impl MetricsEndpoint {
         let _ = cx.end_with(c, bytes);
     }
 
+    /// Answer a gather with the figures that arrived.
+    fn finish_gather(&mut self, cx: &mut Cx<'_, Self>, gather: u64) {
+        let Some(mut g) = self.gathers.remove(&gather) else {
+            return;
+        };
+        cx.clear_timer(g.deadline);
+        if g.got.len() < g.asked {
+            log::warn!(
+                "metrics: {} of {} workers answered within {GATHER_TIMEOUT:?}",
+                g.got.len(),
+                g.asked
+            );
+        }
+        if !cx.is_writable(g.conn) {
+            return;
+        }
+        g.got.sort_by_key(|(w, _)| *w);
+        let bytes = response(
+            Reply::Metrics {
+                head_only: g.head_only,
+            },
+            || {
+                let mut text = super::workers::render(&g.got);
+                text.push_str(&super::process::render(
+                    &super::process::ProcessMetrics::read(),
+                ));
+                text
+            },
+        );
+        let _ = cx.end_with(g.conn, bytes);
+    }
+
     /// `st` is no longer reading a head: forget its scanner and deadline.
     fn head_done(&mut self, cx: &mut Cx<'_, Self>, st: &mut Scrape) {
         if let Some(h) = st.head.take() {
@@ -314,9 +413,8 @@ impl MetricsEndpoint {
 
 impl Service for MetricsEndpoint {
     type Conn = Scrape;
-    /// A head deadline, by connection.
-    type Tag = ConnId;
-    type Message = ();
+    type Tag = EndpointTimer;
+    type Message = Snapshot;
 
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: SocketAddr) {
         log::info!("metrics endpoint at http://{addr}/metrics");
@@ -337,7 +435,7 @@ impl Service for MetricsEndpoint {
         self.next_seq += 1;
         let seq = self.next_seq;
         self.heads.insert(seq, c);
-        let deadline = cx.set_timeout(HEAD_DEADLINE, c);
+        let deadline = cx.set_timeout(HEAD_DEADLINE, EndpointTimer::Head(c));
         Some(Scrape {
             head: Some(Head {
                 scanner: RequestScanner::default(),
@@ -379,7 +477,21 @@ impl Service for MetricsEndpoint {
         self.head_done(cx, &mut st);
     }
 
-    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, c: ConnId) {
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, snap: Snapshot) {
+        let Some(g) = self.gathers.get_mut(&snap.gather) else {
+            return; // answered late: the scrape already went out
+        };
+        g.got.push((snap.worker, *snap.metrics));
+        if g.got.len() >= g.asked {
+            self.finish_gather(cx, snap.gather);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, t: EndpointTimer) {
+        let c = match t {
+            EndpointTimer::Head(c) => c,
+            EndpointTimer::Gather(g) => return self.finish_gather(cx, g),
+        };
         // The head did not complete in time. The timer is cleared with the
         // head, so `c` is still reading one; answer it if it can be.
         if let Some(seq) = self.heads.iter().find(|(_, &v)| v == c).map(|(&k, _)| k) {

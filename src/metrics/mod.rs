@@ -22,6 +22,7 @@ pub mod http;
 pub mod process;
 pub mod procstat;
 pub mod prometheus;
+pub mod workers;
 
 // The loop's own statistics live with the loop; re-exported here, where
 // the exporters read them.

@@ -47,6 +47,12 @@ pub const WRITE_BUDGET_BYTES: usize = READ_BUDGET_BYTES;
 /// backlog sits there with no further edge).
 pub const ACCEPT_BUDGET: usize = 64;
 
+/// At shutdown, rounds of [`ACCEPT_BUDGET`] accepts taken from a listener's
+/// queue before it is closed: 64 × 64 = 4096, the kernel's default
+/// `somaxconn`, so a full default backlog is taken in; a flood that keeps
+/// refilling it cannot hold the shutdown.
+pub const SHUTDOWN_ACCEPT_ROUNDS: usize = 64;
+
 /// Capacity of the `Events` array handed to `epoll_wait`.
 pub const EVENTS_CAPACITY: usize = 1024;
 
@@ -128,6 +134,11 @@ pub struct ListenOptions {
     pub max_connections: Option<usize>,
     /// Options given to every accepted socket.
     pub socket: SocketOptions,
+    /// Set `SO_REUSEPORT`, so several listeners (one per worker thread or
+    /// process) can bind the same address and the kernel spreads new
+    /// connections among them. Linux only lets sockets of the same
+    /// effective user join such a group.
+    pub reuse_port: bool,
 }
 
 impl ListenOptions {
@@ -148,6 +159,7 @@ impl Default for ListenOptions {
             backlog: DEFAULT_BACKLOG,
             max_connections: None,
             socket: SocketOptions::default(),
+            reuse_port: false,
         }
     }
 }

@@ -90,6 +90,7 @@ use std::time::{Duration, Instant};
 use timers::{AppTimer, TimerEntry};
 use token::{ConnId, GenCounter, GenSlab, Key, Kind, ServerId};
 
+pub use remote::LoopHandle;
 pub use service::{Cx, Remote, Service, ServiceId};
 pub use timers::TimerId;
 
@@ -831,6 +832,16 @@ impl Reactor {
     /// events of the servers and connections it opens.
     pub fn add_service<S: Service>(&mut self, service: S) -> ServiceId {
         self.add_hosted(service, |_, _| {}).0
+    }
+
+    /// [`Reactor::add_service`], returning also a [`Remote`] that posts to
+    /// the new service's `on_message` from any thread (how the other
+    /// workers of a process reach this one).
+    pub fn add_service_with_remote<S: Service>(
+        &mut self,
+        service: S,
+    ) -> (ServiceId, Remote<S::Message>) {
+        self.add_hosted(service, |r, hosted| hosted.remote(r))
     }
 
     /// Add a service; `first` runs before its `on_start` (to give it a

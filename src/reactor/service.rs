@@ -552,6 +552,11 @@ impl<S: Service> Hosted<S> {
         }
     }
 
+    /// A [`Remote`] to this service.
+    pub(crate) fn remote(&self, r: &Reactor) -> Remote<S::Message> {
+        self.own.remote(r)
+    }
+
     /// Store the states of connections made during the last callback and
     /// tell the loop where they are.
     fn settle(&mut self, r: &mut Reactor) {

@@ -14,6 +14,7 @@
 
 use crate::reactor::config::{
     ListenOptions, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ACCEPT_BUDGET, EMFILE_SHED_MAX,
+    SHUTDOWN_ACCEPT_ROUNDS,
 };
 use crate::reactor::conn::state::State;
 use crate::reactor::conn::Conn;
@@ -54,12 +55,17 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
 }
 
-fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+fn bind_listener(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Node sets SO_REUSEADDR on every server socket: restart without waiting
     // out TIME_WAIT.
     sock.set_reuse_address(true)?;
+    if reuse_port {
+        // One listener per worker on the same port; the kernel hashes each
+        // new connection's addresses and ports to one of them (LWN 542629).
+        sock.set_reuse_port(true)?;
+    }
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
@@ -86,7 +92,7 @@ impl Reactor {
             })?
             .next()
             .ok_or_else(|| NetError::new(ErrorCode::NotFound, "getaddrinfo", opts.host.clone()))?;
-        let mut listener = bind_listener(addr, opts.backlog)
+        let mut listener = bind_listener(addr, opts.backlog, opts.reuse_port)
             .map_err(|e| NetError::new(ErrorCode::from_io(&e), "listen", format!("{addr}: {e}")))?;
         let addr = listener
             .local_addr()
@@ -164,15 +170,37 @@ impl Reactor {
 
     /// The accept loop (see the module docs).
     pub(crate) fn accept(&mut self, key: Key) {
-        for _ in 0..ACCEPT_BUDGET {
-            let Some(s) = self.servers.get_mut(key) else {
-                return;
-            };
-            if s.accept_paused {
+        if self.accept_some(key) {
+            self.park(Kind::Listener, key);
+        }
+    }
+
+    /// Accept what the kernel has already queued for `key`, before its
+    /// listener is closed. Closing a listener resets every connection still
+    /// in its accept queue, although those clients saw their handshake
+    /// complete (LWN 542629; envoy #8031 for `SO_REUSEPORT` groups). Taken
+    /// in, they are ended cleanly by the drain like every other connection.
+    pub(crate) fn accept_queued(&mut self, key: Key) {
+        for _ in 0..SHUTDOWN_ACCEPT_ROUNDS {
+            if !self.accept_some(key) {
                 return;
             }
+        }
+    }
+
+    /// Accept up to [`ACCEPT_BUDGET`] connections. True if the budget ran
+    /// out (more may be queued), false once the queue is empty or the
+    /// listener cannot accept now.
+    fn accept_some(&mut self, key: Key) -> bool {
+        for _ in 0..ACCEPT_BUDGET {
+            let Some(s) = self.servers.get_mut(key) else {
+                return false;
+            };
+            if s.accept_paused {
+                return false;
+            }
             let Some(listener) = s.listener.as_ref() else {
-                return;
+                return false;
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
@@ -212,11 +240,11 @@ impl Reactor {
                     // knows its service (a `drain` it caused goes there).
                     self.deliver_pending();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
                     self.fd_exhausted(key, &e);
-                    return;
+                    return false;
                 }
                 Err(e) => {
                     // ECONNABORTED and friends: that peer is gone, go on.
@@ -224,7 +252,7 @@ impl Reactor {
                 }
             }
         }
-        self.park(Kind::Listener, key);
+        true
     }
 
     fn fd_exhausted(&mut self, key: Key, e: &io::Error) {
