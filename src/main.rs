@@ -274,14 +274,35 @@ fn main() -> ExitCode {
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
-                |_| netloop::servers::command::CommandServer::new(line.catalog(), line.max_line),
+                {
+                    use netloop::servers::command::{CommandServer, SessionRegistry};
+                    let registry = std::sync::Arc::new(SessionRegistry::default());
+                    move |w: netloop::workers::Worker| {
+                        if w.count > 1 {
+                            CommandServer::with_registry(line.catalog(), line.max_line, registry.clone())
+                        } else {
+                            CommandServer::new(line.catalog(), line.max_line)
+                        }
+                    }
+                },
             ),
             ServeApp::Chat { common, line, auth } => serve_guarded(
                 &common,
                 &auth,
                 AuthWire::Line,
                 line.catalog(),
-                |_| netloop::servers::chat::ChatServer::new(line.catalog(), line.max_line),
+                {
+                    use netloop::servers::chat::ChatServer;
+                    use netloop::servers::chat_backplane::{Backplane, InProcess};
+                    let plane: std::sync::Arc<dyn Backplane> = std::sync::Arc::new(InProcess::new());
+                    move |w: netloop::workers::Worker| {
+                        if w.count > 1 {
+                            ChatServer::with_backplane(line.catalog(), line.max_line, plane.clone(), w.index)
+                        } else {
+                            ChatServer::new(line.catalog(), line.max_line)
+                        }
+                    }
+                },
             ),
             ServeApp::Halfclose { common, line } => serve_service_with(
                 &common,
@@ -325,7 +346,18 @@ fn main() -> ExitCode {
                     &auth,
                     AuthWire::JsonLine,
                     cat,
-                    |_| HeartbeatServer::new(cfg.clone()),
+                    {
+                        let shared = std::sync::Arc::new(
+                            netloop::servers::heartbeat::server::SharedClients::default(),
+                        );
+                        move |w: netloop::workers::Worker| {
+                            if w.count > 1 {
+                                HeartbeatServer::with_shared(cfg.clone(), shared.clone())
+                            } else {
+                                HeartbeatServer::new(cfg.clone())
+                            }
+                        }
+                    },
                 )
             }
             ServeApp::Upload {

@@ -37,6 +37,7 @@
 //! everyone it was disconnected. Memory per member is therefore bounded by the
 //! cap. Replies to the sender itself pause its reading at the high-water mark.
 
+use super::chat_backplane::{Backplane, Place, Relay, RoomError};
 use super::chat_command::{self, Command, CommandError};
 use super::lines::{close_idle, grace_expired, Line, LineReader};
 use crate::framed::Flow;
@@ -45,6 +46,7 @@ use crate::protocol::text::{fold, is_invisible, name_key, sanitize, strip_invisi
 use crate::{ConnId, Cx, ErrorCode, NetError, Reactor, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Longest nickname or room name, in characters: long enough for real names,
 /// short enough to keep `/list` lines readable.
@@ -144,6 +146,15 @@ pub struct ChatServer {
     room_names: HashMap<String, String>,
     /// Active members in no room.
     lobby: BTreeSet<ConnId>,
+    /// With several workers: the shared part ([`super::chat_backplane`]).
+    plane: Option<Plane>,
+}
+
+/// This worker's place on the backplane.
+#[derive(Clone, Debug)]
+struct Plane {
+    bp: Arc<dyn Backplane>,
+    worker: usize,
 }
 
 impl ChatServer {
@@ -158,6 +169,30 @@ impl ChatServer {
             rooms: BTreeMap::new(),
             room_names: HashMap::new(),
             lobby: BTreeSet::new(),
+            plane: None,
+        }
+    }
+
+    /// A server that is worker `worker` of several sharing `backplane`:
+    /// nicknames, ids, rooms, `/list` and relaying span all of them.
+    pub fn with_backplane(
+        cat: Catalog,
+        max_line: usize,
+        backplane: Arc<dyn Backplane>,
+        worker: usize,
+    ) -> ChatServer {
+        let mut s = ChatServer::new(cat, max_line);
+        s.plane = Some(Plane {
+            bp: backplane,
+            worker,
+        });
+        s
+    }
+
+    /// Post `msg` for `place` to the other workers.
+    fn publish(&self, place: Place, msg: &Bytes) {
+        if let Some(p) = &self.plane {
+            p.bp.publish(p.worker, place, msg.clone());
         }
     }
 
@@ -173,11 +208,11 @@ impl ChatServer {
     fn fan_out<'a>(
         r: &mut Reactor,
         targets: impl Iterator<Item = &'a ConnId>,
-        except: ConnId,
+        except: Option<ConnId>,
         msg: &Bytes,
     ) {
         for &t in targets {
-            if t != except && r.is_writable(t) {
+            if Some(t) != except && r.is_writable(t) {
                 let _ = r.write(t, msg.clone());
             }
         }
@@ -186,25 +221,46 @@ impl ChatServer {
     /// To the members of `room` (or the lobby when `None`), except `except`.
     fn to_place(&self, r: &mut Reactor, room: Option<&str>, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
+        self.deliver(r, room, Some(except), &msg);
+        let place = match room {
+            Some(name) => Place::Room(name.to_string()),
+            None => Place::Lobby,
+        };
+        self.publish(place, &msg);
+    }
+
+    /// Queue `msg` on this worker's members in `room` (the lobby when
+    /// `None`) but `except`.
+    fn deliver(&self, r: &mut Reactor, room: Option<&str>, except: Option<ConnId>, msg: &Bytes) {
         match room {
             Some(name) => {
                 if let Some(set) = self.rooms.get(name) {
-                    Self::fan_out(r, set.iter(), except, &msg);
+                    Self::fan_out(r, set.iter(), except, msg);
                 }
             }
-            None => Self::fan_out(r, self.lobby.iter(), except, &msg),
+            None => Self::fan_out(r, self.lobby.iter(), except, msg),
         }
     }
 
     /// To every active member except `except`.
     fn to_all(&self, r: &mut Reactor, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
-        Self::fan_out(r, self.roster.values().map(|p| &p.conn), except, &msg);
+        Self::fan_out(r, self.roster.values().map(|p| &p.conn), Some(except), &msg);
+        self.publish(Place::All, &msg);
     }
 
     /// Take member `id` out of its room, telling the room; back to the
     /// lobby if `to_lobby`. Returns the room it left.
     fn leave_room(&mut self, r: &mut Reactor, id: u64, to_lobby: bool) -> Option<String> {
+        if let Some(p) = &self.plane {
+            p.bp.leave(id);
+        }
+        self.leave_local_room(r, id, to_lobby)
+    }
+
+    /// [`ChatServer::leave_room`] on this worker only (the backplane
+    /// already knows).
+    fn leave_local_room(&mut self, r: &mut Reactor, id: u64, to_lobby: bool) -> Option<String> {
         let p = self.roster.get_mut(&id)?;
         let room = p.room.take()?;
         let nick = p.nick.clone();
@@ -236,6 +292,9 @@ impl ChatServer {
         };
         self.lobby.remove(&p.conn);
         self.by_nick.remove(&name_key(&p.nick));
+        if let Some(plane) = &self.plane {
+            plane.bp.depart(id);
+        }
         let msg = notice(&self.cat, &p.nick);
         self.to_all(r, p.conn, msg);
     }
@@ -287,6 +346,14 @@ impl ChatServer {
             }
             Command::Help => Self::reply(r, conn, cat.chat_help()),
             Command::Nick(name) => self.nick(r, conn, me, name),
+            Command::List if self.plane.is_some() => {
+                let all = self.plane.as_ref().map(|p| p.bp.roster()).unwrap_or_default();
+                let users: Vec<(u64, &str, Option<&str>)> = all
+                    .iter()
+                    .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
+                    .collect();
+                Self::reply(r, conn, cat.chat_list(&users));
+            }
             Command::List => {
                 let users: Vec<(u64, &str, Option<&str>)> = self
                     .roster
@@ -295,6 +362,11 @@ impl ChatServer {
                     .collect();
                 let msg = cat.chat_list(&users);
                 Self::reply(r, conn, msg);
+            }
+            Command::Rooms if self.plane.is_some() => {
+                let all = self.plane.as_ref().map(|p| p.bp.rooms()).unwrap_or_default();
+                let rooms: Vec<(&str, usize)> = all.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+                Self::reply(r, conn, cat.chat_rooms(&rooms));
             }
             Command::Rooms => {
                 let rooms: Vec<(&str, usize)> = self
@@ -330,6 +402,10 @@ impl ChatServer {
                 _ => Ok(()),
             },
         };
+        let check = check.and_then(|()| match &self.plane {
+            Some(p) if !p.bp.rename(me.id, new) => Err(NameError::Taken),
+            _ => Ok(()),
+        });
         if let Err(e) = check {
             return Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS));
         }
@@ -353,6 +429,9 @@ impl ChatServer {
         let Some(m) = self.roster.get(&id) else {
             return;
         };
+        if let Some(plane) = self.plane.clone() {
+            return self.join_shared(r, conn, id, room, &plane);
+        }
         // The existing room of the same key, under its first name.
         let key = name_key(room);
         let room = match self.room_names.get(&key) {
@@ -380,6 +459,33 @@ impl ChatServer {
         self.to_place(r, Some(room), conn, cat.join_notice(&nick));
     }
 
+    /// `/join` with a backplane: the room's name and the cap are the
+    /// process's; the backplane moves the member, then this worker does.
+    fn join_shared(&mut self, r: &mut Reactor, conn: ConnId, id: u64, room: &str, p: &Plane) {
+        let cat = self.cat;
+        let Some(m) = self.roster.get(&id) else {
+            return;
+        };
+        if let Some(cur) = m.room.as_deref() {
+            if name_key(cur) == name_key(room) {
+                return Self::reply(r, conn, cat.already_in_room(cur));
+            }
+        }
+        let nick = m.nick.clone();
+        let room = match p.bp.enter(id, room, MAX_ROOMS) {
+            Ok(name) => name,
+            Err(RoomError::TooManyRooms) => return Self::reply(r, conn, cat.too_many_rooms()),
+        };
+        self.leave_local_room(r, id, false);
+        self.lobby.remove(&conn);
+        self.rooms.entry(room.clone()).or_default().insert(conn);
+        if let Some(m) = self.roster.get_mut(&id) {
+            m.room = Some(room.clone());
+        }
+        Self::reply(r, conn, cat.joined(&room));
+        self.to_place(r, Some(&room), conn, cat.join_notice(&nick));
+    }
+
     /// `/whisper`: `target` and `msg` are not empty (the parser's check).
     fn whisper(&mut self, r: &mut Reactor, conn: ConnId, id: u64, target: &str, msg: &str) {
         let cat = self.cat;
@@ -397,7 +503,13 @@ impl ChatServer {
                 let _ = r.write(to, cat.whisper_from(&sender, &msg));
                 Self::reply(r, conn, cat.whisper_to(&to_nick, &msg));
             }
-            None => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
+            None => {
+                let line = Bytes::from(cat.whisper_from(&sender, &msg));
+                match self.plane.as_ref().map(|p| p.bp.whisper(p.worker, target, line)) {
+                    Some(Some(to_nick)) => Self::reply(r, conn, cat.whisper_to(&to_nick, &msg)),
+                    _ => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
+                }
+            }
         }
     }
 
@@ -437,7 +549,33 @@ impl Service for ChatServer {
     type Conn = Member;
     /// An idle connection's grace timer.
     type Tag = ConnId;
-    type Message = ();
+    /// What the other workers relay.
+    type Message = Relay;
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        if let Some(p) = &self.plane {
+            p.bp.attach(p.worker, cx.remote());
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, relay: Relay) {
+        match relay {
+            Relay::Deliver { place, msg } => match place {
+                Place::Room(name) => self.deliver(cx, Some(&name), None, &msg),
+                Place::Lobby => self.deliver(cx, None, None, &msg),
+                Place::All => {
+                    Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg)
+                }
+            },
+            Relay::Whisper { to, msg } => {
+                if let Some(p) = self.roster.get(&to) {
+                    if cx.is_writable(p.conn) {
+                        let _ = cx.write(p.conn, msg);
+                    }
+                }
+            }
+        }
+    }
 
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
@@ -449,9 +587,20 @@ impl Service for ChatServer {
         _: ServerId,
         conn: ConnId,
     ) -> Option<Member> {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = match &self.plane {
+            Some(p) => p.bp.next_id(),
+            None => {
+                self.next_id += 1;
+                self.next_id
+            }
+        };
         let nick = default_nick(self.cat.lang, id);
+        if let Some(p) = &self.plane {
+            // `user<id>` is reserved for this id (see `nick`): always free.
+            if !p.bp.arrive(p.worker, id, &nick) {
+                log::warn!("default nickname {nick} was taken");
+            }
+        }
         log::info!(
             "client {id} connected: {}",
             cx.peer_addr(conn)

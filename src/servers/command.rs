@@ -31,7 +31,9 @@ use crate::protocol::text::sanitize;
 use crate::{ConnId, Cx, NetError, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 /// One client's session: the state of a command connection.
@@ -65,6 +67,21 @@ struct Info<'a> {
     uptime: u64,
 }
 
+/// The sessions of every worker of a process (`--workers N`): ids unique in
+/// the process, and `/list` of them all. One mutex, taken once per
+/// connection and per `/list`, never per line.
+#[derive(Debug, Default)]
+pub struct SessionRegistry {
+    next_id: AtomicU64,
+    open: Mutex<BTreeSet<u64>>,
+}
+
+impl SessionRegistry {
+    fn open(&self) -> MutexGuard<'_, BTreeSet<u64>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// The command server.
 #[derive(Debug)]
 pub struct CommandServer {
@@ -74,6 +91,8 @@ pub struct CommandServer {
     /// Open sessions: connection → session id (for `/list` and the
     /// shutdown notice).
     open: BTreeMap<ConnId, u64>,
+    /// With several workers: the process's sessions.
+    shared: Option<Arc<SessionRegistry>>,
 }
 
 impl CommandServer {
@@ -84,7 +103,19 @@ impl CommandServer {
             max_line,
             next_id: 0,
             open: BTreeMap::new(),
+            shared: None,
         }
+    }
+
+    /// A server that is one worker of several sharing `registry`.
+    pub fn with_registry(
+        cat: Catalog,
+        max_line: usize,
+        registry: Arc<SessionRegistry>,
+    ) -> CommandServer {
+        let mut s = CommandServer::new(cat, max_line);
+        s.shared = Some(registry);
+        s
     }
 
     /// Write `msg` to `conn`, count it, pause reading at the high-water mark.
@@ -130,12 +161,28 @@ impl CommandServer {
                 Self::send(cx, conn, s, cat.command_info(&json));
             }
             "/list" => {
-                let mut ids: Vec<u64> = self
+                // This worker's ended sessions are left out at once; other
+                // workers' leave the registry at their close.
+                let ended = self
                     .open
                     .iter()
-                    .filter(|(c, _)| cx.is_writable(**c))
-                    .map(|(_, id)| *id)
-                    .collect();
+                    .filter(|(c, _)| !cx.is_writable(**c))
+                    .map(|(_, id)| *id);
+                let mut ids: Vec<u64> = match &self.shared {
+                    Some(reg) => {
+                        let mut all = reg.open().clone();
+                        for id in ended {
+                            all.remove(&id);
+                        }
+                        all.into_iter().collect()
+                    }
+                    None => self
+                        .open
+                        .iter()
+                        .filter(|(c, _)| cx.is_writable(**c))
+                        .map(|(_, id)| *id)
+                        .collect(),
+                };
                 ids.sort_unstable();
                 Self::send(cx, conn, s, cat.command_list(&ids));
             }
@@ -174,8 +221,17 @@ impl Service for CommandServer {
         _: ServerId,
         conn: ConnId,
     ) -> Option<Session> {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = match &self.shared {
+            Some(reg) => {
+                let id = reg.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                reg.open().insert(id);
+                id
+            }
+            None => {
+                self.next_id += 1;
+                self.next_id
+            }
+        };
         let client_info = cx
             .peer_addr(conn)
             .map(|a| a.to_string())
@@ -245,6 +301,9 @@ impl Service for CommandServer {
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: Session, had_error: bool) {
         self.open.remove(&conn);
+        if let Some(reg) = &self.shared {
+            reg.open().remove(&s.info.id);
+        }
         if let Some(t) = s.grace {
             cx.clear_timer(t);
         }

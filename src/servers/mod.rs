@@ -5,6 +5,7 @@
 pub mod auth_guard;
 pub mod banner_echo;
 pub mod chat;
+pub mod chat_backplane;
 pub mod chat_command;
 pub mod command;
 pub mod echo;
