@@ -1,0 +1,57 @@
+//! `--workers N`: one loop per core in one process (`src/workers.rs`), and
+//! the state the servers share across workers.
+//!
+//! One test binary for the workers layer, one module per part: `cargo test
+//! --test workers NAME` runs the tests whose path contains NAME.
+
+#[path = "../util/mod.rs"]
+mod util;
+
+mod echo;
+mod metrics;
+mod shutdown;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+/// A port that was free a moment ago, for a flag that needs a fixed one
+/// (`--metrics HOST:PORT`).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local address").port()
+}
+
+/// `GET /metrics` from the endpoint on `port`: the body.
+pub fn scrape(port: u16) -> String {
+    let mut s = util::connect(format!("127.0.0.1:{port}").parse().expect("address"));
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send the request");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read the response");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    text.split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of the sample `series` (name with its labels, exactly as
+/// printed) in `text`.
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        let (name, v) = l.rsplit_once(' ')?;
+        (name == series).then(|| v.parse().ok()).flatten()
+    })
+}
+
+/// Accepted connections per worker, as the metrics endpoint reports them.
+pub fn accepted_per_worker(text: &str, workers: usize) -> Vec<f64> {
+    (0..workers)
+        .map(|w| {
+            sample(
+                text,
+                &format!("netloop_connections_accepted_total{{worker=\"{w}\"}}"),
+            )
+            .unwrap_or_else(|| panic!("no accepted count for worker {w} in\n{text}"))
+        })
+        .collect()
+}
