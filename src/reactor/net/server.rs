@@ -72,6 +72,21 @@ fn bind_listener(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result
     Ok(TcpListener::from_std(sock.into()))
 }
 
+/// Drop every packet that reaches `l` from now on: SYNs (and the last
+/// ACKs of handshakes in flight) never make it into the accept queue. A
+/// classic BPF program of one instruction, `ret #0` (BPF_RET | BPF_K).
+#[cfg(target_os = "linux")]
+fn refuse_new_handshakes(l: &TcpListener) -> io::Result<()> {
+    const BPF_RET_K: u16 = 0x06;
+    socket2::SockRef::from(l).attach_filter(&[socket2::SockFilter::new(BPF_RET_K, 0, 0, 0)])
+}
+
+/// Elsewhere the queue is taken in as it is.
+#[cfg(not(target_os = "linux"))]
+fn refuse_new_handshakes(_: &TcpListener) -> io::Result<()> {
+    Ok(())
+}
+
 impl Reactor {
     /// `server.listen(port, host, backlog)` for the service `owner`
     /// ([`Reactor::serve`], [`crate::Cx::listen`]). The address is known at
@@ -180,7 +195,20 @@ impl Reactor {
     /// in its accept queue, although those clients saw their handshake
     /// complete (LWN 542629; envoy #8031 for `SO_REUSEPORT` groups). Taken
     /// in, they are ended cleanly by the drain like every other connection.
+    ///
+    /// First a socket filter that drops every packet is attached to the
+    /// listener, so no new handshake completes into the queue while it is
+    /// taken in: a client whose SYN is dropped retries it a second later
+    /// and is then refused by the closed port, never reset after its
+    /// `connect()` succeeded. (Without it, a handshake completing between
+    /// the last `accept` and the close was reset; the workers' SIGTERM test
+    /// saw it on a loaded machine.)
     pub(crate) fn accept_queued(&mut self, key: Key) {
+        if let Some(l) = self.servers.get(key).and_then(|s| s.listener.as_ref()) {
+            if let Err(e) = refuse_new_handshakes(l) {
+                log::debug!("{}: cannot stop new handshakes: {e}", ServerId(key));
+            }
+        }
         for _ in 0..SHUTDOWN_ACCEPT_ROUNDS {
             if !self.accept_some(key) {
                 return;
