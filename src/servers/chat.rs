@@ -222,11 +222,13 @@ impl ChatServer {
     fn to_place(&self, r: &mut Reactor, room: Option<&str>, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
         self.deliver(r, room, Some(except), &msg);
-        let place = match room {
-            Some(name) => Place::Room(name.to_string()),
-            None => Place::Lobby,
-        };
-        self.publish(place, &msg);
+        if self.plane.is_some() {
+            let place = match room {
+                Some(name) => Place::Room(name.to_string()),
+                None => Place::Lobby,
+            };
+            self.publish(place, &msg);
+        }
     }
 
     /// Queue `msg` on this worker's members in `room` (the lobby when
