@@ -269,45 +269,49 @@ fn main() -> ExitCode {
             } => serve_service(&common, |_| {
                 netloop::servers::banner_echo::BannerEcho::new(line.catalog(), line.max_line)
             }),
-            ServeApp::Command { common, line, auth } => serve_guarded(
-                &common,
-                &auth,
-                AuthWire::Line,
-                line.catalog(),
-                {
+            ServeApp::Command { common, line, auth } => {
+                serve_guarded(&common, &auth, AuthWire::Line, line.catalog(), {
                     use netloop::servers::command::{CommandServer, SessionRegistry};
                     let registry = std::sync::Arc::new(SessionRegistry::default());
                     move |w: netloop::workers::Worker| {
                         if w.count > 1 {
-                            CommandServer::with_registry(line.catalog(), line.max_line, registry.clone())
+                            CommandServer::with_registry(
+                                line.catalog(),
+                                line.max_line,
+                                registry.clone(),
+                            )
                         } else {
                             CommandServer::new(line.catalog(), line.max_line)
                         }
                     }
-                },
-            ),
-            ServeApp::Chat { common, line, auth } => serve_guarded(
-                &common,
-                &auth,
-                AuthWire::Line,
-                line.catalog(),
-                {
+                })
+            }
+            ServeApp::Chat { common, line, auth } => {
+                serve_guarded(&common, &auth, AuthWire::Line, line.catalog(), {
                     use netloop::servers::chat::ChatServer;
                     use netloop::servers::chat_backplane::{Backplane, InProcess};
-                    let plane: std::sync::Arc<dyn Backplane> = std::sync::Arc::new(InProcess::new());
+                    let plane: std::sync::Arc<dyn Backplane> =
+                        std::sync::Arc::new(InProcess::new());
                     move |w: netloop::workers::Worker| {
                         if w.count > 1 {
-                            ChatServer::with_backplane(line.catalog(), line.max_line, plane.clone(), w.index)
+                            ChatServer::with_backplane(
+                                line.catalog(),
+                                line.max_line,
+                                plane.clone(),
+                                w.index,
+                            )
                         } else {
                             ChatServer::new(line.catalog(), line.max_line)
                         }
                     }
-                },
-            ),
+                })
+            }
             ServeApp::Halfclose { common, line } => serve_service_with(
                 &common,
                 |o| o.socket.allow_half_open = true,
-                |_| netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
+                |_| {
+                    netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line)
+                },
             ),
             ServeApp::Framed {
                 common,
@@ -341,24 +345,18 @@ fn main() -> ExitCode {
                     lang: line.lang,
                 };
                 let cat = line.catalog();
-                serve_guarded(
-                    &common,
-                    &auth,
-                    AuthWire::JsonLine,
-                    cat,
-                    {
-                        let shared = std::sync::Arc::new(
-                            netloop::servers::heartbeat::server::SharedClients::default(),
-                        );
-                        move |w: netloop::workers::Worker| {
-                            if w.count > 1 {
-                                HeartbeatServer::with_shared(cfg.clone(), shared.clone())
-                            } else {
-                                HeartbeatServer::new(cfg.clone())
-                            }
+                serve_guarded(&common, &auth, AuthWire::JsonLine, cat, {
+                    let shared = std::sync::Arc::new(
+                        netloop::servers::heartbeat::server::SharedClients::default(),
+                    );
+                    move |w: netloop::workers::Worker| {
+                        if w.count > 1 {
+                            HeartbeatServer::with_shared(cfg.clone(), shared.clone())
+                        } else {
+                            HeartbeatServer::new(cfg.clone())
                         }
-                    },
-                )
+                    }
+                })
             }
             ServeApp::Upload {
                 common,

@@ -4,14 +4,14 @@
 use crate::cli::fatal;
 use crate::cli::units::{format_size, parse_duration, parse_size};
 use crate::metrics::http::MetricsAddr;
+use crate::metrics::workers::WorkerBoard;
 use crate::protocol::target::host_port;
 use crate::reactor::config::{DEFAULT_HIGH_WATER_MARK, DEFAULT_MAX_WRITE_BUFFER};
-use crate::metrics::workers::WorkerBoard;
 use crate::workers::{self, Worker, WorkerCount, WorkersError};
 use crate::{Exit, ListenOptions, Service, SocketOptions};
-use std::sync::OnceLock;
 use clap::Args;
 use std::process::ExitCode;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Options every server takes.
@@ -131,9 +131,9 @@ pub fn serve_service_with<S: Service>(
             log::info!("shut down");
             ExitCode::SUCCESS
         }
-        Err(e @ (WorkersError::Setup { .. } | WorkersError::Loop(_) | WorkersError::Signals(_))) => {
-            fatal(format_args!("{e}"))
-        }
+        Err(
+            e @ (WorkersError::Setup { .. } | WorkersError::Loop(_) | WorkersError::Signals(_)),
+        ) => fatal(format_args!("{e}")),
         Err(e) => {
             log::error!("{e}");
             ExitCode::FAILURE

@@ -347,7 +347,11 @@ impl ChatServer {
             Command::Help => Self::reply(r, conn, cat.chat_help()),
             Command::Nick(name) => self.nick(r, conn, me, name),
             Command::List if self.plane.is_some() => {
-                let all = self.plane.as_ref().map(|p| p.bp.roster()).unwrap_or_default();
+                let all = self
+                    .plane
+                    .as_ref()
+                    .map(|p| p.bp.roster())
+                    .unwrap_or_default();
                 let users: Vec<(u64, &str, Option<&str>)> = all
                     .iter()
                     .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
@@ -364,7 +368,11 @@ impl ChatServer {
                 Self::reply(r, conn, msg);
             }
             Command::Rooms if self.plane.is_some() => {
-                let all = self.plane.as_ref().map(|p| p.bp.rooms()).unwrap_or_default();
+                let all = self
+                    .plane
+                    .as_ref()
+                    .map(|p| p.bp.rooms())
+                    .unwrap_or_default();
                 let rooms: Vec<(&str, usize)> = all.iter().map(|(k, n)| (k.as_str(), *n)).collect();
                 Self::reply(r, conn, cat.chat_rooms(&rooms));
             }
@@ -505,7 +513,11 @@ impl ChatServer {
             }
             None => {
                 let line = Bytes::from(cat.whisper_from(&sender, &msg));
-                match self.plane.as_ref().map(|p| p.bp.whisper(p.worker, target, line)) {
+                match self
+                    .plane
+                    .as_ref()
+                    .map(|p| p.bp.whisper(p.worker, target, line))
+                {
                     Some(Some(to_nick)) => Self::reply(r, conn, cat.whisper_to(&to_nick, &msg)),
                     _ => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
                 }
@@ -563,9 +575,7 @@ impl Service for ChatServer {
             Relay::Deliver { place, msg } => match place {
                 Place::Room(name) => self.deliver(cx, Some(&name), None, &msg),
                 Place::Lobby => self.deliver(cx, None, None, &msg),
-                Place::All => {
-                    Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg)
-                }
+                Place::All => Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg),
             },
             Relay::Whisper { to, msg } => {
                 if let Some(p) = self.roster.get(&to) {
