@@ -148,6 +148,12 @@ pub struct ChatServer {
     lobby: BTreeSet<ConnId>,
     /// With several workers: the shared part ([`super::chat_backplane`]).
     plane: Option<Plane>,
+    /// The graceful shutdown has begun: every worker is ending its members
+    /// at about the same time, so what happens here from now on (above all
+    /// the departures it causes) is not relayed to the other workers. A
+    /// single loop tells no one either: its ended members are no longer
+    /// writable.
+    shutting_down: bool,
 }
 
 /// This worker's place on the backplane.
@@ -170,6 +176,7 @@ impl ChatServer {
             room_names: HashMap::new(),
             lobby: BTreeSet::new(),
             plane: None,
+            shutting_down: false,
         }
     }
 
@@ -191,6 +198,12 @@ impl ChatServer {
 
     /// Post `msg` for `place` to the other workers.
     fn publish(&self, place: Place, msg: &Bytes) {
+        if self.shutting_down {
+            // The other workers are shutting down too; one that has not
+            // begun yet must not announce our departures before its own
+            // shutdown notice.
+            return;
+        }
         if let Some(p) = &self.plane {
             p.bp.publish(p.worker, place, msg.clone());
         }
@@ -696,6 +709,7 @@ impl Service for ChatServer {
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        self.shutting_down = true;
         let msg = Bytes::from(self.cat.chat_shutdown());
         for p in self.roster.values() {
             if cx.is_writable(p.conn) {

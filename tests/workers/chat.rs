@@ -488,3 +488,47 @@ fn members_behind_the_token_guard_share_a_room_across_workers() {
         assert_eq!(got, want, "member {i}");
     }
 }
+
+#[test]
+fn shutdown_tells_every_member_on_every_worker_once_and_exits_0() {
+    const MEMBERS: usize = 30;
+    let mut w = spread::start("chat", 3, &["--grace", "5s"]);
+    let mut members: Vec<(LineClient, u64)> = (0..MEMBERS).map(|_| member(w.addr())).collect();
+    let per_worker = w.accepted();
+    assert!(spread::busy(&per_worker) >= 2, "spread: {per_worker:?}");
+    // Half in a room, half in the lobby.
+    for (c, _) in members.iter_mut().skip(MEMBERS / 2) {
+        c.send("/join late");
+        c.expect("Joined room: late\n");
+    }
+    // Room members hear the later joins (from any worker, in any order).
+    let ids: Vec<u64> = members.iter().map(|m| m.1).collect();
+    for (i, (c, id)) in members.iter_mut().enumerate() {
+        let mut later: BTreeSet<String> = BTreeSet::new();
+        if i >= MEMBERS / 2 {
+            later = ids[i + 1..]
+                .iter()
+                .map(|j| format!("user{j} joined the room\n"))
+                .collect();
+        }
+        while !later.is_empty() {
+            let l = c.line();
+            assert!(later.remove(&l), "user{id}: {l:?}");
+        }
+        assert_eq!(sync(c), Vec::<String>::new(), "user{id}");
+    }
+    // Every member reads to the end and closes at once, as a real client
+    // does: its worker then sees it leave while the others shut down.
+    let readers: Vec<_> = members
+        .into_iter()
+        .map(|(mut c, id)| std::thread::spawn(move || (c.rest(), id)))
+        .collect();
+    w.srv.signal("TERM");
+    // Each member hears the notice, then the end: not the departures of
+    // members on the other workers, which shut down at the same time.
+    for r in readers {
+        let (rest, id) = r.join().unwrap();
+        assert_eq!(rest, "Server shutting down\n", "user{id}");
+    }
+    assert_eq!(w.srv.wait_exit(), Some(0));
+}
