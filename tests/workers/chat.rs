@@ -249,7 +249,7 @@ fn twenty_clients_racing_for_one_nickname_one_wins() {
 
 #[test]
 fn whispers_cross_workers_and_reach_only_their_target() {
-    const CLIENTS: usize = 10;
+    const CLIENTS: usize = 12;
     let w = spread::start("chat", 3, &[]);
     let mut clients: Vec<(LineClient, u64, usize)> = (0..CLIENTS)
         .map(|_| {
@@ -438,7 +438,7 @@ fn a_slow_consumer_on_one_worker_is_evicted_without_stalling_the_others() {
 
 #[test]
 fn members_behind_the_token_guard_share_a_room_across_workers() {
-    const CLIENTS: usize = 9;
+    const CLIENTS: usize = 12;
     const TOKEN: &str = "w0rkers-Tok3n-51";
     let dir = std::env::temp_dir().join(format!("netloop-workers-auth-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -531,4 +531,40 @@ fn shutdown_tells_every_member_on_every_worker_once_and_exits_0() {
         assert_eq!(rest, "Server shutting down\n", "user{id}");
     }
     assert_eq!(w.srv.wait_exit(), Some(0));
+}
+
+#[test]
+fn the_room_cap_is_for_the_whole_process() {
+    const ROOMS: usize = netloop::servers::chat::MAX_ROOMS;
+    let w = spread::start("chat", 3, &[]);
+    let mut members: Vec<LineClient> = Vec::with_capacity(ROOMS);
+    for i in 0..ROOMS {
+        let (mut c, _) = member(w.addr());
+        c.send(&format!("/join r{i}"));
+        c.expect(&format!("Joined room: r{i}\n"));
+        members.push(c);
+    }
+    let per_worker = w.accepted();
+    assert_eq!(spread::busy(&per_worker), 3, "{per_worker:?}");
+    // Whichever worker asks, one room more is refused (not 3 × the cap).
+    for i in [0, ROOMS / 2, ROOMS - 1] {
+        members[i].send("/join extra");
+        members[i].expect("Too many rooms; join an existing one\n");
+    }
+    let (mut late, _) = member(w.addr());
+    late.send("/join EXTRA");
+    late.expect("Too many rooms; join an existing one\n");
+    // An existing room, in any case, is always open.
+    late.send("/join R7");
+    late.expect("Joined room: r7\n");
+    members[7].expect(&format!("user{} joined the room\n", ROOMS + 1));
+    // One room emptied: one new room may be made, from any worker.
+    members[0].send("/leave");
+    members[0].expect("Left room: r0\n");
+    late.send("/join extra"); // r7 stays, with members[7]
+    late.expect("Joined room: extra\n");
+    members[ROOMS - 1].send("/join another");
+    members[ROOMS - 1].expect("Too many rooms; join an existing one\n");
+    members[1].send("/join another");
+    members[1].expect("Too many rooms; join an existing one\n");
 }
