@@ -406,8 +406,10 @@ impl ChatServer {
             }
             Command::Whisper { to, text } => self.whisper(r, conn, me.id, to, text),
             Command::Quit => {
-                let _ = r.end_with(conn, cat.goodbye());
+                // Gone from every worker (list, nickname, rooms) before the
+                // goodbye can be read.
                 self.depart(r, me.id, Catalog::disconnect_notice);
+                let _ = r.end_with(conn, cat.goodbye());
             }
         }
     }

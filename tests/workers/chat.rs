@@ -568,3 +568,57 @@ fn the_room_cap_is_for_the_whole_process() {
     members[1].send("/join another");
     members[1].expect("Too many rooms; join an existing one\n");
 }
+
+/// The next line that is not another member's departure or rename notice
+/// (which reach every member, from every worker, in their own time).
+fn reply(c: &mut LineClient) -> String {
+    loop {
+        let l = c.line();
+        if !l.ends_with(" left the server\n") && !l.contains(" is now known as ") {
+            return l;
+        }
+    }
+}
+
+#[test]
+fn a_member_that_quits_is_gone_on_every_worker_by_its_goodbye() {
+    const CLIENTS: usize = 12;
+    let w = spread::start("chat", 3, &[]);
+    let mut clients: Vec<(LineClient, u64, usize)> = (0..CLIENTS)
+        .map(|_| {
+            let ((c, id), worker) = w.tracked(|| member(w.addr()));
+            (c, id, worker)
+        })
+        .collect();
+    let (mut observer, _, at) = clients.remove(0);
+    // The members beside the observer stay (and stay connected).
+    let (quitters, _beside): (Vec<_>, Vec<_>) = clients.into_iter().partition(|c| c.2 != at);
+    assert!(!quitters.is_empty(), "members on another worker than {at}");
+    let mut online = CLIENTS;
+    for (k, (mut q, id, worker)) in quitters.into_iter().enumerate() {
+        let name = format!("gone{k}");
+        q.send(&format!("/nick {name}"));
+        assert_eq!(reply(&mut q), format!("Nickname changed to: {name}\n"));
+        q.send("/quit");
+        assert_eq!(reply(&mut q), "Goodbye!\n");
+        online -= 1;
+        // Right after the goodbye, another worker's member neither lists
+        // it nor finds its name taken.
+        observer.send("/list");
+        let mut list = vec![reply(&mut observer)];
+        while !list.last().unwrap().starts_with("Total:") {
+            list.push(reply(&mut observer));
+        }
+        assert!(
+            !list.iter().any(|l| l.contains(&format!(" {name} ["))),
+            "user{id} (worker {worker}) listed on worker {at} after its goodbye: {list:?}"
+        );
+        assert_eq!(list.last().unwrap(), &format!("Total: {online} online\n"));
+        observer.send(&format!("/nick {name}"));
+        assert_eq!(
+            reply(&mut observer),
+            format!("Nickname changed to: {name}\n"),
+            "user{id}'s name is free on worker {at} after its goodbye"
+        );
+    }
+}
