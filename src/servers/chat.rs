@@ -682,9 +682,9 @@ impl Service for ChatServer {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
-        let grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
+        // Gone from every worker before the notice can be read (as `/quit`).
         self.depart(cx, m.me.id, Catalog::disconnect_notice);
-        m.grace = grace;
+        m.grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {

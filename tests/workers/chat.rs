@@ -622,3 +622,50 @@ fn a_member_that_quits_is_gone_on_every_worker_by_its_goodbye() {
         );
     }
 }
+
+#[test]
+fn a_member_that_times_out_is_gone_on_every_worker_by_its_notice() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let w = spread::start("chat", 3, &["--idle-timeout", "1s"]);
+    for round in 0..2 {
+        let ((mut idle, idle_id), idle_at) = w.tracked(|| member(w.addr()));
+        let name = format!("idle{round}");
+        idle.send(&format!("/nick {name}"));
+        assert_eq!(reply(&mut idle), format!("Nickname changed to: {name}\n"));
+        // An observer on another worker, kept busy (round trips, never
+        // idle) until the idle member is told it timed out.
+        let mut others = Vec::new();
+        let (mut observer, at) = loop {
+            assert!(others.len() < 40, "a member on another worker");
+            let ((c, _), at) = w.tracked(|| member(w.addr()));
+            if at != idle_at {
+                break (c, at);
+            }
+            others.push(c);
+        };
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    observer.send("/rooms");
+                    observer.until("No active rooms");
+                }
+                observer
+            })
+        };
+        assert_eq!(reply(&mut idle), "Connection timed out, disconnecting\n");
+        stop.store(true, Ordering::SeqCst);
+        let mut observer = busy.join().unwrap();
+        observer.send("/list");
+        let mut list = vec![reply(&mut observer)];
+        while !list.last().unwrap().starts_with("Total:") {
+            list.push(reply(&mut observer));
+        }
+        assert!(
+            !list.iter().any(|l| l.contains(&format!(" {name} ["))),
+            "user{idle_id} (worker {idle_at}) listed on worker {at} after its timeout: {list:?}"
+        );
+        drop((observer, others));
+    }
+}
