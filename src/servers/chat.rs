@@ -148,6 +148,12 @@ pub struct ChatServer {
     lobby: BTreeSet<ConnId>,
     /// With several workers: the shared part ([`super::chat_backplane`]).
     plane: Option<Plane>,
+    /// The graceful shutdown has begun: every worker is ending its members
+    /// at about the same time, so what happens here from now on (above all
+    /// the departures it causes) is not relayed to the other workers. A
+    /// single loop tells no one either: its ended members are no longer
+    /// writable.
+    shutting_down: bool,
 }
 
 /// This worker's place on the backplane.
@@ -170,6 +176,7 @@ impl ChatServer {
             room_names: HashMap::new(),
             lobby: BTreeSet::new(),
             plane: None,
+            shutting_down: false,
         }
     }
 
@@ -191,6 +198,12 @@ impl ChatServer {
 
     /// Post `msg` for `place` to the other workers.
     fn publish(&self, place: Place, msg: &Bytes) {
+        if self.shutting_down {
+            // The other workers are shutting down too; one that has not
+            // begun yet must not announce our departures before its own
+            // shutdown notice.
+            return;
+        }
         if let Some(p) = &self.plane {
             p.bp.publish(p.worker, place, msg.clone());
         }
@@ -395,8 +408,10 @@ impl ChatServer {
             }
             Command::Whisper { to, text } => self.whisper(r, conn, me.id, to, text),
             Command::Quit => {
-                let _ = r.end_with(conn, cat.goodbye());
+                // Gone from every worker (list, nickname, rooms) before the
+                // goodbye can be read.
                 self.depart(r, me.id, Catalog::disconnect_notice);
+                let _ = r.end_with(conn, cat.goodbye());
             }
         }
     }
@@ -669,9 +684,9 @@ impl Service for ChatServer {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
-        let grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
+        // Gone from every worker before the notice can be read (as `/quit`).
         self.depart(cx, m.me.id, Catalog::disconnect_notice);
-        m.grace = grace;
+        m.grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {
@@ -698,6 +713,7 @@ impl Service for ChatServer {
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        self.shutting_down = true;
         let msg = Bytes::from(self.cat.chat_shutdown());
         for p in self.roster.values() {
             if cx.is_writable(p.conn) {

@@ -1,15 +1,25 @@
-//! `--workers N`: one loop per core in one process (`src/workers.rs`), and
-//! the state the servers share across workers.
+//! `netloop serve APP --workers N`: one loop per worker on `SO_REUSEPORT`
+//! listeners (`src/workers.rs`): the spread, echo and backpressure, the
+//! shutdown, the metrics, and the state that spans connections kept for the
+//! whole process (chat rooms, nicknames and whispers across workers,
+//! command ids and `/list`, the heartbeat's client count, upload names).
 //!
-//! One test binary for the workers layer, one module per part: `cargo test
-//! --test workers NAME` runs the tests whose path contains NAME.
+//! One module per part: `cargo test --test workers NAME` runs the tests
+//! whose path contains NAME.
 
+#[path = "../lineclient/mod.rs"]
+mod lineclient;
 #[path = "../util/mod.rs"]
 mod util;
 
+mod chat;
+mod command;
 mod echo;
+mod heartbeat;
 mod metrics;
 mod shutdown;
+mod spread;
+mod upload;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
