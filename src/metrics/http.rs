@@ -1,5 +1,7 @@
 //! The `--metrics HOST:PORT` responder: a tiny HTTP/1.1 server on the same
-//! loop that answers `GET /metrics` with [`super::prometheus::render`].
+//! loop that answers `GET /metrics` with [`super::prometheus::render`],
+//! `GET /stats` with the same snapshot as JSON, and `GET /` with the live
+//! page ([`super::live`]), which polls `/stats`.
 //!
 //! # Protocol
 //!
@@ -8,7 +10,7 @@
 //! request head must end (`\r\n\r\n`, or `\n\n` from hand-typed clients)
 //! within [`MAX_REQUEST_BYTES`]; a longer head gets `431`, a malformed
 //! request line `400`, a method other than `GET`/`HEAD` `405` (with
-//! `Allow`), a path other than `/metrics` `404`. Headers are not
+//! `Allow`), a path other than `/metrics`, `/stats` and `/` `404`. Headers are not
 //! interpreted: nothing in them changes the answer. A scraper that opens a
 //! connection and sends nothing is destroyed after [`IDLE_TIMEOUT`]; a head
 //! not complete within [`HEAD_DEADLINE`] of the accept gets `408` and the
@@ -110,9 +112,19 @@ pub enum Reply {
         /// Headers without the body.
         head_only: bool,
     },
+    /// `200` with the metrics as JSON (`/stats`).
+    Stats {
+        /// Headers without the body.
+        head_only: bool,
+    },
+    /// `200` with the live page (`/`).
+    Page {
+        /// Headers without the body.
+        head_only: bool,
+    },
     /// `400`: the request line is not `METHOD TARGET HTTP/1.x`.
     BadRequest,
-    /// `404`: a path other than `/metrics`.
+    /// `404`: a path other than `/metrics`, `/stats`, `/`.
     NotFound,
     /// `405`: a method other than `GET`/`HEAD`.
     MethodNotAllowed,
@@ -155,10 +167,12 @@ pub fn parse_request(buf: &[u8]) -> Option<Reply> {
         _ => return Some(Reply::MethodNotAllowed),
     };
     let path = target.split('?').next().unwrap_or(target);
-    if path != "/metrics" {
-        return Some(Reply::NotFound);
+    match path {
+        "/metrics" => Some(Reply::Metrics { head_only }),
+        "/stats" => Some(Reply::Stats { head_only }),
+        "/" => Some(Reply::Page { head_only }),
+        _ => Some(Reply::NotFound),
     }
-    Some(Reply::Metrics { head_only })
 }
 
 /// [`parse_request`] for a buffer that only grows between calls (the reads
@@ -191,10 +205,28 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The full response bytes for `reply`; `body` renders the metrics.
+/// `Content-Type` of `/stats`.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The full response bytes for `reply`; `body` renders the body of a `200`
+/// (metrics, JSON or page, as `reply` says).
 pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
     let (status, ctype, body, head_only, extra) = match reply {
         Reply::Metrics { head_only } => ("200 OK", prometheus::CONTENT_TYPE, body(), head_only, ""),
+        Reply::Stats { head_only } => (
+            "200 OK",
+            JSON_CONTENT_TYPE,
+            body(),
+            head_only,
+            "Cache-Control: no-store\r\n",
+        ),
+        Reply::Page { head_only } => (
+            "200 OK",
+            super::live::CONTENT_TYPE,
+            body(),
+            head_only,
+            super::live::EXTRA_HEADERS,
+        ),
         Reply::BadRequest => (
             "400 Bad Request",
             "text/plain",
@@ -205,7 +237,7 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
         Reply::NotFound => (
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics\n".into(),
+            "not found: try /metrics, /stats or /\n".into(),
             false,
             "",
         ),
@@ -288,17 +320,24 @@ impl MetricsEndpoint {
     /// Answer `c` with `reply` and end it; its head is done.
     fn answer(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut Scrape, reply: Reply) {
         self.head_done(cx, st);
-        if reply != (Reply::Metrics { head_only: false }) {
+        if !matches!(
+            reply,
+            Reply::Metrics { .. } | Reply::Stats { .. } | Reply::Page { .. }
+        ) {
             log::debug!("metrics: {c} {reply:?}");
         }
-        let bytes = response(reply, || {
-            // The loop's figures, then the process's own (`process_*`,
-            // `netloop_build_info`).
-            let mut text = prometheus::render(&cx.metrics());
-            text.push_str(&super::process::render(
-                &super::process::ProcessMetrics::read(),
-            ));
-            text
+        let bytes = response(reply, || match reply {
+            Reply::Stats { .. } => super::live::stats_json(&cx.metrics()),
+            Reply::Page { .. } => super::live::PAGE.to_string(),
+            _ => {
+                // The loop's figures, then the process's own (`process_*`,
+                // `netloop_build_info`).
+                let mut text = prometheus::render(&cx.metrics());
+                text.push_str(&super::process::render(
+                    &super::process::ProcessMetrics::read(),
+                ));
+                text
+            }
         });
         let _ = cx.end_with(c, bytes);
     }
@@ -318,8 +357,13 @@ impl Service for MetricsEndpoint {
     type Tag = ConnId;
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: SocketAddr) {
         log::info!("metrics endpoint at http://{addr}/metrics");
+        log::info!("live page at http://{addr}/ (JSON at http://{addr}/stats)");
     }
 
     fn on_connection(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, c: ConnId) -> Option<Scrape> {
@@ -446,7 +490,15 @@ mod tests {
                 b"HEAD /metrics HTTP/1.1\r\n\r\n",
                 Some(Reply::Metrics { head_only: true }),
             ),
-            (b"GET / HTTP/1.1\r\n\r\n", Some(Reply::NotFound)),
+            (
+                b"GET / HTTP/1.1\r\n\r\n",
+                Some(Reply::Page { head_only: false }),
+            ),
+            (
+                b"GET /stats?t=1 HTTP/1.1\r\n\r\n",
+                Some(Reply::Stats { head_only: false }),
+            ),
+            (b"GET /index.html HTTP/1.1\r\n\r\n", Some(Reply::NotFound)),
             (
                 b"POST /metrics HTTP/1.1\r\n\r\n",
                 Some(Reply::MethodNotAllowed),

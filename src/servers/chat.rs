@@ -439,6 +439,10 @@ impl Service for ChatServer {
     type Tag = ConnId;
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
     }
