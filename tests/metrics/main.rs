@@ -8,3 +8,5 @@ mod util;
 
 mod counts;
 mod http;
+mod live;
+mod loop_delay;
