@@ -143,7 +143,8 @@ fn text(v: &Value, key: &str) -> String {
 pub struct View {
     /// The endpoint polled.
     pub target: String,
-    /// Milliseconds per second in each of [`PHASES`], over the last interval.
+    /// Milliseconds per second in timers, ready, dispatch, check and close,
+    /// over the last interval.
     pub phase_ms: [f64; 5],
     /// Utilisation over the last interval (0..1); `None` on the first poll.
     pub util: Option<f64>,

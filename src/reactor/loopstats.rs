@@ -296,9 +296,7 @@ impl Observer {
                 *entry = Some((svc.gen, ServiceTime::new(name)));
             }
         }
-        let Some((_, st)) = entry.as_mut() else {
-            return None;
-        };
+        let (_, st) = entry.as_mut()?;
         st.busy += took;
         st.callbacks += 1;
         match self.slow_threshold {
@@ -334,7 +332,7 @@ impl Observer {
             .filter(|r| now.saturating_duration_since(r.ended) < SLOW_WINDOW)
             .cloned()
             .collect();
-        v.sort_by(|a, b| b.took.cmp(&a.took));
+        v.sort_by_key(|r| std::cmp::Reverse(r.took));
         v
     }
 

@@ -450,8 +450,10 @@ impl Reactor {
             logged = true;
         }
         if logged {
-            // Writing the line is not the next iteration's timers phase.
+            // Writing the line is not the next iteration's timers phase,
+            // nor its first callback.
             self.clock.mark = Instant::now();
+            self.observe.mark = self.clock.mark;
         }
     }
 

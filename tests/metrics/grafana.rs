@@ -44,9 +44,15 @@ fn every_metric_the_dashboard_queries_exists() {
         "netloop_slow_callbacks_total",
         "netloop_service_busy_seconds_total",
     ] {
-        assert!(used.contains(family), "the dashboard does not chart {family}");
+        assert!(
+            used.contains(family),
+            "the dashboard does not chart {family}"
+        );
     }
     for name in &used {
-        assert!(served.contains(name), "{name} is not served; served: {served:?}");
+        assert!(
+            served.contains(name),
+            "{name} is not served; served: {served:?}"
+        );
     }
 }
