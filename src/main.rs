@@ -90,6 +90,22 @@ enum Command {
         #[command(flatten)]
         auth: ClientAuthArgs,
     },
+    /// The live view of a server's loop in the terminal, from its `--metrics` endpoint.
+    ///
+    /// Polls `GET /stats` once a second: time per phase, utilisation, loop
+    /// delay, connections by state, queues, busy time by service, slow
+    /// callbacks. `q` or Esc quits.
+    Top {
+        /// The `--metrics` address of the server (e.g. 127.0.0.1:9100).
+        #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
+        target: (String, u16),
+        /// Print one frame as plain text (two polls one interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Time between polls.
+        #[arg(long, value_parser = parse_duration, default_value = "1s")]
+        interval: Duration,
+    },
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     ///
     /// Latency is closed-loop (each connection sends when its reply is in, so
@@ -424,6 +440,11 @@ fn main() -> ExitCode {
             };
             run(&cfg)
         }
+        Command::Top {
+            target,
+            once,
+            interval,
+        } => netloop::cli::top::run(&target.0, target.1, once, interval),
         Command::Bench(args) => netloop::bench::run(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

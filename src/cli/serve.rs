@@ -52,6 +52,11 @@ pub struct ServerArgs {
     /// process may use.
     #[arg(long, default_value = "1", value_name = "N|auto")]
     pub workers: WorkerCount,
+    /// Log every callback that holds the loop this long or longer (event,
+    /// phase, service, connection, peer), count them on /metrics and keep
+    /// the 20 slowest of the last minute on /stats (0 = off).
+    #[arg(long, value_parser = parse_duration, default_value = "50ms", value_name = "DURATION")]
+    pub slow_callback: Duration,
 }
 
 impl ServerArgs {
@@ -123,6 +128,7 @@ pub fn serve_service_with<S: Service>(
             }
         }
         r.set_trace_loop(args.trace_loop);
+        r.set_slow_callback(Some(args.slow_callback));
         Ok(())
     });
     match outcome {

@@ -29,6 +29,7 @@ use super::config::{
     KEEP_READ_BUFFER_MIN_FILL, READ_BUDGET_BYTES, READ_BUDGET_CALLS, READ_CHUNK,
     SPARE_READ_BUFFER_MAX, WRITE_BUDGET_BYTES,
 };
+use super::loopstats::{Callback, Site};
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{read_buf, Pending, Reactor};
@@ -145,7 +146,7 @@ impl Reactor {
         let id = ConnId(key);
         match owner {
             Some(o) => {
-                self.with_host_raw(o.service, |host, r| {
+                self.with_host_raw(o.service, Site::conn(Callback::Data, id), |host, r| {
                     host.conn_event(r, id, o.slot, super::service::ConnEvent::Data(&mut buf))
                 });
             }

@@ -604,6 +604,10 @@ impl Service for ChatServer {
         }
     }
 
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
     }

@@ -223,6 +223,10 @@ impl Service for CommandServer {
     type Tag = ConnId;
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "command"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "command server listening on {addr} (lang {})",

@@ -10,3 +10,4 @@ mod binary;
 mod bind_warning;
 mod deploy;
 mod examples;
+mod top;

@@ -18,6 +18,7 @@ use crate::reactor::config::{
 };
 use crate::reactor::conn::state::State;
 use crate::reactor::conn::Conn;
+use crate::reactor::loopstats::{Callback, Site};
 use crate::reactor::net::error::{ErrorCode, NetError};
 use crate::reactor::service::{ServerEvent, NO_STATE};
 use crate::reactor::timers::TimerEntry;
@@ -257,7 +258,9 @@ impl Reactor {
                     log::debug!("{id} accepted from {peer}");
                     let sid = ServerId(key);
                     let slot = self
-                        .with_host_raw(owner, |host, r| host.accept(r, sid, id))
+                        .with_host_raw(owner, Site::conn(Callback::Connection, id), |host, r| {
+                            host.accept(r, sid, id)
+                        })
                         .unwrap_or(NO_STATE);
                     self.set_owner(id.0, owner, slot);
                     if slot == NO_STATE {
