@@ -276,10 +276,16 @@ impl Observer {
             .record(late.as_micros().min(u64::MAX as u128) as u64);
     }
 
-    /// A callback of `svc` (named `name`) ended at `t`: charge it. Returns
-    /// the time charged when it is slow.
+    /// A callback of `svc` ended at `t`: charge it. `name` is asked only
+    /// the first time a service is seen. Returns the time charged when it
+    /// is slow.
     #[inline]
-    pub(crate) fn charge(&mut self, svc: Key, name: &'static str, t: Instant) -> Option<Duration> {
+    pub(crate) fn charge(
+        &mut self,
+        svc: Key,
+        name: impl FnOnce() -> &'static str,
+        t: Instant,
+    ) -> Option<Duration> {
         let took = t.saturating_duration_since(self.mark);
         self.mark = t;
         let i = svc.index as usize;
@@ -293,7 +299,7 @@ impl Observer {
                 if let Some((_, old)) = entry.take() {
                     self.retired.push(old);
                 }
-                *entry = Some((svc.gen, ServiceTime::new(name)));
+                *entry = Some((svc.gen, ServiceTime::new(name())));
             }
         }
         let (_, st) = entry.as_mut()?;
@@ -423,13 +429,13 @@ mod tests {
         let mut o = Observer::new(t0);
         o.slow_threshold = Some(Duration::from_millis(10));
         assert_eq!(
-            o.charge(key(3, 1), "a", t0 + Duration::from_millis(2)),
+            o.charge(key(3, 1), || "a", t0 + Duration::from_millis(2)),
             None
         );
-        let slow = o.charge(key(3, 1), "a", t0 + Duration::from_millis(20));
+        let slow = o.charge(key(3, 1), || "a", t0 + Duration::from_millis(20));
         assert_eq!(slow, Some(Duration::from_millis(18)));
         assert_eq!(
-            o.charge(key(1, 1), "b", t0 + Duration::from_millis(21)),
+            o.charge(key(1, 1), || "b", t0 + Duration::from_millis(21)),
             None
         );
         let s = o.services();
@@ -438,11 +444,14 @@ mod tests {
         assert_eq!((s[0].callbacks, s[0].slow), (2, 1));
         assert_eq!(s[1].busy, Duration::from_millis(1));
         // A reused slot keeps the old service's figures under its name.
-        o.charge(key(3, 2), "c", t0 + Duration::from_millis(22));
+        o.charge(key(3, 2), || "c", t0 + Duration::from_millis(22));
         let names: Vec<_> = o.services().iter().map(|s| s.name).collect();
         assert_eq!(names, ["a", "b", "c"]);
         o.slow_threshold = None;
-        assert_eq!(o.charge(key(1, 1), "b", t0 + Duration::from_secs(1)), None);
+        assert_eq!(
+            o.charge(key(1, 1), || "b", t0 + Duration::from_secs(1)),
+            None
+        );
     }
 
     #[test]

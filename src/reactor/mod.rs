@@ -826,9 +826,8 @@ impl Reactor {
     ) -> Option<R> {
         let mut host = self.services.get_mut(svc)?.take()?;
         let out = f(&mut *host, self);
-        let name = host.name();
-        if let Some(took) = self.observe.charge(svc, name, Instant::now()) {
-            self.slow_callback(name, site, took);
+        if let Some(took) = self.observe.charge(svc, || host.name(), Instant::now()) {
+            self.slow_callback(host.name(), site, took);
         }
         if let Some(entry) = self.services.get_mut(svc) {
             *entry = Some(host);

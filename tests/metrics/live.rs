@@ -83,6 +83,20 @@ fn the_page_and_its_json_over_http() {
         .unwrap()
         .iter()
         .any(|x| x["name"] == "echo"));
+
+    // Aggregates only: 500 more connections do not make the JSON the page
+    // reads any longer (beyond the digits of its counters).
+    let before = http(maddr, b"GET /stats HTTP/1.1\r\n\r\n").2.len();
+    let many: Vec<_> = (0..500).map(|_| connect(srv.addr)).collect();
+    wait_until("500 connections open", || {
+        stats(maddr)["connections"]["live"].as_u64().unwrap() >= 501
+    });
+    let after = http(maddr, b"GET /stats HTTP/1.1\r\n\r\n").2.len();
+    assert!(
+        after < before + 512,
+        "/stats grew from {before} to {after} bytes"
+    );
+    drop(many);
 }
 
 /// The Chromium binary, if installed (Debian's package is `chromium`).
