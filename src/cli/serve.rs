@@ -88,7 +88,8 @@ pub fn serve_service<S: Service>(args: &ServerArgs, make: impl Fn(Worker) -> S +
 ///
 /// With `--workers N` (N > 1) every worker listens on the same address with
 /// `SO_REUSEPORT`; a port of 0 is picked by worker 0 and shared. The
-/// `--metrics` endpoint runs on worker 0 and reports every worker
+/// `--metrics` endpoint runs on the last worker, so it listens only once
+/// every worker's agent is on the board, and reports every worker
 /// ([`crate::metrics::workers`]).
 pub fn serve_service_with<S: Service>(
     args: &ServerArgs,
@@ -117,7 +118,7 @@ pub fn serve_service_with<S: Service>(
         if w.count > 1 {
             board.join(w.index, r);
         }
-        if w.index == 0 {
+        if w.index + 1 == w.count {
             if let Some(addr) = &args.metrics {
                 let res = if w.count > 1 {
                     crate::metrics::http::listen_workers(r, addr, board.clone())

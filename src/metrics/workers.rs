@@ -5,7 +5,7 @@
 //!
 //! Each worker's figures live in its own loop, on its own thread, in plain
 //! fields (no atomics on the hot path). So a scrape asks: the endpoint (on
-//! worker 0) posts a request to a small [`MetricsAgent`] service in every
+//! the last worker, set up once every agent is on the board) posts a request to a small [`MetricsAgent`] service in every
 //! worker through the [`WorkerBoard`]; each agent answers from its own loop
 //! with a [`LoopMetrics`] snapshot; once all have answered, or after
 //! [`GATHER_TIMEOUT`], the endpoint renders them with [`render`]. Nothing

@@ -31,6 +31,34 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local address").port()
 }
 
+/// `netloop serve APP --port 0 --workers N --metrics 127.0.0.1:P EXTRA...`,
+/// returned once the endpoint listens, which is after every worker does
+/// (the last worker opens it): the server and P.
+pub fn start_with_metrics(app: &str, workers: usize, extra: &[&str]) -> (util::Server, u16) {
+    let port = free_port();
+    let (w, m) = (workers.to_string(), format!("127.0.0.1:{port}"));
+    let mut args = vec![
+        "serve",
+        app,
+        "--port",
+        "0",
+        "--workers",
+        &w,
+        "--metrics",
+        &m,
+    ];
+    args.extend_from_slice(extra);
+    let srv = util::Server::start(&args);
+    if !srv
+        .startup
+        .iter()
+        .any(|l| l.contains("metrics endpoint at"))
+    {
+        srv.wait_log("metrics endpoint at");
+    }
+    (srv, port)
+}
+
 /// `GET /metrics` from the endpoint on `port`: the body.
 pub fn scrape(port: u16) -> String {
     let mut s = util::connect(format!("127.0.0.1:{port}").parse().expect("address"));

@@ -1,24 +1,13 @@
 //! One `--metrics` endpoint for a process of several workers: every figure
 //! per worker with a `worker` label, and the process totals.
 
-use super::util::{connect, Server};
-use super::{accepted_per_worker, free_port, sample, scrape};
+use super::util::connect;
+use super::{accepted_per_worker, sample, scrape, start_with_metrics};
 use std::io::{Read, Write};
 
 #[test]
 fn metrics_show_one_series_per_worker_and_their_totals() {
-    let mport = free_port();
-    let metrics = format!("127.0.0.1:{mport}");
-    let srv = Server::start(&[
-        "serve",
-        "echo",
-        "--port",
-        "0",
-        "--workers",
-        "3",
-        "--metrics",
-        &metrics,
-    ]);
+    let (srv, mport) = start_with_metrics("echo", 3, &[]);
     let mut conns: Vec<_> = (0..60).map(|_| connect(srv.addr)).collect();
     for s in &mut conns {
         s.write_all(b"0123456789").expect("send");
@@ -34,7 +23,7 @@ fn metrics_show_one_series_per_worker_and_their_totals() {
     let per = accepted_per_worker(&text, 3);
     let total = sample(&text, "netloop_connections_accepted_total").expect("total");
     assert_eq!(total, per.iter().sum::<f64>(), "{per:?}");
-    // 60 echo connections, and the scrape on worker 0.
+    // 60 echo connections, and the scrape on the last worker.
     assert_eq!(total, 61.0);
     // Bytes: 600 read by the echo workers, plus the scrape's request.
     let read: f64 = (0..3)
@@ -63,11 +52,7 @@ fn metrics_show_one_series_per_worker_and_their_totals() {
 
 #[test]
 fn stats_json_holds_every_worker_and_the_process_totals() {
-    let mport = free_port();
-    let metrics = format!("127.0.0.1:{mport}");
-    let srv = Server::start(&[
-        "serve", "echo", "--port", "0", "--workers", "3", "--metrics", &metrics,
-    ]);
+    let (srv, mport) = start_with_metrics("echo", 3, &[]);
     let mut conns: Vec<_> = (0..30).map(|_| connect(srv.addr)).collect();
     // An echo on each: every one has been accepted by its worker.
     for c in &mut conns {

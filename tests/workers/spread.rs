@@ -13,7 +13,7 @@ pub struct Workers {
     pub srv: Server,
     pub metrics: SocketAddr,
     pub count: usize,
-    /// Scrapes so far: each is a connection accepted by worker 0 (the
+    /// Scrapes so far: each is a connection accepted by the last worker (the
     /// endpoint's loop), to take out of its count.
     scrapes: Cell<u64>,
 }
@@ -100,9 +100,10 @@ impl Workers {
             .into_iter()
             .map(|v| v.expect("a series per worker"))
             .collect();
-        out[0] = out[0]
+        let last = self.count - 1;
+        out[last] = out[last]
             .checked_sub(self.scrapes.get())
-            .expect("worker 0 counts the scrapes");
+            .expect("the last worker counts the scrapes");
         out
     }
 
