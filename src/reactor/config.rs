@@ -128,6 +128,9 @@ pub struct ListenOptions {
     pub max_connections: Option<usize>,
     /// Options given to every accepted socket.
     pub socket: SocketOptions,
+    /// TLS on every accepted connection (see `reactor::tls`); `None`:
+    /// plain TCP.
+    pub tls: Option<crate::reactor::tls::ServerTls>,
 }
 
 impl ListenOptions {
@@ -148,6 +151,7 @@ impl Default for ListenOptions {
             backlog: DEFAULT_BACKLOG,
             max_connections: None,
             socket: SocketOptions::default(),
+            tls: None,
         }
     }
 }
@@ -162,6 +166,8 @@ pub struct ConnectOptions {
     /// Bind to this local address (port chosen by the kernel) before
     /// connecting: Node's `localAddress`. `None`: the kernel picks both.
     pub local_address: Option<std::net::IpAddr>,
+    /// TLS over the connection (see `reactor::tls`); `None`: plain TCP.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl Default for ConnectOptions {
@@ -170,6 +176,7 @@ impl Default for ConnectOptions {
             timeout: DEFAULT_CONNECT_TIMEOUT,
             socket: SocketOptions::default(),
             local_address: None,
+            tls: None,
         }
     }
 }

@@ -64,6 +64,7 @@ pub mod remote;
 pub mod service;
 pub mod stats;
 pub mod timers;
+pub mod tls;
 pub mod token;
 pub mod trace;
 
