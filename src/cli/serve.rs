@@ -14,8 +14,8 @@ use std::time::Duration;
 /// Options every server takes.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// Address to bind. Anything but loopback is reachable from other hosts,
-    /// and no service encrypts.
+    /// Address to bind. Anything but loopback is reachable from other hosts:
+    /// use TLS there (--tls-cert, --tls-key).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on; 0 picks a free one.
@@ -44,6 +44,9 @@ pub struct ServerArgs {
     /// ready-list length), at most 10 a second.
     #[arg(long)]
     pub trace_loop: bool,
+    /// TLS for the service and for the metrics endpoint.
+    #[command(flatten)]
+    pub tls: crate::cli::tls_args::ServerTlsArgs,
 }
 
 impl ServerArgs {
@@ -79,6 +82,14 @@ pub fn serve_service_with<S: Service>(
 ) -> ExitCode {
     let mut opts = args.listen_options();
     adjust(&mut opts);
+    opts.tls = match args.tls.load() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let metrics_tls = match args.tls.load_metrics() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let mut r = match Reactor::new() {
         Ok(r) => r,
         Err(e) => return fatal(format_args!("cannot create the event loop: {e}")),
@@ -91,7 +102,7 @@ pub fn serve_service_with<S: Service>(
         return fatal(format_args!("cannot listen on {at}: {}", e.cause()));
     }
     if let Some(addr) = &args.metrics {
-        if let Err(e) = crate::metrics::http::listen(&mut r, addr) {
+        if let Err(e) = crate::metrics::http::listen_tls(&mut r, addr, metrics_tls) {
             return fatal(format_args!(
                 "cannot serve metrics on {addr}: {}",
                 e.cause()

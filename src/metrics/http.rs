@@ -245,7 +245,17 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
 /// Listen for scrapes on `addr` with the endpoint's limits: a server of
 /// its own, beside whatever else the loop runs.
 pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError> {
+    listen_tls(r, addr, None)
+}
+
+/// [`listen`], over HTTPS when `tls` is given.
+pub fn listen_tls(
+    r: &mut Reactor,
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> Result<ServerId, NetError> {
     let opts = ListenOptions {
+        tls,
         host: addr.host.clone(),
         port: addr.port,
         max_connections: Some(MAX_CONNECTIONS),
