@@ -130,6 +130,7 @@ impl ConnectLoad {
                 no_delay: false,
                 ..SocketOptions::default()
             },
+            tls: self.shared.tls.clone(),
             ..ConnectOptions::default()
         };
         let cycle = Cycle {

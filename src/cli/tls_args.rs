@@ -120,8 +120,13 @@ impl ClientTlsArgs {
     }
 
     /// TLS for connections to `host`, or `None` (plain TCP). `--insecure`
-    /// is announced on stderr, every time.
+    /// is announced on stderr, every time. An error is printed as one line.
     pub fn load(&self, host: &str) -> Result<Option<ClientTls>, ExitCode> {
+        self.build(host).map_err(|e| fatal(e))
+    }
+
+    /// [`ClientTlsArgs::load`], the error returned as its one line instead.
+    pub fn build(&self, host: &str) -> Result<Option<ClientTls>, String> {
         if !self.enabled() {
             return Ok(None);
         }
@@ -140,9 +145,8 @@ impl ClientTlsArgs {
             (Some(c), Some(k)) => Some((c.as_path(), k.as_path())),
             _ => None,
         };
-        let config =
-            client_config(&trust, identity).map_err(|e| fatal(format_args!("TLS: {e}")))?;
-        let name = server_name(host).map_err(|e| fatal(format_args!("TLS: {e}")))?;
+        let config = client_config(&trust, identity).map_err(|e| format!("TLS: {e}"))?;
+        let name = server_name(host).map_err(|e| format!("TLS: {e}"))?;
         Ok(Some(ClientTls {
             config,
             server_name: name,
