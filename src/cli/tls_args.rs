@@ -276,13 +276,20 @@ pub fn generate_valid(
     let until = time::OffsetDateTime::from(until);
     let mut ca = CertificateParams::new(Vec::<String>::new())?;
     ca.distinguished_name = DistinguishedName::new();
+    let ca_key = KeyPair::generate()?;
+    // A name of its own per CA: two throw-away CAs with one name would make
+    // a verifier try the wrong one and report a bad signature instead of
+    // an unknown issuer.
+    let tag: String = ca_key.public_key_raw()[1..5]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     ca.distinguished_name
-        .push(DnType::CommonName, "netloop throw-away CA");
+        .push(DnType::CommonName, format!("netloop throw-away CA {tag}"));
     ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca.not_before = now;
     ca.not_after = until;
-    let ca_key = KeyPair::generate()?;
     let ca_cert = ca.self_signed(&ca_key)?;
     let mut leaf = CertificateParams::new(hosts.to_vec())?;
     leaf.distinguished_name = DistinguishedName::new();

@@ -649,22 +649,24 @@ impl Service for Client {
         if cause.is_none() {
             self.reconnect.connected(); // it was established: start over
         }
-        // The one place a reconnect is decided: once per lost connection.
-        if self.state == ClientState::Closing || self.input_eof {
-            return self.finish(cx);
-        }
-        if !self.opts.reconnect {
-            return self.finish(cx);
-        }
         if st
             .last_error
             .as_ref()
             .is_some_and(|e| e.code == ErrorCode::Tls)
         {
+            // A refused certificate (or a TLS protocol failure) is a
+            // failure whatever the input did, and no retry changes it.
             self.notice(
-                "not reconnecting: the TLS handshake failed, and retrying cannot change that",
+                "not reconnecting: the TLS session failed, and retrying cannot change that",
             );
             self.fail();
+            return self.finish(cx);
+        }
+        // The one place a reconnect is decided: once per lost connection.
+        if self.state == ClientState::Closing || self.input_eof {
+            return self.finish(cx);
+        }
+        if !self.opts.reconnect {
             return self.finish(cx);
         }
         if st

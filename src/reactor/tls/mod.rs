@@ -556,9 +556,29 @@ impl Reactor {
         data: &[u8],
         at_once: bool,
     ) -> Result<bool, WriteError> {
-        let Some(t) = self.conns.get_mut(conn.0).and_then(|c| c.tls.as_mut()) else {
+        let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
         };
+        let Some(t) = c.tls.as_mut() else {
+            return Err(WriteError::Closed);
+        };
+        if t.is_handshaking() {
+            // Held plaintext cannot reach the socket before the handshake
+            // is done, so the socket's `WouldBlock` never comes to trigger
+            // the hard cap: check it here.
+            let held = t.held_plaintext() + c.wq.footprint();
+            let cap = c.opts.max_write_buffer;
+            if held + data.len() > cap {
+                log::warn!("{conn} slow consumer: {held} bytes held during the TLS handshake, cap {cap}; destroying");
+                let err = NetError::new(
+                    ErrorCode::SlowConsumer,
+                    "write",
+                    format!("{held} bytes held during the TLS handshake, cap {cap}"),
+                );
+                self.close_conn(conn.0, Some(err));
+                return Err(WriteError::Closed);
+            }
+        }
         t.send(data);
         let mut ct = t.take_output();
         if at_once && !ct.is_empty() {
