@@ -122,7 +122,7 @@ impl ClientTlsArgs {
     /// TLS for connections to `host`, or `None` (plain TCP). `--insecure`
     /// is announced on stderr, every time. An error is printed as one line.
     pub fn load(&self, host: &str) -> Result<Option<ClientTls>, ExitCode> {
-        self.build(host).map_err(|e| fatal(e))
+        self.build(host).map_err(fatal)
     }
 
     /// [`ClientTlsArgs::load`], the error returned as its one line instead.
