@@ -9,6 +9,7 @@
 #[path = "../util/mod.rs"]
 mod util;
 
+mod backpressure;
 mod certs;
 mod common;
 mod foreign;
