@@ -198,9 +198,17 @@ impl Reactor {
     /// was handed out and this one is not oversized.
     #[inline]
     fn recycle_read_buf(&mut self, mut buf: BytesMut) {
-        if self.read_buf.capacity() == 0 && buf.capacity() <= SPARE_READ_BUFFER_MAX {
+        if buf.capacity() > SPARE_READ_BUFFER_MAX {
+            return;
+        }
+        if self.read_buf.capacity() == 0 {
             buf.clear();
             self.read_buf = buf;
+        } else if self.plain_spare.capacity() == 0 {
+            // A TLS connection's plaintext buffer (the loop's own read
+            // buffer never left): kept for the next decryption.
+            buf.clear();
+            self.plain_spare = buf;
         }
     }
 

@@ -60,7 +60,7 @@ use crate::reactor::timers::TimerEntry;
 use crate::reactor::token::{ConnId, Key};
 use crate::reactor::Reactor;
 use crate::timer::TimerKey;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use rustls::pki_types::ServerName;
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -76,6 +76,16 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first byte of a TLS record carrying a handshake message (RFC 8446
 /// §5.1, `ContentType.handshake`): what a ClientHello starts with.
 const HANDSHAKE_RECORD: u8 = 0x16;
+
+/// Bytes a TLS 1.3 record adds to its plaintext at most (header, content
+/// type, AEAD tag: 5 + 1 + 16, rounded up), per record of up to 16 KiB.
+const RECORD_OVERHEAD: usize = 32;
+
+/// Plaintext per TLS record (RFC 8446 §5.1).
+const RECORD_PLAINTEXT: usize = 16 * 1024;
+
+/// Least capacity of a ciphertext output buffer (alerts, tickets).
+const OUTPUT_MIN: usize = 512;
 
 /// Plain-text clients seen by TLS servers of this process; logged at
 /// powers of two only.
@@ -174,6 +184,9 @@ pub struct TlsSession {
     first_byte_seen: bool,
     /// `close_notify` sent.
     close_sent: bool,
+    /// Ciphertext expected from what `send` took since the last
+    /// `take_output`: the capacity of the next output buffer.
+    out_hint: usize,
     /// The handshake timer, while armed.
     pub(crate) handshake_timer: Option<TimerKey>,
     /// The handshake timeout to arm once TCP is established.
@@ -201,6 +214,7 @@ impl TlsSession {
             close_after_handshake: false,
             first_byte_seen: false,
             close_sent: false,
+            out_hint: 0,
             handshake_timer: None,
             handshake_timeout,
         }
@@ -305,6 +319,8 @@ impl TlsSession {
         if self.session.is_handshaking() {
             self.held += pt.len();
         }
+        let records = pt.len().div_ceil(RECORD_PLAINTEXT);
+        self.out_hint += pt.len() + records * RECORD_OVERHEAD;
         // With no buffer limit the writer takes everything.
         let _ = self.session.writer().write_all(pt);
     }
@@ -333,7 +349,10 @@ impl TlsSession {
         if !self.session.wants_write() {
             return Bytes::new();
         }
-        let mut out = Vec::new();
+        // Sized for what `send` handed over, so a big write is not copied
+        // again at every doubling of a growing Vec, and a small one does
+        // not pin a big allocation while it waits in the queue.
+        let mut out = Vec::with_capacity(std::mem::take(&mut self.out_hint).max(OUTPUT_MIN));
         while self.session.wants_write() {
             // Writing into a Vec cannot fail or stall.
             if self.session.write_tls(&mut out).is_err() {
@@ -450,7 +469,16 @@ impl Reactor {
             self.read_buf.clear();
             return false;
         };
-        let res = t.receive(&self.read_buf, &mut c.rbuf);
+        let res = if c.rbuf.is_empty() {
+            // Decrypt into the loop's spare buffer and hand it over whole
+            // (deliver_data gives it back once emptied).
+            let mut plain = std::mem::take(&mut self.plain_spare);
+            let res = t.receive(&self.read_buf, &mut plain);
+            c.rbuf = plain;
+            res
+        } else {
+            t.receive(&self.read_buf, &mut c.rbuf)
+        };
         self.read_buf.clear();
         let got = match res {
             Ok(got) => got,
@@ -580,11 +608,43 @@ impl Reactor {
             }
         }
         t.send(data);
-        let mut ct = t.take_output();
-        if at_once && !ct.is_empty() {
-            let written = self.write_direct(conn.0, &ct).ok_or(WriteError::Closed)?;
-            ct.advance(written);
+        if at_once && t.session.wants_write() {
+            // The fast path: rustls' record buffers go to the kernel in one
+            // writev, with no copy into a queue buffer; only what the
+            // kernel does not take is queued.
+            if let Some(mut s) = c.stream.as_ref() {
+                let mut written = 0u64;
+                let mut failed = None;
+                while t.session.wants_write() {
+                    self.stats.write_calls += 1;
+                    match t.session.write_tls(&mut s) {
+                        Ok(n) => written += n as u64,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            c.writable = false;
+                            break;
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    }
+                }
+                c.bytes_written += written;
+                self.stats.bytes_written += written;
+                if written > 0 {
+                    Self::touch(c, &mut self.wheel, self.now_tick, conn.0);
+                }
+                if let Some(e) = failed {
+                    self.close_conn(conn.0, Some(NetError::from_io("write", &e)));
+                    return Err(WriteError::Closed);
+                }
+            }
         }
+        let ct = match self.conns.get_mut(conn.0).and_then(|c| c.tls.as_mut()) {
+            Some(t) => t.take_output(),
+            None => return Err(WriteError::Closed),
+        };
         self.queue_rest(conn, ct)
     }
 }
