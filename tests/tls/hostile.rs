@@ -292,3 +292,42 @@ fn two_hundred_handshakes_at_once() {
     client.join().unwrap();
     assert_eq!((done, failed), (200, 0));
 }
+
+/// The plain-text clients are logged at debug level at the 1st, 2nd, 4th,
+/// 8th... occurrence only: a scanner cannot flood the log.
+#[test]
+fn plain_text_clients_are_logged_rate_limited() {
+    let certs = Certs::new("plain-log");
+    let srv = crate::util::Server::start_shell(
+        "RUST_LOG=netloop::reactor=debug,info",
+        &[
+            "serve",
+            "echo",
+            "--port",
+            "0",
+            "--tls-cert",
+            certs.cert(),
+            "--tls-key",
+            certs.key(),
+        ],
+    );
+    for _ in 0..5 {
+        let mut s = TcpStream::connect(srv.addr).unwrap();
+        s.write_all(b"hello?\n").unwrap();
+        assert!(closed_by_server(&mut s));
+    }
+    // And it still serves TLS clients.
+    still_serves(srv.addr, &certs);
+    let mut counts = Vec::new();
+    let deadline = Instant::now() + TIMEOUT;
+    while counts.last() != Some(&4) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = srv.log.recv_timeout(left).expect("log line");
+        if let Some(pos) = line.find("not a TLS client, closed (") {
+            let rest = &line[pos + "not a TLS client, closed (".len()..];
+            let n: u64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+            counts.push(n);
+        }
+    }
+    assert_eq!(counts, vec![1, 2, 4]);
+}
