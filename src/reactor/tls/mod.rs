@@ -474,7 +474,13 @@ impl Reactor {
             // (deliver_data gives it back once emptied).
             let mut plain = std::mem::take(&mut self.plain_spare);
             let res = t.receive(&self.read_buf, &mut plain);
-            c.rbuf = plain;
+            if plain.is_empty() {
+                // Handshake records only: the buffer stays with the loop,
+                // an idle connection holds no read memory.
+                self.plain_spare = plain;
+            } else {
+                c.rbuf = plain;
+            }
             res
         } else {
             t.receive(&self.read_buf, &mut c.rbuf)
@@ -524,8 +530,9 @@ impl Reactor {
             return false;
         }
         if got.handshake_done && c.wq.is_empty() && matches!(c.state, State::Ending { .. }) {
-            // `end()` came during the handshake with nothing to send.
-            self.tls_after_handshake_end(key);
+            // `end()` came during the handshake and nothing is queued: the
+            // flush's completion sends the FIN.
+            self.flush(key);
         }
         if self.conns.get(key).is_some_and(|c| !c.rbuf.is_empty()) {
             self.deliver_data(key);
@@ -538,10 +545,6 @@ impl Reactor {
         self.conns
             .get(key)
             .is_some_and(|c| c.state != State::Closed)
-    }
-
-    fn tls_after_handshake_end(&mut self, key: Key) {
-        self.flush(key);
     }
 
     /// `read() == 0` on a TLS connection: without `close_notify` first,
