@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve_service, serve_service_with, ServerArgs};
+use netloop::cli::tls_args::ClientTlsArgs;
 use netloop::cli::units::{parse_duration, parse_size};
 use netloop::protocol::target::parse_target;
 use netloop::servers::auth_guard::AuthWire;
@@ -41,6 +42,8 @@ enum Command {
         /// Language of the client's last line (en, or zh as the seed).
         #[arg(long, value_enum, default_value = "en")]
         lang: netloop::protocol::catalog::Lang,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve framed`: pings, and commands from stdin.
     Framed {
@@ -55,6 +58,8 @@ enum Command {
         max_frame: usize,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve heartbeat`: answers pings, measures RTT, reconnects.
     Heartbeat {
@@ -75,6 +80,8 @@ enum Command {
         max_reconnects: u32,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve upload`: sends files, checks size and SHA-256.
     Upload {
@@ -89,6 +96,8 @@ enum Command {
         reply_timeout: Duration,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// The live view of a server's loop in the terminal, from its `--metrics` endpoint.
     ///
@@ -106,6 +115,9 @@ enum Command {
         #[arg(long, value_parser = parse_duration, default_value = "1s")]
         interval: Duration,
     },
+    /// Write a throw-away CA and a server certificate signed by it, for
+    /// trying TLS (`--tls-cert`/`--tls-key` on a server, `--ca` on a client).
+    Cert(netloop::cli::tls_args::CertArgs),
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     ///
     /// Latency is closed-loop (each connection sends when its reply is in, so
@@ -155,6 +167,8 @@ struct ConnectArgs {
     connect_timeout: std::time::Duration,
     #[command(flatten)]
     auth: ClientAuthArgs,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 #[derive(Subcommand)]
@@ -253,6 +267,10 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(code) => return code,
             };
+            let tls = match a.tls.load(&a.addr.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             netloop::clients::interactive::run(netloop::clients::interactive::ClientOptions {
                 host: a.addr.0,
                 port: a.addr.1,
@@ -265,13 +283,18 @@ fn main() -> ExitCode {
                 linger: a.linger,
                 connect_timeout: a.connect_timeout,
                 token,
+                tls,
             })
         }
         Command::Halfclose {
             addr,
             scenario,
             lang,
-        } => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang),
+            tls,
+        } => match tls.load(&addr.0) {
+            Ok(tls) => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang, tls),
+            Err(code) => code,
+        },
         Command::Serve { app } => match app {
             ServeApp::Echo {
                 common,
@@ -394,9 +417,14 @@ fn main() -> ExitCode {
             ping_interval,
             max_frame,
             auth,
+            tls,
         } => {
             use netloop::clients::framed::{run, FramedClientConfig};
             let mut cfg = FramedClientConfig::new(&target.0, target.1);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.token = match auth.load() {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -412,9 +440,14 @@ fn main() -> ExitCode {
             reconnect_delay,
             max_reconnects,
             auth,
+            tls,
         } => {
             use netloop::clients::heartbeat::{run, HeartbeatClientConfig};
             let mut cfg = HeartbeatClientConfig::new(&target.0, target.1);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.token = match auth.load() {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -430,9 +463,14 @@ fn main() -> ExitCode {
             files,
             reply_timeout,
             auth,
+            tls,
         } => {
             use netloop::clients::upload::{run, UploadClientConfig};
             let mut cfg = UploadClientConfig::new(&target.0, target.1, &files);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.reply_timeout = reply_timeout;
             cfg.token = match auth.load() {
                 Ok(t) => t,
@@ -446,6 +484,7 @@ fn main() -> ExitCode {
             interval,
         } => netloop::cli::top::run(&target.0, target.1, once, interval),
         Command::Bench(args) => netloop::bench::run(&args),
+        Command::Cert(args) => netloop::cli::tls_args::run_cert(&args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "netloop", &mut std::io::stdout());

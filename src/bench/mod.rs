@@ -231,6 +231,15 @@ pub struct BenchArgs {
     /// with a token. The echo workloads send none.
     #[command(flatten)]
     pub auth: crate::cli::auth_args::ClientAuthArgs,
+    /// `--tls`, `--ca`, `--insecure`: load a TLS server. The certificate
+    /// is checked against the target's host (an IP address needs an IP
+    /// SAN, as `netloop cert` writes for 127.0.0.1).
+    #[command(flatten)]
+    pub tls: crate::cli::tls_args::ClientTlsArgs,
+    /// With TLS: make every handshake a full one (no session resumption),
+    /// to measure new-session handshakes.
+    #[arg(long)]
+    pub tls_no_resume: bool,
 }
 
 /// Why a run could not be made.
@@ -452,6 +461,22 @@ fn spawn_threads(
     Ok(Running { remotes, handles })
 }
 
+/// The run's TLS configuration from `--tls`/`--ca`/`--insecure`.
+fn bench_tls(args: &BenchArgs) -> Result<Option<crate::reactor::tls::ClientTls>, BenchError> {
+    let host = crate::protocol::target::parse_target(&args.target)
+        .map(|(h, _)| h)
+        .map_err(|e| BenchError::Options(format!("--target: {e}")))?;
+    let Some(mut tls) = args.tls.build(&host).map_err(BenchError::Options)? else {
+        return Ok(None);
+    };
+    if args.tls_no_resume {
+        let mut cfg = (*tls.config).clone();
+        cfg.resumption = rustls::client::Resumption::disabled();
+        tls.config = Arc::new(cfg);
+    }
+    Ok(Some(tls))
+}
+
 fn drive<L: Load>(mut r: Reactor, load: L) -> ThreadStats {
     let out = load.outbox().clone();
     r.add_service(load);
@@ -527,7 +552,9 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
     let server_start = sample_server(args.server_pid)?;
     let token = crate::protocol::auth::Token::configured(args.auth.token.as_deref())
         .map_err(|e| BenchError::Options(format!("--token: {e}")))?;
-    let shared = Arc::new(Shared::new(args.threads));
+    let mut shared = Shared::new(args.threads);
+    shared.tls = bench_tls(args)?;
+    let shared = Arc::new(shared);
     let running = spawn_threads(args, target, &shared, token)?;
     let progress = std::io::stderr().is_terminal() && !args.json;
     let mut notes = Vec::new();

@@ -17,8 +17,8 @@ use std::time::Duration;
 /// Options every server takes.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// Address to bind. Anything but loopback is reachable from other hosts,
-    /// and no service encrypts.
+    /// Address to bind. Anything but loopback is reachable from other hosts:
+    /// use TLS there (--tls-cert, --tls-key).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on; 0 picks a free one.
@@ -57,6 +57,9 @@ pub struct ServerArgs {
     /// the 20 slowest of the last minute on /stats (0 = off).
     #[arg(long, value_parser = parse_duration, default_value = "50ms", value_name = "DURATION")]
     pub slow_callback: Duration,
+    /// TLS for the service and for the metrics endpoint.
+    #[command(flatten)]
+    pub tls: crate::cli::tls_args::ServerTlsArgs,
 }
 
 impl ServerArgs {
@@ -96,12 +99,21 @@ pub fn serve_service_with<S: Service>(
     adjust: impl Fn(&mut ListenOptions) + Sync,
     make: impl Fn(Worker) -> S + Sync,
 ) -> ExitCode {
+    let tls = match args.tls.load() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let metrics_tls = match args.tls.load_metrics() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let count = args.workers.resolve();
     let port = OnceLock::new();
     let board = WorkerBoard::new(count);
     let outcome = workers::run(count, args.grace, |w, r| {
         let mut opts = args.listen_options();
         adjust(&mut opts);
+        opts.tls = tls.clone();
         if w.count > 1 {
             opts.reuse_port = true;
             if let Some(p) = port.get() {
@@ -121,9 +133,14 @@ pub fn serve_service_with<S: Service>(
         if w.index + 1 == w.count {
             if let Some(addr) = &args.metrics {
                 let res = if w.count > 1 {
-                    crate::metrics::http::listen_workers(r, addr, board.clone())
+                    crate::metrics::http::listen_workers(
+                        r,
+                        addr,
+                        board.clone(),
+                        metrics_tls.clone(),
+                    )
                 } else {
-                    crate::metrics::http::listen(r, addr)
+                    crate::metrics::http::listen_tls(r, addr, metrics_tls.clone())
                 };
                 res.map_err(|e| format!("cannot serve metrics on {addr}: {}", e.cause()))?;
             }

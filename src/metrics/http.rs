@@ -279,11 +279,24 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
 /// Listen for scrapes on `addr` with the endpoint's limits: a server of
 /// its own, beside whatever else the loop runs.
 pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError> {
-    r.serve(endpoint_options(addr), MetricsEndpoint::default())
+    listen_tls(r, addr, None)
 }
 
-fn endpoint_options(addr: &MetricsAddr) -> ListenOptions {
+/// [`listen`], over HTTPS when `tls` is given.
+pub fn listen_tls(
+    r: &mut Reactor,
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> Result<ServerId, NetError> {
+    r.serve(endpoint_options(addr, tls), MetricsEndpoint::default())
+}
+
+fn endpoint_options(
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> ListenOptions {
     ListenOptions {
+        tls,
         host: addr.host.clone(),
         port: addr.port,
         max_connections: Some(MAX_CONNECTIONS),
@@ -301,12 +314,13 @@ pub fn listen_workers(
     r: &mut Reactor,
     addr: &MetricsAddr,
     board: WorkerBoard,
+    tls: Option<crate::reactor::tls::ServerTls>,
 ) -> Result<ServerId, NetError> {
     let endpoint = MetricsEndpoint {
         board: Some(board),
         ..MetricsEndpoint::default()
     };
-    r.serve(endpoint_options(addr), endpoint)
+    r.serve(endpoint_options(addr, tls), endpoint)
 }
 
 /// A scrape connection: the request head being read, then `None` once

@@ -65,6 +65,7 @@ pub mod remote;
 pub mod service;
 pub mod stats;
 pub mod timers;
+pub mod tls;
 pub mod token;
 pub mod trace;
 
@@ -173,6 +174,10 @@ pub struct Reactor {
     /// [`config::SPARE_READ_BUFFER_MAX`]), so idle connections hold no read
     /// memory and a small echo allocates nothing.
     pub(crate) read_buf: BytesMut,
+    /// TLS connections decrypt into this spare buffer and hand it over, as
+    /// plain ones hand over `read_buf` (which keeps the ciphertext): no
+    /// allocation (and, above malloc's mmap threshold, no mmap) per read.
+    pub(crate) plain_spare: BytesMut,
     pub(crate) app_timers: HashMap<u64, AppTimer>,
     pub(crate) next_timer_id: u64,
     pub(crate) waker: Arc<Waker>,
@@ -242,6 +247,7 @@ impl Reactor {
             flush_list: Vec::new(),
             current: None,
             read_buf: BytesMut::with_capacity(config::READ_CHUNK),
+            plain_spare: BytesMut::new(),
             app_timers: HashMap::new(),
             next_timer_id: 1,
             waker,

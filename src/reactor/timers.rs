@@ -35,6 +35,8 @@ pub enum TimerEntry {
     Idle(Key),
     /// An outbound connection's connect timeout.
     Connect(Key),
+    /// A TLS connection's handshake timeout.
+    TlsHandshake(Key),
     /// End of a listener's accept pause after EMFILE/ENFILE.
     AcceptBackoff(Key),
     /// End of a graceful shutdown's grace period.
@@ -124,6 +126,7 @@ impl Reactor {
                         }
                     }
                 }
+                TimerEntry::TlsHandshake(key) => self.tls_handshake_expired(key),
                 TimerEntry::AcceptBackoff(key) => {
                     if let Some(s) = self.servers.get_mut(key) {
                         s.accept_paused = false;

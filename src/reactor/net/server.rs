@@ -131,7 +131,7 @@ impl Reactor {
         let addr = listener
             .local_addr()
             .map_err(|e| NetError::from_io("listen", &e))?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && opts.tls.is_none() {
             log::warn!(
                 "listening on {addr}, which is reachable from other hosts: this service has no encryption"
             );
@@ -263,6 +263,7 @@ impl Reactor {
                     s.conns += 1;
                     let owner = s.owner;
                     let opts = s.opts.socket.clone();
+                    let tls = s.opts.tls.clone();
                     self.stats.accepted += 1;
                     if opts.no_delay {
                         let _ = stream.set_nodelay(true);
@@ -273,6 +274,10 @@ impl Reactor {
                         self.server_conn_closed(key);
                         continue;
                     };
+                    if let Some(tls) = &tls {
+                        // Closed on failure; `close` still reaches the service.
+                        self.tls_attach_server(id.0, tls);
+                    }
                     log::debug!("{id} accepted from {peer}");
                     let sid = ServerId(key);
                     let slot = self
