@@ -44,9 +44,12 @@ pub mod connect;
 pub mod control;
 pub mod echo_load;
 pub mod fanout;
+pub mod grid;
 pub mod heartbeat;
 pub mod idle;
 pub mod pattern;
+pub mod plot;
+pub mod timers;
 pub use crate::metrics::procstat;
 
 pub mod report;
@@ -143,6 +146,18 @@ pub enum Workload {
     /// Up to C echo, chat and framed clients with faults and bad inputs,
     /// every byte verified (spawns the servers unless --echo/--chat/--framed).
     Soak,
+    /// libuv's ping_pongs: one connection, 5-byte messages ("PING\n" in
+    /// libuv), one in flight; round trips/s (pingpong with -c 1 -s 5).
+    #[value(name = "ping_pongs", alias = "ping-pongs")]
+    PingPongs,
+    /// libuv's tcp4_pound_100 (-c 1000: _1000): C clients each connect,
+    /// write 1 byte, close when the echo is in, and connect again;
+    /// accepts/s and failures.
+    Pound,
+    /// libuv's million_timers: arm, fire and free --timers one-shot timers
+    /// (10,000,000) whose timeouts rise 1 ms per 1,000; no target.
+    #[value(name = "million_timers", alias = "million-timers")]
+    MillionTimers,
 }
 
 impl fmt::Display for Workload {
@@ -155,6 +170,9 @@ impl fmt::Display for Workload {
             Workload::Fanout => "fanout",
             Workload::Heartbeat => "heartbeat",
             Workload::Soak => "soak",
+            Workload::PingPongs => "ping_pongs",
+            Workload::Pound => "pound",
+            Workload::MillionTimers => "million_timers",
         })
     }
 }
@@ -169,6 +187,9 @@ impl Workload {
             Workload::Fanout => "deliveries",
             Workload::Heartbeat => "pongs",
             Workload::Soak => "messages",
+            Workload::PingPongs => "round trips",
+            Workload::Pound => "accepts",
+            Workload::MillionTimers => "timers",
         }
     }
 }
@@ -182,10 +203,13 @@ pub struct BenchArgs {
     #[arg(long, short = 't', default_value = "127.0.0.1:8080")]
     pub target: String,
     /// Connections (connectors for connect, members for fanout, clients for heartbeat).
-    #[arg(long, short = 'c', default_value_t = 50)]
+    /// (Defaults: 50; ping_pongs 1; pound 100, libuv's tcp4_pound_100.)
+    #[arg(long, short = 'c', default_value = "50",
+          default_value_ifs([("workload", "ping_pongs", "1"), ("workload", "pound", "100")]))]
     pub connections: usize,
-    /// Message or chunk size (e.g. 64, 64KiB).
-    #[arg(long, short = 's', value_parser = parse_size, default_value = "64")]
+    /// Message or chunk size (e.g. 64, 64KiB; ping_pongs 5, pound 1, as libuv's).
+    #[arg(long, short = 's', value_parser = parse_size, default_value = "64",
+          default_value_ifs([("workload", "ping_pongs", "5"), ("workload", "pound", "1")]))]
     pub size: usize,
     /// Messages in flight per connection (pingpong) or in the room (fanout).
     #[arg(long, default_value_t = 1)]
@@ -223,6 +247,22 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// pingpong: run rust_echo_bench's grid (--grid-sizes × --grid-connections,
+    /// 18 cells by default), one run per cell, and print one table.
+    #[arg(long)]
+    pub grid: bool,
+    /// Message sizes of the grid.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "128,512,1000")]
+    pub grid_sizes: Vec<usize>,
+    /// Connection counts of the grid.
+    #[arg(long, value_delimiter = ',', default_value = "1,50,150,300,500,1000")]
+    pub grid_connections: Vec<usize>,
+    /// Also write the latency distribution as an HDR percentile plot (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// million_timers: how many timers (libuv's count by default).
+    #[arg(long, default_value_t = timers::DEFAULT_TIMERS)]
+    pub timers: u64,
     /// Options of the soak workload.
     #[command(flatten)]
     pub soak: soak::SoakArgs,
@@ -310,12 +350,33 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     if args.workload == Workload::Soak {
         return soak::run(args);
     }
+    if args.workload == Workload::MillionTimers {
+        return run_timers(args);
+    }
+    if args.grid {
+        if args.workload != Workload::Pingpong {
+            eprintln!("netloop bench: bad options: --grid is for pingpong only");
+            return ExitCode::FAILURE;
+        }
+        return grid::run(args);
+    }
     match execute(args) {
         Ok(rep) => {
             if args.json {
                 println!("{}", rep.to_json());
             } else {
                 print!("{}", rep.to_table(std::io::stdout().is_terminal()));
+            }
+            if let Some(path) = &args.plot {
+                let series = [plot::Series {
+                    name: format!("{} {} B × {}", rep.workload, rep.size, rep.connections),
+                    points: rep.percentiles.clone(),
+                }];
+                let title = format!("netloop bench {}: latency by percentile", rep.workload);
+                if let Err(e) = plot::latency_svg(path, &title, &series) {
+                    eprintln!("netloop bench: --plot {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
             }
             if rep.mismatched_bytes > 0 {
                 eprintln!(
@@ -337,6 +398,36 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("netloop bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `netloop bench million_timers`: measure, print, exit status.
+fn run_timers(args: &BenchArgs) -> ExitCode {
+    match timers::measure(args.timers) {
+        Ok(rep) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&rep)
+                        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+                );
+            } else {
+                print!("{}", rep.to_table());
+            }
+            if rep.ok() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "netloop bench: {} of {} timers fired",
+                    rep.fired, rep.timers
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("netloop bench: million_timers: {e}");
             ExitCode::FAILURE
         }
     }
@@ -392,7 +483,7 @@ fn spawn_threads(
                 r.add_service(Stopper::new(tx));
                 let size = args.size;
                 match args.workload {
-                    Workload::Pingpong => {
+                    Workload::Pingpong | Workload::PingPongs => {
                         let mode = echo_load::Mode::PingPong {
                             pipeline: args.pipeline,
                         };
@@ -415,7 +506,7 @@ fn spawn_threads(
                             echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed),
                         )
                     }
-                    Workload::Connect => {
+                    Workload::Connect | Workload::Pound => {
                         drive(r, connect::ConnectLoad::new(shared, i, target, size, count))
                     }
                     Workload::Idle => drive(r, idle::IdleLoad::new(shared, i, target, count)),
@@ -437,8 +528,9 @@ fn spawn_threads(
                         heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval)
                             .with_token(token.as_ref()),
                     ),
-                    // Runs its own coordinator (soak::run); never reaches here.
-                    Workload::Soak => ThreadStats::default(),
+                    // Run their own coordinators (soak::run, run_timers);
+                    // never reach here.
+                    Workload::Soak | Workload::MillionTimers => ThreadStats::default(),
                 }
             })
             .map_err(|e| BenchError::Thread(e.to_string()))?;
@@ -641,7 +733,7 @@ fn stop_threads(running: Running, notes: &mut Vec<String>) -> ThreadStats {
 /// at the first connection that fails before, or at `--setup-timeout`.
 fn await_ready(args: &BenchArgs, target: SocketAddr, shared: &Shared) -> Result<(), BenchError> {
     let want = match args.workload {
-        Workload::Connect => 1,
+        Workload::Connect | Workload::Pound => 1,
         _ => args.connections,
     };
     // A heartbeat client's first ping goes out within one --interval (they
@@ -738,6 +830,11 @@ fn build_report(
     // Said once, in the report's generator row (and its JSON flag).
     let saturated = gen_pct >= report::SATURATED_PCT;
     let h = &total.latency;
+    let percentiles = plot::quantiles(h.len())
+        .into_iter()
+        .filter(|_| !h.is_empty())
+        .map(|q| (q, h.value_at_quantile(q) as f64 / 1e3))
+        .collect();
     let latency = (!h.is_empty()).then(|| report::Latency {
         p50: h.value_at_quantile(0.50) as f64 / 1e3,
         p99: h.value_at_quantile(0.99) as f64 / 1e3,
@@ -824,6 +921,7 @@ fn build_report(
         delivery_errors,
         longest_stall_ms: w.longest_stall.map(|d| d.as_secs_f64() * 1e3),
         latency_us: latency,
+        percentiles,
         generator: report::Generator {
             cpu_s: w.own.as_secs_f64(),
             cpu_pct: gen_pct,
