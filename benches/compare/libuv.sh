@@ -25,7 +25,8 @@
 # Needs cc and libuv's headers: without them the script says so and exits
 # with status 3, or with --install (as root) installs gcc and libuv1-dev
 # with apt-get first, saying so.
-# --quick: 1 round, 1 s, ping_pongs and pound100, 200,000 timers.
+# --quick: 1 round, 1 s, ping_pongs and pound100, 200,000 timers (options
+# given explicitly still win).
 # --no-build: use NETLOOP_BIN as it is (default: the release build).
 # Raw results: OUT/libuv.jsonl (one object a line), summary: OUT/libuv.md.
 set -euo pipefail
@@ -33,7 +34,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
 QUICK=0; NO_BUILD=0; INSTALL=0
-ROUNDS=7; DURATION=5; TIMERS=10000000; OUT=""
+ROUNDS=""; DURATION=""; TIMERS=""; OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
@@ -50,8 +51,9 @@ while [ $# -gt 0 ]; do
 done
 BENCHES="ping_pongs pound100 pound1000"
 if [ "$QUICK" = 1 ]; then
-  ROUNDS=1; DURATION=1; TIMERS=200000; BENCHES="ping_pongs pound100"
+  ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-1}; TIMERS=${TIMERS:-200000}; BENCHES="ping_pongs pound100"
 fi
+ROUNDS=${ROUNDS:-7}; DURATION=${DURATION:-5}; TIMERS=${TIMERS:-10000000}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$CARGO_TARGET_DIR/compare-libuv}
 mkdir -p "$OUT"

@@ -7,5 +7,7 @@
 mod util;
 
 mod compare_quick;
+mod libuv_suites;
+mod plots;
 mod soak;
 mod workloads;
