@@ -18,7 +18,6 @@ use super::report::{group, Report};
 use super::{execute, BenchArgs};
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 
 /// rust_echo_bench's message sizes, bytes.
 pub const GRID_SIZES: [usize; 3] = [128, 512, 1000];
@@ -160,7 +159,7 @@ pub fn measure(args: &BenchArgs, progress: bool) -> Result<Grid, String> {
 
 /// `netloop bench pingpong --grid`: run, print, exit status.
 pub fn run(args: &BenchArgs) -> std::process::ExitCode {
-    let progress = std::io::stderr().is_terminal() && !args.json;
+    let progress = super::show_progress(args.json);
     match measure(args, progress) {
         Ok(g) => {
             if args.json {

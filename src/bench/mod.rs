@@ -621,7 +621,7 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
         .map_err(|e| BenchError::Options(format!("--token: {e}")))?;
     let shared = Arc::new(Shared::new(args.threads));
     let running = spawn_threads(args, target, &shared, token)?;
-    let progress = std::io::stderr().is_terminal() && !args.json;
+    let progress = show_progress(args.json);
     let mut notes = Vec::new();
     if let Err(e) = await_ready(args, target, &shared) {
         stop_threads(running, &mut notes);
@@ -933,6 +933,32 @@ fn build_report(
     }
 }
 
+/// Whether to draw the progress line: only for a person watching, i.e.
+/// when both stdout and stderr are terminals and the output is not JSON
+/// (a script that captures either gets no carriage returns in it).
+pub fn show_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// The progress line: phase, elapsed / total, operations so far, and the
+/// current rate (over the last [`PROGRESS_EVERY`], so a stall shows at once
+/// instead of being averaged away).
+pub fn progress_line(
+    what: &str,
+    elapsed: Duration,
+    total: Duration,
+    done: u64,
+    rate: f64,
+) -> String {
+    format!(
+        "{what} {:.1}/{:.1} s  {} ops  {}/s now",
+        elapsed.as_secs_f64(),
+        total.as_secs_f64(),
+        report::group(done),
+        report::group(rate.max(0.0).round() as u64)
+    )
+}
+
 /// What [`wait`] saw.
 #[derive(Debug, Default)]
 struct Waited {
@@ -962,6 +988,7 @@ fn wait(
     let mut last_change = start;
     let mut last_stall_end: Option<Instant> = None;
     let mut last_print = start;
+    let mut printed = base;
     loop {
         let now = Instant::now();
         let t = now - start;
@@ -992,13 +1019,12 @@ fn wait(
             last_change = now;
         }
         if progress && now - last_print >= PROGRESS_EVERY {
+            let recent = (count - printed) as f64 / (now - last_print).as_secs_f64();
             last_print = now;
-            let done = count - base;
-            let t = (now - start).as_secs_f64();
+            printed = count;
             eprint!(
-                "\r\x1b[K{what} {t:.1}/{:.1} s  {done} ops  {:.0}/s",
-                d.as_secs_f64(),
-                done as f64 / t.max(1e-3)
+                "\r\x1b[K{}",
+                progress_line(what, now - start, d, count - base, recent)
             );
             let _ = std::io::stderr().flush();
         }
@@ -1038,6 +1064,20 @@ mod tests {
         // The measured window is never extended.
         let w = wait(&shared, Duration::from_millis(30), false, "m", None, cap);
         assert!(!w.gave_up && w.extended.is_zero(), "{w:?}");
+    }
+
+    #[test]
+    fn progress_line_gives_elapsed_of_total_and_the_current_rate() {
+        let line = progress_line(
+            "measure",
+            Duration::from_millis(1500),
+            Duration::from_secs(5),
+            123_456,
+            80_000.4,
+        );
+        assert_eq!(line, "measure 1.5/5.0 s  123,456 ops  80,000/s now");
+        // Not a terminal under `cargo test` (captured output), and never with --json.
+        assert!(!show_progress(true));
     }
 
     #[test]

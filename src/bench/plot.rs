@@ -8,7 +8,8 @@
 //!   per run, named in the legend.
 //! * [`compare_dir`]: from the raw reports of `benches/compare/run.sh`
 //!   (`results.jsonl`, one `{"round", "cell", "peer", "report"}` object a
-//!   line), two bar charts per cell: round trips (or the cell's operation)
+//!   line; or of `benches/compare/libuv.sh`, whose `bench` is the cell and
+//!   `client → server` the peer), two bar charts per cell: round trips (or the cell's operation)
 //!   per second, and server CPU µs per operation. A bar per peer is the
 //!   median over the rounds; a whisker spans the lowest to the highest
 //!   round and a dot marks every round, so the spread is seen, not implied.
@@ -287,6 +288,18 @@ pub struct Written {
 /// Per cell, per peer, the rounds' (operations/s, server CPU µs per op).
 type Rounds = BTreeMap<String, BTreeMap<String, (Vec<f64>, Vec<f64>)>>;
 
+/// The cell and peer of one raw line: run.sh's `cell` and `peer`, or
+/// libuv.sh's `bench` and `client` → `server` (each loop as client and
+/// as server).
+fn cell_and_peer(v: &serde_json::Value) -> Option<(String, String)> {
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str());
+    if let (Some(c), Some(p)) = (s("cell"), s("peer")) {
+        return Some((c.to_string(), p.to_string()));
+    }
+    let (bench, client, server) = (s("bench")?, s("client")?, s("server")?);
+    Some((bench.to_string(), format!("{client} → {server}")))
+}
+
 /// Read `results.jsonl` of run.sh into per-cell, per-peer rounds.
 fn read_rounds(text: &str) -> (Rounds, usize, usize) {
     let mut by: Rounds = BTreeMap::new();
@@ -297,11 +310,7 @@ fn read_rounds(text: &str) -> (Rounds, usize, usize) {
             continue;
         };
         let failed = v.get("failed").and_then(|f| f.as_bool()).unwrap_or(false);
-        let (Some(cell), Some(peer), Some(rep)) = (
-            v.get("cell").and_then(|c| c.as_str()),
-            v.get("peer").and_then(|p| p.as_str()),
-            v.get("report"),
-        ) else {
+        let (Some((cell, peer)), Some(rep)) = (cell_and_peer(&v), v.get("report")) else {
             skipped += 1;
             continue;
         };
@@ -317,11 +326,7 @@ fn read_rounds(text: &str) -> (Rounds, usize, usize) {
             .get("server")
             .and_then(|s| s.get("cpu_us_per_op"))
             .and_then(|x| x.as_f64());
-        let e = by
-            .entry(cell.to_string())
-            .or_default()
-            .entry(peer.to_string())
-            .or_default();
+        let e = by.entry(cell).or_default().entry(peer).or_default();
         // Idle cells have no throughput: leave their zeros out.
         if ops > 0.0 {
             e.0.push(ops);
@@ -455,10 +460,12 @@ mod tests {
 {"round":1,"cell":"pp64x50","peer":"tokio","report":{"ops_per_sec":90.0,"server":null}}
 {"round":2,"cell":"pp64x50","peer":"netloop","failed":true,"report":{"ops_per_sec":1.0}}
 not json
+{"round":1,"bench":"pound100","client":"libuv","server":"netloop","report":{"ops_per_sec":5.0}}
 {"round":2,"cell":"pp64x50","peer":"netloop","report":{"ops_per_sec":110.0,"server":{"cpu_us_per_op":2.5}}}
 "#;
         let (by, used, skipped) = read_rounds(text);
-        assert_eq!((used, skipped), (3, 2));
+        assert_eq!((used, skipped), (4, 2));
+        assert_eq!(by["pound100"]["libuv → netloop"].0, vec![5.0]);
         let nl = &by["pp64x50"]["netloop"];
         assert_eq!(nl.0, vec![100.0, 110.0]);
         assert_eq!(nl.1, vec![2.0, 2.5]);

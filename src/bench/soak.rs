@@ -36,7 +36,7 @@ use clap::Args;
 use report::{Counters, ServerUsage, SoakReport};
 use servers::{Kind, Target, Usage};
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::mpsc;
@@ -230,7 +230,7 @@ pub fn execute(args: &BenchArgs) -> Result<SoakReport, BenchError> {
         Err(_) => return Err(BenchError::Thread("exited at start".into())),
     };
 
-    let progress = std::io::stderr().is_terminal() && !args.json;
+    let progress = super::show_progress(args.json);
     let t0 = Instant::now();
     while t0.elapsed() < args.duration {
         let left = args.duration.saturating_sub(t0.elapsed());

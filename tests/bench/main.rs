@@ -9,5 +9,6 @@ mod util;
 mod compare_quick;
 mod libuv_suites;
 mod plots;
+mod progress;
 mod soak;
 mod workloads;

@@ -9,4 +9,5 @@ mod util;
 mod binary;
 mod bind_warning;
 mod deploy;
+mod docs_tables;
 mod examples;
