@@ -109,7 +109,7 @@ const FD_MARGIN: u64 = 64;
 const OPEN_LOOP_SHORTFALL: f64 = 0.95;
 
 /// Refresh period of the progress line.
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// Largest message or chunk accepted (a message is queued whole).
 pub const MAX_SIZE: usize = 16 << 20;

@@ -285,8 +285,11 @@ pub struct Written {
     pub skipped: usize,
 }
 
-/// Per cell, per peer, the rounds' (operations/s, server CPU µs per op).
-type Rounds = BTreeMap<String, BTreeMap<String, (Vec<f64>, Vec<f64>)>>;
+/// One peer's rounds in one cell: (operations/s, server CPU µs per op).
+type PeerRounds = (Vec<f64>, Vec<f64>);
+
+/// Per cell, per peer, the rounds.
+type Rounds = BTreeMap<String, BTreeMap<String, PeerRounds>>;
 
 /// The cell and peer of one raw line: run.sh's `cell` and `peer`, or
 /// libuv.sh's `bench` and `client` → `server` (each loop as client and
@@ -373,7 +376,7 @@ pub fn compare_dir(results: &Path, out: &Path, title: &str) -> Result<Written, P
         ..Written::default()
     };
     for (cell, peers) in &by {
-        let bars = |pick: fn(&(Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<Bar> {
+        let bars = |pick: fn(&PeerRounds) -> &Vec<f64>| -> Vec<Bar> {
             peers
                 .iter()
                 .filter(|(_, v)| !pick(v).is_empty())

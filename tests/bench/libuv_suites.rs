@@ -140,10 +140,7 @@ fn the_grid_table_has_a_row_per_connection_count_and_a_column_per_size() {
     ]);
     assert!(ok, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
-    assert!(
-        lines.iter().any(|l| *l == "| conns | 128 B | 1000 B |"),
-        "{out}"
-    );
+    assert!(lines.contains(&"| conns | 128 B | 1000 B |"), "{out}");
     for conns in ["| 1 |", "| 4 |"] {
         let row = lines.iter().find(|l| l.starts_with(conns)).expect(conns);
         assert_eq!(row.matches('|').count(), 4, "{row}");
@@ -224,5 +221,64 @@ fn libuv_script_runs_both_loops_side_by_side() {
             stdout.contains("| million_timers (20,000) total | netloop |"),
             "{stdout}"
         );
+    }
+}
+
+#[test]
+fn grid_script_runs_the_grid_against_each_server() {
+    let out = std::env::temp_dir().join(format!("netloop-grid-{}", std::process::id()));
+    let res = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/compare/grid.sh"
+        ))
+        .args([
+            "--no-build",
+            "--rounds",
+            "1",
+            "--sizes",
+            "128,1000",
+            "--connections",
+            "1,3",
+        ])
+        .args([
+            "--duration",
+            "150ms",
+            "--warmup",
+            "0s",
+            "--servers",
+            "netloop libuv epoll",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .env("NETLOOP_BIN", env!("CARGO_BIN_EXE_netloop"))
+        .output()
+        .expect("grid.sh");
+    let stdout = String::from_utf8_lossy(&res.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&res.stderr).into_owned();
+    let raw = std::fs::read_to_string(out.join("grid.jsonl")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(res.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<Value> = raw.lines().map(json).collect();
+    // netloop always; libuv and epoll where cc (and libuv's headers) are.
+    let servers: Vec<&str> = lines.iter().filter_map(|v| v["server"].as_str()).collect();
+    assert!(servers.contains(&"netloop"), "{raw}");
+    for skipped in ["libuv", "epoll"] {
+        if !servers.contains(&skipped) {
+            assert!(stdout.contains(&format!("skipping {skipped}")), "{stdout}");
+            eprintln!("{skipped} not run: {stdout}");
+        }
+    }
+    for v in &lines {
+        let cells = v["grid"]["cells"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"));
+        assert_eq!(cells.len(), 4, "{v}");
+        for c in cells {
+            assert!(c["report"]["ops"].as_u64().unwrap_or(0) > 0, "{c}");
+        }
+    }
+    if !stdout.contains("python3 not found") {
+        assert!(stdout.contains("| 1000 B | 3 |"), "{stdout}");
     }
 }

@@ -12,7 +12,9 @@ fn read(rel: &str) -> String {
 
 /// The rows of the first table after the heading `heading`.
 fn table_after(text: &str, heading: &str) -> Vec<String> {
-    let start = text.find(heading).unwrap_or_else(|| panic!("no heading {heading}"));
+    let start = text
+        .find(heading)
+        .unwrap_or_else(|| panic!("no heading {heading}"));
     text[start..]
         .lines()
         .skip_while(|l| !l.starts_with('|'))
@@ -43,8 +45,14 @@ fn every_test_named_in_the_reliability_table_exists() {
             if span.starts_with("tests/") && span.ends_with(".rs") {
                 file = Some(read(span));
             } else if let Some(f) = &file {
-                if span.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
-                    assert!(f.contains(&format!("fn {span}(")), "{span} not found in its file: {row}");
+                if span
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+                {
+                    assert!(
+                        f.contains(&format!("fn {span}(")),
+                        "{span} not found in its file: {row}"
+                    );
                     named += 1;
                 }
             }
@@ -54,7 +62,10 @@ fn every_test_named_in_the_reliability_table_exists() {
             assert!(named > 0, "a test file without a test name: {row}");
             checked += named;
         } else {
-            assert!(test_cell.contains("by hand"), "neither a test nor a by-hand run: {row}");
+            assert!(
+                test_cell.contains("by hand"),
+                "neither a test nor a by-hand run: {row}"
+            );
         }
     }
     assert!(checked >= 20, "{checked}");
