@@ -29,6 +29,12 @@ use std::path::{Path, PathBuf};
 /// Size of every chart, pixels.
 pub const SIZE: (u32, u32) = (800, 480);
 
+/// Height of one legend row, of the legend's padding, and of the plotting
+/// area of a [`SIZE`] chart, pixels (to keep the legend clear of the bars).
+const LEGEND_ROW_PX: f64 = 18.0;
+const LEGEND_PAD_PX: f64 = 24.0;
+const PLOT_HEIGHT_PX: f64 = 380.0;
+
 /// Deepest percentile plotted, in nines (99.999 %): beyond it a run of a
 /// few seconds has too few samples for the point to mean anything.
 pub const MAX_NINES: f64 = 5.0;
@@ -154,6 +160,7 @@ pub fn latency_svg(path: &Path, title: &str, series: &[Series]) -> Result<(), Pl
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 20))
         .margin(12)
+        .margin_right(30)
         .x_label_area_size(40)
         .y_label_area_size(70)
         .build_cartesian_2d(0f64..x_hi, (lo / 1.5..hi * 1.5).log_scale())
@@ -195,7 +202,15 @@ pub fn bars_svg(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<
         return Err(PlotError::Empty(format!("{title}: no values")));
     }
     let top = spreads.iter().map(|(_, s)| s.2).fold(0.0, f64::max);
-    let top = if top > 0.0 { top * 1.15 } else { 1.0 };
+    // Headroom for the legend (a row per peer, upper right) above the
+    // highest whisker, so it never covers a bar: its share of the plot's
+    // height, from plotters' row height and padding at this size.
+    let legend = (spreads.len() as f64 * LEGEND_ROW_PX + LEGEND_PAD_PX) / PLOT_HEIGHT_PX;
+    let top = if top > 0.0 {
+        top * 1.05 / (1.0 - legend.min(0.6))
+    } else {
+        1.0
+    };
     let names: Vec<String> = spreads.iter().map(|(b, _)| b.peer.clone()).collect();
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(draw_err)?;
@@ -204,7 +219,8 @@ pub fn bars_svg(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..names.len() as i32).into_segmented(), 0f64..top)
+        // plotters' integer ranges include their end: 0..n-1 is n bars.
+        .build_cartesian_2d((0..names.len() as i32 - 1).into_segmented(), 0f64..top)
         .map_err(draw_err)?;
     chart
         .configure_mesh()
@@ -214,6 +230,7 @@ pub fn bars_svg(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<
             SegmentValue::CenterOf(i) => names.get(*i as usize).cloned().unwrap_or_default(),
             _ => String::new(),
         })
+        .y_label_formatter(&|v| axis(*v))
         .y_desc(y_desc)
         .draw()
         .map_err(draw_err)?;
@@ -261,6 +278,17 @@ pub fn bars_svg(path: &Path, title: &str, y_desc: &str, bars: &[Bar]) -> Result<
         .draw()
         .map_err(draw_err)?;
     root.present().map_err(draw_err)
+}
+
+/// An axis label: thousands grouped, no needless decimals.
+fn axis(v: f64) -> String {
+    if v.abs() >= 1000.0 {
+        super::report::group(v.round() as u64)
+    } else if v == v.round() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// A figure in three significant digits, for legends.

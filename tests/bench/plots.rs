@@ -192,3 +192,21 @@ fn bench_plot_draws_throughput_and_cpu_per_cell() {
         "{err}"
     );
 }
+
+#[test]
+fn a_single_bar_is_drawn_once() {
+    let path = tmp("one.svg");
+    let bars = [Bar {
+        peer: "only".into(),
+        rounds: vec![5.0, 6.0],
+    }];
+    bars_svg(&path, "one peer", "operations/s", &bars).expect("plot");
+    let text = parse(&path);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(count(&text, "circle"), 2);
+    assert!(
+        texts(&text).iter().any(|x| x == "only"),
+        "{:?}",
+        texts(&text)
+    );
+}
