@@ -18,9 +18,12 @@
 # network workloads run every pairing of client and server (netloop and
 # libuv each as both), so a difference can be told apart as the client's or
 # the server's: the server pinned to CPU 0, the client to CPU 1. The
-# pairings' order is rotated by one place each round. The summary gives per
-# pairing the median over the rounds and its 95 % interval (stats.py, from
-# 6 rounds on), or the lowest-highest range below that.
+# pairings' order is rotated by one place each round. The server's CPU time
+# over each run is read from /proc (CPU per operation holds up on a shared
+# machine where rates do not). The summary (libuv_summary.py) gives per
+# pairing the median over the rounds with its 95 % interval (stats.py, from
+# 6 rounds on; the range below), and netloop against libuv in each role as
+# per-round ratios with their intervals and verdicts.
 #
 # Needs cc and libuv's headers: without them the script says so and exits
 # with status 3, or with --install (as root) installs gcc and libuv1-dev
@@ -114,6 +117,10 @@ start_server() { # netloop|libuv -> SRV_PID, SRV_PORT
   echo "libuv.sh: the $1 server did not start (log: $OUT/server-$1.log)" >&2
   return 1
 }
+TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+# The server's user + system CPU so far, in clock ticks (/proc/PID/stat
+# fields 14 and 15; our servers' names hold no space).
+server_ticks() { awk '{print $14 + $15}' "/proc/$SRV_PID/stat" 2>/dev/null || echo 0; }
 stop_server() {
   [ -n "$SRV_PID" ] || return 0
   kill "$SRV_PID" 2>/dev/null || true
@@ -127,6 +134,7 @@ run_net() {
   local round=$1 bench=$2 client=$3 server=$4 conns=1 out
   case "$bench" in pound*) conns=${bench#pound} ;; esac
   start_server "$server" || return 1
+  local cpu0; cpu0=$(server_ticks)
   if [ "$client" = netloop ]; then
     local wl=ping_pongs
     [ "$bench" = ping_pongs ] || wl=pound
@@ -139,9 +147,11 @@ run_net() {
       out=$(ulimit -n "$(ulimit -Hn)" 2>/dev/null; $GEN_PIN "$UV" pound "$SRV_PORT" "$conns" "$DURATION" 2>>"$OUT/client.err") || out=""
     fi
   fi
+  local cpu1; cpu1=$(server_ticks)
   stop_server
-  printf '{"round":%d,"bench":"%s","client":"%s","server":"%s","report":%s}\n' \
-    "$round" "$bench" "$client" "$server" "${out:-null}" >>"$RESULTS"
+  printf '{"round":%d,"bench":"%s","client":"%s","server":"%s","server_cpu_s":%s,"report":%s}\n' \
+    "$round" "$bench" "$client" "$server" "$(awk -v a="$cpu0" -v b="$cpu1" -v t="$TCK" 'BEGIN{printf "%.2f", (b-a)/t}')" \
+    "${out:-null}" >>"$RESULTS"
 }
 
 PAIRS=(netloop:netloop libuv:libuv netloop:libuv libuv:netloop)
@@ -173,49 +183,6 @@ if ! command -v python3 >/dev/null; then
   say "python3 not found: no summary (raw results in $RESULTS)"
   exit 0
 fi
-python3 - "$RESULTS" "$ROOT/benches/compare" >"$OUT/libuv.md" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[2])
-from stats import median, median_ci
-
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-def fmt(xs, digits=0):
-    if not xs:
-        return "failed"
-    m = median(xs)
-    ci = median_ci(xs)
-    lo, hi = (ci[0], ci[1]) if ci else (min(xs), max(xs))
-    what = "95 %" if ci else "range"
-    return f"{m:,.{digits}f} ({what} {lo:,.{digits}f}–{hi:,.{digits}f}, n={len(xs)})"
-
-print("| workload | client → server | figure |")
-print("|---|---|---|")
-failed = 0
-for bench in ["ping_pongs", "pound100", "pound1000"]:
-    for pair in ["netloop:netloop", "libuv:libuv", "netloop:libuv", "libuv:netloop"]:
-        c, s = pair.split(":")
-        got = [r for r in rows if r["bench"] == bench and r["client"] == c and r["server"] == s]
-        if not got:
-            continue
-        ok = [r["report"] for r in got if r["report"] and r["report"].get("ops_per_sec")]
-        failed += len(got) - len(ok)
-        unit = "round trips/s" if bench == "ping_pongs" else "accepts/s"
-        fails = ""
-        if bench != "ping_pongs":
-            f = [r.get("failed", 0) + r.get("errors", 0) for r in ok]
-            fails = f"; {sum(f)} failed in all"
-        print(f"| {bench} | {c} → {s} | {fmt([r['ops_per_sec'] for r in ok])} {unit}{fails} |")
-for who in ["netloop", "libuv"]:
-    got = [r["report"] for r in rows if r["bench"] == "million_timers" and r["client"] == who]
-    ok = [r for r in got if r and r.get("fired") == r.get("timers")]
-    failed += len(got) - len(ok)
-    if not got:
-        continue
-    n = ok[0]["timers"] if ok else 0
-    for phase in ["init_s", "dispatch_s", "cleanup_s", "total_s"]:
-        print(f"| million_timers ({n:,}) {phase[:-2]} | {who} | {fmt([r[phase] for r in ok], 2)} s |")
-if failed:
-    print(f"\n{failed} run(s) failed (see client.err)")
-PY
+python3 benches/compare/libuv_summary.py "$RESULTS" >"$OUT/libuv.md"
 cat "$OUT/libuv.md"
 say "raw: $RESULTS  summary: $OUT/libuv.md"

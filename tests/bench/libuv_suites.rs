@@ -200,6 +200,8 @@ fn libuv_script_runs_both_loops_side_by_side() {
                 line["report"]["ops_per_sec"].as_f64().unwrap_or(0.0) > 0.0,
                 "{line}"
             );
+            // The server's CPU over the run, read from /proc.
+            assert!(line["server_cpu_s"].as_f64().is_some(), "{line}");
         }
     }
     for who in ["netloop", "libuv"] {
@@ -209,6 +211,7 @@ fn libuv_script_runs_both_loops_side_by_side() {
             .find(|v| v["bench"] == "million_timers" && v["client"] == who)
             .unwrap_or_else(|| panic!("million_timers {who} missing:\n{raw}"));
         assert_eq!(v["report"]["fired"], 20000, "{v}");
+        assert!(v["report"]["cpu_s"].as_f64().is_some(), "{v}");
     }
     if stdout.contains("python3 not found") {
         eprintln!("no summary table: python3 not found");
@@ -218,7 +221,13 @@ fn libuv_script_runs_both_loops_side_by_side() {
             "{stdout}"
         );
         assert!(
-            stdout.contains("| million_timers (20,000) total | netloop |"),
+            stdout.contains(
+                "| million_timers (20,000) init / dispatch / cleanup / total s | netloop |"
+            ),
+            "{stdout}"
+        );
+        assert!(
+            stdout.contains("| ping_pongs: netloop → netloop / libuv → libuv, rate |"),
             "{stdout}"
         );
     }
