@@ -205,11 +205,13 @@ pub struct BenchArgs {
     /// Connections (connectors for connect, members for fanout, clients for heartbeat).
     /// (Defaults: 50; ping_pongs 1; pound 100, libuv's tcp4_pound_100.)
     #[arg(long, short = 'c', default_value = "50",
-          default_value_ifs([("workload", "ping_pongs", "1"), ("workload", "pound", "100")]))]
+          default_value_ifs([("workload", "ping_pongs", "1"), ("workload", "ping-pongs", "1"),
+                             ("workload", "pound", "100")]))]
     pub connections: usize,
     /// Message or chunk size (e.g. 64, 64KiB; ping_pongs 5, pound 1, as libuv's).
     #[arg(long, short = 's', value_parser = parse_size, default_value = "64",
-          default_value_ifs([("workload", "ping_pongs", "5"), ("workload", "pound", "1")]))]
+          default_value_ifs([("workload", "ping_pongs", "5"), ("workload", "ping-pongs", "5"),
+                             ("workload", "pound", "1")]))]
     pub size: usize,
     /// Messages in flight per connection (pingpong) or in the room (fanout).
     #[arg(long, default_value_t = 1)]

@@ -34,6 +34,24 @@ fn ping_pongs_is_one_connection_of_five_byte_round_trips() {
     assert_eq!(v["size"], 5, "\"PING\\n\": {v}");
     assert_eq!(v["mismatched_bytes"], 0);
     assert!(v["ops"].as_u64().unwrap_or(0) > 0, "{v}");
+    // The alias takes the same defaults.
+    let (ok, out, err) = bench_cli(&[
+        "ping-pongs",
+        "-t",
+        &t,
+        "-d",
+        "100ms",
+        "--warmup",
+        "0s",
+        "--json",
+    ]);
+    assert!(ok, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(
+        (v["connections"].as_u64(), v["size"].as_u64()),
+        (Some(1), Some(5)),
+        "{v}"
+    );
     // The table repeats the figure in libuv's words.
     let mut a = args(Workload::PingPongs, srv.addr, 1);
     a.size = 5;
