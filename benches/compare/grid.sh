@@ -13,9 +13,10 @@
 # the system's libuv), epoll (epoll_echo.c), tokio (TOKIO_BIN, default the
 # release build of examples/tokio_echo; skipped when missing). A server that
 # cannot be built is skipped with a message.
-# The summary gives per cell and server the median round trips/s over the
-# rounds, and netloop / each other server as the median of the per-round
-# ratios with its 95 % interval (stats.py; from 6 rounds on, else the range).
+# The summary (grid_summary.py) gives per cell and server the median round
+# trips/s and server CPU µs per round trip over the rounds, and netloop /
+# each other server as the median of the per-round ratios with its 95 %
+# interval (stats.py; from 6 rounds on, else the range).
 # Raw results: OUT/grid.jsonl (one grid report per line), summary OUT/grid.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -132,50 +133,6 @@ if ! command -v python3 >/dev/null; then
   say "python3 not found: no summary (raw results in $RESULTS)"
   exit 0
 fi
-python3 - "$RESULTS" "$ROOT/benches/compare" >"$OUT/grid.md" <<'PY'
-import json, sys
-sys.path.insert(0, sys.argv[2])
-from stats import median, median_ci
-
-rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-servers = []
-for r in rows:
-    if r["server"] not in servers:
-        servers.append(r["server"])
-# (server, round) -> {(size, conns): ops/s}
-got, cells = {}, []
-for r in rows:
-    g = r["grid"] or {"cells": []}
-    for c in g["cells"]:
-        key = (c["size"], c["connections"])
-        if key not in cells:
-            cells.append(key)
-        rep = c.get("report")
-        if rep and rep.get("mismatched_bytes", 1) == 0 and rep.get("ops_per_sec"):
-            got.setdefault((r["server"], r["round"]), {})[key] = rep["ops_per_sec"]
-rounds = sorted({r["round"] for r in rows})
-others = [s for s in servers if s != "netloop"]
-head = ["size", "conns"] + [f"{s} rt/s" for s in servers] + [f"netloop / {s}" for s in others if "netloop" in servers]
-print("| " + " | ".join(head) + " |")
-print("|" + "---|" * len(head))
-for key in sorted(cells):
-    line = [f"{key[0]} B", str(key[1])]
-    for s in servers:
-        xs = [got[(s, n)][key] for n in rounds if key in got.get((s, n), {})]
-        line.append(f"{median(xs):,.0f}" if xs else "failed")
-    if "netloop" in servers:
-        for s in others:
-            ratios = [got[("netloop", n)][key] / got[(s, n)][key] for n in rounds
-                      if key in got.get(("netloop", n), {}) and key in got.get((s, n), {})]
-            if not ratios:
-                line.append("-")
-                continue
-            ci = median_ci(ratios)
-            lo, hi = (ci[0], ci[1]) if ci else (min(ratios), max(ratios))
-            what = "95 %" if ci else "range"
-            line.append(f"{median(ratios):.2f}× ({what} {lo:.2f}–{hi:.2f})")
-    print("| " + " | ".join(line) + " |")
-print(f"\n{len(rounds)} round(s); round trips/s are medians over the rounds.")
-PY
+python3 benches/compare/grid_summary.py "$RESULTS" >"$OUT/grid.md"
 cat "$OUT/grid.md"
 say "raw: $RESULTS  summary: $OUT/grid.md"
