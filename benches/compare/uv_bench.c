@@ -289,9 +289,9 @@ static int run_timers(long n) {
           (after_all - before_all) / 1e9, (before_run - before_all) / 1e9,
           (after_run - before_run) / 1e9, (after_all - after_run) / 1e9);
   printf("{\"workload\":\"million_timers\",\"peer\":\"libuv\",\"timers\":%ld,\"fired\":%ld,"
-         "\"init_s\":%.6f,\"dispatch_s\":%.6f,\"cleanup_s\":%.6f,\"total_s\":%.6f}\n",
+         "\"init_s\":%.6f,\"dispatch_s\":%.6f,\"cleanup_s\":%.6f,\"total_s\":%.6f,\"cpu_s\":%.2f}\n",
          n, timer_cb_called, (before_run - before_all) / 1e9, (after_run - before_run) / 1e9,
-         (after_all - after_run) / 1e9, (after_all - before_all) / 1e9);
+         (after_all - after_run) / 1e9, (after_all - before_all) / 1e9, cpu);
   return 0;
 }
 
