@@ -124,6 +124,19 @@ enum Command {
     /// a stalled server's backlog is not timed) unless `pingpong --rate N`
     /// makes the load open-loop.
     Bench(netloop::bench::BenchArgs),
+    /// Draw the bar charts of a `benches/compare/run.sh` run: per cell,
+    /// operations/s and server CPU per operation of every peer (median bar,
+    /// whisker over the rounds, a dot per round), as SVG files.
+    BenchPlot {
+        /// The raw reports (run.sh's OUT/results.jsonl).
+        results: std::path::PathBuf,
+        /// Directory to write CELL-throughput.svg and CELL-cpu.svg into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Prefix of every chart's caption (e.g. the run's date).
+        #[arg(long, default_value = "")]
+        title: String,
+    },
     /// Print a shell completion script (e.g. `netloop completions bash >
     /// /etc/bash_completion.d/netloop`).
     Completions {
@@ -485,6 +498,28 @@ fn main() -> ExitCode {
         } => netloop::cli::top::run(&target.0, target.1, once, interval),
         Command::Bench(args) => netloop::bench::run(&args),
         Command::Cert(args) => netloop::cli::tls_args::run_cert(&args),
+        Command::BenchPlot {
+            results,
+            out,
+            title,
+        } => match netloop::bench::plot::compare_dir(&results, &out, &title) {
+            Ok(w) => {
+                for f in &w.files {
+                    println!("{}", f.display());
+                }
+                eprintln!(
+                    "netloop bench-plot: {} charts from {} reports ({} lines skipped)",
+                    w.files.len(),
+                    w.reports,
+                    w.skipped
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("netloop bench-plot: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "netloop", &mut std::io::stdout());

@@ -10,7 +10,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 use util::*;
 
-fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) -> BenchArgs {
+pub(crate) fn args(
+    workload: Workload,
+    target: std::net::SocketAddr,
+    connections: usize,
+) -> BenchArgs {
     BenchArgs {
         workload,
         target: target.to_string(),
@@ -26,6 +30,11 @@ fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) ->
         room: "bench".into(),
         interval: Duration::from_millis(50),
         json: false,
+        grid: false,
+        grid_sizes: vec![128],
+        grid_connections: vec![1],
+        plot: None,
+        timers: 1000,
         soak: Default::default(),
         auth: Default::default(),
         tls: Default::default(),
@@ -76,7 +85,7 @@ fn stream_and_connect_over_tls() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-fn clean(rep: &Report) {
+pub(crate) fn clean(rep: &Report) {
     assert_eq!(rep.mismatched_bytes, 0, "{}", rep.to_table(false));
     assert_eq!(rep.errors, 0, "{}", rep.to_table(false));
     assert_eq!(rep.failed, 0, "{}", rep.to_table(false));
@@ -418,7 +427,7 @@ fn heartbeat_clients_answer_and_ping() {
 }
 
 /// Run the binary's `bench` with `extra` arguments; (success, stdout, stderr).
-fn bench_cli(extra: &[&str]) -> (bool, String, String) {
+pub(crate) fn bench_cli(extra: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_netloop"))
         .arg("bench")
         .args(extra)
