@@ -112,6 +112,10 @@ pub struct Connections {
     pub pauses: u64,
     /// Slow consumers destroyed since start.
     pub slow_consumers_destroyed: u64,
+    /// TLS handshakes completed since start.
+    pub tls_handshakes: u64,
+    /// Of those, handshakes that resumed an earlier session.
+    pub tls_resumed: u64,
 }
 
 /// Byte figures.
@@ -240,6 +244,8 @@ impl LoopMetrics {
                 paused: r.paused_count(),
                 pauses: s.pauses,
                 slow_consumers_destroyed: s.slow_consumers,
+                tls_handshakes: s.tls_handshakes,
+                tls_resumed: s.tls_resumed,
             },
             bytes: ByteCounts {
                 read: s.bytes_read,

@@ -193,6 +193,18 @@ pub fn render(m: &LoopMetrics) -> String {
         "Connections destroyed because their write queue passed the hard cap.",
         c.slow_consumers_destroyed,
     );
+    o.one(
+        "tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed.",
+        c.tls_handshakes,
+    );
+    o.one(
+        "tls_resumed_total",
+        "counter",
+        "TLS handshakes that resumed an earlier session.",
+        c.tls_resumed,
+    );
     let b = &m.bytes;
     o.one(
         "bytes_read_total",

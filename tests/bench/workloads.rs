@@ -82,6 +82,22 @@ fn stream_and_connect_over_tls() {
         let rep = execute(&a).expect("bench over TLS");
         clean(&rep);
     }
+    // Fan-out through the chat server over TLS.
+    let chat = Server::start(&[
+        "serve",
+        "chat",
+        "--port",
+        "0",
+        "--tls-cert",
+        &p("server.pem"),
+        "--tls-key",
+        &p("server.key"),
+    ]);
+    let mut a = args(Workload::Fanout, chat.addr, 5);
+    a.tls.ca = Some(dir.join("ca.pem"));
+    let rep = execute(&a).expect("fanout over TLS");
+    clean(&rep);
+    assert_eq!(rep.delivery_errors, 0, "{}", rep.to_table(false));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -112,14 +112,17 @@ pub type TlsStream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 /// Connect to `addr` with TLS, trusting `certs`' CA; the handshake is
 /// completed before returning.
 pub fn tls_connect(addr: SocketAddr, certs: &Certs) -> TlsStream {
+    tls_connect_with(addr, certs.client_config())
+}
+
+/// [`tls_connect`] with a given configuration (connections sharing one
+/// resume each other's sessions).
+pub fn tls_connect_with(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsStream {
     let tcp = TcpStream::connect(addr).expect("connect");
     tcp.set_read_timeout(Some(TIMEOUT)).unwrap();
     tcp.set_write_timeout(Some(TIMEOUT)).unwrap();
-    let conn = rustls::ClientConnection::new(
-        certs.client_config(),
-        ServerName::try_from("localhost").unwrap(),
-    )
-    .unwrap();
+    let conn =
+        rustls::ClientConnection::new(config, ServerName::try_from("localhost").unwrap()).unwrap();
     let mut s = rustls::StreamOwned::new(conn, tcp);
     while s.conn.is_handshaking() {
         s.conn.complete_io(&mut s.sock).expect("handshake");

@@ -331,3 +331,28 @@ fn plain_text_clients_are_logged_rate_limited() {
     }
     assert_eq!(counts, vec![1, 2, 4]);
 }
+
+/// `--tls-handshake-timeout` on the binary: an idle TCP connection that
+/// never starts its handshake is closed at that timeout.
+#[test]
+fn handshake_timeout_option_of_the_binary() {
+    let certs = Certs::new("hs-timeout-cli");
+    let srv = crate::util::Server::start(&[
+        "serve",
+        "chat",
+        "--port",
+        "0",
+        "--tls-cert",
+        certs.cert(),
+        "--tls-key",
+        certs.key(),
+        "--tls-handshake-timeout",
+        "200ms",
+    ]);
+    let start = Instant::now();
+    let mut idle = TcpStream::connect(srv.addr).unwrap();
+    assert!(closed_by_server(&mut idle));
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(190), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

@@ -182,13 +182,30 @@ fn metrics_over_https() {
     ]);
     // Bound before the service's "listening on" line is printed.
     let addr: std::net::SocketAddr = maddr.parse().unwrap();
-    let mut s = tls_connect(addr, &certs);
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    s.flush().unwrap();
-    let body = String::from_utf8(read_to_close_notify(&mut s).unwrap()).unwrap();
-    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
-    assert!(body.contains("netloop_"), "{body}");
+    // Two scrapes with one client configuration: the second resumes the
+    // first's session, and the counters say so.
+    let config = certs.client_config();
+    let mut bodies = Vec::new();
+    for _ in 0..2 {
+        let mut s = tls_connect_with(addr, config.clone());
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        s.flush().unwrap();
+        let body = String::from_utf8(read_to_close_notify(&mut s).unwrap()).unwrap();
+        assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+        bodies.push(body);
+    }
+    let value = |body: &str, name: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in {body}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value(&bodies[0], "netloop_tls_handshakes_total"), 1.0);
+    assert_eq!(value(&bodies[0], "netloop_tls_resumed_total"), 0.0);
+    assert_eq!(value(&bodies[1], "netloop_tls_handshakes_total"), 2.0);
+    assert_eq!(value(&bodies[1], "netloop_tls_resumed_total"), 1.0);
 }
 
 /// A client service that connects twice with one configuration: the
