@@ -15,3 +15,4 @@ mod common;
 mod foreign;
 mod hostile;
 mod ours;
+mod workers;
