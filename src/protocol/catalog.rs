@@ -487,6 +487,36 @@ impl Catalog {
         )
     }
 
+    /// Chat across servers (`--redis`, new): the other servers cannot be
+    /// reached; chat goes on among this server's members. Said once.
+    pub fn servers_unreachable(&self) -> String {
+        pick!(
+            self,
+            "Other servers are unreachable: only users on this server receive your messages\n"
+                .into(),
+            "无法连接其他服务器: 只有本服务器的用户能收到你的消息\n".into()
+        )
+    }
+
+    /// Chat across servers (new): the other servers are reachable again.
+    pub fn servers_back(&self) -> String {
+        pick!(
+            self,
+            "Other servers are reachable again\n".into(),
+            "已重新连接其他服务器\n".into()
+        )
+    }
+
+    /// Chat across servers (new): while the servers were apart, `old` was
+    /// claimed on another server; this member is `new` now.
+    pub fn nick_lost(&self, old: &str, new: &str) -> String {
+        pick!(
+            self,
+            format!("Nickname {old} is taken on another server: you are now {new}\n"),
+            format!("昵称 {old} 已被其他服务器的用户使用: 你现在是 {new}\n")
+        )
+    }
+
     /// 03: graceful shutdown.
     pub fn chat_shutdown(&self) -> String {
         pick!(self, "Server shutting down\n".into(), "服务器关闭\n".into())

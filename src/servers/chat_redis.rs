@@ -1,0 +1,1545 @@
+//! Chat across processes and machines: a [`Backplane`] on Redis pub/sub
+//! (`netloop serve chat --redis redis://HOST:PORT[/DB]`), the idea of
+//! socket.io's Redis adapter, with per-room subscriptions.
+//!
+//! # Algorithm
+//!
+//! Each chat process (each worker, with `--workers N`) is a *node* with an
+//! id (`--node-id`, default host name and pid). Its [`RedisPlane`] keeps
+//! the node's own members (nicknames, rooms) and a bounded outbox of
+//! encoded commands; a [`Link`] service on the same loop owns two Redis
+//! connections of that loop, one for commands and one for subscriptions
+//! (Redis puts a subscribed connection in a mode of its own), and moves the
+//! outbox onto them. RESP is encoded and decoded by the `redis-protocol`
+//! crate (sans-IO); nothing blocks, no thread is added.
+//!
+//! * **Rooms**: a room is the channel `netloop:chat:room:<key>`
+//!   ([`name_key`] of its name). The node subscribes while it has local
+//!   members in the room and unsubscribes when the last one leaves (likewise
+//!   `netloop:chat:lobby` for members in no room and `netloop:chat:all` for
+//!   departures). A message is published once per room, already encoded,
+//!   prefixed with the node id and a newline; a node skips payloads with its
+//!   own id (it delivered those locally), so no member gets one twice.
+//!   Commands are pipelined on one connection and Redis delivers a
+//!   channel's messages in publish order, so one sender's lines arrive in
+//!   order everywhere.
+//! * **Nicknames**: the key `netloop:chat:nick:<key>` holds
+//!   `<node> <id> <nick>` with an expiry (`--redis-claim-ttl`, default
+//!   [`DEFAULT_CLAIM_TTL`]). A claim is one script: set if free or already
+//!   this member's, else refuse; so exactly one of many racing claims wins.
+//!   The node repeats the claim for every member every third of the expiry,
+//!   which refreshes it; a killed node's names expire. A refresh that finds
+//!   the name held by another node (taken while the two were apart) renames
+//!   the local member to its default name and tells it
+//!   ([`Relay::NickLost`]). Default names `user<id>` are claimed too (for
+//!   whispers); ids come in blocks of [`ID_BLOCK`] from `INCRBY
+//!   netloop:chat:ids`, so they are unique across nodes.
+//! * **Whispers** to a member not on this node: one script reads the
+//!   target's claim and publishes the line to its node's channel
+//!   `netloop:chat:node:<node>`; the answer (found or not) comes back to the
+//!   sender as [`Relay::Whispered`].
+//! * **`/list` and `/rooms`**: each node keeps a hash
+//!   `netloop:chat:users:<node>` (member id → `nick [room]`) with the claim's
+//!   expiry, refreshed with the claims, and its id in the set
+//!   `netloop:chat:nodes`; one script gathers every node's hash (and drops
+//!   nodes whose hash expired).
+//!
+//! # Faults
+//!
+//! The link is *up* once both connections are open and Redis answered a
+//! `PING`. A closed connection, a protocol error, or a reply later than
+//! [`DEFAULT_REPLY_TIMEOUT`] (a Redis that stopped reading) puts it *down*:
+//! both connections are destroyed, every member is told once that the other
+//! servers are unreachable, and it reconnects with exponential backoff and
+//! jitter. While down, chat goes on among local members; `/nick` is decided
+//! locally, `/list` shows the local members, whispers to other nodes find
+//! nobody, and published messages are counted as not delivered (logged when
+//! the link is back). Back up, the node re-subscribes to its rooms,
+//! re-claims every name (a name claimed elsewhere meanwhile: the member is
+//! renamed and told), rebuilds its user hash, and members are told once.
+//!
+//! The outbox holds at most [`MAX_OUTBOX_BYTES`]; a publish that would pass
+//! it is dropped and counted. The link hands the outbox to a connection
+//! only while the connection's write queue is under its high-water mark, so
+//! a Redis that answers slowly costs at most these two bounds in memory,
+//! never the loop's time.
+//!
+//! # Contract
+//!
+//! Every [`Backplane`] call comes from the loop that runs the chat service
+//! and the [`Link`] (the mutex is never contended). Replies to a claim,
+//! whisper or listing come through the chat service's inbox.
+
+use super::chat::MAX_NAME_CHARS;
+use super::chat_backplane::{
+    Answer, Backplane, Listed, Place, Relay, RoomError, WhisperReq,
+};
+use crate::protocol::target::parse_target;
+use crate::protocol::text::name_key;
+use crate::{ConnId, ConnectOptions, Cx, NetError, Reactor, Remote, Service, TimerId};
+use bytes::{Bytes, BytesMut};
+use redis_protocol::resp2::decode::decode_bytes_mut;
+use redis_protocol::resp2::encode::extend_encode_borrowed;
+use redis_protocol::resp2::types::{BorrowedFrame, BytesFrame};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+/// Default expiry of a nickname claim: a killed node's names are free
+/// within this; refreshed every third of it.
+pub const DEFAULT_CLAIM_TTL: Duration = Duration::from_secs(30);
+/// A Redis that has not answered the oldest command for this long is
+/// treated as gone (it stopped reading or the path is cut).
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(3);
+/// Member ids taken from Redis at a time: one round trip per this many
+/// connections, ids unique across nodes.
+pub const ID_BLOCK: u64 = 1000;
+/// Ids used before the first block arrives (or while Redis was never
+/// reachable) start here: far above any block, so they collide with no
+/// node's block ids, only (unlikely) with another isolated node's.
+pub const FALLBACK_IDS: u64 = 1 << 40;
+/// Most bytes of commands waiting for a Redis connection: a slow or
+/// stopped Redis costs at most this (plus the connection's high-water
+/// mark) in memory.
+pub const MAX_OUTBOX_BYTES: usize = 4 << 20;
+/// Largest reply accepted from Redis, checked before decoding: a `/list`
+/// of every node's members fits with room to spare.
+pub const MAX_REPLY_BYTES: usize = 16 << 20;
+/// Bytes of commands written to a connection at once (one write, one
+/// syscall for many small commands).
+const WRITE_BATCH: usize = 64 << 10;
+/// Health check interval (PING, and the reply-timeout check).
+const PING_EVERY: Duration = Duration::from_millis(500);
+/// First reconnect delay; doubles per failure up to [`RECONNECT_CAP`],
+/// with equal jitter (as [`crate::servers`]' clients do).
+const RECONNECT_BASE: Duration = Duration::from_millis(200);
+/// Longest reconnect delay: a restarted Redis is found within this.
+const RECONNECT_CAP: Duration = Duration::from_secs(2);
+/// Longest node id: it prefixes every published message.
+pub const MAX_NODE_ID: usize = 64;
+/// Members per `HSET` when the user hash is rebuilt.
+const HSET_CHUNK: usize = 256;
+
+const PREFIX: &str = "netloop:chat:";
+
+/// Claim a nickname: set if free or already this member's (matched on the
+/// `<node> <id> ` prefix, so re-casing one's own name works), else refuse.
+/// KEYS[1] = nick key; ARGV = value, ttl ms, owner prefix.
+const CLAIM: &str = "local v = redis.call('GET', KEYS[1]) \
+if v == false or string.sub(v, 1, #ARGV[3]) == ARGV[3] then \
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+/// Release a nickname if this member still holds it. KEYS[1]; ARGV[1] =
+/// owner prefix.
+const RELEASE: &str = "local v = redis.call('GET', KEYS[1]) \
+if v and string.sub(v, 1, #ARGV[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
+/// Whisper: read the target's claim, publish to its node unless it is this
+/// node; the claim or nil. KEYS[1] = nick key; ARGV = own node, node
+/// channel prefix, line.
+const WHISPER: &str = "local v = redis.call('GET', KEYS[1]) \
+if not v then return false end \
+local node, id = string.match(v, '^(%S+) (%d+) ') \
+if node == nil then return false end \
+if node ~= ARGV[1] then redis.call('PUBLISH', ARGV[2] .. node, id .. '\\n' .. ARGV[3]) end \
+return v";
+/// Every node's users, flattened (id, `nick [room]`, ...). KEYS[1] = node
+/// set; ARGV[1] = user hash prefix.
+const LIST: &str = "local out = {} \
+for _, n in ipairs(redis.call('SMEMBERS', KEYS[1])) do \
+local h = redis.call('HGETALL', ARGV[1] .. n) \
+if #h == 0 then redis.call('SREM', KEYS[1], n) end \
+for i = 1, #h do out[#out + 1] = h[i] end end return out";
+
+/// Where Redis is: `redis://HOST:PORT[/DB]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedisAddr {
+    /// Host name or address.
+    pub host: String,
+    /// Port (6379 if the URL names none).
+    pub port: u16,
+    /// Database for the keys (`SELECT`); pub/sub channels are global.
+    pub db: Option<u32>,
+}
+
+impl std::str::FromStr for RedisAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<RedisAddr, String> {
+        let rest = s
+            .strip_prefix("redis://")
+            .ok_or_else(|| format!("'{s}': expected redis://HOST:PORT[/DB]"))?;
+        let (hp, db) = match rest.split_once('/') {
+            Some((hp, "")) => (hp, None),
+            Some((hp, db)) => {
+                let n = db
+                    .parse::<u32>()
+                    .map_err(|_| format!("'{s}': the database must be a number, got '{db}'"))?;
+                (hp, Some(n))
+            }
+            None => (rest, None),
+        };
+        if hp.contains('@') {
+            return Err(format!("'{s}': passwords in the URL are not supported"));
+        }
+        let (host, port) = if hp.ends_with(']') || !hp.contains(':') {
+            (hp.trim_start_matches('[').trim_end_matches(']').to_string(), 6379)
+        } else {
+            parse_target(hp).map_err(|e| format!("'{s}': {e}"))?
+        };
+        if host.is_empty() {
+            return Err(format!("'{s}': no host"));
+        }
+        Ok(RedisAddr { host, port, db })
+    }
+}
+
+/// Check a node id: 1 to [`MAX_NODE_ID`] characters of `[A-Za-z0-9._-]`
+/// (it is a key suffix, a channel suffix and a message prefix).
+pub fn validate_node_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > MAX_NODE_ID {
+        return Err(format!("node id must be 1 to {MAX_NODE_ID} characters"));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
+    {
+        return Err(format!("node id '{id}': only letters, digits, '.', '-', '_'"));
+    }
+    Ok(())
+}
+
+/// The default node id: host name and process id.
+pub fn default_node_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-' || *c == '_')
+        .take(MAX_NODE_ID - 12)
+        .collect();
+    let host = if host.is_empty() { "node".into() } else { host };
+    format!("{host}-{}", std::process::id())
+}
+
+/// How a node talks to Redis.
+#[derive(Clone, Debug)]
+pub struct RedisConfig {
+    /// Where.
+    pub addr: RedisAddr,
+    /// This node's id ([`validate_node_id`]).
+    pub node: String,
+    /// Expiry of nickname claims and of the user hash.
+    pub claim_ttl: Duration,
+    /// A reply later than this puts the link down.
+    pub reply_timeout: Duration,
+}
+
+/// A node's Redis figures (the log summary at shutdown).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RedisStats {
+    /// Messages published to Redis.
+    pub published: u64,
+    /// Messages received from other nodes and delivered here.
+    pub received: u64,
+    /// Messages published while Redis was unreachable: not delivered to
+    /// other nodes.
+    pub undelivered: u64,
+    /// Messages dropped because the outbox was full (Redis too slow).
+    pub dropped: u64,
+    /// Channels subscribed now.
+    pub subscriptions: u64,
+    /// Connections lost or failed (each followed by a reconnect).
+    pub reconnects: u64,
+    /// Last and highest PING round trip, microseconds.
+    pub rtt_us: u64,
+    /// Highest PING round trip, microseconds.
+    pub rtt_max_us: u64,
+    /// Nicknames lost to another node after a partition.
+    pub names_lost: u64,
+}
+
+impl fmt::Display for RedisStats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "published {}, received {}, not delivered (redis unreachable) {}, dropped (queue full) {}, \
+             subscriptions {}, reconnects {}, rtt {} us (max {} us), names lost {}",
+            self.published,
+            self.received,
+            self.undelivered,
+            self.dropped,
+            self.subscriptions,
+            self.reconnects,
+            self.rtt_us,
+            self.rtt_max_us,
+            self.names_lost
+        )
+    }
+}
+
+/// What to do with a command's reply.
+#[derive(Debug)]
+enum Then {
+    Ignore,
+    /// A `/nick` claim (answered to the chat).
+    Claim { id: u64, nick: String },
+    /// A refresh or re-claim of a held name (lost: renamed).
+    Refresh { id: u64, nick: String },
+    Whisper { sender: u64, text: String, asked: String },
+    List { asker: u64, rooms: bool },
+    Ids,
+    Ping(Instant),
+}
+
+#[derive(Debug)]
+struct Out {
+    bytes: Bytes,
+    then: Then,
+}
+
+/// One of the node's members.
+#[derive(Debug)]
+struct Local {
+    nick: String,
+    room: Option<String>,
+}
+
+/// Which connection.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Commands (request/reply, pipelined).
+    Cmd,
+    /// SUBSCRIBE/UNSUBSCRIBE and the messages.
+    Sub,
+}
+
+/// The node's state, shared by the chat service (through [`Backplane`])
+/// and the [`Link`].
+#[derive(Debug, Default)]
+struct Node {
+    members: BTreeMap<u64, Local>,
+    /// Canonical local name → local members.
+    rooms: BTreeMap<String, usize>,
+    /// Room key → canonical local name.
+    room_names: HashMap<String, String>,
+    lobby: usize,
+    next_id: u64,
+    id_end: u64,
+    ids_asked: bool,
+    fallback: u64,
+    cmd_out: VecDeque<Out>,
+    sub_out: VecDeque<Bytes>,
+    out_bytes: usize,
+    inbox: Option<Remote<Relay>>,
+    kick: Option<Remote<()>>,
+    kicked: bool,
+    up: bool,
+    stats: RedisStats,
+}
+
+fn encode(args: &[&[u8]]) -> Bytes {
+    let frames: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
+    let mut buf = BytesMut::new();
+    // Encoding bulk strings into a growable buffer cannot fail.
+    let _ = extend_encode_borrowed(&mut buf, &BorrowedFrame::Array(&frames), false);
+    buf.freeze()
+}
+
+fn nick_key(nick: &str) -> String {
+    format!("{PREFIX}nick:{}", name_key(nick))
+}
+
+fn room_channel(room: &str) -> String {
+    format!("{PREFIX}room:{}", name_key(room))
+}
+
+impl Node {
+    fn post(&self, relay: Relay) {
+        if let Some(i) = &self.inbox {
+            i.post(relay);
+        }
+    }
+
+    fn kick(&mut self) {
+        if !self.kicked {
+            if let Some(k) = &self.kick {
+                self.kicked = k.post(());
+            }
+        }
+    }
+
+    /// Queue a command if the link is up and the outbox has room.
+    fn push(&mut self, args: &[&[u8]], then: Then) -> Result<(), Then> {
+        if !self.up || self.out_bytes >= MAX_OUTBOX_BYTES {
+            return Err(then);
+        }
+        let bytes = encode(args);
+        self.out_bytes += bytes.len();
+        self.cmd_out.push_back(Out { bytes, then });
+        self.kick();
+        Ok(())
+    }
+
+    fn sub_cmd(&mut self, verb: &str, channel: &str) {
+        if !self.up {
+            return; // re-subscribed when the link is back
+        }
+        let bytes = encode(&[verb.as_bytes(), channel.as_bytes()]);
+        self.out_bytes += bytes.len();
+        self.sub_out.push_back(bytes);
+        self.kick();
+    }
+
+    fn claim_args(&self, cfg: &RedisConfig, id: u64, nick: &str) -> [String; 5] {
+        [
+            nick_key(nick),
+            format!("{} {id} {nick}", cfg.node),
+            cfg.claim_ttl.as_millis().to_string(),
+            format!("{} {id} ", cfg.node),
+            String::new(),
+        ]
+    }
+
+    fn claim(&mut self, cfg: &RedisConfig, id: u64, nick: &str, then: Then) -> Result<(), Then> {
+        let [key, val, ttl, owner, _] = self.claim_args(cfg, id, nick);
+        self.push(
+            &[
+                b"EVAL",
+                CLAIM.as_bytes(),
+                b"1",
+                key.as_bytes(),
+                val.as_bytes(),
+                ttl.as_bytes(),
+                owner.as_bytes(),
+            ],
+            then,
+        )
+    }
+
+    fn release(&mut self, cfg: &RedisConfig, id: u64, nick: &str) {
+        let key = nick_key(nick);
+        let owner = format!("{} {id} ", cfg.node);
+        let _ = self.push(
+            &[b"EVAL", RELEASE.as_bytes(), b"1", key.as_bytes(), owner.as_bytes()],
+            Then::Ignore,
+        );
+    }
+
+    fn user_value(l: &Local) -> String {
+        match &l.room {
+            Some(r) => format!("{} {r}", l.nick),
+            None => l.nick.clone(),
+        }
+    }
+
+    fn hset(&mut self, cfg: &RedisConfig, id: u64) {
+        let Some(l) = self.members.get(&id) else {
+            return;
+        };
+        let v = Self::user_value(l);
+        let key = format!("{PREFIX}users:{}", cfg.node);
+        let _ = self.push(
+            &[b"HSET", key.as_bytes(), id.to_string().as_bytes(), v.as_bytes()],
+            Then::Ignore,
+        );
+    }
+
+    fn lobby_change(&mut self, up: bool) {
+        if up {
+            self.lobby += 1;
+            if self.lobby == 1 {
+                self.sub_cmd("SUBSCRIBE", &format!("{PREFIX}lobby"));
+            }
+        } else {
+            self.lobby = self.lobby.saturating_sub(1);
+            if self.lobby == 0 {
+                self.sub_cmd("UNSUBSCRIBE", &format!("{PREFIX}lobby"));
+            }
+        }
+    }
+
+    /// Member `id` leaves its room (not into the lobby).
+    fn leave_room(&mut self, id: u64) -> bool {
+        let Some(room) = self.members.get_mut(&id).and_then(|l| l.room.take()) else {
+            return false;
+        };
+        if let Some(n) = self.rooms.get_mut(&room) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.rooms.remove(&room);
+                self.room_names.remove(&name_key(&room));
+                self.sub_cmd("UNSUBSCRIBE", &room_channel(&room));
+            }
+        }
+        true
+    }
+
+    /// The node's own view for `/list` (while Redis is away).
+    fn local_roster(&self) -> Vec<Listed> {
+        self.members
+            .iter()
+            .map(|(&id, l)| Listed {
+                id,
+                nick: l.nick.clone(),
+                room: l.room.clone(),
+            })
+            .collect()
+    }
+
+    fn local_rooms(&self) -> Vec<(String, usize)> {
+        self.rooms.iter().map(|(k, n)| (k.clone(), *n)).collect()
+    }
+
+    /// A command could not be sent or its reply will not come: answer
+    /// what waits for it as if Redis were away.
+    fn fail(&mut self, then: Then) {
+        match then {
+            Then::Claim { id, nick } => {
+                // Decided locally; re-claimed when the link is back.
+                if let Some(l) = self.members.get_mut(&id) {
+                    l.nick = nick.clone();
+                }
+                self.post(Relay::Claimed { id, nick, ok: true });
+            }
+            Then::Whisper {
+                sender,
+                text,
+                asked,
+            } => self.post(Relay::Whispered {
+                sender,
+                to: None,
+                text,
+                asked,
+            }),
+            Then::List { asker, rooms: false } => self.post(Relay::Listing {
+                asker,
+                users: self.local_roster(),
+            }),
+            Then::List { asker, rooms: true } => self.post(Relay::RoomList {
+                asker,
+                rooms: self.local_rooms(),
+            }),
+            Then::Ids => self.ids_asked = false,
+            Then::Ignore | Then::Refresh { .. } | Then::Ping(_) => {}
+        }
+    }
+}
+
+/// The Redis backplane of one node (see the module docs).
+#[derive(Debug)]
+pub struct RedisPlane {
+    cfg: RedisConfig,
+    /// Shared with the [`Link`].
+    node: Arc<Mutex<Node>>,
+}
+
+impl RedisPlane {
+    /// A node that will connect to `cfg.addr` when its chat service starts.
+    pub fn new(cfg: RedisConfig) -> RedisPlane {
+        RedisPlane {
+            cfg,
+            node: Arc::new(Mutex::new(Node::default())),
+        }
+    }
+
+    fn node(&self) -> MutexGuard<'_, Node> {
+        // Only the loop's thread locks it; a panic there ends the worker.
+        self.node.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The node's figures so far.
+    pub fn stats(&self) -> RedisStats {
+        self.node().stats.clone()
+    }
+
+    fn ask_ids(&self, n: &mut Node) {
+        if !n.ids_asked {
+            let key = format!("{PREFIX}ids");
+            if n
+                .push(
+                    &[b"INCRBY", key.as_bytes(), ID_BLOCK.to_string().as_bytes()],
+                    Then::Ids,
+                )
+                .is_ok()
+            {
+                n.ids_asked = true;
+            }
+        }
+    }
+}
+
+impl Backplane for RedisPlane {
+    fn attach(&self, r: &mut Reactor, _worker: usize, inbox: Remote<Relay>) {
+        self.node().inbox = Some(inbox);
+        let link = Link::new(self.cfg.clone(), self.node.clone());
+        let (_, kick) = r.add_service_with_remote(link);
+        self.node().kick = Some(kick);
+    }
+
+    fn next_id(&self) -> u64 {
+        let mut n = self.node();
+        if n.id_end.saturating_sub(n.next_id) < ID_BLOCK / 2 {
+            self.ask_ids(&mut n);
+        }
+        if n.next_id < n.id_end {
+            n.next_id += 1;
+            return n.next_id;
+        }
+        n.fallback += 1;
+        FALLBACK_IDS + n.fallback
+    }
+
+    fn arrive(&self, _worker: usize, id: u64, nick: &str) -> bool {
+        let mut n = self.node();
+        n.members.insert(
+            id,
+            Local {
+                nick: nick.to_string(),
+                room: None,
+            },
+        );
+        if n.members.len() == 1 {
+            n.sub_cmd("SUBSCRIBE", &format!("{PREFIX}all"));
+        }
+        n.lobby_change(true);
+        let _ = n.claim(&self.cfg, id, nick, Then::Refresh {
+            id,
+            nick: nick.to_string(),
+        });
+        n.hset(&self.cfg, id);
+        true
+    }
+
+    fn rename(&self, id: u64, nick: &str) -> Answer<bool> {
+        let mut n = self.node();
+        let Some(old) = n.members.get(&id).map(|l| l.nick.clone()) else {
+            return Answer::Now(false);
+        };
+        let then = Then::Claim {
+            id,
+            nick: nick.to_string(),
+        };
+        match n.claim(&self.cfg, id, nick, then) {
+            Ok(()) => Answer::Later,
+            Err(_) => {
+                // Redis away: decided locally, re-claimed when it is back.
+                if let Some(l) = n.members.get_mut(&id) {
+                    l.nick = nick.to_string();
+                }
+                let _ = old;
+                Answer::Now(true)
+            }
+        }
+    }
+
+    fn enter(&self, id: u64, room: &str, max_rooms: usize) -> Result<String, RoomError> {
+        let mut n = self.node();
+        let key = name_key(room);
+        let name = n
+            .room_names
+            .get(&key)
+            .cloned()
+            .unwrap_or_else(|| room.to_string());
+        if !n.rooms.contains_key(&name) && n.rooms.len() >= max_rooms {
+            return Err(RoomError::TooManyRooms);
+        }
+        if !n.leave_room(id) {
+            n.lobby_change(false);
+        }
+        n.room_names.entry(key).or_insert_with(|| name.clone());
+        let count = n.rooms.entry(name.clone()).or_default();
+        *count += 1;
+        if *count == 1 {
+            n.sub_cmd("SUBSCRIBE", &room_channel(&name));
+        }
+        if let Some(l) = n.members.get_mut(&id) {
+            l.room = Some(name.clone());
+        }
+        n.hset(&self.cfg, id);
+        Ok(name)
+    }
+
+    fn leave(&self, id: u64) {
+        let mut n = self.node();
+        if n.leave_room(id) {
+            n.lobby_change(true);
+            n.hset(&self.cfg, id);
+        }
+    }
+
+    fn depart(&self, id: u64) {
+        let mut n = self.node();
+        if !n.leave_room(id) && n.members.contains_key(&id) {
+            n.lobby_change(false);
+        }
+        let Some(l) = n.members.remove(&id) else {
+            return;
+        };
+        if n.members.is_empty() {
+            n.sub_cmd("UNSUBSCRIBE", &format!("{PREFIX}all"));
+        }
+        n.release(&self.cfg, id, &l.nick);
+        let key = format!("{PREFIX}users:{}", self.cfg.node);
+        let _ = n.push(
+            &[b"HDEL", key.as_bytes(), id.to_string().as_bytes()],
+            Then::Ignore,
+        );
+    }
+
+    fn publish(&self, _from: usize, place: Place, msg: Bytes) {
+        let mut n = self.node();
+        let channel = match &place {
+            Place::Room(name) => room_channel(name),
+            Place::Lobby => format!("{PREFIX}lobby"),
+            Place::All => format!("{PREFIX}all"),
+        };
+        if !n.up {
+            n.stats.undelivered += 1;
+            return;
+        }
+        let mut payload = Vec::with_capacity(self.cfg.node.len() + 1 + msg.len());
+        payload.extend_from_slice(self.cfg.node.as_bytes());
+        payload.push(b'\n');
+        payload.extend_from_slice(&msg);
+        match n.push(&[b"PUBLISH", channel.as_bytes(), &payload], Then::Ignore) {
+            Ok(()) => n.stats.published += 1,
+            Err(_) => {
+                n.stats.dropped += 1;
+                log::debug!("redis outbox full: message to {channel} dropped");
+            }
+        }
+    }
+
+    fn whisper(&self, _from: usize, req: WhisperReq) -> Answer<Option<String>> {
+        let mut n = self.node();
+        let key = nick_key(&req.to);
+        let chan = format!("{PREFIX}node:");
+        let then = Then::Whisper {
+            sender: req.sender,
+            text: req.text,
+            asked: req.to,
+        };
+        let args: [&[u8]; 7] = [
+            b"EVAL",
+            WHISPER.as_bytes(),
+            b"1",
+            key.as_bytes(),
+            self.cfg.node.as_bytes(),
+            chan.as_bytes(),
+            &req.line,
+        ];
+        match n.push(&args, then) {
+            Ok(()) => Answer::Later,
+            Err(_) => Answer::Now(None),
+        }
+    }
+
+    fn roster(&self, asker: u64) -> Answer<Vec<Listed>> {
+        self.listing(asker, false).map_or(Answer::Later, |n| {
+            Answer::Now(n.local_roster())
+        })
+    }
+
+    fn rooms(&self, asker: u64) -> Answer<Vec<(String, usize)>> {
+        self.listing(asker, true).map_or(Answer::Later, |n| {
+            Answer::Now(n.local_rooms())
+        })
+    }
+}
+
+impl RedisPlane {
+    /// Ask for every node's users; the node back (for a local answer) if
+    /// Redis is away.
+    fn listing(&self, asker: u64, rooms: bool) -> Option<MutexGuard<'_, Node>> {
+        let mut n = self.node();
+        let set = format!("{PREFIX}nodes");
+        let prefix = format!("{PREFIX}users:");
+        let args: [&[u8]; 5] = [
+            b"EVAL",
+            LIST.as_bytes(),
+            b"1",
+            set.as_bytes(),
+            prefix.as_bytes(),
+        ];
+        match n.push(&args, Then::List { asker, rooms }) {
+            Ok(()) => None,
+            Err(_) => Some(n),
+        }
+    }
+}
+
+/// Parse the `/list` script's flat reply.
+fn parse_listing(items: &[BytesFrame]) -> Vec<Listed> {
+    let mut out = Vec::new();
+    for pair in items.chunks(2) {
+        let [id, v] = pair else { continue };
+        let (Some(id), Some(v)) = (frame_str(id), frame_str(v)) else {
+            continue;
+        };
+        let Ok(id) = id.parse::<u64>() else { continue };
+        let (nick, room) = match v.split_once(' ') {
+            Some((n, r)) => (n, Some(r.to_string())),
+            None => (v, None),
+        };
+        if nick.chars().count() > MAX_NAME_CHARS {
+            continue;
+        }
+        out.push(Listed {
+            id,
+            nick: nick.to_string(),
+            room,
+        });
+    }
+    out.sort_by_key(|l| l.id);
+    out
+}
+
+/// Rooms and member counts from a listing, one entry per room key.
+fn rooms_of(users: &[Listed]) -> Vec<(String, usize)> {
+    let mut by_key: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    for u in users {
+        if let Some(r) = &u.room {
+            by_key.entry(name_key(r)).or_insert_with(|| (r.clone(), 0)).1 += 1;
+        }
+    }
+    let mut v: Vec<(String, usize)> = by_key.into_values().collect();
+    v.sort();
+    v
+}
+
+fn frame_str(f: &BytesFrame) -> Option<&str> {
+    match f {
+        BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
+}
+
+fn frame_bytes(f: &BytesFrame) -> Option<&Bytes> {
+    match f {
+        BytesFrame::BulkString(b) | BytesFrame::SimpleString(b) => Some(b),
+        _ => None,
+    }
+}
+
+/// The link's lifecycle.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum LinkState {
+    /// Connecting (both connections), waiting for the first PING reply.
+    Connecting,
+    /// Both connections open, Redis answering.
+    Up,
+    /// Waiting for the reconnect timer.
+    Down,
+    /// The loop is shutting down: no reconnect.
+    Stopped,
+}
+
+/// The link's timers.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Tick {
+    /// Reconnect after a backoff.
+    Reconnect,
+    /// Refresh the claims and the user hash.
+    Refresh,
+    /// Health check.
+    Ping,
+}
+
+/// One of the link's two connections.
+#[derive(Debug)]
+pub struct LinkConn {
+    role: Role,
+    buf: BytesMut,
+}
+
+/// The service owning a node's two Redis connections (see the module
+/// docs): writes the outbox, reads replies and messages, reconnects.
+#[derive(Debug)]
+pub struct Link {
+    cfg: RedisConfig,
+    node: Arc<Mutex<Node>>,
+    state: LinkState,
+    cmd: Option<ConnId>,
+    sub: Option<ConnId>,
+    sub_open: bool,
+    /// Redis answered the first PING on the command connection.
+    hello: bool,
+    since: Instant,
+    /// Replies awaited on the command connection, oldest first.
+    inflight: VecDeque<(Instant, Then)>,
+    cmd_blocked: bool,
+    sub_blocked: bool,
+    ping_out: bool,
+    failures: u32,
+    rng: u64,
+    /// The members were told the other servers are unreachable.
+    told_down: bool,
+    /// `undelivered` when the link went down (for the log when back).
+    undelivered_at_down: u64,
+    timers: Vec<TimerId>,
+}
+
+impl Link {
+    fn new(cfg: RedisConfig, node: Arc<Mutex<Node>>) -> Link {
+        let seed = u64::from(std::process::id())
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64);
+        Link {
+            cfg,
+            node,
+            state: LinkState::Connecting,
+            cmd: None,
+            sub: None,
+            sub_open: false,
+            hello: false,
+            since: Instant::now(),
+            inflight: VecDeque::new(),
+            cmd_blocked: false,
+            sub_blocked: false,
+            ping_out: false,
+            failures: 0,
+            rng: seed | 1,
+            told_down: false,
+            undelivered_at_down: 0,
+            timers: Vec::new(),
+        }
+    }
+
+    fn node(&self) -> MutexGuard<'_, Node> {
+        self.node.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn connect(&mut self, cx: &mut Cx<'_, Self>) {
+        self.state = LinkState::Connecting;
+        self.since = Instant::now();
+        self.hello = false;
+        self.sub_open = false;
+        self.cmd_blocked = false;
+        self.sub_blocked = false;
+        self.ping_out = false;
+        let opts = ConnectOptions {
+            timeout: self.cfg.reply_timeout,
+            ..ConnectOptions::default()
+        };
+        let host = self.cfg.addr.host.clone();
+        let port = self.cfg.addr.port;
+        let cmd = cx.connect(&host, port, opts.clone(), LinkConn {
+            role: Role::Cmd,
+            buf: BytesMut::new(),
+        });
+        let sub = cx.connect(&host, port, opts, LinkConn {
+            role: Role::Sub,
+            buf: BytesMut::new(),
+        });
+        self.cmd = Some(cmd);
+        self.sub = Some(sub);
+    }
+
+    /// Write `bytes` on the command connection awaiting `then`.
+    fn send_cmd(&mut self, cx: &mut Cx<'_, Self>, bytes: Bytes, then: Then) {
+        let Some(c) = self.cmd else {
+            return self.node().fail(then);
+        };
+        self.inflight.push_back((Instant::now(), then));
+        if cx.write(c, bytes) == Ok(false) {
+            self.cmd_blocked = true;
+        }
+    }
+
+    /// Both connections are open and Redis answers: re-subscribe, re-claim,
+    /// rebuild the user hash, tell the members if they were told it was away.
+    fn go_up(&mut self, cx: &mut Cx<'_, Self>) {
+        self.state = LinkState::Up;
+        self.failures = 0;
+        let cfg = self.cfg.clone();
+        let node = self.node.clone();
+        let mut n = node.lock().unwrap_or_else(PoisonError::into_inner);
+        n.up = true;
+        log::info!(
+            "redis: connected to {}:{} as node {}",
+            cfg.addr.host,
+            cfg.addr.port,
+            cfg.node
+        );
+        if self.told_down {
+            self.told_down = false;
+            let lost = n.stats.undelivered - self.undelivered_at_down;
+            log::warn!(
+                "redis: reachable again; {lost} messages published while it was away were not delivered to other servers"
+            );
+            n.post(Relay::Reachable(true));
+        }
+        // Subscriptions: the node's own channel, then what its members need.
+        let mut chans = vec![format!("{PREFIX}node:{}", cfg.node)];
+        if !n.members.is_empty() {
+            chans.push(format!("{PREFIX}all"));
+        }
+        if n.lobby > 0 {
+            chans.push(format!("{PREFIX}lobby"));
+        }
+        chans.extend(n.rooms.keys().map(|r| room_channel(r)));
+        for c in &chans {
+            n.sub_cmd("SUBSCRIBE", c);
+        }
+        // Claims and the user hash, rebuilt.
+        let users = format!("{PREFIX}users:{}", cfg.node);
+        let _ = n.push(&[b"DEL", users.as_bytes()], Then::Ignore);
+        let ids: Vec<(u64, String)> = n.members.iter().map(|(i, l)| (*i, l.nick.clone())).collect();
+        for (id, nick) in &ids {
+            let _ = n.claim(&cfg, *id, nick, Then::Refresh {
+                id: *id,
+                nick: nick.clone(),
+            });
+        }
+        let entries: Vec<(String, String)> = n
+            .members
+            .iter()
+            .map(|(i, l)| (i.to_string(), Node::user_value(l)))
+            .collect();
+        for chunk in entries.chunks(HSET_CHUNK) {
+            let mut args: Vec<&[u8]> = vec![b"HSET", users.as_bytes()];
+            for (k, v) in chunk {
+                args.push(k.as_bytes());
+                args.push(v.as_bytes());
+            }
+            let _ = n.push(&args, Then::Ignore);
+        }
+        let ttl = cfg.claim_ttl.as_millis().to_string();
+        let _ = n.push(&[b"PEXPIRE", users.as_bytes(), ttl.as_bytes()], Then::Ignore);
+        let nodes = format!("{PREFIX}nodes");
+        let _ = n.push(&[b"SADD", nodes.as_bytes(), cfg.node.as_bytes()], Then::Ignore);
+        n.ids_asked = false;
+        if n.id_end.saturating_sub(n.next_id) < ID_BLOCK / 2 {
+            let key = format!("{PREFIX}ids");
+            if n
+                .push(
+                    &[b"INCRBY", key.as_bytes(), ID_BLOCK.to_string().as_bytes()],
+                    Then::Ids,
+                )
+                .is_ok()
+            {
+                n.ids_asked = true;
+            }
+        }
+        drop(n);
+        self.flush(cx);
+    }
+
+    /// The link is lost (`why`): both connections go, what waits is
+    /// answered locally, the members are told once, a reconnect is timed.
+    fn go_down(&mut self, cx: &mut Cx<'_, Self>, why: &str) {
+        if matches!(self.state, LinkState::Down | LinkState::Stopped) {
+            return;
+        }
+        let was_up = self.state == LinkState::Up;
+        for c in [self.cmd.take(), self.sub.take()].into_iter().flatten() {
+            cx.destroy(c);
+        }
+        let node = self.node.clone();
+        let mut n = node.lock().unwrap_or_else(PoisonError::into_inner);
+        n.up = false;
+        n.stats.reconnects += 1;
+        for (_, then) in std::mem::take(&mut self.inflight) {
+            n.fail(then);
+        }
+        while let Some(out) = n.cmd_out.pop_front() {
+            n.fail(out.then);
+        }
+        n.sub_out.clear();
+        n.out_bytes = 0;
+        n.stats.subscriptions = 0;
+        if !self.told_down {
+            self.told_down = true;
+            self.undelivered_at_down = n.stats.undelivered;
+            n.post(Relay::Reachable(false));
+            log::warn!("redis: {why}: other servers unreachable, chat goes on locally");
+        } else if was_up {
+            log::warn!("redis: {why}");
+        } else {
+            log::debug!("redis: {why}");
+        }
+        drop(n);
+        self.failures = self.failures.saturating_add(1);
+        let delay = self.backoff();
+        self.state = LinkState::Down;
+        let t = cx.set_timeout(delay, Tick::Reconnect);
+        self.timers.push(t);
+    }
+
+    /// Exponential with equal jitter: uniform in `[d/2, d]`,
+    /// `d = min(cap, base * 2^(failures-1))` (xorshift for the jitter).
+    fn backoff(&mut self) -> Duration {
+        let exp = self.failures.saturating_sub(1).min(16);
+        let d = RECONNECT_BASE
+            .saturating_mul(1u32 << exp)
+            .min(RECONNECT_CAP);
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 7;
+        self.rng ^= self.rng << 17;
+        let half = d / 2;
+        let jitter = half.as_micros() as u64;
+        half + Duration::from_micros(if jitter == 0 { 0 } else { self.rng % (jitter + 1) })
+    }
+
+    /// Move the outbox onto the connections while they take it.
+    fn flush(&mut self, cx: &mut Cx<'_, Self>) {
+        if self.state != LinkState::Up {
+            return;
+        }
+        let node = self.node.clone();
+        let mut n = node.lock().unwrap_or_else(PoisonError::into_inner);
+        n.kicked = false;
+        if let Some(s) = self.sub {
+            while !self.sub_blocked && !n.sub_out.is_empty() {
+                let mut batch = BytesMut::new();
+                while batch.len() < WRITE_BATCH {
+                    let Some(b) = n.sub_out.pop_front() else { break };
+                    n.out_bytes = n.out_bytes.saturating_sub(b.len());
+                    batch.extend_from_slice(&b);
+                }
+                if cx.write(s, batch.freeze()) == Ok(false) {
+                    self.sub_blocked = true;
+                }
+            }
+        }
+        if let Some(c) = self.cmd {
+            while !self.cmd_blocked && !n.cmd_out.is_empty() {
+                let mut batch = BytesMut::new();
+                let now = Instant::now();
+                while batch.len() < WRITE_BATCH {
+                    let Some(out) = n.cmd_out.pop_front() else { break };
+                    n.out_bytes = n.out_bytes.saturating_sub(out.bytes.len());
+                    batch.extend_from_slice(&out.bytes);
+                    self.inflight.push_back((now, out.then));
+                }
+                if cx.write(c, batch.freeze()) == Ok(false) {
+                    self.cmd_blocked = true;
+                }
+            }
+        }
+    }
+
+    /// A reply on the command connection.
+    fn on_reply(&mut self, cx: &mut Cx<'_, Self>, frame: BytesFrame) {
+        let Some((_, then)) = self.inflight.pop_front() else {
+            return self.go_down(cx, "reply without a command");
+        };
+        if let BytesFrame::Error(e) = &frame {
+            log::warn!("redis: error reply: {e}");
+        }
+        let cfg = self.cfg.clone();
+        let node = self.node.clone();
+        let mut n = node.lock().unwrap_or_else(PoisonError::into_inner);
+        match then {
+            Then::Ignore => {}
+            Then::Ping(sent) => {
+                self.ping_out = false;
+                let rtt = sent.elapsed().as_micros() as u64;
+                n.stats.rtt_us = rtt;
+                n.stats.rtt_max_us = n.stats.rtt_max_us.max(rtt);
+                if !self.hello {
+                    self.hello = true;
+                    if self.sub_open {
+                        drop(n);
+                        return self.go_up(cx);
+                    }
+                }
+            }
+            Then::Ids => {
+                n.ids_asked = false;
+                if let BytesFrame::Integer(end) = frame {
+                    if let Ok(end) = u64::try_from(end) {
+                        n.next_id = end.saturating_sub(ID_BLOCK);
+                        n.id_end = end;
+                    }
+                }
+            }
+            Then::Claim { id, nick } => {
+                let ok = frame == BytesFrame::Integer(1);
+                let old = n.members.get(&id).map(|l| l.nick.clone());
+                match old {
+                    None if ok => n.release(&cfg, id, &nick),
+                    None => {}
+                    Some(old) => {
+                        if ok {
+                            if name_key(&old) != name_key(&nick) {
+                                n.release(&cfg, id, &old);
+                            }
+                            if let Some(l) = n.members.get_mut(&id) {
+                                l.nick = nick.clone();
+                            }
+                            n.hset(&cfg, id);
+                        }
+                        n.post(Relay::Claimed { id, nick, ok });
+                    }
+                }
+            }
+            Then::Refresh { id, nick } => {
+                let held = n.members.get(&id).is_some_and(|l| l.nick == nick);
+                if held && frame == BytesFrame::Integer(0) {
+                    n.stats.names_lost += 1;
+                    log::info!("redis: nickname {nick} of member {id} is held by another node");
+                    n.post(Relay::NickLost { id, old: nick });
+                }
+            }
+            Then::Whisper {
+                sender,
+                text,
+                asked,
+            } => {
+                let to = frame_str(&frame).and_then(|v| {
+                    let mut it = v.splitn(3, ' ');
+                    let (node_id, _, nick) = (it.next()?, it.next()?, it.next()?);
+                    (node_id != cfg.node).then(|| nick.to_string())
+                });
+                n.post(Relay::Whispered {
+                    sender,
+                    to,
+                    text,
+                    asked,
+                });
+            }
+            Then::List { asker, rooms } => {
+                let users = match &frame {
+                    BytesFrame::Array(items) => parse_listing(items),
+                    _ => n.local_roster(),
+                };
+                if rooms {
+                    n.post(Relay::RoomList {
+                        asker,
+                        rooms: rooms_of(&users),
+                    });
+                } else {
+                    n.post(Relay::Listing { asker, users });
+                }
+            }
+        }
+    }
+
+    /// A frame on the subscription connection.
+    fn on_push(&mut self, frame: BytesFrame) {
+        let BytesFrame::Array(items) = frame else {
+            return;
+        };
+        let kind = items.first().and_then(frame_str).unwrap_or("");
+        let mut n = self.node();
+        match (kind, items.get(1).and_then(frame_str), items.get(2)) {
+            ("subscribe" | "unsubscribe", _, Some(BytesFrame::Integer(count))) => {
+                n.stats.subscriptions = u64::try_from(*count).unwrap_or(0);
+            }
+            ("message", Some(chan), Some(payload)) => {
+                let Some(payload) = frame_bytes(payload) else {
+                    return;
+                };
+                let Some(nl) = payload.iter().position(|&b| b == b'\n') else {
+                    return;
+                };
+                let head = &payload[..nl];
+                let msg = payload.slice(nl + 1..);
+                let Some(rest) = chan.strip_prefix(PREFIX) else {
+                    return;
+                };
+                let relay = if rest.starts_with("node:") {
+                    let Some(to) = std::str::from_utf8(head).ok().and_then(|s| s.parse().ok()) else {
+                        return;
+                    };
+                    Relay::Whisper { to, msg }
+                } else {
+                    if head == self.cfg.node.as_bytes() {
+                        return; // our own: delivered locally already
+                    }
+                    let place = if rest == "lobby" {
+                        Place::Lobby
+                    } else if rest == "all" {
+                        Place::All
+                    } else if let Some(key) = rest.strip_prefix("room:") {
+                        match n.room_names.get(key) {
+                            Some(name) => Place::Room(name.clone()),
+                            None => return, // the last local member just left
+                        }
+                    } else {
+                        return;
+                    };
+                    Relay::Deliver { place, msg }
+                };
+                n.stats.received += 1;
+                n.post(relay);
+            }
+            _ => {}
+        }
+    }
+
+    /// Health check: a reply overdue puts the link down; else one PING.
+    fn ping(&mut self, cx: &mut Cx<'_, Self>) {
+        let timeout = self.cfg.reply_timeout;
+        match self.state {
+            LinkState::Connecting if self.since.elapsed() > timeout => {
+                self.go_down(cx, "no answer while connecting")
+            }
+            LinkState::Up => {
+                if self
+                    .inflight
+                    .front()
+                    .is_some_and(|(sent, _)| sent.elapsed() > timeout)
+                {
+                    return self.go_down(cx, "no reply within the timeout");
+                }
+                if !self.ping_out {
+                    self.ping_out = true;
+                    let ping = encode(&[b"PING"]);
+                    self.send_cmd(cx, ping, Then::Ping(Instant::now()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Refresh every claim and the user hash's expiry.
+    fn refresh(&mut self, cx: &mut Cx<'_, Self>) {
+        if self.state != LinkState::Up {
+            return;
+        }
+        let cfg = self.cfg.clone();
+        {
+            let mut n = self.node();
+            let held: Vec<(u64, String)> =
+                n.members.iter().map(|(i, l)| (*i, l.nick.clone())).collect();
+            for (id, nick) in held {
+                let then = Then::Refresh {
+                    id,
+                    nick: nick.clone(),
+                };
+                let _ = n.claim(&cfg, id, &nick, then);
+            }
+            let users = format!("{PREFIX}users:{}", cfg.node);
+            let ttl = cfg.claim_ttl.as_millis().to_string();
+            let _ = n.push(&[b"PEXPIRE", users.as_bytes(), ttl.as_bytes()], Then::Ignore);
+            let nodes = format!("{PREFIX}nodes");
+            let _ = n.push(&[b"SADD", nodes.as_bytes(), cfg.node.as_bytes()], Then::Ignore);
+        }
+        self.flush(cx);
+    }
+}
+
+impl Service for Link {
+    type Conn = LinkConn;
+    type Tag = Tick;
+    /// "The outbox has something": sent by the [`RedisPlane`].
+    type Message = ();
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        self.connect(cx);
+        let every = (self.cfg.claim_ttl / 3).max(Duration::from_millis(10));
+        let t = cx.set_interval(every, Tick::Refresh);
+        self.timers.push(t);
+        let t = cx.set_interval(PING_EVERY, Tick::Ping);
+        self.timers.push(t);
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, (): ()) {
+        self.node().kicked = false;
+        self.flush(cx);
+    }
+
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut LinkConn) {
+        match st.role {
+            Role::Cmd if self.cmd == Some(conn) => {
+                if let Some(db) = self.cfg.addr.db {
+                    let sel = encode(&[b"SELECT", db.to_string().as_bytes()]);
+                    self.send_cmd(cx, sel, Then::Ignore);
+                }
+                self.ping_out = true;
+                let ping = encode(&[b"PING"]);
+                self.send_cmd(cx, ping, Then::Ping(Instant::now()));
+            }
+            Role::Sub if self.sub == Some(conn) => {
+                self.sub_open = true;
+                if self.hello && self.state == LinkState::Connecting {
+                    self.go_up(cx);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_data(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut LinkConn, data: &mut BytesMut) {
+        if Some(conn) != self.cmd && Some(conn) != self.sub {
+            data.clear();
+            return;
+        }
+        st.buf.extend_from_slice(data);
+        data.clear();
+        loop {
+            match decode_bytes_mut(&mut st.buf) {
+                Ok(Some((frame, _, _))) => match st.role {
+                    Role::Cmd => self.on_reply(cx, frame),
+                    Role::Sub => self.on_push(frame),
+                },
+                Ok(None) if st.buf.len() > MAX_REPLY_BYTES => {
+                    return self.go_down(cx, "reply larger than the limit");
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("redis: bad reply: {e:?}");
+                    return self.go_down(cx, "protocol error");
+                }
+            }
+            if self.state == LinkState::Down {
+                return;
+            }
+        }
+        if st.role == Role::Cmd {
+            self.flush(cx);
+        }
+    }
+
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut LinkConn) {
+        if Some(conn) == self.cmd {
+            self.cmd_blocked = false;
+        } else if Some(conn) == self.sub {
+            self.sub_blocked = false;
+        }
+        self.flush(cx);
+    }
+
+    fn on_end(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut LinkConn) {
+        if Some(conn) == self.cmd || Some(conn) == self.sub {
+            self.go_down(cx, "connection closed by redis");
+        }
+    }
+
+    fn on_error(&mut self, _: &mut Cx<'_, Self>, conn: ConnId, _: &mut LinkConn, err: &NetError) {
+        if Some(conn) == self.cmd || Some(conn) == self.sub {
+            log::debug!("redis connection error: {err}");
+        }
+    }
+
+    fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: LinkConn, _: bool) {
+        if Some(conn) == self.cmd || Some(conn) == self.sub {
+            self.go_down(cx, "connection lost");
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, id: TimerId, tick: Tick) {
+        match tick {
+            Tick::Reconnect => {
+                self.timers.retain(|t| *t != id);
+                if self.state == LinkState::Down {
+                    self.connect(cx);
+                }
+            }
+            Tick::Refresh => self.refresh(cx),
+            Tick::Ping => self.ping(cx),
+        }
+    }
+
+    fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        let was_up = self.state == LinkState::Up;
+        if was_up {
+            // Free this node's names and users now rather than at expiry.
+            let cfg = self.cfg.clone();
+            {
+                let mut n = self.node();
+                let held: Vec<(u64, String)> =
+                    n.members.iter().map(|(i, l)| (*i, l.nick.clone())).collect();
+                for (id, nick) in held {
+                    n.release(&cfg, id, &nick);
+                }
+                let users = format!("{PREFIX}users:{}", cfg.node);
+                let _ = n.push(&[b"DEL", users.as_bytes()], Then::Ignore);
+            }
+            self.flush(cx);
+        }
+        self.state = LinkState::Stopped;
+        for t in std::mem::take(&mut self.timers) {
+            cx.clear_timer(t);
+        }
+        for c in [self.cmd.take(), self.sub.take()].into_iter().flatten() {
+            let _ = cx.end(c);
+        }
+        log::info!("redis node {}: {}", self.cfg.node, self.node().stats);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_refuse_nonsense() {
+        let a: RedisAddr = "redis://127.0.0.1:6380/2".parse().unwrap();
+        assert_eq!(
+            a,
+            RedisAddr {
+                host: "127.0.0.1".into(),
+                port: 6380,
+                db: Some(2)
+            }
+        );
+        let a: RedisAddr = "redis://cache".parse().unwrap();
+        assert_eq!((a.host.as_str(), a.port, a.db), ("cache", 6379, None));
+        let a: RedisAddr = "redis://[::1]:7000".parse().unwrap();
+        assert_eq!((a.host.as_str(), a.port), ("::1", 7000));
+        for bad in ["127.0.0.1:6379", "redis://", "redis://h:x", "redis://h:1/x", "redis://u:p@h:1"] {
+            assert!(bad.parse::<RedisAddr>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn node_ids_are_checked() {
+        assert!(validate_node_id("web-1.eu_2").is_ok());
+        for bad in ["", "a b", "a\nb", "é", &"x".repeat(65)] {
+            assert!(validate_node_id(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_node_id(&default_node_id()).is_ok());
+    }
+
+    #[test]
+    fn commands_are_resp_arrays_of_bulk_strings() {
+        assert_eq!(
+            &encode(&[b"PUBLISH", b"ch", b"a\nb"])[..],
+            b"*3\r\n$7\r\nPUBLISH\r\n$2\r\nch\r\n$3\r\na\nb\r\n"
+        );
+    }
+
+    #[test]
+    fn listings_parse_and_skip_garbage() {
+        let f = |s: &str| BytesFrame::BulkString(Bytes::from(s.to_string()));
+        let items = vec![
+            f("7"),
+            f("alice dev"),
+            f("3"),
+            f("bob"),
+            f("x"),
+            f("bad id"),
+            f("9"),
+            f("carol Dev"),
+            f("11"),
+        ];
+        let users = parse_listing(&items);
+        assert_eq!(users.len(), 3);
+        assert_eq!((users[0].id, users[0].nick.as_str(), users[0].room.as_deref()), (3, "bob", None));
+        assert_eq!(users[1].room.as_deref(), Some("dev"));
+        assert_eq!(rooms_of(&users), vec![("dev".to_string(), 2)]);
+    }
+
+    #[test]
+    fn backoff_doubles_to_the_cap_with_jitter() {
+        let node = Arc::new(Mutex::new(Node::default()));
+        let cfg = RedisConfig {
+            addr: "redis://127.0.0.1:1".parse().unwrap(),
+            node: "n".into(),
+            claim_ttl: DEFAULT_CLAIM_TTL,
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+        };
+        let mut l = Link::new(cfg, node);
+        for failures in 1..10 {
+            l.failures = failures;
+            let d = l.backoff();
+            let full = RECONNECT_BASE
+                .saturating_mul(1 << (failures - 1))
+                .min(RECONNECT_CAP);
+            assert!(d >= full / 2 && d <= full, "{failures}: {d:?}");
+        }
+    }
+}
