@@ -71,9 +71,7 @@
 //! whisper or listing come through the chat service's inbox.
 
 use super::chat::MAX_NAME_CHARS;
-use super::chat_backplane::{
-    Answer, Backplane, Listed, Place, Relay, RoomError, WhisperReq,
-};
+use super::chat_backplane::{Answer, Backplane, Listed, Place, Relay, RoomError, WhisperReq};
 use crate::protocol::target::parse_target;
 use crate::protocol::text::name_key;
 use crate::{ConnId, ConnectOptions, Cx, NetError, Reactor, Remote, Service, TimerId};
@@ -112,7 +110,7 @@ const WRITE_BATCH: usize = 64 << 10;
 /// Health check interval (PING, and the reply-timeout check).
 const PING_EVERY: Duration = Duration::from_millis(500);
 /// First reconnect delay; doubles per failure up to [`RECONNECT_CAP`],
-/// with equal jitter (as [`crate::servers`]' clients do).
+/// with equal jitter (the policy of the line client's reconnect).
 const RECONNECT_BASE: Duration = Duration::from_millis(200);
 /// Longest reconnect delay: a restarted Redis is found within this.
 const RECONNECT_CAP: Duration = Duration::from_secs(2);
@@ -181,7 +179,10 @@ impl std::str::FromStr for RedisAddr {
             return Err(format!("'{s}': passwords in the URL are not supported"));
         }
         let (host, port) = if hp.ends_with(']') || !hp.contains(':') {
-            (hp.trim_start_matches('[').trim_end_matches(']').to_string(), 6379)
+            (
+                hp.trim_start_matches('[').trim_end_matches(']').to_string(),
+                6379,
+            )
         } else {
             parse_target(hp).map_err(|e| format!("'{s}': {e}"))?
         };
@@ -202,7 +203,9 @@ pub fn validate_node_id(id: &str) -> Result<(), String> {
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_')
     {
-        return Err(format!("node id '{id}': only letters, digits, '.', '-', '_'"));
+        return Err(format!(
+            "node id '{id}': only letters, digits, '.', '-', '_'"
+        ));
     }
     Ok(())
 }
@@ -281,11 +284,24 @@ impl fmt::Display for RedisStats {
 enum Then {
     Ignore,
     /// A `/nick` claim (answered to the chat).
-    Claim { id: u64, nick: String },
+    Claim {
+        id: u64,
+        nick: String,
+    },
     /// A refresh or re-claim of a held name (lost: renamed).
-    Refresh { id: u64, nick: String },
-    Whisper { sender: u64, text: String, asked: String },
-    List { asker: u64, rooms: bool },
+    Refresh {
+        id: u64,
+        nick: String,
+    },
+    Whisper {
+        sender: u64,
+        text: String,
+        asked: String,
+    },
+    List {
+        asker: u64,
+        rooms: bool,
+    },
     Ids,
     Ping(Instant),
 }
@@ -337,7 +353,8 @@ struct Node {
 }
 
 fn encode(args: &[&[u8]]) -> Bytes {
-    let frames: Vec<BorrowedFrame<'_>> = args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
+    let frames: Vec<BorrowedFrame<'_>> =
+        args.iter().map(|a| BorrowedFrame::BulkString(a)).collect();
     let mut buf = BytesMut::new();
     // Encoding bulk strings into a growable buffer cannot fail.
     let _ = extend_encode_borrowed(&mut buf, &BorrowedFrame::Array(&frames), false);
@@ -389,18 +406,12 @@ impl Node {
         self.kick();
     }
 
-    fn claim_args(&self, cfg: &RedisConfig, id: u64, nick: &str) -> [String; 5] {
-        [
-            nick_key(nick),
-            format!("{} {id} {nick}", cfg.node),
-            cfg.claim_ttl.as_millis().to_string(),
-            format!("{} {id} ", cfg.node),
-            String::new(),
-        ]
-    }
-
+    /// Claim (or refresh) `nick` for member `id` with the [`CLAIM`] script.
     fn claim(&mut self, cfg: &RedisConfig, id: u64, nick: &str, then: Then) -> Result<(), Then> {
-        let [key, val, ttl, owner, _] = self.claim_args(cfg, id, nick);
+        let key = nick_key(nick);
+        let val = format!("{} {id} {nick}", cfg.node);
+        let ttl = cfg.claim_ttl.as_millis().to_string();
+        let owner = format!("{} {id} ", cfg.node);
         self.push(
             &[
                 b"EVAL",
@@ -419,7 +430,13 @@ impl Node {
         let key = nick_key(nick);
         let owner = format!("{} {id} ", cfg.node);
         let _ = self.push(
-            &[b"EVAL", RELEASE.as_bytes(), b"1", key.as_bytes(), owner.as_bytes()],
+            &[
+                b"EVAL",
+                RELEASE.as_bytes(),
+                b"1",
+                key.as_bytes(),
+                owner.as_bytes(),
+            ],
             Then::Ignore,
         );
     }
@@ -438,7 +455,12 @@ impl Node {
         let v = Self::user_value(l);
         let key = format!("{PREFIX}users:{}", cfg.node);
         let _ = self.push(
-            &[b"HSET", key.as_bytes(), id.to_string().as_bytes(), v.as_bytes()],
+            &[
+                b"HSET",
+                key.as_bytes(),
+                id.to_string().as_bytes(),
+                v.as_bytes(),
+            ],
             Then::Ignore,
         );
     }
@@ -510,7 +532,10 @@ impl Node {
                 text,
                 asked,
             }),
-            Then::List { asker, rooms: false } => self.post(Relay::Listing {
+            Then::List {
+                asker,
+                rooms: false,
+            } => self.post(Relay::Listing {
                 asker,
                 users: self.local_roster(),
             }),
@@ -554,12 +579,11 @@ impl RedisPlane {
     fn ask_ids(&self, n: &mut Node) {
         if !n.ids_asked {
             let key = format!("{PREFIX}ids");
-            if n
-                .push(
-                    &[b"INCRBY", key.as_bytes(), ID_BLOCK.to_string().as_bytes()],
-                    Then::Ids,
-                )
-                .is_ok()
+            if n.push(
+                &[b"INCRBY", key.as_bytes(), ID_BLOCK.to_string().as_bytes()],
+                Then::Ids,
+            )
+            .is_ok()
             {
                 n.ids_asked = true;
             }
@@ -601,19 +625,24 @@ impl Backplane for RedisPlane {
             n.sub_cmd("SUBSCRIBE", &format!("{PREFIX}all"));
         }
         n.lobby_change(true);
-        let _ = n.claim(&self.cfg, id, nick, Then::Refresh {
+        let _ = n.claim(
+            &self.cfg,
             id,
-            nick: nick.to_string(),
-        });
+            nick,
+            Then::Refresh {
+                id,
+                nick: nick.to_string(),
+            },
+        );
         n.hset(&self.cfg, id);
         true
     }
 
     fn rename(&self, id: u64, nick: &str) -> Answer<bool> {
         let mut n = self.node();
-        let Some(old) = n.members.get(&id).map(|l| l.nick.clone()) else {
+        if !n.members.contains_key(&id) {
             return Answer::Now(false);
-        };
+        }
         let then = Then::Claim {
             id,
             nick: nick.to_string(),
@@ -625,7 +654,6 @@ impl Backplane for RedisPlane {
                 if let Some(l) = n.members.get_mut(&id) {
                     l.nick = nick.to_string();
                 }
-                let _ = old;
                 Answer::Now(true)
             }
         }
@@ -734,15 +762,13 @@ impl Backplane for RedisPlane {
     }
 
     fn roster(&self, asker: u64) -> Answer<Vec<Listed>> {
-        self.listing(asker, false).map_or(Answer::Later, |n| {
-            Answer::Now(n.local_roster())
-        })
+        self.listing(asker, false)
+            .map_or(Answer::Later, |n| Answer::Now(n.local_roster()))
     }
 
     fn rooms(&self, asker: u64) -> Answer<Vec<(String, usize)>> {
-        self.listing(asker, true).map_or(Answer::Later, |n| {
-            Answer::Now(n.local_rooms())
-        })
+        self.listing(asker, true)
+            .map_or(Answer::Later, |n| Answer::Now(n.local_rooms()))
     }
 }
 
@@ -798,7 +824,10 @@ fn rooms_of(users: &[Listed]) -> Vec<(String, usize)> {
     let mut by_key: BTreeMap<String, (String, usize)> = BTreeMap::new();
     for u in users {
         if let Some(r) = &u.room {
-            by_key.entry(name_key(r)).or_insert_with(|| (r.clone(), 0)).1 += 1;
+            by_key
+                .entry(name_key(r))
+                .or_insert_with(|| (r.clone(), 0))
+                .1 += 1;
         }
     }
     let mut v: Vec<(String, usize)> = by_key.into_values().collect();
@@ -923,14 +952,24 @@ impl Link {
         };
         let host = self.cfg.addr.host.clone();
         let port = self.cfg.addr.port;
-        let cmd = cx.connect(&host, port, opts.clone(), LinkConn {
-            role: Role::Cmd,
-            buf: BytesMut::new(),
-        });
-        let sub = cx.connect(&host, port, opts, LinkConn {
-            role: Role::Sub,
-            buf: BytesMut::new(),
-        });
+        let cmd = cx.connect(
+            &host,
+            port,
+            opts.clone(),
+            LinkConn {
+                role: Role::Cmd,
+                buf: BytesMut::new(),
+            },
+        );
+        let sub = cx.connect(
+            &host,
+            port,
+            opts,
+            LinkConn {
+                role: Role::Sub,
+                buf: BytesMut::new(),
+            },
+        );
         self.cmd = Some(cmd);
         self.sub = Some(sub);
     }
@@ -984,12 +1023,21 @@ impl Link {
         // Claims and the user hash, rebuilt.
         let users = format!("{PREFIX}users:{}", cfg.node);
         let _ = n.push(&[b"DEL", users.as_bytes()], Then::Ignore);
-        let ids: Vec<(u64, String)> = n.members.iter().map(|(i, l)| (*i, l.nick.clone())).collect();
+        let ids: Vec<(u64, String)> = n
+            .members
+            .iter()
+            .map(|(i, l)| (*i, l.nick.clone()))
+            .collect();
         for (id, nick) in &ids {
-            let _ = n.claim(&cfg, *id, nick, Then::Refresh {
-                id: *id,
-                nick: nick.clone(),
-            });
+            let _ = n.claim(
+                &cfg,
+                *id,
+                nick,
+                Then::Refresh {
+                    id: *id,
+                    nick: nick.clone(),
+                },
+            );
         }
         let entries: Vec<(String, String)> = n
             .members
@@ -1005,18 +1053,23 @@ impl Link {
             let _ = n.push(&args, Then::Ignore);
         }
         let ttl = cfg.claim_ttl.as_millis().to_string();
-        let _ = n.push(&[b"PEXPIRE", users.as_bytes(), ttl.as_bytes()], Then::Ignore);
+        let _ = n.push(
+            &[b"PEXPIRE", users.as_bytes(), ttl.as_bytes()],
+            Then::Ignore,
+        );
         let nodes = format!("{PREFIX}nodes");
-        let _ = n.push(&[b"SADD", nodes.as_bytes(), cfg.node.as_bytes()], Then::Ignore);
+        let _ = n.push(
+            &[b"SADD", nodes.as_bytes(), cfg.node.as_bytes()],
+            Then::Ignore,
+        );
         n.ids_asked = false;
         if n.id_end.saturating_sub(n.next_id) < ID_BLOCK / 2 {
             let key = format!("{PREFIX}ids");
-            if n
-                .push(
-                    &[b"INCRBY", key.as_bytes(), ID_BLOCK.to_string().as_bytes()],
-                    Then::Ids,
-                )
-                .is_ok()
+            if n.push(
+                &[b"INCRBY", key.as_bytes(), ID_BLOCK.to_string().as_bytes()],
+                Then::Ids,
+            )
+            .is_ok()
             {
                 n.ids_asked = true;
             }
@@ -1078,7 +1131,11 @@ impl Link {
         self.rng ^= self.rng << 17;
         let half = d / 2;
         let jitter = half.as_micros() as u64;
-        half + Duration::from_micros(if jitter == 0 { 0 } else { self.rng % (jitter + 1) })
+        half + Duration::from_micros(if jitter == 0 {
+            0
+        } else {
+            self.rng % (jitter + 1)
+        })
     }
 
     /// Move the outbox onto the connections while they take it.
@@ -1093,7 +1150,9 @@ impl Link {
             while !self.sub_blocked && !n.sub_out.is_empty() {
                 let mut batch = BytesMut::new();
                 while batch.len() < WRITE_BATCH {
-                    let Some(b) = n.sub_out.pop_front() else { break };
+                    let Some(b) = n.sub_out.pop_front() else {
+                        break;
+                    };
                     n.out_bytes = n.out_bytes.saturating_sub(b.len());
                     batch.extend_from_slice(&b);
                 }
@@ -1107,7 +1166,9 @@ impl Link {
                 let mut batch = BytesMut::new();
                 let now = Instant::now();
                 while batch.len() < WRITE_BATCH {
-                    let Some(out) = n.cmd_out.pop_front() else { break };
+                    let Some(out) = n.cmd_out.pop_front() else {
+                        break;
+                    };
                     n.out_bytes = n.out_bytes.saturating_sub(out.bytes.len());
                     batch.extend_from_slice(&out.bytes);
                     self.inflight.push_back((now, out.then));
@@ -1141,7 +1202,7 @@ impl Link {
                     self.hello = true;
                     if self.sub_open {
                         drop(n);
-                        return self.go_up(cx);
+                        self.go_up(cx);
                     }
                 }
             }
@@ -1149,8 +1210,14 @@ impl Link {
                 n.ids_asked = false;
                 if let BytesFrame::Integer(end) = frame {
                     if let Ok(end) = u64::try_from(end) {
+                        let first = n.id_end == 0;
                         n.next_id = end.saturating_sub(ID_BLOCK);
                         n.id_end = end;
+                        if first {
+                            log::info!("redis: member ids from {}", n.next_id + 1);
+                        } else {
+                            log::debug!("redis: member ids from {}", n.next_id + 1);
+                        }
                     }
                 }
             }
@@ -1240,7 +1307,8 @@ impl Link {
                     return;
                 };
                 let relay = if rest.starts_with("node:") {
-                    let Some(to) = std::str::from_utf8(head).ok().and_then(|s| s.parse().ok()) else {
+                    let Some(to) = std::str::from_utf8(head).ok().and_then(|s| s.parse().ok())
+                    else {
                         return;
                     };
                     Relay::Whisper { to, msg }
@@ -1302,8 +1370,11 @@ impl Link {
         let cfg = self.cfg.clone();
         {
             let mut n = self.node();
-            let held: Vec<(u64, String)> =
-                n.members.iter().map(|(i, l)| (*i, l.nick.clone())).collect();
+            let held: Vec<(u64, String)> = n
+                .members
+                .iter()
+                .map(|(i, l)| (*i, l.nick.clone()))
+                .collect();
             for (id, nick) in held {
                 let then = Then::Refresh {
                     id,
@@ -1313,9 +1384,15 @@ impl Link {
             }
             let users = format!("{PREFIX}users:{}", cfg.node);
             let ttl = cfg.claim_ttl.as_millis().to_string();
-            let _ = n.push(&[b"PEXPIRE", users.as_bytes(), ttl.as_bytes()], Then::Ignore);
+            let _ = n.push(
+                &[b"PEXPIRE", users.as_bytes(), ttl.as_bytes()],
+                Then::Ignore,
+            );
             let nodes = format!("{PREFIX}nodes");
-            let _ = n.push(&[b"SADD", nodes.as_bytes(), cfg.node.as_bytes()], Then::Ignore);
+            let _ = n.push(
+                &[b"SADD", nodes.as_bytes(), cfg.node.as_bytes()],
+                Then::Ignore,
+            );
         }
         self.flush(cx);
     }
@@ -1362,7 +1439,13 @@ impl Service for Link {
         }
     }
 
-    fn on_data(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: &mut LinkConn, data: &mut BytesMut) {
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        conn: ConnId,
+        st: &mut LinkConn,
+        data: &mut BytesMut,
+    ) {
         if Some(conn) != self.cmd && Some(conn) != self.sub {
             data.clear();
             return;
@@ -1440,8 +1523,11 @@ impl Service for Link {
             let cfg = self.cfg.clone();
             {
                 let mut n = self.node();
-                let held: Vec<(u64, String)> =
-                    n.members.iter().map(|(i, l)| (*i, l.nick.clone())).collect();
+                let held: Vec<(u64, String)> = n
+                    .members
+                    .iter()
+                    .map(|(i, l)| (*i, l.nick.clone()))
+                    .collect();
                 for (id, nick) in held {
                     n.release(&cfg, id, &nick);
                 }
@@ -1480,7 +1566,13 @@ mod tests {
         assert_eq!((a.host.as_str(), a.port, a.db), ("cache", 6379, None));
         let a: RedisAddr = "redis://[::1]:7000".parse().unwrap();
         assert_eq!((a.host.as_str(), a.port), ("::1", 7000));
-        for bad in ["127.0.0.1:6379", "redis://", "redis://h:x", "redis://h:1/x", "redis://u:p@h:1"] {
+        for bad in [
+            "127.0.0.1:6379",
+            "redis://",
+            "redis://h:x",
+            "redis://h:1/x",
+            "redis://u:p@h:1",
+        ] {
             assert!(bad.parse::<RedisAddr>().is_err(), "{bad}");
         }
     }
@@ -1518,7 +1610,14 @@ mod tests {
         ];
         let users = parse_listing(&items);
         assert_eq!(users.len(), 3);
-        assert_eq!((users[0].id, users[0].nick.as_str(), users[0].room.as_deref()), (3, "bob", None));
+        assert_eq!(
+            (
+                users[0].id,
+                users[0].nick.as_str(),
+                users[0].room.as_deref()
+            ),
+            (3, "bob", None)
+        );
         assert_eq!(users[1].room.as_deref(), Some("dev"));
         assert_eq!(rooms_of(&users), vec![("dev".to_string(), 2)]);
     }
