@@ -705,6 +705,11 @@ impl Service for ChatServer {
                 Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg);
             }
             Relay::NickLost { id, old } => self.nick_lost(cx, id, old),
+            Relay::Batch(all) => {
+                for relay in all {
+                    self.on_message(cx, relay);
+                }
+            }
         }
     }
 

@@ -109,6 +109,9 @@ pub enum Relay {
     },
     /// The other servers became unreachable (false) or reachable (true).
     Reachable(bool),
+    /// Several of these, in order (one wake-up of the inbox for all the
+    /// messages one read from Redis brought).
+    Batch(Vec<Relay>),
     /// Member `id`'s nickname `old` was claimed by another server while
     /// the servers were apart: the member takes its default name.
     NickLost {

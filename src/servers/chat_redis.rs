@@ -346,6 +346,9 @@ struct Node {
     sub_out: VecDeque<Bytes>,
     out_bytes: usize,
     inbox: Option<Remote<Relay>>,
+    /// While the link handles one read: what it has for the chat, posted
+    /// as one [`Relay::Batch`] (one wake-up, not one per message).
+    batch: Option<Vec<Relay>>,
     kick: Option<Remote<()>>,
     kicked: bool,
     up: bool,
@@ -370,9 +373,29 @@ fn room_channel(room: &str) -> String {
 }
 
 impl Node {
-    fn post(&self, relay: Relay) {
-        if let Some(i) = &self.inbox {
-            i.post(relay);
+    fn post(&mut self, relay: Relay) {
+        match &mut self.batch {
+            Some(b) => b.push(relay),
+            None => {
+                if let Some(i) = &self.inbox {
+                    i.post(relay);
+                }
+            }
+        }
+    }
+
+    /// Post what was batched.
+    fn end_batch(&mut self) {
+        let Some(mut b) = self.batch.take() else {
+            return;
+        };
+        let relay = match b.len() {
+            0 => return,
+            1 => b.pop(),
+            _ => Some(Relay::Batch(b)),
+        };
+        if let (Some(i), Some(r)) = (&self.inbox, relay) {
+            i.post(r);
         }
     }
 
@@ -1337,6 +1360,32 @@ impl Link {
         }
     }
 
+    /// Decode and handle every complete frame of `st`'s buffer.
+    fn read_frames(&mut self, cx: &mut Cx<'_, Self>, st: &mut LinkConn) {
+        loop {
+            match decode_bytes_mut(&mut st.buf) {
+                Ok(Some((frame, _, _))) => match st.role {
+                    Role::Cmd => self.on_reply(cx, frame),
+                    Role::Sub => self.on_push(frame),
+                },
+                Ok(None) if st.buf.len() > MAX_REPLY_BYTES => {
+                    return self.go_down(cx, "reply larger than the limit");
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    log::warn!("redis: bad reply: {e:?}");
+                    return self.go_down(cx, "protocol error");
+                }
+            }
+            if self.state == LinkState::Down {
+                return;
+            }
+        }
+        if st.role == Role::Cmd {
+            self.flush(cx);
+        }
+    }
+
     /// Health check: a reply overdue puts the link down; else one PING.
     fn ping(&mut self, cx: &mut Cx<'_, Self>) {
         let timeout = self.cfg.reply_timeout;
@@ -1450,30 +1499,17 @@ impl Service for Link {
             data.clear();
             return;
         }
-        st.buf.extend_from_slice(data);
-        data.clear();
-        loop {
-            match decode_bytes_mut(&mut st.buf) {
-                Ok(Some((frame, _, _))) => match st.role {
-                    Role::Cmd => self.on_reply(cx, frame),
-                    Role::Sub => self.on_push(frame),
-                },
-                Ok(None) if st.buf.len() > MAX_REPLY_BYTES => {
-                    return self.go_down(cx, "reply larger than the limit");
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    log::warn!("redis: bad reply: {e:?}");
-                    return self.go_down(cx, "protocol error");
-                }
-            }
-            if self.state == LinkState::Down {
-                return;
-            }
+        if st.buf.is_empty() {
+            // Frames are split off this buffer: messages reach the chat
+            // without a copy.
+            st.buf = data.split();
+        } else {
+            st.buf.extend_from_slice(data);
+            data.clear();
         }
-        if st.role == Role::Cmd {
-            self.flush(cx);
-        }
+        self.node().batch = Some(Vec::new());
+        self.read_frames(cx, st);
+        self.node().end_batch();
     }
 
     fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut LinkConn) {
