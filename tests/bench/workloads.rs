@@ -24,6 +24,7 @@ fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) ->
         threads: 1,
         server_pid: None,
         room: "bench".into(),
+        member_target: None,
         interval: Duration::from_millis(50),
         json: false,
         soak: Default::default(),
