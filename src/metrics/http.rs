@@ -365,6 +365,7 @@ impl MetricsEndpoint {
             text.push_str(&super::process::render(
                 &super::process::ProcessMetrics::read(),
             ));
+            text.push_str(&super::app::render());
             text
         });
         let _ = cx.end_with(c, bytes);
@@ -396,6 +397,7 @@ impl MetricsEndpoint {
                 text.push_str(&super::process::render(
                     &super::process::ProcessMetrics::read(),
                 ));
+                text.push_str(&super::app::render());
                 text
             },
         );

@@ -617,6 +617,7 @@ impl RedisPlane {
 impl Backplane for RedisPlane {
     fn attach(&self, r: &mut Reactor, _worker: usize, inbox: Remote<Relay>) {
         self.node().inbox = Some(inbox);
+        register_metrics(&self.cfg.node, &self.node);
         let link = Link::new(self.cfg.clone(), self.node.clone());
         let (_, kick) = r.add_service_with_remote(link);
         self.node().kick = Some(kick);
@@ -814,6 +815,94 @@ impl RedisPlane {
             Err(_) => Some(n),
         }
     }
+}
+
+/// Put the node's [`RedisStats`] on the metrics endpoint (as long as the
+/// node exists), labelled with its id.
+fn register_metrics(node_id: &str, node: &Arc<Mutex<Node>>) {
+    use crate::metrics::app::{register, Kind, Sample};
+    let weak = Arc::downgrade(node);
+    let id = node_id.to_string();
+    register(Box::new(move |out: &mut Vec<Sample>| {
+        let Some(node) = weak.upgrade() else {
+            return false;
+        };
+        let (st, up) = {
+            let n = node.lock().unwrap_or_else(PoisonError::into_inner);
+            (n.stats.clone(), n.up)
+        };
+        let mut add = |name, help, kind, value: f64| {
+            out.push(Sample {
+                name,
+                help,
+                kind,
+                labels: vec![("node", id.clone())],
+                value,
+            })
+        };
+        use Kind::{Counter, Gauge};
+        add(
+            "netloop_chat_redis_up",
+            "1 while Redis answers.",
+            Gauge,
+            f64::from(u8::from(up)),
+        );
+        add(
+            "netloop_chat_redis_published_total",
+            "Messages published to Redis.",
+            Counter,
+            st.published as f64,
+        );
+        add(
+            "netloop_chat_redis_received_total",
+            "Messages from other nodes delivered here.",
+            Counter,
+            st.received as f64,
+        );
+        add(
+            "netloop_chat_redis_undelivered_total",
+            "Messages published while Redis was unreachable (not delivered to other nodes).",
+            Counter,
+            st.undelivered as f64,
+        );
+        add(
+            "netloop_chat_redis_dropped_total",
+            "Messages dropped because the outbox towards Redis was full.",
+            Counter,
+            st.dropped as f64,
+        );
+        add(
+            "netloop_chat_redis_subscriptions",
+            "Channels subscribed now.",
+            Gauge,
+            st.subscriptions as f64,
+        );
+        add(
+            "netloop_chat_redis_reconnects_total",
+            "Redis connections lost or failed.",
+            Counter,
+            st.reconnects as f64,
+        );
+        add(
+            "netloop_chat_redis_rtt_seconds",
+            "Last PING round trip to Redis.",
+            Gauge,
+            st.rtt_us as f64 / 1e6,
+        );
+        add(
+            "netloop_chat_redis_rtt_max_seconds",
+            "Longest PING round trip to Redis.",
+            Gauge,
+            st.rtt_max_us as f64 / 1e6,
+        );
+        add(
+            "netloop_chat_redis_names_lost_total",
+            "Nicknames lost to another node after a partition.",
+            Counter,
+            st.names_lost as f64,
+        );
+        true
+    }));
 }
 
 /// Parse the `/list` script's flat reply.

@@ -647,8 +647,65 @@ fn fanout_across_two_nodes_delivers_every_message_once_in_order() {
         .output()
         .expect("run bench");
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_str(text.trim()).expect("json report");
     assert_eq!(v["delivery_errors"], 0, "{text}");
     assert!(v["ops"].as_u64().unwrap_or(0) > 0, "{text}");
+}
+
+/// GET /metrics at `addr`: the body.
+fn scrape(addr: &str) -> String {
+    let mut s = TcpStream::connect(addr).expect("metrics endpoint");
+    s.set_read_timeout(Some(util::TIMEOUT)).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut s, &mut out).expect("read metrics");
+    out
+}
+
+/// The value of the sample `series` (name and labels) in `text`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The Redis figures are on the metrics endpoint, labelled by node.
+#[test]
+fn redis_figures_are_on_the_metrics_endpoint() {
+    let Some(redis) = Redis::start("metrics") else {
+        return;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let maddr = format!("127.0.0.1:{port}");
+    let na = node(&redis, "a", &["--metrics", &maddr]);
+    let nb = node(&redis, "b", &[]);
+    let mut a = join(&na);
+    let mut b = join(&nb);
+    enter(&mut a, "dev");
+    enter(&mut b, "dev");
+    wait_until("both nodes on dev", || redis.room_subscribers("dev") == 2);
+    resumes(&mut b, &mut a, "[user");
+    a.send("hello");
+    b.until("]: hello");
+    let text = scrape(&maddr);
+    assert!(
+        text.contains("# TYPE netloop_chat_redis_published_total counter"),
+        "{text}"
+    );
+    let got = |s: &str| sample(&text, s).unwrap_or_else(|| panic!("no {s} in {text}"));
+    assert_eq!(got("netloop_chat_redis_up{node=\"a\"}"), 1.0);
+    assert!(got("netloop_chat_redis_published_total{node=\"a\"}") >= 2.0);
+    assert!(got("netloop_chat_redis_received_total{node=\"a\"}") >= 1.0);
+    // node, all, lobby channels and the room: at least the node's and dev.
+    assert!(got("netloop_chat_redis_subscriptions{node=\"a\"}") >= 2.0);
+    assert_eq!(got("netloop_chat_redis_undelivered_total{node=\"a\"}"), 0.0);
+    assert!(got("netloop_chat_redis_rtt_max_seconds{node=\"a\"}") > 0.0);
 }
