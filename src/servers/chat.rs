@@ -477,6 +477,14 @@ impl ChatServer {
             .get(&name_key(&nick))
             .is_some_and(|&other| other != id);
         if !ok || taken_here {
+            if ok {
+                // The backplane gave it to this member: give it back by
+                // claiming the current name again (its answer is ignored).
+                let current = p.nick.clone();
+                if let Some(plane) = &self.plane {
+                    let _ = plane.bp.rename(id, &current);
+                }
+            }
             let msg = self.cat.nick_invalid(NameError::Taken, MAX_NAME_CHARS);
             return Self::reply(cx, conn, msg);
         }

@@ -1747,6 +1747,98 @@ mod tests {
         assert_eq!(rooms_of(&users), vec![("dev".to_string(), 2)]);
     }
 
+    fn plane(up: bool) -> RedisPlane {
+        let p = RedisPlane::new(RedisConfig {
+            addr: "redis://127.0.0.1:1".parse().unwrap(),
+            node: "n1".into(),
+            claim_ttl: DEFAULT_CLAIM_TTL,
+            reply_timeout: DEFAULT_REPLY_TIMEOUT,
+        });
+        p.node().up = up;
+        p
+    }
+
+    /// The subscription commands queued so far, as text, drained.
+    fn subs(p: &RedisPlane) -> Vec<String> {
+        let mut n = p.node();
+        let out: Vec<String> = n
+            .sub_out
+            .drain(..)
+            .map(|b| {
+                let t = String::from_utf8_lossy(&b).to_string();
+                let parts: Vec<&str> = t.split("\r\n").collect();
+                format!("{} {}", parts[2], parts[4])
+            })
+            .collect();
+        out
+    }
+
+    #[test]
+    fn a_room_is_subscribed_from_its_first_local_member_to_its_last() {
+        let p = plane(true);
+        assert!(p.arrive(0, 1, "user1"));
+        assert!(p.arrive(0, 2, "user2"));
+        assert_eq!(
+            subs(&p),
+            ["SUBSCRIBE netloop:chat:all", "SUBSCRIBE netloop:chat:lobby"]
+        );
+        assert_eq!(p.enter(1, "Dev", 8), Ok("Dev".into()));
+        assert_eq!(p.enter(2, "dev", 8), Ok("Dev".into()));
+        assert_eq!(
+            subs(&p),
+            [
+                "SUBSCRIBE netloop:chat:room:dev",
+                "UNSUBSCRIBE netloop:chat:lobby"
+            ]
+        );
+        p.leave(1);
+        assert_eq!(subs(&p), ["SUBSCRIBE netloop:chat:lobby"]);
+        p.depart(2);
+        assert_eq!(subs(&p), ["UNSUBSCRIBE netloop:chat:room:dev"]);
+        p.depart(1);
+        assert_eq!(
+            subs(&p),
+            [
+                "UNSUBSCRIBE netloop:chat:lobby",
+                "UNSUBSCRIBE netloop:chat:all"
+            ]
+        );
+        assert_eq!(p.enter(3, "x", 0), Err(RoomError::TooManyRooms));
+    }
+
+    #[test]
+    fn publishes_are_counted_when_redis_is_away_or_the_outbox_is_full() {
+        let p = plane(false);
+        p.publish(0, Place::Lobby, Bytes::from_static(b"hi\n"));
+        assert_eq!(p.stats().undelivered, 1);
+        // Away: a claim is decided locally, listings are local.
+        assert!(p.arrive(0, 1, "user1"));
+        assert_eq!(p.rename(1, "alice"), Answer::Now(true));
+        assert!(matches!(p.roster(1), Answer::Now(v) if v[0].nick == "alice"));
+        let p = plane(true);
+        let big = Bytes::from(vec![b'x'; 64 << 10]);
+        for _ in 0..(MAX_OUTBOX_BYTES / (64 << 10)) + 2 {
+            p.publish(0, Place::Lobby, big.clone());
+        }
+        let st = p.stats();
+        assert!(st.dropped >= 1 && st.published >= 60, "{st:?}");
+        assert!(p.node().out_bytes <= MAX_OUTBOX_BYTES + (65 << 10));
+        assert_eq!(p.rename(9, "bob"), Answer::Now(false), "unknown member");
+    }
+
+    #[test]
+    fn ids_come_from_blocks_and_fall_back_above_them() {
+        let p = plane(true);
+        assert_eq!(p.next_id(), FALLBACK_IDS + 1, "no block yet");
+        assert!(p.node().ids_asked);
+        {
+            let mut n = p.node();
+            n.next_id = 2000;
+            n.id_end = 3000;
+        }
+        assert_eq!(p.next_id(), 2001);
+    }
+
     #[test]
     fn backoff_doubles_to_the_cap_with_jitter() {
         let node = Arc::new(Mutex::new(Node::default()));
