@@ -709,3 +709,91 @@ fn redis_figures_are_on_the_metrics_endpoint() {
     assert_eq!(got("netloop_chat_redis_undelivered_total{node=\"a\"}"), 0.0);
     assert!(got("netloop_chat_redis_rtt_max_seconds{node=\"a\"}") > 0.0);
 }
+
+/// With `--workers 2` each worker is a node of its own (`ID.0`, `ID.1`):
+/// a room message reaches the members of both workers exactly once.
+#[test]
+fn workers_of_one_process_are_nodes_of_their_own() {
+    let Some(redis) = Redis::start("workers") else {
+        return;
+    };
+    let url = redis.url();
+    let srv = Server::start(&[
+        "serve",
+        "chat",
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--redis",
+        &url,
+        "--node-id",
+        "w",
+    ]);
+    srv.wait_log("as node w.0");
+    srv.wait_log("as node w.1");
+    // The kernel spreads connections by a hash; each worker's ids come
+    // from its own block of 1000, so the id tells the worker. Connect
+    // until both have members (bounded).
+    let mut cs: Vec<LineClient> = Vec::new();
+    let mut ids = Vec::new();
+    let mut blocks = BTreeSet::new();
+    while blocks.len() < 2 || cs.len() < 4 {
+        assert!(cs.len() < 64, "every connection went to one worker");
+        let mut c = LineClient::connect(srv.addr);
+        let mut id = 0u64;
+        for _ in 0..8 {
+            let l = c.line();
+            if let Some(rest) = l.split("Your ID: ").nth(1) {
+                id = rest
+                    .trim_end_matches(|ch: char| !ch.is_ascii_digit())
+                    .trim()
+                    .parse()
+                    .unwrap();
+            }
+        }
+        blocks.insert((id - 1) / 1000);
+        ids.push(id);
+        cs.push(c);
+    }
+    for c in cs.iter_mut() {
+        enter(c, "dev");
+    }
+    wait_until("both workers subscribe to dev", || {
+        redis.room_subscribers("dev") == 2
+    });
+    let (first, rest) = cs.split_first_mut().unwrap();
+    first.send("hi");
+    first.send("end");
+    let nick = format!("user{}", ids[0]);
+    for c in rest.iter_mut() {
+        let seen = collect_until(c, &format!("[{nick}]: end\n"));
+        let his: Vec<&String> = seen.iter().filter(|l| l.contains("]: hi")).collect();
+        assert_eq!(his, [&format!("[{nick}]: hi\n")], "{seen:?}");
+    }
+}
+
+/// `--redis` and `--node-id` are checked before anything starts.
+#[test]
+fn bad_redis_options_are_refused_with_one_line() {
+    for (args, want) in [
+        (
+            &["--redis", "http://127.0.0.1:6379"][..],
+            "expected redis://HOST:PORT[/DB]",
+        ),
+        (
+            &["--redis", "redis://127.0.0.1:6379", "--node-id", "a b"][..],
+            "only letters",
+        ),
+        (&["--node-id", "a"][..], "--redis"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_netloop"))
+            .args(["serve", "chat", "--port", "0"])
+            .args(args)
+            .output()
+            .expect("run");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}
