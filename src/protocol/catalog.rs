@@ -49,6 +49,9 @@ pub enum NameError {
     /// normalisation, case folding and the confusable skeleton, see
     /// [`super::text::name_key`]).
     Taken,
+    /// The member's previous `/nick` is still being claimed from the other
+    /// servers (chat across processes): one change at a time.
+    Pending,
     /// It has the form of a default nickname (`user<n>`), which belongs to
     /// connection `n` only (the tutorial's chat server let anyone take any
     /// nickname, `user<n>` included, so whispers reached an impostor).
@@ -266,6 +269,7 @@ impl Catalog {
             }
             (Lang::En, NameError::Taken) => "already in use".into(),
             (Lang::En, NameError::Reserved) => "reserved".into(),
+            (Lang::En, NameError::Pending) => "your previous change is still pending".into(),
             (Lang::Zh, NameError::Length) => format!("长度须为 1 到 {max} 个字符"),
             (Lang::Zh, NameError::Charset) => "不能包含空白、控制字符或 [ ] : \"".into(),
             (Lang::Zh, NameError::Invisible) => {
@@ -273,6 +277,7 @@ impl Catalog {
             }
             (Lang::Zh, NameError::Taken) => "已被使用".into(),
             (Lang::Zh, NameError::Reserved) => "是保留名称".into(),
+            (Lang::Zh, NameError::Pending) => "上一次更改仍在处理中".into(),
         }
     }
 

@@ -419,7 +419,7 @@ impl ChatServer {
         let check = check.and_then(|()| match &self.plane {
             Some(p) => match self.roster.get(&me.id).and_then(|m| m.claiming.as_ref()) {
                 // One claim at a time: the answer to the first decides.
-                Some(_) => Err(NameError::Taken),
+                Some(_) => Err(NameError::Pending),
                 None => match p.bp.rename(me.id, new) {
                     Answer::Now(false) => Err(NameError::Taken),
                     Answer::Now(true) => Ok(true),

@@ -797,3 +797,23 @@ fn bad_redis_options_are_refused_with_one_line() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// A `/nick` waits for Redis's answer; a second one sent before it is
+/// refused as pending (one change at a time), the first one completes.
+#[test]
+fn one_nickname_change_at_a_time() {
+    let Some(redis) = Redis::start("nick_pending") else {
+        return;
+    };
+    let na = node(&redis, "a", &[]);
+    let mut a = join(&na);
+    // One write: both lines are read before Redis can answer the first.
+    a.send_raw(b"/nick first\n/nick second\n");
+    let l = a.line();
+    assert_eq!(
+        l, "Invalid nickname: your previous change is still pending\n",
+        "{l}"
+    );
+    a.expect("Nickname changed to: first\n");
+    nick(&mut a, "second");
+}
