@@ -191,22 +191,7 @@ impl Link {
         // Claims and the user hash, rebuilt.
         let users = format!("{PREFIX}users:{}", cfg.node);
         let _ = n.push(&[b"DEL", users.as_bytes()], Then::Ignore);
-        let ids: Vec<(u64, String)> = n
-            .members
-            .iter()
-            .map(|(i, l)| (*i, l.nick.clone()))
-            .collect();
-        for (id, nick) in &ids {
-            let _ = n.claim(
-                &cfg,
-                *id,
-                nick,
-                Then::Refresh {
-                    id: *id,
-                    nick: nick.clone(),
-                },
-            );
-        }
+        n.refresh_all(&cfg);
         let entries: Vec<(String, String)> = n
             .members
             .iter()
@@ -410,11 +395,17 @@ impl Link {
                 }
             }
             Then::Refresh { id, nick } => {
-                let held = n.members.get(&id).is_some_and(|l| l.nick == nick);
-                if held && frame == BytesFrame::Integer(0) {
-                    n.stats.names_lost += 1;
-                    log::info!("redis: nickname {nick} of member {id} is held by another node");
-                    n.post(Relay::NickLost { id, old: nick });
+                if frame == BytesFrame::Integer(0) {
+                    n.lost(id, nick);
+                }
+            }
+            Then::RefreshAll(held) => {
+                if let BytesFrame::Array(results) = &frame {
+                    for ((id, nick), r) in held.into_iter().zip(results) {
+                        if *r == BytesFrame::Integer(0) {
+                            n.lost(id, nick);
+                        }
+                    }
                 }
             }
             Then::Whisper {
@@ -564,18 +555,7 @@ impl Link {
         let cfg = self.cfg.clone();
         {
             let mut n = self.node();
-            let held: Vec<(u64, String)> = n
-                .members
-                .iter()
-                .map(|(i, l)| (*i, l.nick.clone()))
-                .collect();
-            for (id, nick) in held {
-                let then = Then::Refresh {
-                    id,
-                    nick: nick.clone(),
-                };
-                let _ = n.claim(&cfg, id, &nick, then);
-            }
+            n.refresh_all(&cfg);
             let users = format!("{PREFIX}users:{}", cfg.node);
             let ttl = cfg.claim_ttl.as_millis().to_string();
             let _ = n.push(

@@ -27,7 +27,8 @@
 //!   `<node> <id> <nick>` with an expiry (`--redis-claim-ttl`, default
 //!   [`DEFAULT_CLAIM_TTL`]). A claim is one script: set if free or already
 //!   this member's, else refuse; so exactly one of many racing claims wins.
-//!   The node repeats the claim for every member every third of the expiry,
+//!   The node repeats the claim for every member every third of the expiry
+//!   (one script call per [`REFRESH_CHUNK`] names),
 //!   which refreshes it; a killed node's names expire. A refresh that finds
 //!   the name held by another node (taken while the two were apart) renames
 //!   the local member to its default name and tells it
@@ -130,6 +131,18 @@ const PREFIX: &str = "netloop:chat:";
 const CLAIM: &str = "local v = redis.call('GET', KEYS[1]) \
 if v == false or string.sub(v, 1, #ARGV[3]) == ARGV[3] then \
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end return 0";
+/// [`CLAIM`] for many names in one command (the periodic refresh and the
+/// re-claim after a reconnect): KEYS = nick keys; ARGV = their values, then
+/// the ttl in ms; one 1 or 0 per key.
+const REFRESH: &str = "local ttl = ARGV[#ARGV] local out = {} \
+for i, k in ipairs(KEYS) do \
+local owner = string.match(ARGV[i], '^%S+ %S+ ') \
+local v = redis.call('GET', k) \
+if v == false or string.sub(v, 1, #owner) == owner then \
+redis.call('SET', k, ARGV[i], 'PX', ttl) out[i] = 1 else out[i] = 0 end end return out";
+/// Names per [`REFRESH`] command: one command stays small (tens of KiB)
+/// however many members a node has.
+const REFRESH_CHUNK: usize = 256;
 /// Release a nickname if this member still holds it. KEYS[1]; ARGV[1] =
 /// owner prefix.
 const RELEASE: &str = "local v = redis.call('GET', KEYS[1]) \
@@ -291,11 +304,13 @@ enum Then {
         id: u64,
         nick: String,
     },
-    /// A refresh or re-claim of a held name (lost: renamed).
+    /// A claim of a held name, e.g. a default name (lost: renamed).
     Refresh {
         id: u64,
         nick: String,
     },
+    /// [`REFRESH`] of these members' names, in order.
+    RefreshAll(Vec<(u64, String)>),
     Whisper {
         sender: u64,
         text: String,
@@ -443,6 +458,40 @@ impl Node {
         )
     }
 
+    /// Claim again every member's name ([`REFRESH`], in chunks): refreshes
+    /// the expiry, and finds the names another node took meanwhile.
+    fn refresh_all(&mut self, cfg: &RedisConfig) {
+        let held: Vec<(u64, String)> = self
+            .members
+            .iter()
+            .map(|(i, l)| (*i, l.nick.clone()))
+            .collect();
+        let ttl = cfg.claim_ttl.as_millis().to_string();
+        for chunk in held.chunks(REFRESH_CHUNK) {
+            let keys: Vec<String> = chunk.iter().map(|(_, n)| nick_key(n)).collect();
+            let vals: Vec<String> = chunk
+                .iter()
+                .map(|(id, n)| format!("{} {id} {n}", cfg.node))
+                .collect();
+            let count = chunk.len().to_string();
+            let mut args: Vec<&[u8]> = vec![b"EVAL", REFRESH.as_bytes(), count.as_bytes()];
+            args.extend(keys.iter().map(|k| k.as_bytes()));
+            args.extend(vals.iter().map(|v| v.as_bytes()));
+            args.push(ttl.as_bytes());
+            let _ = self.push(&args, Then::RefreshAll(chunk.to_vec()));
+        }
+    }
+
+    /// Member `id`'s claim of `nick` was refused: if it still holds that
+    /// name here, it loses it (the chat renames it and tells it).
+    fn lost(&mut self, id: u64, nick: String) {
+        if self.members.get(&id).is_some_and(|l| l.nick == nick) {
+            self.stats.names_lost += 1;
+            log::info!("redis: nickname {nick} of member {id} is held by another node");
+            self.post(Relay::NickLost { id, old: nick });
+        }
+    }
+
     fn release(&mut self, cfg: &RedisConfig, id: u64, nick: &str) {
         let key = nick_key(nick);
         let owner = format!("{} {id} ", cfg.node);
@@ -561,7 +610,7 @@ impl Node {
                 rooms: self.local_rooms(),
             }),
             Then::Ids => self.ids_asked = false,
-            Then::Ignore | Then::Refresh { .. } | Then::Ping(_) => {}
+            Then::Ignore | Then::Refresh { .. } | Then::RefreshAll(_) | Then::Ping(_) => {}
         }
     }
 }
