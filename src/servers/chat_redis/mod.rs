@@ -28,7 +28,7 @@
 //!   [`DEFAULT_CLAIM_TTL`]). A claim is one script: set if free or already
 //!   this member's, else refuse; so exactly one of many racing claims wins.
 //!   The node repeats the claim for every member every third of the expiry
-//!   (one script call per [`REFRESH_CHUNK`] names),
+//!   (one script call per 256 names),
 //!   which refreshes it; a killed node's names expire. A refresh that finds
 //!   the name held by another node (taken while the two were apart) renames
 //!   the local member to its default name and tells it
