@@ -698,6 +698,9 @@ impl Service for Link {
             self.flush(cx);
         }
         self.state = LinkState::Stopped;
+        // What the chat publishes from now on (departures while the loop
+        // drains) is counted as not delivered, not queued for nobody.
+        self.node().up = false;
         for t in std::mem::take(&mut self.timers) {
             cx.clear_timer(t);
         }
