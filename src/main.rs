@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve_service, serve_service_with, ServerArgs};
+use netloop::cli::tls_args::ClientTlsArgs;
 use netloop::cli::units::{parse_duration, parse_size};
 use netloop::protocol::target::parse_target;
 use netloop::servers::auth_guard::AuthWire;
@@ -41,6 +42,8 @@ enum Command {
         /// Language of the client's last line (en, or zh as the seed).
         #[arg(long, value_enum, default_value = "en")]
         lang: netloop::protocol::catalog::Lang,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve framed`: pings, and commands from stdin.
     Framed {
@@ -55,6 +58,8 @@ enum Command {
         max_frame: usize,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve heartbeat`: answers pings, measures RTT, reconnects.
     Heartbeat {
@@ -75,6 +80,8 @@ enum Command {
         max_reconnects: u32,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve upload`: sends files, checks size and SHA-256.
     Upload {
@@ -89,13 +96,47 @@ enum Command {
         reply_timeout: Duration,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
+    /// The live view of a server's loop in the terminal, from its `--metrics` endpoint.
+    ///
+    /// Polls `GET /stats` once a second: time per phase, utilisation, loop
+    /// delay, connections by state, queues, busy time by service, slow
+    /// callbacks. `q` or Esc quits.
+    Top {
+        /// The `--metrics` address of the server (e.g. 127.0.0.1:9100).
+        #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
+        target: (String, u16),
+        /// Print one frame as plain text (two polls one interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Time between polls.
+        #[arg(long, value_parser = parse_duration, default_value = "1s")]
+        interval: Duration,
+    },
+    /// Write a throw-away CA and a server certificate signed by it, for
+    /// trying TLS (`--tls-cert`/`--tls-key` on a server, `--ca` on a client).
+    Cert(netloop::cli::tls_args::CertArgs),
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     ///
     /// Latency is closed-loop (each connection sends when its reply is in, so
     /// a stalled server's backlog is not timed) unless `pingpong --rate N`
     /// makes the load open-loop.
     Bench(netloop::bench::BenchArgs),
+    /// Draw the bar charts of a `benches/compare/run.sh` run: per cell,
+    /// operations/s and server CPU per operation of every peer (median bar,
+    /// whisker over the rounds, a dot per round), as SVG files.
+    BenchPlot {
+        /// The raw reports (run.sh's OUT/results.jsonl).
+        results: std::path::PathBuf,
+        /// Directory to write CELL-throughput.svg and CELL-cpu.svg into.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Prefix of every chart's caption (e.g. the run's date).
+        #[arg(long, default_value = "")]
+        title: String,
+    },
     /// Print a shell completion script (e.g. `netloop completions bash >
     /// /etc/bash_completion.d/netloop`).
     Completions {
@@ -139,6 +180,8 @@ struct ConnectArgs {
     connect_timeout: std::time::Duration,
     #[command(flatten)]
     auth: ClientAuthArgs,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 #[derive(Subcommand)]
@@ -263,6 +306,10 @@ fn main() -> ExitCode {
                 Ok(t) => t,
                 Err(code) => return code,
             };
+            let tls = match a.tls.load(&a.addr.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             netloop::clients::interactive::run(netloop::clients::interactive::ClientOptions {
                 host: a.addr.0,
                 port: a.addr.1,
@@ -275,13 +322,18 @@ fn main() -> ExitCode {
                 linger: a.linger,
                 connect_timeout: a.connect_timeout,
                 token,
+                tls,
             })
         }
         Command::Halfclose {
             addr,
             scenario,
             lang,
-        } => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang),
+            tls,
+        } => match tls.load(&addr.0) {
+            Ok(tls) => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang, tls),
+            Err(code) => code,
+        },
         Command::Serve { app } => match app {
             ServeApp::Echo {
                 common,
@@ -433,9 +485,14 @@ fn main() -> ExitCode {
             ping_interval,
             max_frame,
             auth,
+            tls,
         } => {
             use netloop::clients::framed::{run, FramedClientConfig};
             let mut cfg = FramedClientConfig::new(&target.0, target.1);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.token = match auth.load() {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -451,9 +508,14 @@ fn main() -> ExitCode {
             reconnect_delay,
             max_reconnects,
             auth,
+            tls,
         } => {
             use netloop::clients::heartbeat::{run, HeartbeatClientConfig};
             let mut cfg = HeartbeatClientConfig::new(&target.0, target.1);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.token = match auth.load() {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -469,9 +531,14 @@ fn main() -> ExitCode {
             files,
             reply_timeout,
             auth,
+            tls,
         } => {
             use netloop::clients::upload::{run, UploadClientConfig};
             let mut cfg = UploadClientConfig::new(&target.0, target.1, &files);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.reply_timeout = reply_timeout;
             cfg.token = match auth.load() {
                 Ok(t) => t,
@@ -479,7 +546,35 @@ fn main() -> ExitCode {
             };
             run(&cfg)
         }
+        Command::Top {
+            target,
+            once,
+            interval,
+        } => netloop::cli::top::run(&target.0, target.1, once, interval),
         Command::Bench(args) => netloop::bench::run(&args),
+        Command::Cert(args) => netloop::cli::tls_args::run_cert(&args),
+        Command::BenchPlot {
+            results,
+            out,
+            title,
+        } => match netloop::bench::plot::compare_dir(&results, &out, &title) {
+            Ok(w) => {
+                for f in &w.files {
+                    println!("{}", f.display());
+                }
+                eprintln!(
+                    "netloop bench-plot: {} charts from {} reports ({} lines skipped)",
+                    w.files.len(),
+                    w.reports,
+                    w.skipped
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("netloop bench-plot: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut cmd, "netloop", &mut std::io::stdout());

@@ -216,6 +216,14 @@ pub struct FanoutLoad {
 }
 
 impl FanoutLoad {
+    /// Connect options of every connection of the run (TLS when asked).
+    fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            tls: self.shared.tls.clone(),
+            ..ConnectOptions::default()
+        }
+    }
+
     /// `count` members on this thread; thread 0 also runs the sender.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -369,7 +377,7 @@ impl Service for FanoutLoad {
         let port = self.target.port();
         if self.with_sender {
             let _ = self.fan.sender.set(cx.remote());
-            let id = cx.connect(&host, port, ConnectOptions::default(), Role::Sender);
+            let id = cx.connect(&host, port, self.connect_options(), Role::Sender);
             self.sender = Some(id);
             cx.set_interval(WATCHDOG_EVERY, Timer::Watchdog);
         }
@@ -380,7 +388,7 @@ impl Service for FanoutLoad {
                 seen: false,
                 check: SeqCheck::default(),
             };
-            cx.connect(&host, port, ConnectOptions::default(), Role::Member(member));
+            cx.connect(&host, port, self.connect_options(), Role::Member(member));
         }
     }
 

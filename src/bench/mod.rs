@@ -44,9 +44,12 @@ pub mod connect;
 pub mod control;
 pub mod echo_load;
 pub mod fanout;
+pub mod grid;
 pub mod heartbeat;
 pub mod idle;
 pub mod pattern;
+pub mod plot;
+pub mod timers;
 pub use crate::metrics::procstat;
 
 pub mod report;
@@ -106,7 +109,7 @@ const FD_MARGIN: u64 = 64;
 const OPEN_LOOP_SHORTFALL: f64 = 0.95;
 
 /// Refresh period of the progress line.
-const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+pub const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// Largest message or chunk accepted (a message is queued whole).
 pub const MAX_SIZE: usize = 16 << 20;
@@ -143,6 +146,18 @@ pub enum Workload {
     /// Up to C echo, chat and framed clients with faults and bad inputs,
     /// every byte verified (spawns the servers unless --echo/--chat/--framed).
     Soak,
+    /// libuv's ping_pongs: one connection, 5-byte messages ("PING\n" in
+    /// libuv), one in flight; round trips/s (pingpong with -c 1 -s 5).
+    #[value(name = "ping_pongs", alias = "ping-pongs")]
+    PingPongs,
+    /// libuv's tcp4_pound_100 (-c 1000: _1000): C clients each connect,
+    /// write 1 byte, close when the echo is in, and connect again;
+    /// accepts/s and failures.
+    Pound,
+    /// libuv's million_timers: arm, fire and free --timers one-shot timers
+    /// (10,000,000) whose timeouts rise 1 ms per 1,000; no target.
+    #[value(name = "million_timers", alias = "million-timers")]
+    MillionTimers,
 }
 
 impl fmt::Display for Workload {
@@ -155,6 +170,9 @@ impl fmt::Display for Workload {
             Workload::Fanout => "fanout",
             Workload::Heartbeat => "heartbeat",
             Workload::Soak => "soak",
+            Workload::PingPongs => "ping_pongs",
+            Workload::Pound => "pound",
+            Workload::MillionTimers => "million_timers",
         })
     }
 }
@@ -169,6 +187,9 @@ impl Workload {
             Workload::Fanout => "deliveries",
             Workload::Heartbeat => "pongs",
             Workload::Soak => "messages",
+            Workload::PingPongs => "round trips",
+            Workload::Pound => "accepts",
+            Workload::MillionTimers => "timers",
         }
     }
 }
@@ -182,10 +203,15 @@ pub struct BenchArgs {
     #[arg(long, short = 't', default_value = "127.0.0.1:8080")]
     pub target: String,
     /// Connections (connectors for connect, members for fanout, clients for heartbeat).
-    #[arg(long, short = 'c', default_value_t = 50)]
+    /// (Defaults: 50; ping_pongs 1; pound 100, libuv's tcp4_pound_100.)
+    #[arg(long, short = 'c', default_value = "50",
+          default_value_ifs([("workload", "ping_pongs", "1"), ("workload", "ping-pongs", "1"),
+                             ("workload", "pound", "100")]))]
     pub connections: usize,
-    /// Message or chunk size (e.g. 64, 64KiB).
-    #[arg(long, short = 's', value_parser = parse_size, default_value = "64")]
+    /// Message or chunk size (e.g. 64, 64KiB; ping_pongs 5, pound 1, as libuv's).
+    #[arg(long, short = 's', value_parser = parse_size, default_value = "64",
+          default_value_ifs([("workload", "ping_pongs", "5"), ("workload", "ping-pongs", "5"),
+                             ("workload", "pound", "1")]))]
     pub size: usize,
     /// Messages in flight per connection (pingpong) or in the room (fanout).
     #[arg(long, default_value_t = 1)]
@@ -229,6 +255,22 @@ pub struct BenchArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// pingpong: run rust_echo_bench's grid (--grid-sizes × --grid-connections,
+    /// 18 cells by default), one run per cell, and print one table.
+    #[arg(long)]
+    pub grid: bool,
+    /// Message sizes of the grid.
+    #[arg(long, value_delimiter = ',', value_parser = parse_size, default_value = "128,512,1000")]
+    pub grid_sizes: Vec<usize>,
+    /// Connection counts of the grid.
+    #[arg(long, value_delimiter = ',', default_value = "1,50,150,300,500,1000")]
+    pub grid_connections: Vec<usize>,
+    /// Also write the latency distribution as an HDR percentile plot (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<std::path::PathBuf>,
+    /// million_timers: how many timers (libuv's count by default).
+    #[arg(long, default_value_t = timers::DEFAULT_TIMERS)]
+    pub timers: u64,
     /// Options of the soak workload.
     #[command(flatten)]
     pub soak: soak::SoakArgs,
@@ -237,6 +279,15 @@ pub struct BenchArgs {
     /// with a token. The echo workloads send none.
     #[command(flatten)]
     pub auth: crate::cli::auth_args::ClientAuthArgs,
+    /// `--tls`, `--ca`, `--insecure`: load a TLS server. The certificate
+    /// is checked against the target's host (an IP address needs an IP
+    /// SAN, as `netloop cert` writes for 127.0.0.1).
+    #[command(flatten)]
+    pub tls: crate::cli::tls_args::ClientTlsArgs,
+    /// With TLS: make every handshake a full one (no session resumption),
+    /// to measure new-session handshakes.
+    #[arg(long)]
+    pub tls_no_resume: bool,
 }
 
 /// Why a run could not be made.
@@ -316,12 +367,33 @@ pub fn run(args: &BenchArgs) -> ExitCode {
     if args.workload == Workload::Soak {
         return soak::run(args);
     }
+    if args.workload == Workload::MillionTimers {
+        return run_timers(args);
+    }
+    if args.grid {
+        if args.workload != Workload::Pingpong {
+            eprintln!("netloop bench: bad options: --grid is for pingpong only");
+            return ExitCode::FAILURE;
+        }
+        return grid::run(args);
+    }
     match execute(args) {
         Ok(rep) => {
             if args.json {
                 println!("{}", rep.to_json());
             } else {
                 print!("{}", rep.to_table(std::io::stdout().is_terminal()));
+            }
+            if let Some(path) = &args.plot {
+                let series = [plot::Series {
+                    name: format!("{} {} B × {}", rep.workload, rep.size, rep.connections),
+                    points: rep.percentiles.clone(),
+                }];
+                let title = format!("netloop bench {}: latency by percentile", rep.workload);
+                if let Err(e) = plot::latency_svg(path, &title, &series) {
+                    eprintln!("netloop bench: --plot {}: {e}", path.display());
+                    return ExitCode::FAILURE;
+                }
             }
             if rep.mismatched_bytes > 0 {
                 eprintln!(
@@ -343,6 +415,36 @@ pub fn run(args: &BenchArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("netloop bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `netloop bench million_timers`: measure, print, exit status.
+fn run_timers(args: &BenchArgs) -> ExitCode {
+    match timers::measure(args.timers) {
+        Ok(rep) => {
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&rep)
+                        .unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+                );
+            } else {
+                print!("{}", rep.to_table());
+            }
+            if rep.ok() {
+                ExitCode::SUCCESS
+            } else {
+                eprintln!(
+                    "netloop bench: {} of {} timers fired",
+                    rep.fired, rep.timers
+                );
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("netloop bench: million_timers: {e}");
             ExitCode::FAILURE
         }
     }
@@ -402,7 +504,7 @@ fn spawn_threads(
                 r.add_service(Stopper::new(tx));
                 let size = args.size;
                 match args.workload {
-                    Workload::Pingpong => {
+                    Workload::Pingpong | Workload::PingPongs => {
                         let mode = echo_load::Mode::PingPong {
                             pipeline: args.pipeline,
                         };
@@ -425,7 +527,7 @@ fn spawn_threads(
                             echo_load::EchoLoad::new(shared, i, target, mode, size, count, seed),
                         )
                     }
-                    Workload::Connect => {
+                    Workload::Connect | Workload::Pound => {
                         drive(r, connect::ConnectLoad::new(shared, i, target, size, count))
                     }
                     Workload::Idle => drive(r, idle::IdleLoad::new(shared, i, target, count)),
@@ -448,8 +550,9 @@ fn spawn_threads(
                         heartbeat::HeartbeatLoad::new(shared, i, target, count, args.interval)
                             .with_token(token.as_ref()),
                     ),
-                    // Runs its own coordinator (soak::run); never reaches here.
-                    Workload::Soak => ThreadStats::default(),
+                    // Run their own coordinators (soak::run, run_timers);
+                    // never reach here.
+                    Workload::Soak | Workload::MillionTimers => ThreadStats::default(),
                 }
             })
             .map_err(|e| BenchError::Thread(e.to_string()))?;
@@ -461,6 +564,22 @@ fn spawn_threads(
         handles.push(h);
     }
     Ok(Running { remotes, handles })
+}
+
+/// The run's TLS configuration from `--tls`/`--ca`/`--insecure`.
+fn bench_tls(args: &BenchArgs) -> Result<Option<crate::reactor::tls::ClientTls>, BenchError> {
+    let host = crate::protocol::target::parse_target(&args.target)
+        .map(|(h, _)| h)
+        .map_err(|e| BenchError::Options(format!("--target: {e}")))?;
+    let Some(mut tls) = args.tls.build(&host).map_err(BenchError::Options)? else {
+        return Ok(None);
+    };
+    if args.tls_no_resume {
+        let mut cfg = (*tls.config).clone();
+        cfg.resumption = rustls::client::Resumption::disabled();
+        tls.config = Arc::new(cfg);
+    }
+    Ok(Some(tls))
 }
 
 fn drive<L: Load>(mut r: Reactor, load: L) -> ThreadStats {
@@ -547,9 +666,11 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
     let server_start = sample_server(args.server_pid)?;
     let token = crate::protocol::auth::Token::configured(args.auth.token.as_deref())
         .map_err(|e| BenchError::Options(format!("--token: {e}")))?;
-    let shared = Arc::new(Shared::new(args.threads));
+    let mut shared = Shared::new(args.threads);
+    shared.tls = bench_tls(args)?;
+    let shared = Arc::new(shared);
     let running = spawn_threads(args, target, &shared, token)?;
-    let progress = std::io::stderr().is_terminal() && !args.json;
+    let progress = show_progress(args.json);
     let mut notes = Vec::new();
     if let Err(e) = await_ready(args, target, &shared) {
         stop_threads(running, &mut notes);
@@ -661,7 +782,7 @@ fn stop_threads(running: Running, notes: &mut Vec<String>) -> ThreadStats {
 /// at the first connection that fails before, or at `--setup-timeout`.
 fn await_ready(args: &BenchArgs, target: SocketAddr, shared: &Shared) -> Result<(), BenchError> {
     let want = match args.workload {
-        Workload::Connect => 1,
+        Workload::Connect | Workload::Pound => 1,
         _ => args.connections,
     };
     // A heartbeat client's first ping goes out within one --interval (they
@@ -758,6 +879,11 @@ fn build_report(
     // Said once, in the report's generator row (and its JSON flag).
     let saturated = gen_pct >= report::SATURATED_PCT;
     let h = &total.latency;
+    let percentiles = plot::quantiles(h.len())
+        .into_iter()
+        .filter(|_| !h.is_empty())
+        .map(|q| (q, h.value_at_quantile(q) as f64 / 1e3))
+        .collect();
     let latency = (!h.is_empty()).then(|| report::Latency {
         p50: h.value_at_quantile(0.50) as f64 / 1e3,
         p99: h.value_at_quantile(0.99) as f64 / 1e3,
@@ -844,6 +970,7 @@ fn build_report(
         delivery_errors,
         longest_stall_ms: w.longest_stall.map(|d| d.as_secs_f64() * 1e3),
         latency_us: latency,
+        percentiles,
         generator: report::Generator {
             cpu_s: w.own.as_secs_f64(),
             cpu_pct: gen_pct,
@@ -853,6 +980,32 @@ fn build_report(
         extra,
         notes,
     }
+}
+
+/// Whether to draw the progress line: only for a person watching, i.e.
+/// when both stdout and stderr are terminals and the output is not JSON
+/// (a script that captures either gets no carriage returns in it).
+pub fn show_progress(json: bool) -> bool {
+    !json && std::io::stderr().is_terminal() && std::io::stdout().is_terminal()
+}
+
+/// The progress line: phase, elapsed / total, operations so far, and the
+/// current rate (over the last [`PROGRESS_EVERY`], so a stall shows at once
+/// instead of being averaged away).
+pub fn progress_line(
+    what: &str,
+    elapsed: Duration,
+    total: Duration,
+    done: u64,
+    rate: f64,
+) -> String {
+    format!(
+        "{what} {:.1}/{:.1} s  {} ops  {}/s now",
+        elapsed.as_secs_f64(),
+        total.as_secs_f64(),
+        report::group(done),
+        report::group(rate.max(0.0).round() as u64)
+    )
 }
 
 /// What [`wait`] saw.
@@ -884,6 +1037,7 @@ fn wait(
     let mut last_change = start;
     let mut last_stall_end: Option<Instant> = None;
     let mut last_print = start;
+    let mut printed = base;
     loop {
         let now = Instant::now();
         let t = now - start;
@@ -914,13 +1068,12 @@ fn wait(
             last_change = now;
         }
         if progress && now - last_print >= PROGRESS_EVERY {
+            let recent = (count - printed) as f64 / (now - last_print).as_secs_f64();
             last_print = now;
-            let done = count - base;
-            let t = (now - start).as_secs_f64();
+            printed = count;
             eprint!(
-                "\r\x1b[K{what} {t:.1}/{:.1} s  {done} ops  {:.0}/s",
-                d.as_secs_f64(),
-                done as f64 / t.max(1e-3)
+                "\r\x1b[K{}",
+                progress_line(what, now - start, d, count - base, recent)
             );
             let _ = std::io::stderr().flush();
         }
@@ -960,6 +1113,20 @@ mod tests {
         // The measured window is never extended.
         let w = wait(&shared, Duration::from_millis(30), false, "m", None, cap);
         assert!(!w.gave_up && w.extended.is_zero(), "{w:?}");
+    }
+
+    #[test]
+    fn progress_line_gives_elapsed_of_total_and_the_current_rate() {
+        let line = progress_line(
+            "measure",
+            Duration::from_millis(1500),
+            Duration::from_secs(5),
+            123_456,
+            80_000.4,
+        );
+        assert_eq!(line, "measure 1.5/5.0 s  123,456 ops  80,000/s now");
+        // Not a terminal under `cargo test` (captured output), and never with --json.
+        assert!(!show_progress(true));
     }
 
     #[test]

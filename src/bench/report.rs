@@ -131,6 +131,10 @@ pub struct Report {
     pub longest_stall_ms: Option<f64>,
     /// Latency of an operation.
     pub latency_us: Option<Latency>,
+    /// The latency distribution: (quantile, µs) from the minimum (0) by
+    /// tenths of a nine to the deepest percentile the samples reach, then
+    /// the maximum (1); what `--plot` draws. Empty without samples.
+    pub percentiles: Vec<(f64, f64)>,
     /// The generator's own CPU.
     pub generator: Generator,
     /// The server's CPU and memory.
@@ -165,13 +169,15 @@ impl Report {
         };
         // The size means something only where the generator sends it.
         let size = match self.workload.as_str() {
-            "pingpong" | "stream" | "connect" => format!("{} B, ", n(self.size as u64)),
+            "pingpong" | "stream" | "connect" | "ping_pongs" | "pound" => {
+                format!("{} B, ", n(self.size as u64))
+            }
             _ => String::new(),
         };
         // Messages in flight mean something only where --pipeline applies.
         let flight = match self.workload.as_str() {
             "fanout" => format!("{} in flight in the room, ", self.pipeline),
-            "pingpong" => format!("{} in flight per conn, ", self.pipeline),
+            "pingpong" | "ping_pongs" => format!("{} in flight per conn, ", self.pipeline),
             _ => String::new(),
         };
         let _ = writeln!(
@@ -273,7 +279,24 @@ impl Report {
         for n in &self.notes {
             let _ = writeln!(s, "  note: {n}");
         }
+        if let Some(line) = self.libuv_line() {
+            let _ = writeln!(s, "  as libuv prints it: {line}");
+        }
         s
+    }
+
+    /// The figure in the words of libuv's own benchmark program, for the
+    /// workloads that repeat one of its benchmarks (`ping_pongs`: round
+    /// trips/s; `pound`: closed connections/s and failures).
+    pub fn libuv_line(&self) -> Option<String> {
+        match self.workload.as_str() {
+            "ping_pongs" => Some(format!("ping_pongs: {:.0} roundtrips/s", self.ops_per_sec)),
+            "pound" => Some(format!(
+                "tcp-conn-pound-{}: {:.0} accepts/s ({} failed)",
+                self.connections, self.ops_per_sec, self.errors
+            )),
+            _ => None,
+        }
     }
 }
 

@@ -17,8 +17,8 @@ use std::time::Duration;
 /// Options every server takes.
 #[derive(Args, Clone, Debug)]
 pub struct ServerArgs {
-    /// Address to bind. Anything but loopback is reachable from other hosts,
-    /// and no service encrypts.
+    /// Address to bind. Anything but loopback is reachable from other hosts:
+    /// use TLS there (--tls-cert, --tls-key).
     #[arg(long, default_value = "127.0.0.1")]
     pub host: String,
     /// Port to listen on; 0 picks a free one.
@@ -52,6 +52,14 @@ pub struct ServerArgs {
     /// process may use.
     #[arg(long, default_value = "1", value_name = "N|auto")]
     pub workers: WorkerCount,
+    /// Log every callback that holds the loop this long or longer (event,
+    /// phase, service, connection, peer), count them on /metrics and keep
+    /// the 20 slowest of the last minute on /stats (0 = off).
+    #[arg(long, value_parser = parse_duration, default_value = "50ms", value_name = "DURATION")]
+    pub slow_callback: Duration,
+    /// TLS for the service and for the metrics endpoint.
+    #[command(flatten)]
+    pub tls: crate::cli::tls_args::ServerTlsArgs,
 }
 
 impl ServerArgs {
@@ -83,19 +91,29 @@ pub fn serve_service<S: Service>(args: &ServerArgs, make: impl Fn(Worker) -> S +
 ///
 /// With `--workers N` (N > 1) every worker listens on the same address with
 /// `SO_REUSEPORT`; a port of 0 is picked by worker 0 and shared. The
-/// `--metrics` endpoint runs on worker 0 and reports every worker
+/// `--metrics` endpoint runs on the last worker, so it listens only once
+/// every worker's agent is on the board, and reports every worker
 /// ([`crate::metrics::workers`]).
 pub fn serve_service_with<S: Service>(
     args: &ServerArgs,
     adjust: impl Fn(&mut ListenOptions) + Sync,
     make: impl Fn(Worker) -> S + Sync,
 ) -> ExitCode {
+    let tls = match args.tls.load() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
+    let metrics_tls = match args.tls.load_metrics() {
+        Ok(t) => t,
+        Err(code) => return code,
+    };
     let count = args.workers.resolve();
     let port = OnceLock::new();
     let board = WorkerBoard::new(count);
     let outcome = workers::run(count, args.grace, |w, r| {
         let mut opts = args.listen_options();
         adjust(&mut opts);
+        opts.tls = tls.clone();
         if w.count > 1 {
             opts.reuse_port = true;
             if let Some(p) = port.get() {
@@ -112,17 +130,23 @@ pub fn serve_service_with<S: Service>(
         if w.count > 1 {
             board.join(w.index, r);
         }
-        if w.index == 0 {
+        if w.index + 1 == w.count {
             if let Some(addr) = &args.metrics {
                 let res = if w.count > 1 {
-                    crate::metrics::http::listen_workers(r, addr, board.clone())
+                    crate::metrics::http::listen_workers(
+                        r,
+                        addr,
+                        board.clone(),
+                        metrics_tls.clone(),
+                    )
                 } else {
-                    crate::metrics::http::listen(r, addr)
+                    crate::metrics::http::listen_tls(r, addr, metrics_tls.clone())
                 };
                 res.map_err(|e| format!("cannot serve metrics on {addr}: {}", e.cause()))?;
             }
         }
         r.set_trace_loop(args.trace_loop);
+        r.set_slow_callback(Some(args.slow_callback));
         Ok(())
     });
     match outcome {

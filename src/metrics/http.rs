@@ -1,5 +1,7 @@
 //! The `--metrics HOST:PORT` responder: a tiny HTTP/1.1 server on the same
-//! loop that answers `GET /metrics` with [`super::prometheus::render`].
+//! loop that answers `GET /metrics` with [`super::prometheus::render`],
+//! `GET /stats` with the same snapshot as JSON, and `GET /` with the live
+//! page ([`super::live`]), which polls `/stats`.
 //!
 //! # Protocol
 //!
@@ -8,7 +10,7 @@
 //! request head must end (`\r\n\r\n`, or `\n\n` from hand-typed clients)
 //! within [`MAX_REQUEST_BYTES`]; a longer head gets `431`, a malformed
 //! request line `400`, a method other than `GET`/`HEAD` `405` (with
-//! `Allow`), a path other than `/metrics` `404`. Headers are not
+//! `Allow`), a path other than `/metrics`, `/stats` and `/` `404`. Headers are not
 //! interpreted: nothing in them changes the answer. A scraper that opens a
 //! connection and sends nothing is destroyed after [`IDLE_TIMEOUT`]; a head
 //! not complete within [`HEAD_DEADLINE`] of the accept gets `408` and the
@@ -112,9 +114,19 @@ pub enum Reply {
         /// Headers without the body.
         head_only: bool,
     },
+    /// `200` with the metrics as JSON (`/stats`).
+    Stats {
+        /// Headers without the body.
+        head_only: bool,
+    },
+    /// `200` with the live page (`/`).
+    Page {
+        /// Headers without the body.
+        head_only: bool,
+    },
     /// `400`: the request line is not `METHOD TARGET HTTP/1.x`.
     BadRequest,
-    /// `404`: a path other than `/metrics`.
+    /// `404`: a path other than `/metrics`, `/stats`, `/`.
     NotFound,
     /// `405`: a method other than `GET`/`HEAD`.
     MethodNotAllowed,
@@ -157,10 +169,12 @@ pub fn parse_request(buf: &[u8]) -> Option<Reply> {
         _ => return Some(Reply::MethodNotAllowed),
     };
     let path = target.split('?').next().unwrap_or(target);
-    if path != "/metrics" {
-        return Some(Reply::NotFound);
+    match path {
+        "/metrics" => Some(Reply::Metrics { head_only }),
+        "/stats" => Some(Reply::Stats { head_only }),
+        "/" => Some(Reply::Page { head_only }),
+        _ => Some(Reply::NotFound),
     }
-    Some(Reply::Metrics { head_only })
 }
 
 /// [`parse_request`] for a buffer that only grows between calls (the reads
@@ -193,10 +207,28 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The full response bytes for `reply`; `body` renders the metrics.
+/// `Content-Type` of `/stats`.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The full response bytes for `reply`; `body` renders the body of a `200`
+/// (metrics, JSON or page, as `reply` says).
 pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
     let (status, ctype, body, head_only, extra) = match reply {
         Reply::Metrics { head_only } => ("200 OK", prometheus::CONTENT_TYPE, body(), head_only, ""),
+        Reply::Stats { head_only } => (
+            "200 OK",
+            JSON_CONTENT_TYPE,
+            body(),
+            head_only,
+            "Cache-Control: no-store\r\n",
+        ),
+        Reply::Page { head_only } => (
+            "200 OK",
+            super::live::CONTENT_TYPE,
+            body(),
+            head_only,
+            super::live::EXTRA_HEADERS,
+        ),
         Reply::BadRequest => (
             "400 Bad Request",
             "text/plain",
@@ -207,7 +239,7 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
         Reply::NotFound => (
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics\n".into(),
+            "not found: try /metrics, /stats or /\n".into(),
             false,
             "",
         ),
@@ -247,11 +279,24 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
 /// Listen for scrapes on `addr` with the endpoint's limits: a server of
 /// its own, beside whatever else the loop runs.
 pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError> {
-    r.serve(endpoint_options(addr), MetricsEndpoint::default())
+    listen_tls(r, addr, None)
 }
 
-fn endpoint_options(addr: &MetricsAddr) -> ListenOptions {
+/// [`listen`], over HTTPS when `tls` is given.
+pub fn listen_tls(
+    r: &mut Reactor,
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> Result<ServerId, NetError> {
+    r.serve(endpoint_options(addr, tls), MetricsEndpoint::default())
+}
+
+fn endpoint_options(
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> ListenOptions {
     ListenOptions {
+        tls,
         host: addr.host.clone(),
         port: addr.port,
         max_connections: Some(MAX_CONNECTIONS),
@@ -269,12 +314,13 @@ pub fn listen_workers(
     r: &mut Reactor,
     addr: &MetricsAddr,
     board: WorkerBoard,
+    tls: Option<crate::reactor::tls::ServerTls>,
 ) -> Result<ServerId, NetError> {
     let endpoint = MetricsEndpoint {
         board: Some(board),
         ..MetricsEndpoint::default()
     };
-    r.serve(endpoint_options(addr), endpoint)
+    r.serve(endpoint_options(addr, tls), endpoint)
 }
 
 /// A scrape connection: the request head being read, then `None` once
@@ -312,7 +358,8 @@ pub struct MetricsEndpoint {
 #[derive(Debug)]
 struct Gather {
     conn: ConnId,
-    head_only: bool,
+    /// `/metrics` or `/stats`.
+    reply: Reply,
     asked: usize,
     got: Vec<(usize, LoopMetrics)>,
     deadline: TimerId,
@@ -331,10 +378,13 @@ impl MetricsEndpoint {
     /// Answer `c` with `reply` and end it; its head is done.
     fn answer(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut Scrape, reply: Reply) {
         self.head_done(cx, st);
-        if reply != (Reply::Metrics { head_only: false }) {
+        if !matches!(
+            reply,
+            Reply::Metrics { .. } | Reply::Stats { .. } | Reply::Page { .. }
+        ) {
             log::debug!("metrics: {c} {reply:?}");
         }
-        if let (Reply::Metrics { head_only }, Some(board)) = (reply, &self.board) {
+        if let (Reply::Metrics { .. } | Reply::Stats { .. }, Some(board)) = (reply, &self.board) {
             let agents: Vec<_> = board.agents().into_iter().flatten().collect();
             self.next_gather += 1;
             let gather = self.next_gather;
@@ -350,7 +400,7 @@ impl MetricsEndpoint {
                 gather,
                 Gather {
                     conn: c,
-                    head_only,
+                    reply,
                     asked: agents.len(),
                     got: Vec::with_capacity(agents.len()),
                     deadline,
@@ -358,15 +408,19 @@ impl MetricsEndpoint {
             );
             return;
         }
-        let bytes = response(reply, || {
-            // The loop's figures, then the process's own (`process_*`,
-            // `netloop_build_info`).
-            let mut text = prometheus::render(&cx.metrics());
-            text.push_str(&super::process::render(
-                &super::process::ProcessMetrics::read(),
-            ));
-            text.push_str(&super::app::render());
-            text
+        let bytes = response(reply, || match reply {
+            Reply::Stats { .. } => super::live::stats_json(&cx.metrics()),
+            Reply::Page { .. } => super::live::PAGE.to_string(),
+            _ => {
+                // The loop's figures, then the process's own (`process_*`,
+                // `netloop_build_info`).
+                let mut text = prometheus::render(&cx.metrics());
+                text.push_str(&super::process::render(
+                    &super::process::ProcessMetrics::read(),
+                ));
+                text.push_str(&super::app::render());
+                text
+            }
         });
         let _ = cx.end_with(c, bytes);
     }
@@ -388,19 +442,17 @@ impl MetricsEndpoint {
             return;
         }
         g.got.sort_by_key(|(w, _)| *w);
-        let bytes = response(
-            Reply::Metrics {
-                head_only: g.head_only,
-            },
-            || {
+        let bytes = response(g.reply, || match g.reply {
+            Reply::Stats { .. } => super::workers::stats_json(&g.got),
+            _ => {
                 let mut text = super::workers::render(&g.got);
                 text.push_str(&super::process::render(
                     &super::process::ProcessMetrics::read(),
                 ));
                 text.push_str(&super::app::render());
                 text
-            },
-        );
+            }
+        });
         let _ = cx.end_with(g.conn, bytes);
     }
 
@@ -418,8 +470,13 @@ impl Service for MetricsEndpoint {
     type Tag = EndpointTimer;
     type Message = Snapshot;
 
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: SocketAddr) {
         log::info!("metrics endpoint at http://{addr}/metrics");
+        log::info!("live page at http://{addr}/ (JSON at http://{addr}/stats)");
     }
 
     fn on_connection(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, c: ConnId) -> Option<Scrape> {
@@ -560,7 +617,15 @@ mod tests {
                 b"HEAD /metrics HTTP/1.1\r\n\r\n",
                 Some(Reply::Metrics { head_only: true }),
             ),
-            (b"GET / HTTP/1.1\r\n\r\n", Some(Reply::NotFound)),
+            (
+                b"GET / HTTP/1.1\r\n\r\n",
+                Some(Reply::Page { head_only: false }),
+            ),
+            (
+                b"GET /stats?t=1 HTTP/1.1\r\n\r\n",
+                Some(Reply::Stats { head_only: false }),
+            ),
+            (b"GET /index.html HTTP/1.1\r\n\r\n", Some(Reply::NotFound)),
             (
                 b"POST /metrics HTTP/1.1\r\n\r\n",
                 Some(Reply::MethodNotAllowed),

@@ -21,6 +21,8 @@
 
 pub mod app;
 pub mod http;
+pub mod live;
+pub mod observe;
 pub mod process;
 pub mod procstat;
 pub mod prometheus;
@@ -184,6 +186,12 @@ pub struct LoopMetrics {
     pub wakeups: u64,
     /// Messages those wakeups delivered.
     pub wakeup_messages: u64,
+    /// Loop delay measured every iteration (no sampling timer).
+    pub loop_delay: observe::LoopDelay,
+    /// Time each service kept the loop busy, busiest first.
+    pub services: Vec<observe::ServiceBusy>,
+    /// Slow callbacks: counts and the slowest of the last minute.
+    pub slow_callbacks: observe::SlowCallbacks,
 }
 
 impl LoopMetrics {
@@ -254,6 +262,9 @@ impl LoopMetrics {
             ready_list_parks: s.ready_parks,
             wakeups: s.wakeups,
             wakeup_messages: s.wakeup_messages,
+            loop_delay: observe::LoopDelay::of(r.observer()),
+            services: observe::services(r.observer()),
+            slow_callbacks: observe::SlowCallbacks::of(r.observer(), Instant::now()),
         }
     }
 
@@ -305,6 +316,31 @@ impl LoopMetrics {
             l.max,
             self.wakeups
         );
+        let d = &self.loop_delay;
+        let (ib, td) = (&d.iteration_busy_ms, &d.timer_delay_ms);
+        let _ = write!(
+            o,
+            "\n  loop delay: iteration busy p50 {:.3}ms p99 {:.3}ms max {:.3}ms ({} iterations)  every timer's lateness p50 {:.3}ms p99 {:.3}ms max {:.3}ms ({} timers)",
+            ib.p50, ib.p99, ib.max, ib.count, td.p50, td.p99, td.max, td.count
+        );
+        let sc = &self.slow_callbacks;
+        let _ = write!(o, "\n  slow callbacks {}", sc.total);
+        match sc.threshold_ms {
+            Some(ms) => {
+                let _ = write!(o, " (threshold {ms}ms)");
+            }
+            None => o.push_str(" (detection off)"),
+        }
+        if !self.services.is_empty() {
+            o.push_str("\n  busy by service:");
+            for s in &self.services {
+                let _ = write!(
+                    o,
+                    " {} {:.3}s ({} callbacks, {} slow)",
+                    s.name, s.busy_seconds, s.callbacks, s.slow_callbacks
+                );
+            }
+        }
         o
     }
 }

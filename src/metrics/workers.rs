@@ -5,7 +5,7 @@
 //!
 //! Each worker's figures live in its own loop, on its own thread, in plain
 //! fields (no atomics on the hot path). So a scrape asks: the endpoint (on
-//! worker 0) posts a request to a small [`MetricsAgent`] service in every
+//! the last worker, set up once every agent is on the board) posts a request to a small [`MetricsAgent`] service in every
 //! worker through the [`WorkerBoard`]; each agent answers from its own loop
 //! with a [`LoopMetrics`] snapshot; once all have answered, or after
 //! [`GATHER_TIMEOUT`], the endpoint renders them with [`render`]. Nothing
@@ -246,9 +246,101 @@ pub fn render(workers: &[(usize, LoopMetrics)]) -> String {
     out
 }
 
+/// The `/stats` JSON of several workers: the same document as one loop's
+/// ([`super::live::stats_json`]), its figures the process totals by the
+/// rules of [`render`] (sums; peaks, maxima and quantiles the largest
+/// worker's; utilisation the mean; lists such as the slowest callbacks
+/// concatenated), plus `workers`: each worker's own document with its
+/// `worker` index.
+pub fn stats_json(workers: &[(usize, LoopMetrics)]) -> String {
+    let docs: Vec<serde_json::Value> = workers
+        .iter()
+        .map(|(i, m)| {
+            let mut v = serde_json::to_value(m).unwrap_or_default();
+            if let Some(o) = v.as_object_mut() {
+                o.insert("worker".into(), (*i).into());
+            }
+            v
+        })
+        .collect();
+    let mut total = merge(None, &docs);
+    if let Some(o) = total.as_object_mut() {
+        o.remove("worker");
+        o.insert("workers".into(), serde_json::Value::Array(docs));
+    }
+    serde_json::to_string(&total).unwrap_or_else(|_| "{}".into())
+}
+
+/// How the process total of the JSON field `key` is formed.
+fn json_total(key: Option<&str>) -> Total {
+    match key {
+        Some("max" | "p50" | "p99" | "mean" | "uptime_seconds") => Total::Max,
+        Some(k) if k.ends_with("_peak") || k.ends_with("_max") => Total::Max,
+        Some("utilization") => Total::Mean,
+        _ => Total::Sum,
+    }
+}
+
+/// Merge the same field of every worker's document (see [`stats_json`]).
+fn merge(key: Option<&str>, vals: &[serde_json::Value]) -> serde_json::Value {
+    use serde_json::Value;
+    let Some(first) = vals.first() else {
+        return Value::Null;
+    };
+    match first {
+        Value::Object(o) => {
+            let mut out = serde_json::Map::new();
+            for k in o.keys() {
+                let field: Vec<Value> = vals.iter().filter_map(|v| v.get(k).cloned()).collect();
+                out.insert(k.clone(), merge(Some(k), &field));
+            }
+            Value::Object(out)
+        }
+        Value::Array(_) => Value::Array(
+            vals.iter()
+                .filter_map(|v| v.as_array())
+                .flatten()
+                .cloned()
+                .collect(),
+        ),
+        Value::Number(_) => {
+            let nums: Vec<f64> = vals.iter().filter_map(Value::as_f64).collect();
+            let all_int = vals.iter().all(|v| v.is_u64());
+            let t = match json_total(key) {
+                Total::Max => nums.iter().copied().fold(f64::MIN, f64::max),
+                Total::Mean => nums.iter().sum::<f64>() / nums.len().max(1) as f64,
+                Total::Sum | Total::None => nums.iter().sum(),
+            };
+            if all_int && t >= 0.0 {
+                Value::from(t as u64)
+            } else {
+                Value::from(t)
+            }
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stats_totals_have_the_one_loop_shape_and_every_worker() {
+        let mut a = LoopMetrics::default();
+        let mut b = LoopMetrics::default();
+        a.connections.accepted = 3;
+        b.connections.accepted = 4;
+        a.bytes.queued_peak = 10;
+        b.bytes.queued_peak = 7;
+        let v: serde_json::Value = serde_json::from_str(&stats_json(&[(0, a), (1, b)])).unwrap();
+        assert_eq!(v["connections"]["accepted"], 7);
+        assert_eq!(v["bytes"]["queued_peak"], 10);
+        assert_eq!(v["workers"].as_array().map(Vec::len), Some(2));
+        assert_eq!(v["workers"][1]["worker"], 1);
+        assert_eq!(v["workers"][1]["connections"]["accepted"], 4);
+        assert!(v.get("worker").is_none());
+    }
 
     #[test]
     fn totals_sum_counters_and_keep_the_largest_max() {

@@ -139,6 +139,9 @@ pub struct ListenOptions {
     /// connections among them. Linux only lets sockets of the same
     /// effective user join such a group.
     pub reuse_port: bool,
+    /// TLS on every accepted connection (see `reactor::tls`); `None`:
+    /// plain TCP.
+    pub tls: Option<crate::reactor::tls::ServerTls>,
 }
 
 impl ListenOptions {
@@ -160,6 +163,7 @@ impl Default for ListenOptions {
             max_connections: None,
             socket: SocketOptions::default(),
             reuse_port: false,
+            tls: None,
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct ConnectOptions {
     /// Bind to this local address (port chosen by the kernel) before
     /// connecting: Node's `localAddress`. `None`: the kernel picks both.
     pub local_address: Option<std::net::IpAddr>,
+    /// TLS over the connection (see `reactor::tls`); `None`: plain TCP.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl Default for ConnectOptions {
@@ -182,6 +188,7 @@ impl Default for ConnectOptions {
             timeout: DEFAULT_CONNECT_TIMEOUT,
             socket: SocketOptions::default(),
             local_address: None,
+            tls: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! "look at your inbox"; the channel carries every message, and the loop
 //! drains it completely on each wake.
 
+use super::loopstats::{Callback, Site};
 use super::token::Key;
 use super::Reactor;
 use crate::reactor::net::error::NetError;
@@ -97,7 +98,7 @@ impl Reactor {
             match msg {
                 Inbox::Lookup { key, result, local } => self.lookup_done(key, result, local),
                 Inbox::Service(svc) => {
-                    self.with_host(svc, |host, r| host.messages(r));
+                    self.with_host(svc, Site::of(Callback::Message), |host, r| host.messages(r));
                 }
                 Inbox::Shutdown(grace) => self.shutdown(grace),
                 Inbox::ForceExit(sig) => {

@@ -14,6 +14,7 @@
 //!
 //! A second signal during the drain makes `run` return [`Exit::Forced`] at once.
 
+use super::loopstats::{Callback, Site};
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{Exit, Pending, Reactor, SIGNAL_INDEX};
@@ -84,7 +85,9 @@ impl Reactor {
     pub(crate) fn begin_drain(&mut self) {
         let services: Vec<_> = self.services.keys().collect();
         for svc in services {
-            self.with_host(svc, |host, r| host.shutdown(r));
+            self.with_host(svc, Site::of(Callback::Shutdown), |host, r| {
+                host.shutdown(r)
+            });
         }
         let keys: Vec<Key> = self.conns.keys().collect();
         for key in keys {

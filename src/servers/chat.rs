@@ -150,6 +150,12 @@ pub struct ChatServer {
     lobby: BTreeSet<ConnId>,
     /// With several workers: the shared part ([`super::chat_backplane`]).
     plane: Option<Plane>,
+    /// The graceful shutdown has begun: every worker is ending its members
+    /// at about the same time, so what happens here from now on (above all
+    /// the departures it causes) is not relayed to the other workers. A
+    /// single loop tells no one either: its ended members are no longer
+    /// writable.
+    shutting_down: bool,
 }
 
 /// This worker's place on the backplane.
@@ -172,6 +178,7 @@ impl ChatServer {
             room_names: HashMap::new(),
             lobby: BTreeSet::new(),
             plane: None,
+            shutting_down: false,
         }
     }
 
@@ -193,6 +200,12 @@ impl ChatServer {
 
     /// Post `msg` for `place` to the other workers.
     fn publish(&self, place: Place, msg: &Bytes) {
+        if self.shutting_down {
+            // The other workers are shutting down too; one that has not
+            // begun yet must not announce our departures before its own
+            // shutdown notice.
+            return;
+        }
         if let Some(p) = &self.plane {
             p.bp.publish(p.worker, place, msg.clone());
         }
@@ -224,11 +237,13 @@ impl ChatServer {
     fn to_place(&self, r: &mut Reactor, room: Option<&str>, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
         self.deliver(r, room, Some(except), &msg);
-        let place = match room {
-            Some(name) => Place::Room(name.to_string()),
-            None => Place::Lobby,
-        };
-        self.publish(place, &msg);
+        if self.plane.is_some() {
+            let place = match room {
+                Some(name) => Place::Room(name.to_string()),
+                None => Place::Lobby,
+            };
+            self.publish(place, &msg);
+        }
     }
 
     /// Queue `msg` on this worker's members in `room` (the lobby when
@@ -384,8 +399,10 @@ impl ChatServer {
             }
             Command::Whisper { to, text } => self.whisper(r, conn, me.id, to, text),
             Command::Quit => {
-                let _ = r.end_with(conn, cat.goodbye());
+                // Gone from every worker (list, nickname, rooms) before the
+                // goodbye can be read.
                 self.depart(r, me.id, Catalog::disconnect_notice);
+                let _ = r.end_with(conn, cat.goodbye());
             }
         }
     }
@@ -721,6 +738,10 @@ impl Service for ChatServer {
         }
     }
 
+    fn name(&self) -> &'static str {
+        "chat"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
     }
@@ -802,9 +823,9 @@ impl Service for ChatServer {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
-        let grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
+        // Gone from every worker before the notice can be read (as `/quit`).
         self.depart(cx, m.me.id, Catalog::disconnect_notice);
-        m.grace = grace;
+        m.grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {
@@ -831,6 +852,7 @@ impl Service for ChatServer {
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        self.shutting_down = true;
         let msg = Bytes::from(self.cat.chat_shutdown());
         for p in self.roster.values() {
             if cx.is_writable(p.conn) {

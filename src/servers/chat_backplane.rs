@@ -25,6 +25,12 @@
 //! receives from the local fan-out only if it is on the sender's worker,
 //! and from its own worker's inbox only otherwise).
 //!
+//! A member leaves the shared state *before* its own last line (goodbye,
+//! idle notice) is written, and a worker that is shutting down relays
+//! nothing more: otherwise a member on another worker could still list a
+//! member who had been told goodbye, or hear of departures before its own
+//! worker's shutdown notice.
+//!
 //! [`InProcess`] is the backplane for the workers of one process: a
 //! directory under a mutex, held for a few map operations and the posts.
 //! Its answers are immediate ([`Answer::Now`]).

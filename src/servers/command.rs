@@ -82,6 +82,18 @@ impl SessionRegistry {
     }
 }
 
+impl CommandServer {
+    /// Take session `id` off the process's list as soon as it ends (peer
+    /// FIN, `/quit`, idle timeout), when its own worker stops listing it,
+    /// not at its close, which can come later: otherwise the other workers'
+    /// `/list` would still show it while this one's does not.
+    fn unlist(&self, id: u64) {
+        if let Some(reg) = &self.shared {
+            reg.open().remove(&id);
+        }
+    }
+}
+
 /// The command server.
 #[derive(Debug)]
 pub struct CommandServer {
@@ -161,8 +173,9 @@ impl CommandServer {
                 Self::send(cx, conn, s, cat.command_info(&json));
             }
             "/list" => {
-                // This worker's ended sessions are left out at once; other
-                // workers' leave the registry at their close.
+                // This worker's ended sessions are left out at once; every
+                // worker takes its own off the registry when they end
+                // (`unlist`).
                 let ended = self
                     .open
                     .iter()
@@ -195,6 +208,8 @@ impl CommandServer {
             "/quit" => {
                 let msg = cat.goodbye();
                 s.bytes_sent += msg.len() as u64;
+                // Off the list before the goodbye can be read.
+                self.unlist(s.id);
                 let _ = cx.end_with(conn, msg);
             }
             _ => Self::send(cx, conn, s, cat.command_unknown(&sanitize(text))),
@@ -207,6 +222,10 @@ impl Service for CommandServer {
     /// An idle connection's grace timer.
     type Tag = ConnId;
     type Message = ();
+
+    fn name(&self) -> &'static str {
+        "command"
+    }
 
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
@@ -280,6 +299,8 @@ impl Service for CommandServer {
             self.handle_line(cx, conn, info, line);
             Flow::Continue
         });
+        // Without half-open the loop ends our side now.
+        self.unlist(s.info.id);
     }
 
     fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Session) {
@@ -287,6 +308,7 @@ impl Service for CommandServer {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session) {
+        self.unlist(s.info.id);
         s.grace = close_idle(cx, conn, self.cat.command_timeout(), conn);
         log::info!("[{}] idle timeout", s.info.id);
     }
@@ -301,9 +323,7 @@ impl Service for CommandServer {
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: Session, had_error: bool) {
         self.open.remove(&conn);
-        if let Some(reg) = &self.shared {
-            reg.open().remove(&s.info.id);
-        }
+        self.unlist(s.info.id);
         if let Some(t) = s.grace {
             cx.clear_timer(t);
         }

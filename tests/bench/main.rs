@@ -7,5 +7,8 @@
 mod util;
 
 mod compare_quick;
+mod libuv_suites;
+mod plots;
+mod progress;
 mod soak;
 mod workloads;

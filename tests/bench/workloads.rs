@@ -10,7 +10,11 @@ use std::collections::HashMap;
 use std::time::Duration;
 use util::*;
 
-fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) -> BenchArgs {
+pub(crate) fn args(
+    workload: Workload,
+    target: std::net::SocketAddr,
+    connections: usize,
+) -> BenchArgs {
     BenchArgs {
         workload,
         target: target.to_string(),
@@ -27,12 +31,62 @@ fn args(workload: Workload, target: std::net::SocketAddr, connections: usize) ->
         member_target: None,
         interval: Duration::from_millis(50),
         json: false,
+        grid: false,
+        grid_sizes: vec![128],
+        grid_connections: vec![1],
+        plot: None,
+        timers: 1000,
         soak: Default::default(),
         auth: Default::default(),
+        tls: Default::default(),
+        tls_no_resume: false,
     }
 }
 
-fn clean(rep: &Report) {
+/// The echo workloads over TLS: byte-exact streams, and full handshakes
+/// per connection with and without resumption.
+#[test]
+fn stream_and_connect_over_tls() {
+    let dir = std::env::temp_dir().join(format!("netloop-bench-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let hosts = vec!["127.0.0.1".to_string()];
+    let g = netloop::cli::tls_args::generate(&hosts, 1).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), &g.ca_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), &g.server_pem).unwrap();
+    std::fs::write(dir.join("server.key"), &g.server_key_pem).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let srv = Server::start(&[
+        "serve",
+        "echo",
+        "--port",
+        "0",
+        "--tls-cert",
+        &p("server.pem"),
+        "--tls-key",
+        &p("server.key"),
+    ]);
+    for (workload, no_resume) in [
+        (Workload::Stream, false),
+        (Workload::Pingpong, false),
+        (Workload::Connect, false),
+        (Workload::Connect, true),
+    ] {
+        let mut a = args(workload, srv.addr, 4);
+        a.size = if workload == Workload::Stream {
+            16 * 1024
+        } else {
+            64
+        };
+        a.tls.ca = Some(dir.join("ca.pem"));
+        a.tls_no_resume = no_resume;
+        let rep = execute(&a).expect("bench over TLS");
+        clean(&rep);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+pub(crate) fn clean(rep: &Report) {
     assert_eq!(rep.mismatched_bytes, 0, "{}", rep.to_table(false));
     assert_eq!(rep.errors, 0, "{}", rep.to_table(false));
     assert_eq!(rep.failed, 0, "{}", rep.to_table(false));
@@ -374,7 +428,7 @@ fn heartbeat_clients_answer_and_ping() {
 }
 
 /// Run the binary's `bench` with `extra` arguments; (success, stdout, stderr).
-fn bench_cli(extra: &[&str]) -> (bool, String, String) {
+pub(crate) fn bench_cli(extra: &[&str]) -> (bool, String, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_netloop"))
         .arg("bench")
         .args(extra)

@@ -9,4 +9,6 @@ mod util;
 mod binary;
 mod bind_warning;
 mod deploy;
+mod docs_tables;
 mod examples;
+mod top;

@@ -2,7 +2,7 @@
 //! every byte echoed, backpressure per connection as with one loop.
 
 use super::util::{connect, Server, TIMEOUT};
-use super::{accepted_per_worker, free_port, scrape};
+use super::{accepted_per_worker, scrape, start_with_metrics};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Instant;
@@ -16,19 +16,7 @@ fn pattern(conn: usize, len: usize) -> Vec<u8> {
 }
 
 fn spread_and_echo(workers: usize) {
-    let mport = free_port();
-    let metrics = format!("127.0.0.1:{mport}");
-    let w = workers.to_string();
-    let srv = Server::start(&[
-        "serve",
-        "echo",
-        "--port",
-        "0",
-        "--workers",
-        &w,
-        "--metrics",
-        &metrics,
-    ]);
+    let (srv, mport) = start_with_metrics("echo", workers, &[]);
     // All open at once, so each is accepted while the others are alive.
     let mut conns: Vec<TcpStream> = (0..CONNS).map(|_| connect(srv.addr)).collect();
     for (i, s) in conns.iter_mut().enumerate() {
@@ -45,7 +33,7 @@ fn spread_and_echo(workers: usize) {
     for (i, n) in per.iter().enumerate() {
         assert!(*n > 0.0, "worker {i} got no connection: {per:?}");
     }
-    // The scrape itself is a connection of worker 0's metrics endpoint.
+    // The scrape itself is a connection of the last worker's endpoint.
     let total = super::sample(&text, "netloop_connections_accepted_total").expect("total");
     assert_eq!(total, per.iter().sum::<f64>());
     assert!(total >= CONNS as f64, "total {total}");

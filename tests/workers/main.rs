@@ -1,15 +1,25 @@
-//! `--workers N`: one loop per core in one process (`src/workers.rs`), and
-//! the state the servers share across workers.
+//! `netloop serve APP --workers N`: one loop per worker on `SO_REUSEPORT`
+//! listeners (`src/workers.rs`): the spread, echo and backpressure, the
+//! shutdown, the metrics, and the state that spans connections kept for the
+//! whole process (chat rooms, nicknames and whispers across workers,
+//! command ids and `/list`, the heartbeat's client count, upload names).
 //!
-//! One test binary for the workers layer, one module per part: `cargo test
-//! --test workers NAME` runs the tests whose path contains NAME.
+//! One module per part: `cargo test --test workers NAME` runs the tests
+//! whose path contains NAME.
 
+#[path = "../lineclient/mod.rs"]
+mod lineclient;
 #[path = "../util/mod.rs"]
 mod util;
 
+mod chat;
+mod command;
 mod echo;
+mod heartbeat;
 mod metrics;
 mod shutdown;
+mod spread;
+mod upload;
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -19,6 +29,34 @@ use std::net::TcpListener;
 pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
     l.local_addr().expect("local address").port()
+}
+
+/// `netloop serve APP --port 0 --workers N --metrics 127.0.0.1:P EXTRA...`,
+/// returned once the endpoint listens, which is after every worker does
+/// (the last worker opens it): the server and P.
+pub fn start_with_metrics(app: &str, workers: usize, extra: &[&str]) -> (util::Server, u16) {
+    let port = free_port();
+    let (w, m) = (workers.to_string(), format!("127.0.0.1:{port}"));
+    let mut args = vec![
+        "serve",
+        app,
+        "--port",
+        "0",
+        "--workers",
+        &w,
+        "--metrics",
+        &m,
+    ];
+    args.extend_from_slice(extra);
+    let srv = util::Server::start(&args);
+    if !srv
+        .startup
+        .iter()
+        .any(|l| l.contains("metrics endpoint at"))
+    {
+        srv.wait_log("metrics endpoint at");
+    }
+    (srv, port)
 }
 
 /// `GET /metrics` from the endpoint on `port`: the body.

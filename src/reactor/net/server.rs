@@ -18,6 +18,7 @@ use crate::reactor::config::{
 };
 use crate::reactor::conn::state::State;
 use crate::reactor::conn::Conn;
+use crate::reactor::loopstats::{Callback, Site};
 use crate::reactor::net::error::{ErrorCode, NetError};
 use crate::reactor::service::{ServerEvent, NO_STATE};
 use crate::reactor::timers::TimerEntry;
@@ -72,13 +73,31 @@ fn bind_listener(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result
     Ok(TcpListener::from_std(sock.into()))
 }
 
-/// Drop every packet that reaches `l` from now on: SYNs (and the last
-/// ACKs of handshakes in flight) never make it into the accept queue. A
-/// classic BPF program of one instruction, `ret #0` (BPF_RET | BPF_K).
+/// Drop every new SYN that reaches `l` from now on, so no new handshake
+/// starts; the last ACK of a handshake already in flight still passes and
+/// completes it into the queue, which is then taken in. A classic BPF
+/// program run on the TCP header (what a socket filter on a TCP socket
+/// sees): load the flags byte, keep SYN and ACK, drop (return 0) when only
+/// SYN is set, accept the packet whole (return `u32::MAX`) otherwise.
 #[cfg(target_os = "linux")]
 fn refuse_new_handshakes(l: &TcpListener) -> io::Result<()> {
-    const BPF_RET_K: u16 = 0x06;
-    socket2::SockRef::from(l).attach_filter(&[socket2::SockFilter::new(BPF_RET_K, 0, 0, 0)])
+    use socket2::SockFilter;
+    const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    const JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const TCP_FLAGS_OFFSET: u32 = 13;
+    const SYN: u32 = 0x02;
+    const ACK: u32 = 0x10;
+    let program = [
+        SockFilter::new(LD_B_ABS, 0, 0, TCP_FLAGS_OFFSET),
+        SockFilter::new(ALU_AND_K, 0, 0, SYN | ACK),
+        // Only SYN: fall through to the drop; otherwise skip it.
+        SockFilter::new(JMP_JEQ_K, 0, 1, SYN),
+        SockFilter::new(RET_K, 0, 0, 0),
+        SockFilter::new(RET_K, 0, 0, u32::MAX),
+    ];
+    socket2::SockRef::from(l).attach_filter(&program)
 }
 
 /// Elsewhere the queue is taken in as it is.
@@ -112,7 +131,7 @@ impl Reactor {
         let addr = listener
             .local_addr()
             .map_err(|e| NetError::from_io("listen", &e))?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && opts.tls.is_none() {
             log::warn!(
                 "listening on {addr}, which is reachable from other hosts: this service has no encryption"
             );
@@ -244,6 +263,7 @@ impl Reactor {
                     s.conns += 1;
                     let owner = s.owner;
                     let opts = s.opts.socket.clone();
+                    let tls = s.opts.tls.clone();
                     self.stats.accepted += 1;
                     if opts.no_delay {
                         let _ = stream.set_nodelay(true);
@@ -254,10 +274,16 @@ impl Reactor {
                         self.server_conn_closed(key);
                         continue;
                     };
+                    if let Some(tls) = &tls {
+                        // Closed on failure; `close` still reaches the service.
+                        self.tls_attach_server(id.0, tls);
+                    }
                     log::debug!("{id} accepted from {peer}");
                     let sid = ServerId(key);
                     let slot = self
-                        .with_host_raw(owner, |host, r| host.accept(r, sid, id))
+                        .with_host_raw(owner, Site::conn(Callback::Connection, id), |host, r| {
+                            host.accept(r, sid, id)
+                        })
                         .unwrap_or(NO_STATE);
                     self.set_owner(id.0, owner, slot);
                     if slot == NO_STATE {
@@ -358,5 +384,30 @@ impl Reactor {
             self.set_idle_timeout(id, idle);
         }
         Some(id)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    #[test]
+    fn the_shutdown_filter_drops_new_handshakes_and_keeps_the_queue() {
+        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
+        let addr = l.local_addr().unwrap();
+        // Completed before the filter: stays in the queue and is accepted.
+        let _before = TcpStream::connect(addr).unwrap();
+        refuse_new_handshakes(&l).unwrap();
+        // After it: the SYN is dropped, so the handshake never completes
+        // (the client would retry, then be refused by the closed port).
+        let after = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        let err = after.expect_err("a handshake completed through the filter");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        let mut accepted = 0;
+        while l.accept().is_ok() {
+            accepted += 1;
+        }
+        assert_eq!(accepted, 1);
     }
 }

@@ -422,6 +422,10 @@ impl Service for HeartbeatServer {
     type Tag = HeartbeatTag;
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "heartbeat"
+    }
+
     fn on_listening(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "heartbeat server listening on {addr} (interval {:?}, timeout {:?})",
