@@ -817,3 +817,38 @@ fn one_nickname_change_at_a_time() {
     a.expect("Nickname changed to: first\n");
     nick(&mut a, "second");
 }
+
+/// A node started while Redis is down serves its own members at once and
+/// joins the others when Redis comes up.
+#[test]
+fn a_node_started_without_redis_chats_locally_and_joins_later() {
+    let Some(mut redis) = Redis::start("start_down") else {
+        return;
+    };
+    redis.stop();
+    let url = redis.url();
+    let srv = Server::start(&[
+        "serve",
+        "chat",
+        "--port",
+        "0",
+        "--redis",
+        &url,
+        "--node-id",
+        "a",
+    ]);
+    srv.wait_log("other servers unreachable");
+    let mut a = join(&srv);
+    let mut a2 = join(&srv);
+    a.send("local hello");
+    a2.until("]: local hello");
+    redis.spawn();
+    srv.wait_log("redis: member ids from");
+    a.until("Other servers are reachable again");
+    let nb = node(&redis, "b", &[]);
+    let mut b = join(&nb);
+    enter(&mut a, "dev");
+    enter(&mut b, "dev");
+    wait_until("both nodes on dev", || redis.room_subscribers("dev") == 2);
+    resumes(&mut b, &mut a, "[user");
+}
