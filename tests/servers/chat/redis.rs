@@ -730,8 +730,22 @@ fn workers_of_one_process_are_nodes_of_their_own() {
         "--node-id",
         "w",
     ]);
-    srv.wait_log("as node w.0");
-    srv.wait_log("as node w.1");
+    // Both workers connect and get their id blocks, in either order.
+    let mut connected = BTreeSet::new();
+    let mut blocks_in = 0;
+    while connected.len() < 2 || blocks_in < 2 {
+        let l = srv.wait_log("redis: ");
+        if let Some(node) = l.split("as node ").nth(1) {
+            connected.insert(node.to_string());
+        }
+        if l.contains("member ids from") {
+            blocks_in += 1;
+        }
+    }
+    assert_eq!(
+        connected,
+        BTreeSet::from(["w.0".to_string(), "w.1".to_string()])
+    );
     // The kernel spreads connections by a hash; each worker's ids come
     // from its own block of 1000, so the id tells the worker. Connect
     // until both have members (bounded).
