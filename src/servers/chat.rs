@@ -784,6 +784,9 @@ impl Service for ChatServer {
             },
         );
         Self::reply(cx, conn, self.cat.chat_welcome(id));
+        if self.plane.as_ref().is_some_and(|p| !p.bp.reachable()) {
+            Self::reply(cx, conn, self.cat.servers_unreachable());
+        }
         Some(Member {
             me: Me { id, nick },
             reader: LineReader::new(self.max_line),

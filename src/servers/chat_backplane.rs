@@ -201,6 +201,12 @@ pub trait Backplane: Send + Sync + fmt::Debug {
     /// Every member, by id; [`Answer::Later`]: [`Relay::Listing`] for
     /// `asker` follows.
     fn roster(&self, asker: u64) -> Answer<Vec<Listed>>;
+    /// False while the members have been told the other servers are
+    /// unreachable ([`Relay::Reachable`]): a member arriving then is told
+    /// too. Always true in one process.
+    fn reachable(&self) -> bool {
+        true
+    }
     /// Every room and its member count, by name; [`Answer::Later`]:
     /// [`Relay::RoomList`] for `asker` follows.
     fn rooms(&self, asker: u64) -> Answer<Vec<(String, usize)>>;

@@ -68,8 +68,6 @@ pub struct Link {
     ping_out: bool,
     failures: u32,
     rng: u64,
-    /// The members were told the other servers are unreachable.
-    told_down: bool,
     /// `undelivered` when the link went down (for the log when back).
     undelivered_at_down: u64,
     timers: Vec<TimerId>,
@@ -96,7 +94,6 @@ impl Link {
             ping_out: false,
             failures: 0,
             rng: seed | 1,
-            told_down: false,
             undelivered_at_down: 0,
             timers: Vec::new(),
         }
@@ -168,8 +165,8 @@ impl Link {
             cfg.addr.port,
             cfg.node
         );
-        if self.told_down {
-            self.told_down = false;
+        if n.told_down {
+            n.told_down = false;
             let lost = n.stats.undelivered - self.undelivered_at_down;
             log::warn!(
                 "redis: reachable again; {lost} messages published while it was away were not delivered to other servers"
@@ -254,8 +251,8 @@ impl Link {
         n.sub_out.clear();
         n.out_bytes = 0;
         n.stats.subscriptions = 0;
-        if !self.told_down {
-            self.told_down = true;
+        if !n.told_down {
+            n.told_down = true;
             self.undelivered_at_down = n.stats.undelivered;
             n.post(Relay::Reachable(false));
             log::warn!("redis: {why}: other servers unreachable, chat goes on locally");

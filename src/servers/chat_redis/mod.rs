@@ -361,6 +361,9 @@ struct Node {
     kick: Option<Remote<()>>,
     kicked: bool,
     up: bool,
+    /// The members were told the other servers are unreachable (and not
+    /// yet that they are back).
+    told_down: bool,
     stats: RedisStats,
 }
 
@@ -826,6 +829,10 @@ impl Backplane for RedisPlane {
             Ok(()) => Answer::Later,
             Err(_) => Answer::Now(None),
         }
+    }
+
+    fn reachable(&self) -> bool {
+        !self.node().told_down
     }
 
     fn roster(&self, asker: u64) -> Answer<Vec<Listed>> {

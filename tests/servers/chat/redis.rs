@@ -854,6 +854,12 @@ fn a_node_started_without_redis_chats_locally_and_joins_later() {
     srv.wait_log("other servers unreachable");
     let mut a = join(&srv);
     let mut a2 = join(&srv);
+    // Members arriving while Redis is away are told at once.
+    for c in [&mut a, &mut a2] {
+        c.expect(
+            "Other servers are unreachable: only users on this server receive your messages\n",
+        );
+    }
     a.send("local hello");
     a2.until("]: local hello");
     redis.spawn();
