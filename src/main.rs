@@ -216,6 +216,8 @@ enum ServeApp {
         line: LineArgs,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
     },
     /// The half-close demo server (CLOSE_WRITE, SHUTDOWN; half-open on).
     Halfclose {
@@ -269,6 +271,30 @@ enum ServeApp {
         #[command(flatten)]
         auth: AuthArgs,
     },
+}
+
+/// Options of `serve chat` for chat across processes on Redis.
+#[derive(clap::Args)]
+struct RedisArgs {
+    /// Join the chat processes using this Redis (redis://HOST:PORT[/DB]):
+    /// rooms, nicknames, whispers, /list and /rooms span them all.
+    #[arg(long, value_name = "URL")]
+    redis: Option<netloop::servers::chat_redis::RedisAddr>,
+    /// This process's id among them (letters, digits, . - _; default: host
+    /// name and pid; with --workers N, worker i is ID.i).
+    #[arg(long, requires = "redis", value_name = "NAME", value_parser = parse_node_id)]
+    node_id: Option<String>,
+    /// Expiry of a nickname claim in Redis (a killed process's names are
+    /// free within it).
+    #[arg(long, hide = true, value_parser = parse_duration, default_value = "30s")]
+    redis_claim_ttl: Duration,
+    /// A Redis reply later than this counts as Redis unreachable.
+    #[arg(long, hide = true, value_parser = parse_duration, default_value = "3s")]
+    redis_reply_timeout: Duration,
+}
+
+fn parse_node_id(s: &str) -> Result<String, String> {
+    netloop::servers::chat_redis::validate_node_id(s).map(|()| s.to_string())
 }
 
 fn main() -> ExitCode {
@@ -338,14 +364,43 @@ fn main() -> ExitCode {
                     }
                 })
             }
-            ServeApp::Chat { common, line, auth } => {
+            ServeApp::Chat {
+                common,
+                line,
+                auth,
+                redis,
+            } => {
                 serve_guarded(&common, &auth, AuthWire::Line, line.catalog(), {
                     use netloop::servers::chat::ChatServer;
                     use netloop::servers::chat_backplane::{Backplane, InProcess};
+                    use netloop::servers::chat_redis::{RedisConfig, RedisPlane};
                     let plane: std::sync::Arc<dyn Backplane> =
                         std::sync::Arc::new(InProcess::new());
+                    let node = redis
+                        .node_id
+                        .clone()
+                        .unwrap_or_else(netloop::servers::chat_redis::default_node_id);
                     move |w: netloop::workers::Worker| {
-                        if w.count > 1 {
+                        if let Some(addr) = &redis.redis {
+                            // Each worker is a node of its own on Redis.
+                            let node = if w.count > 1 {
+                                format!("{node}.{}", w.index)
+                            } else {
+                                node.clone()
+                            };
+                            let cfg = RedisConfig {
+                                addr: addr.clone(),
+                                node,
+                                claim_ttl: redis.redis_claim_ttl.max(Duration::from_millis(30)),
+                                reply_timeout: redis.redis_reply_timeout,
+                            };
+                            ChatServer::with_backplane(
+                                line.catalog(),
+                                line.max_line,
+                                std::sync::Arc::new(RedisPlane::new(cfg)),
+                                w.index,
+                            )
+                        } else if w.count > 1 {
                             ChatServer::with_backplane(
                                 line.catalog(),
                                 line.max_line,

@@ -194,6 +194,8 @@ pub struct FanoutLoad {
     fan: Arc<FanoutShared>,
     thread: usize,
     target: SocketAddr,
+    /// Where the members connect (the target unless `--member-target`).
+    member_target: SocketAddr,
     room: String,
     /// `/auth TOKEN\n` before the join, for a chat server started with a
     /// token (empty without one).
@@ -238,6 +240,7 @@ impl FanoutLoad {
             fan,
             thread,
             target,
+            member_target: target,
             room: room.to_string(),
             auth: String::new(),
             count,
@@ -259,6 +262,12 @@ impl FanoutLoad {
         self.auth = token
             .map(crate::clients::auth::line_request)
             .unwrap_or_default();
+        self
+    }
+
+    /// Connect the members to `addr` (the sender stays on the target).
+    pub fn with_member_target(mut self, addr: SocketAddr) -> FanoutLoad {
+        self.member_target = addr;
         self
     }
 
@@ -372,6 +381,8 @@ impl Service for FanoutLoad {
             self.sender = Some(id);
             cx.set_interval(WATCHDOG_EVERY, Timer::Watchdog);
         }
+        let host = self.member_target.ip().to_string();
+        let port = self.member_target.port();
         for _ in 0..self.count {
             let member = Member {
                 seen: false,

@@ -243,6 +243,12 @@ pub struct BenchArgs {
     /// Chat room for fanout.
     #[arg(long, default_value = "bench")]
     pub room: String,
+    /// fanout: the members connect to this server instead of `--target`
+    /// (the sender's): another chat process joined to the target's, for
+    /// example through `serve chat --redis`, so every delivery crosses
+    /// between the two.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub member_target: Option<String>,
     /// Ping period of each heartbeat client.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,
@@ -468,6 +474,10 @@ fn spawn_threads(
     token: Option<crate::protocol::auth::Token>,
 ) -> Result<Running, BenchError> {
     let fan = Arc::new(fanout::FanoutShared::new(args.connections));
+    let member_target = match &args.member_target {
+        Some(t) => resolve(t)?,
+        None => target,
+    };
     let mut remotes = Vec::new();
     let mut handles = Vec::new();
     let mut first_seed = 0u64;
@@ -532,7 +542,8 @@ fn spawn_threads(
                             count,
                             args.pipeline,
                         )
-                        .with_token(token.as_ref()),
+                        .with_token(token.as_ref())
+                        .with_member_target(member_target),
                     ),
                     Workload::Heartbeat => drive(
                         r,
@@ -621,11 +632,20 @@ fn check(args: &BenchArgs) -> Result<SocketAddr, BenchError> {
             ));
         }
     }
-    args.target
+    if args.member_target.is_some() && args.workload != Workload::Fanout {
+        return Err(BenchError::Options(
+            "--member-target is for the fanout workload".into(),
+        ));
+    }
+    resolve(&args.target)
+}
+
+fn resolve(target: &str) -> Result<SocketAddr, BenchError> {
+    target
         .to_socket_addrs()
-        .map_err(|e| BenchError::Target(format!("{}: {e}", args.target)))?
+        .map_err(|e| BenchError::Target(format!("{target}: {e}")))?
         .next()
-        .ok_or_else(|| BenchError::Target(args.target.clone()))
+        .ok_or_else(|| BenchError::Target(target.to_string()))
 }
 
 fn sample_server(pid: Option<u32>) -> Result<Option<procstat::ProcSample>, BenchError> {

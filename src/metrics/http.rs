@@ -418,6 +418,7 @@ impl MetricsEndpoint {
                 text.push_str(&super::process::render(
                     &super::process::ProcessMetrics::read(),
                 ));
+                text.push_str(&super::app::render());
                 text
             }
         });
@@ -448,6 +449,7 @@ impl MetricsEndpoint {
                 text.push_str(&super::process::render(
                     &super::process::ProcessMetrics::read(),
                 ));
+                text.push_str(&super::app::render());
                 text
             }
         });

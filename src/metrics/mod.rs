@@ -11,13 +11,15 @@
 //!   `/stats`;
 //! * Prometheus text ([`prometheus::render`]) on `GET /metrics` of the
 //!   `--metrics HOST:PORT` responder ([`http::MetricsEndpoint`]), followed by
-//!   the process's own figures ([`process`]);
+//!   the process's own figures ([`process`]) and those applications
+//!   register ([`app`]);
 //! * the summary logged at graceful shutdown ([`LoopMetrics::summary`]);
 //! * `--trace-loop`, one line per iteration ([`trace`]).
 //!
 //! Units: durations in seconds in JSON and Prometheus (Prometheus's base
 //! unit); the timer lateness summary also in milliseconds for humans.
 
+pub mod app;
 pub mod http;
 pub mod live;
 pub mod observe;

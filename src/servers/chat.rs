@@ -37,7 +37,7 @@
 //! everyone it was disconnected. Memory per member is therefore bounded by the
 //! cap. Replies to the sender itself pause its reading at the high-water mark.
 
-use super::chat_backplane::{Backplane, Place, Relay, RoomError};
+use super::chat_backplane::{Answer, Backplane, Listed, Place, Relay, RoomError, WhisperReq};
 use super::chat_command::{self, Command, CommandError};
 use super::lines::{close_idle, grace_expired, Line, LineReader};
 use crate::framed::Flow;
@@ -126,6 +126,8 @@ struct Presence {
     conn: ConnId,
     nick: String,
     room: Option<String>,
+    /// A `/nick` the backplane has not answered yet (one at a time).
+    claiming: Option<String>,
 }
 
 /// The chat server (a [`Service`]: serve it with `Reactor::serve`).
@@ -362,16 +364,9 @@ impl ChatServer {
             Command::Help => Self::reply(r, conn, cat.chat_help()),
             Command::Nick(name) => self.nick(r, conn, me, name),
             Command::List if self.plane.is_some() => {
-                let all = self
-                    .plane
-                    .as_ref()
-                    .map(|p| p.bp.roster())
-                    .unwrap_or_default();
-                let users: Vec<(u64, &str, Option<&str>)> = all
-                    .iter()
-                    .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
-                    .collect();
-                Self::reply(r, conn, cat.chat_list(&users));
+                if let Some(Answer::Now(all)) = self.plane.as_ref().map(|p| p.bp.roster(me.id)) {
+                    self.send_list(r, conn, &all);
+                }
             }
             Command::List => {
                 let users: Vec<(u64, &str, Option<&str>)> = self
@@ -383,13 +378,9 @@ impl ChatServer {
                 Self::reply(r, conn, msg);
             }
             Command::Rooms if self.plane.is_some() => {
-                let all = self
-                    .plane
-                    .as_ref()
-                    .map(|p| p.bp.rooms())
-                    .unwrap_or_default();
-                let rooms: Vec<(&str, usize)> = all.iter().map(|(k, n)| (k.as_str(), *n)).collect();
-                Self::reply(r, conn, cat.chat_rooms(&rooms));
+                if let Some(Answer::Now(all)) = self.plane.as_ref().map(|p| p.bp.rooms(me.id)) {
+                    self.send_rooms(r, conn, &all);
+                }
             }
             Command::Rooms => {
                 let rooms: Vec<(&str, usize)> = self
@@ -416,6 +407,21 @@ impl ChatServer {
         }
     }
 
+    /// `/list` with a backplane: every member of every worker (or node).
+    fn send_list(&self, r: &mut Reactor, conn: ConnId, all: &[Listed]) {
+        let users: Vec<(u64, &str, Option<&str>)> = all
+            .iter()
+            .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
+            .collect();
+        Self::reply(r, conn, self.cat.chat_list(&users));
+    }
+
+    /// `/rooms` with a backplane.
+    fn send_rooms(&self, r: &mut Reactor, conn: ConnId, all: &[(String, usize)]) {
+        let rooms: Vec<(&str, usize)> = all.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        Self::reply(r, conn, self.cat.chat_rooms(&rooms));
+    }
+
     /// `/nick`: `new` passed [`validate_name`]; check what needs the state.
     fn nick(&mut self, r: &mut Reactor, conn: ConnId, me: &mut Me, new: &str) {
         let cat = self.cat;
@@ -428,24 +434,107 @@ impl ChatServer {
             },
         };
         let check = check.and_then(|()| match &self.plane {
-            Some(p) if !p.bp.rename(me.id, new) => Err(NameError::Taken),
-            _ => Ok(()),
+            Some(p) => match self.roster.get(&me.id).and_then(|m| m.claiming.as_ref()) {
+                // One claim at a time: the answer to the first decides.
+                Some(_) => Err(NameError::Pending),
+                None => match p.bp.rename(me.id, new) {
+                    Answer::Now(false) => Err(NameError::Taken),
+                    Answer::Now(true) => Ok(true),
+                    Answer::Later => Ok(false),
+                },
+            },
+            None => Ok(true),
         });
-        if let Err(e) = check {
-            return Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS));
+        match check {
+            Err(e) => Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS)),
+            Ok(true) => {
+                me.nick = new.to_string();
+                self.apply_nick(r, me.id, new);
+            }
+            Ok(false) => {
+                // The backplane answers with `Relay::Claimed`.
+                if let Some(p) = self.roster.get_mut(&me.id) {
+                    p.claiming = Some(new.to_string());
+                }
+            }
         }
-        let Some(p) = self.roster.get_mut(&me.id) else {
+    }
+
+    /// Member `id` is `new` now: tell it and its room or lobby.
+    fn apply_nick(&mut self, r: &mut Reactor, id: u64, new: &str) {
+        let cat = self.cat;
+        let Some(p) = self.roster.get_mut(&id) else {
             return;
         };
         let old = std::mem::replace(&mut p.nick, new.to_string());
         let room = p.room.clone();
-        me.nick = new.to_string();
+        let conn = p.conn;
         self.by_nick.remove(&name_key(&old));
-        self.by_nick.insert(key, me.id);
+        self.by_nick.insert(name_key(new), id);
         Self::reply(r, conn, cat.nick_changed(new));
         // Only the sender's own room or lobby hears it (the seed told
         // everyone, in every room).
         self.to_place(r, room.as_deref(), conn, cat.nick_notice(&old, new));
+    }
+
+    /// The backplane's answer to a `/nick` claim.
+    fn claimed(&mut self, cx: &mut Cx<'_, Self>, id: u64, nick: String, ok: bool) {
+        let Some(p) = self.roster.get_mut(&id) else {
+            return;
+        };
+        if p.claiming.as_deref() != Some(nick.as_str()) {
+            return; // not a pending /nick (a default name taken back)
+        }
+        p.claiming = None;
+        let conn = p.conn;
+        // A local member may have taken it meanwhile (while the servers
+        // were apart every claim is local).
+        let taken_here = self
+            .by_nick
+            .get(&name_key(&nick))
+            .is_some_and(|&other| other != id);
+        if !ok || taken_here {
+            if ok {
+                // The backplane gave it to this member: give it back by
+                // claiming the current name again (its answer is ignored).
+                let current = p.nick.clone();
+                if let Some(plane) = &self.plane {
+                    let _ = plane.bp.rename(id, &current);
+                }
+            }
+            let msg = self.cat.nick_invalid(NameError::Taken, MAX_NAME_CHARS);
+            return Self::reply(cx, conn, msg);
+        }
+        if let Some(m) = cx.conn_state(conn) {
+            m.me.nick = nick.clone();
+        }
+        self.apply_nick(cx, id, &nick);
+    }
+
+    /// Member `id`'s nickname went to another server: back to its default.
+    fn nick_lost(&mut self, cx: &mut Cx<'_, Self>, id: u64, old: String) {
+        let Some(p) = self.roster.get_mut(&id) else {
+            return;
+        };
+        if name_key(&p.nick) != name_key(&old) {
+            return;
+        }
+        let new = default_nick(self.cat.lang, id);
+        p.nick = new.clone();
+        p.claiming = None;
+        let (conn, room) = (p.conn, p.room.clone());
+        self.by_nick.remove(&name_key(&old));
+        self.by_nick.insert(name_key(&new), id);
+        if let Some(m) = cx.conn_state(conn) {
+            m.me.nick = new.clone();
+        }
+        if let Some(plane) = &self.plane {
+            // `user<id>` is reserved for this member: the claim cannot fail,
+            // and its answer is not a pending `/nick` (ignored).
+            let _ = plane.bp.rename(id, &new);
+        }
+        Self::reply(cx, conn, self.cat.nick_lost(&old, &new));
+        self.to_place(cx, room.as_deref(), conn, self.cat.nick_notice(&old, &new));
     }
 
     /// `/join`: `room` passed [`validate_name`]; check what needs the state.
@@ -530,12 +619,17 @@ impl ChatServer {
             }
             None => {
                 let line = Bytes::from(cat.whisper_from(&sender, &msg));
-                match self
-                    .plane
-                    .as_ref()
-                    .map(|p| p.bp.whisper(p.worker, target, line))
-                {
-                    Some(Some(to_nick)) => Self::reply(r, conn, cat.whisper_to(&to_nick, &msg)),
+                let req = WhisperReq {
+                    sender: id,
+                    to: target.to_string(),
+                    line,
+                    text: msg.to_string(),
+                };
+                match self.plane.as_ref().map(|p| p.bp.whisper(p.worker, req)) {
+                    Some(Answer::Later) => {} // `Relay::Whispered` follows
+                    Some(Answer::Now(Some(to_nick))) => {
+                        Self::reply(r, conn, cat.whisper_to(&to_nick, &msg))
+                    }
                     _ => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
                 }
             }
@@ -582,8 +676,9 @@ impl Service for ChatServer {
     type Message = Relay;
 
     fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
-        if let Some(p) = &self.plane {
-            p.bp.attach(p.worker, cx.remote());
+        if let Some(p) = self.plane.clone() {
+            let inbox = cx.remote();
+            p.bp.attach(cx, p.worker, inbox);
         }
     }
 
@@ -599,6 +694,45 @@ impl Service for ChatServer {
                     if cx.is_writable(p.conn) {
                         let _ = cx.write(p.conn, msg);
                     }
+                }
+            }
+            Relay::Claimed { id, nick, ok } => self.claimed(cx, id, nick, ok),
+            Relay::Whispered {
+                sender,
+                to,
+                text,
+                asked,
+            } => {
+                if let Some(p) = self.roster.get(&sender) {
+                    let msg = match to {
+                        Some(nick) => self.cat.whisper_to(&nick, &text),
+                        None => self.cat.whisper_offline(&sanitize(&asked)),
+                    };
+                    Self::reply(cx, p.conn, msg);
+                }
+            }
+            Relay::Listing { asker, users } => {
+                if let Some(p) = self.roster.get(&asker) {
+                    self.send_list(cx, p.conn, &users);
+                }
+            }
+            Relay::RoomList { asker, rooms } => {
+                if let Some(p) = self.roster.get(&asker) {
+                    self.send_rooms(cx, p.conn, &rooms);
+                }
+            }
+            Relay::Reachable(up) => {
+                let msg = Bytes::from(if up {
+                    self.cat.servers_back()
+                } else {
+                    self.cat.servers_unreachable()
+                });
+                Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg);
+            }
+            Relay::NickLost { id, old } => self.nick_lost(cx, id, old),
+            Relay::Batch(all) => {
+                for relay in all {
+                    self.on_message(cx, relay);
                 }
             }
         }
@@ -646,9 +780,13 @@ impl Service for ChatServer {
                 conn,
                 nick: nick.clone(),
                 room: None,
+                claiming: None,
             },
         );
         Self::reply(cx, conn, self.cat.chat_welcome(id));
+        if self.plane.as_ref().is_some_and(|p| !p.bp.reachable()) {
+            Self::reply(cx, conn, self.cat.servers_unreachable());
+        }
         Some(Member {
             me: Me { id, nick },
             reader: LineReader::new(self.max_line),

@@ -33,12 +33,19 @@
 //!
 //! [`InProcess`] is the backplane for the workers of one process: a
 //! directory under a mutex, held for a few map operations and the posts.
-//! The calls are synchronous because a worker's decision (is this nickname
-//! free?) must be answered before it replies; a backplane spanning
-//! processes keeps the same calls over its own transport.
+//! Its answers are immediate ([`Answer::Now`]).
+//!
+//! A backplane spanning processes ([`super::chat_redis`]) cannot answer a
+//! claim without a round trip: it returns [`Answer::Later`] and the answer
+//! arrives through the worker's inbox as a [`Relay`] (`Claimed`,
+//! `Whispered`, `Listing`, `RoomList`); the member waits in between (its
+//! `/nick` reply is sent when the answer comes). It also tells the worker
+//! when the other servers become unreachable or reachable again
+//! (`Reachable`) and when a nickname was lost to another server while they
+//! were apart (`NickLost`).
 
 use crate::protocol::text::name_key;
-use crate::Remote;
+use crate::{Reactor, Remote};
 use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -72,6 +79,75 @@ pub enum Relay {
         /// The encoded line.
         msg: Bytes,
     },
+    /// The answer to a [`Backplane::rename`] that returned [`Answer::Later`].
+    Claimed {
+        /// The member.
+        id: u64,
+        /// The nickname it asked for.
+        nick: String,
+        /// True if it is the member's now.
+        ok: bool,
+    },
+    /// The answer to a [`Backplane::whisper`] that returned [`Answer::Later`].
+    Whispered {
+        /// The sender.
+        sender: u64,
+        /// The target's nickname as its owner typed it, if it was found.
+        to: Option<String>,
+        /// The sanitised text.
+        text: String,
+        /// The target as the sender typed it.
+        asked: String,
+    },
+    /// The answer to a [`Backplane::roster`] that returned [`Answer::Later`].
+    Listing {
+        /// Who asked.
+        asker: u64,
+        /// Every member.
+        users: Vec<Listed>,
+    },
+    /// The answer to a [`Backplane::rooms`] that returned [`Answer::Later`].
+    RoomList {
+        /// Who asked.
+        asker: u64,
+        /// Every room and its member count.
+        rooms: Vec<(String, usize)>,
+    },
+    /// The other servers became unreachable (false) or reachable (true).
+    Reachable(bool),
+    /// Several of these, in order (one wake-up of the inbox for all the
+    /// messages one read from Redis brought).
+    Batch(Vec<Relay>),
+    /// Member `id`'s nickname `old` was claimed by another server while
+    /// the servers were apart: the member takes its default name.
+    NickLost {
+        /// The member.
+        id: u64,
+        /// The nickname it lost.
+        old: String,
+    },
+}
+
+/// A backplane's answer: now, or later through the worker's inbox.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer<T> {
+    /// The answer.
+    Now(T),
+    /// The answer will come as a [`Relay`].
+    Later,
+}
+
+/// A whisper to a member the worker does not hold.
+#[derive(Clone, Debug)]
+pub struct WhisperReq {
+    /// The sender's member id (who gets the answer).
+    pub sender: u64,
+    /// The target's nickname as typed.
+    pub to: String,
+    /// The encoded line for the target.
+    pub line: Bytes,
+    /// The sanitised text, for the sender's confirmation.
+    pub text: String,
 }
 
 /// Why a member could not enter a room.
@@ -95,16 +171,18 @@ pub struct Listed {
 /// The chat state shared by workers (see the module docs). Every call is
 /// made from a worker's loop thread and must return quickly.
 pub trait Backplane: Send + Sync + fmt::Debug {
-    /// Register worker `worker`'s inbox.
-    fn attach(&self, worker: usize, inbox: Remote<Relay>);
+    /// Register worker `worker`'s inbox; called from the chat service's
+    /// `on_start` on the worker's loop, which a backplane may use to add
+    /// its own services (connections) to that loop.
+    fn attach(&self, r: &mut Reactor, worker: usize, inbox: Remote<Relay>);
     /// A member id no other member of the process has.
     fn next_id(&self) -> u64;
     /// A new member `id` on `worker` with its default nickname `nick`, in
     /// the lobby. False if that nickname is taken (then nothing changed).
     fn arrive(&self, worker: usize, id: u64, nick: &str) -> bool;
     /// Member `id` takes `nick` (its old nickname is freed). False if
-    /// another member holds it.
-    fn rename(&self, id: u64, nick: &str) -> bool;
+    /// another member holds it; [`Answer::Later`]: [`Relay::Claimed`] follows.
+    fn rename(&self, id: u64, nick: &str) -> Answer<bool>;
     /// Member `id` enters the room named `room` (or the existing room of
     /// the same key): its canonical name, or why not. It leaves its old
     /// room.
@@ -116,14 +194,22 @@ pub trait Backplane: Send + Sync + fmt::Debug {
     /// Post `msg` for `place` to every worker but `from` that has members
     /// there.
     fn publish(&self, from: usize, place: Place, msg: Bytes);
-    /// Post `msg` to the member holding nickname `to` if it is on another
-    /// worker than `from`: its nickname as typed, `None` if nobody has it
-    /// there.
-    fn whisper(&self, from: usize, to: &str, msg: Bytes) -> Option<String>;
-    /// Every member, by id.
-    fn roster(&self) -> Vec<Listed>;
-    /// Every room and its member count, by name.
-    fn rooms(&self) -> Vec<(String, usize)>;
+    /// Post the whisper to the member holding nickname `req.to` if it is
+    /// on another worker than `from`: its nickname as typed, `None` if
+    /// nobody has it there; [`Answer::Later`]: [`Relay::Whispered`] follows.
+    fn whisper(&self, from: usize, req: WhisperReq) -> Answer<Option<String>>;
+    /// Every member, by id; [`Answer::Later`]: [`Relay::Listing`] for
+    /// `asker` follows.
+    fn roster(&self, asker: u64) -> Answer<Vec<Listed>>;
+    /// False while the members have been told the other servers are
+    /// unreachable ([`Relay::Reachable`]): a member arriving then is told
+    /// too. Always true in one process.
+    fn reachable(&self) -> bool {
+        true
+    }
+    /// Every room and its member count, by name; [`Answer::Later`]:
+    /// [`Relay::RoomList`] for `asker` follows.
+    fn rooms(&self, asker: u64) -> Answer<Vec<(String, usize)>>;
 }
 
 /// A member as the directory knows it.
@@ -216,7 +302,7 @@ impl InProcess {
 }
 
 impl Backplane for InProcess {
-    fn attach(&self, worker: usize, inbox: Remote<Relay>) {
+    fn attach(&self, _: &mut Reactor, worker: usize, inbox: Remote<Relay>) {
         let mut d = self.dir();
         if d.inboxes.len() <= worker {
             d.inboxes.resize(worker + 1, None);
@@ -250,14 +336,14 @@ impl Backplane for InProcess {
         true
     }
 
-    fn rename(&self, id: u64, nick: &str) -> bool {
+    fn rename(&self, id: u64, nick: &str) -> Answer<bool> {
         let mut d = self.dir();
         let key = name_key(nick);
         if d.nicks.get(&key).is_some_and(|&other| other != id) {
-            return false;
+            return Answer::Now(false);
         }
         let Some(e) = d.members.get_mut(&id) else {
-            return false;
+            return Answer::Now(false);
         };
         let old = std::mem::replace(&mut e.nick, nick.to_string());
         let old_key = name_key(&old);
@@ -265,7 +351,7 @@ impl Backplane for InProcess {
             d.nicks.remove(&old_key);
         }
         d.nicks.insert(key, id);
-        true
+        Answer::Now(true)
     }
 
     fn enter(&self, id: u64, room: &str, max_rooms: usize) -> Result<String, RoomError> {
@@ -339,35 +425,47 @@ impl Backplane for InProcess {
         }
     }
 
-    fn whisper(&self, from: usize, to: &str, msg: Bytes) -> Option<String> {
+    fn whisper(&self, from: usize, req: WhisperReq) -> Answer<Option<String>> {
         let d = self.dir();
-        let id = *d.nicks.get(&name_key(to))?;
-        let e = d.members.get(&id)?;
-        if e.worker == from {
-            return None;
-        }
-        d.post(e.worker, Relay::Whisper { to: id, msg });
-        Some(e.nick.clone())
+        let found = d
+            .nicks
+            .get(&name_key(&req.to))
+            .and_then(|id| d.members.get(id).map(|e| (*id, e)))
+            .filter(|(_, e)| e.worker != from);
+        Answer::Now(found.map(|(id, e)| {
+            d.post(
+                e.worker,
+                Relay::Whisper {
+                    to: id,
+                    msg: req.line,
+                },
+            );
+            e.nick.clone()
+        }))
     }
 
-    fn roster(&self) -> Vec<Listed> {
-        self.dir()
-            .members
-            .iter()
-            .map(|(&id, e)| Listed {
-                id,
-                nick: e.nick.clone(),
-                room: e.room.clone(),
-            })
-            .collect()
+    fn roster(&self, _: u64) -> Answer<Vec<Listed>> {
+        Answer::Now(
+            self.dir()
+                .members
+                .iter()
+                .map(|(&id, e)| Listed {
+                    id,
+                    nick: e.nick.clone(),
+                    room: e.room.clone(),
+                })
+                .collect(),
+        )
     }
 
-    fn rooms(&self) -> Vec<(String, usize)> {
-        self.dir()
-            .rooms
-            .iter()
-            .map(|(k, r)| (k.clone(), r.members))
-            .collect()
+    fn rooms(&self, _: u64) -> Answer<Vec<(String, usize)>> {
+        Answer::Now(
+            self.dir()
+                .rooms
+                .iter()
+                .map(|(k, r)| (k.clone(), r.members))
+                .collect(),
+        )
     }
 }
 
@@ -382,12 +480,12 @@ mod tests {
         assert_ne!(a, b);
         assert!(p.arrive(0, a, "user1"));
         assert!(p.arrive(1, b, "user2"));
-        assert!(p.rename(a, "Alice"));
-        assert!(!p.rename(b, "alice"), "same key, other member");
-        assert!(p.rename(a, "ALICE"), "a member may re-case its own name");
+        assert_eq!(p.rename(a, "Alice"), Answer::Now(true));
+        assert_eq!(p.rename(b, "alice"), Answer::Now(false), "same key");
+        assert_eq!(p.rename(a, "ALICE"), Answer::Now(true), "own name re-cased");
         p.depart(a);
-        assert!(p.rename(b, "alice"));
-        assert_eq!(p.roster().len(), 1);
+        assert_eq!(p.rename(b, "alice"), Answer::Now(true));
+        assert!(matches!(p.roster(0), Answer::Now(v) if v.len() == 1));
     }
 
     #[test]
@@ -400,11 +498,14 @@ mod tests {
         assert_eq!(p.enter(2, "dev", 2), Ok("Dev".into()));
         assert_eq!(p.enter(3, "ops", 2), Ok("ops".into()));
         assert_eq!(p.enter(3, "third", 2), Err(RoomError::TooManyRooms));
-        assert_eq!(p.rooms(), vec![("Dev".into(), 2), ("ops".into(), 1)]);
+        assert_eq!(
+            p.rooms(0),
+            Answer::Now(vec![("Dev".into(), 2), ("ops".into(), 1)])
+        );
         p.leave(3);
-        assert_eq!(p.rooms(), vec![("Dev".into(), 2)]);
+        assert_eq!(p.rooms(0), Answer::Now(vec![("Dev".into(), 2)]));
         p.depart(1);
         p.depart(2);
-        assert!(p.rooms().is_empty());
+        assert_eq!(p.rooms(0), Answer::Now(vec![]));
     }
 }

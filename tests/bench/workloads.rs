@@ -28,6 +28,7 @@ pub(crate) fn args(
         threads: 1,
         server_pid: None,
         room: "bench".into(),
+        member_target: None,
         interval: Duration::from_millis(50),
         json: false,
         grid: false,
