@@ -645,7 +645,7 @@ impl Catalog {
         "server shutting down"
     }
 
-    // ----- access control (src/apps/auth.rs) --------------------------------
+    // ----- access control (src/protocol/auth.rs) --------------------------------
     //
     // The seed had no authentication (its tutorial only sketches the step),
     // so these texts are English in both languages.
