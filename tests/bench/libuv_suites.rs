@@ -142,6 +142,8 @@ fn the_default_grid_is_rust_echo_benchs_eighteen_cells() {
 fn the_grid_table_has_a_row_per_connection_count_and_a_column_per_size() {
     let srv = Server::start(&["serve", "echo", "--port", "0"]);
     let t = srv.addr.to_string();
+    let plot = std::env::temp_dir().join(format!("netloop-grid-{}.svg", std::process::id()));
+    let plot_arg = plot.to_string_lossy().into_owned();
     let (ok, out, err) = bench_cli(&[
         "pingpong",
         "--grid",
@@ -155,10 +157,28 @@ fn the_grid_table_has_a_row_per_connection_count_and_a_column_per_size() {
         "100ms",
         "--warmup",
         "0s",
+        "--plot",
+        &plot_arg,
     ]);
     assert!(ok, "{out}{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.contains(&"| conns | 128 B | 1000 B |"), "{out}");
+    // --plot: one percentile line per cell, named after it.
+    let svg = std::fs::read_to_string(&plot).expect("plot written");
+    let _ = std::fs::remove_file(&plot);
+    let doc = roxmltree::Document::parse(&svg).expect("svg is XML");
+    let lines_drawn = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .count();
+    assert!(lines_drawn >= 4, "{lines_drawn} lines");
+    for name in ["128 B × 1", "128 B × 4", "1000 B × 1", "1000 B × 4"] {
+        assert!(
+            doc.descendants()
+                .any(|n| n.has_tag_name("text") && n.text().map(str::trim) == Some(name)),
+            "{name} not in the legend"
+        );
+    }
     for conns in ["| 1 |", "| 4 |"] {
         let row = lines.iter().find(|l| l.starts_with(conns)).expect(conns);
         assert_eq!(row.matches('|').count(), 4, "{row}");
