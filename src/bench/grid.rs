@@ -195,7 +195,9 @@ pub fn run(args: &BenchArgs) -> std::process::ExitCode {
             if g.ok() {
                 std::process::ExitCode::SUCCESS
             } else {
-                eprintln!("netloop bench: a grid cell failed, saw wrong bytes or completed no round trip");
+                eprintln!(
+                    "netloop bench: a grid cell failed, saw wrong bytes or completed no round trip"
+                );
                 std::process::ExitCode::FAILURE
             }
         }
