@@ -29,6 +29,12 @@ pub enum ErrorCode {
     Access,
     /// The write queue exceeded its hard cap: the peer does not read.
     SlowConsumer,
+    /// The TLS layer failed: a bad certificate, a protocol violation, an
+    /// alert from the peer. The detail says which, in one line.
+    Tls,
+    /// The peer closed TCP without TLS's `close_notify`: the stream may have
+    /// been cut short by an attacker or a crash, so it is not a clean end.
+    TlsTruncated,
     /// Any other OS error, by errno name where known.
     Other,
 }
@@ -46,6 +52,8 @@ impl ErrorCode {
             ErrorCode::AddrNotAvail => "EADDRNOTAVAIL",
             ErrorCode::Access => "EACCES",
             ErrorCode::SlowConsumer => "ERR_SLOW_CONSUMER",
+            ErrorCode::Tls => "ERR_TLS",
+            ErrorCode::TlsTruncated => "ERR_TLS_TRUNCATED",
             ErrorCode::Other => "EIO",
         }
     }
@@ -62,6 +70,8 @@ impl ErrorCode {
             ErrorCode::AddrNotAvail => "address not available on this host",
             ErrorCode::Access => "permission denied",
             ErrorCode::SlowConsumer => "the peer does not read: its write queue hit the cap",
+            ErrorCode::Tls => "TLS failure",
+            ErrorCode::TlsTruncated => "TLS stream truncated: the peer closed without close_notify",
             ErrorCode::Other => "I/O error",
         }
     }
@@ -120,7 +130,7 @@ impl NetError {
     /// or the detail when the code is unclassified.
     pub fn cause(&self) -> String {
         match self.code {
-            ErrorCode::Other => self.detail.clone(),
+            ErrorCode::Other | ErrorCode::Tls => self.detail.clone(),
             code => {
                 let d = code.describe();
                 d.split_once(':').map_or(d, |(cause, _)| cause).to_string()

@@ -44,6 +44,7 @@ pub mod reactor;
 #[cfg(feature = "tools")]
 pub mod servers;
 pub mod timer;
+pub mod workers;
 
 // The connection and the listen/connect code are part of the loop's core
 // (`reactor/`); these paths stay for code written against them.
@@ -54,4 +55,4 @@ pub use conn::state::State;
 pub use error::{ErrorCode, NetError, WriteError};
 pub use reactor::config::{ConnectOptions, ListenOptions, SocketOptions};
 pub use reactor::token::{ConnId, ServerId};
-pub use reactor::{Cx, Exit, Reactor, Remote, Service, ServiceId, TimerId};
+pub use reactor::{Cx, Exit, LoopHandle, Reactor, Remote, Service, ServiceId, TimerId};

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use netloop::cli::auth_args::{serve_guarded, AuthArgs, ClientAuthArgs};
 use netloop::cli::line_args::{LangArgs, LineArgs};
 use netloop::cli::serve::{serve_service, serve_service_with, ServerArgs};
+use netloop::cli::tls_args::ClientTlsArgs;
 use netloop::cli::units::{parse_duration, parse_size};
 use netloop::protocol::target::parse_target;
 use netloop::servers::auth_guard::AuthWire;
@@ -41,6 +42,8 @@ enum Command {
         /// Language of the client's last line (en, or zh as the seed).
         #[arg(long, value_enum, default_value = "en")]
         lang: netloop::protocol::catalog::Lang,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve framed`: pings, and commands from stdin.
     Framed {
@@ -55,6 +58,8 @@ enum Command {
         max_frame: usize,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve heartbeat`: answers pings, measures RTT, reconnects.
     Heartbeat {
@@ -75,6 +80,8 @@ enum Command {
         max_reconnects: u32,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
     /// Client of `serve upload`: sends files, checks size and SHA-256.
     Upload {
@@ -89,7 +96,28 @@ enum Command {
         reply_timeout: Duration,
         #[command(flatten)]
         auth: ClientAuthArgs,
+        #[command(flatten)]
+        tls: ClientTlsArgs,
     },
+    /// The live view of a server's loop in the terminal, from its `--metrics` endpoint.
+    ///
+    /// Polls `GET /stats` once a second: time per phase, utilisation, loop
+    /// delay, connections by state, queues, busy time by service, slow
+    /// callbacks. `q` or Esc quits.
+    Top {
+        /// The `--metrics` address of the server (e.g. 127.0.0.1:9100).
+        #[arg(value_name = "HOST:PORT", value_parser = parse_target)]
+        target: (String, u16),
+        /// Print one frame as plain text (two polls one interval apart) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Time between polls.
+        #[arg(long, value_parser = parse_duration, default_value = "1s")]
+        interval: Duration,
+    },
+    /// Write a throw-away CA and a server certificate signed by it, for
+    /// trying TLS (`--tls-cert`/`--tls-key` on a server, `--ca` on a client).
+    Cert(netloop::cli::tls_args::CertArgs),
     /// Load a TCP server and measure it (pingpong, stream, connect, idle, fanout, heartbeat).
     ///
     /// Latency is closed-loop (each connection sends when its reply is in, so
@@ -152,6 +180,8 @@ struct ConnectArgs {
     connect_timeout: std::time::Duration,
     #[command(flatten)]
     auth: ClientAuthArgs,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
 }
 
 #[derive(Subcommand)]
@@ -186,6 +216,8 @@ enum ServeApp {
         line: LineArgs,
         #[command(flatten)]
         auth: AuthArgs,
+        #[command(flatten)]
+        redis: RedisArgs,
     },
     /// The half-close demo server (CLOSE_WRITE, SHUTDOWN; half-open on).
     Halfclose {
@@ -241,12 +273,40 @@ enum ServeApp {
     },
 }
 
+/// Options of `serve chat` for chat across processes on Redis.
+#[derive(clap::Args)]
+struct RedisArgs {
+    /// Join the chat processes using this Redis (redis://HOST:PORT[/DB]):
+    /// rooms, nicknames, whispers, /list and /rooms span them all.
+    #[arg(long, value_name = "URL")]
+    redis: Option<netloop::servers::chat_redis::RedisAddr>,
+    /// This process's id among them (letters, digits, . - _; default: host
+    /// name and pid; with --workers N, worker i is ID.i).
+    #[arg(long, requires = "redis", value_name = "NAME", value_parser = parse_node_id)]
+    node_id: Option<String>,
+    /// Expiry of a nickname claim in Redis (a killed process's names are
+    /// free within it).
+    #[arg(long, hide = true, value_parser = parse_duration, default_value = "30s")]
+    redis_claim_ttl: Duration,
+    /// A Redis reply later than this counts as Redis unreachable.
+    #[arg(long, hide = true, value_parser = parse_duration, default_value = "3s")]
+    redis_reply_timeout: Duration,
+}
+
+fn parse_node_id(s: &str) -> Result<String, String> {
+    netloop::servers::chat_redis::validate_node_id(s).map(|()| s.to_string())
+}
+
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
     match cli.cmd {
         Command::Connect(a) => {
             let token = match a.auth.load() {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
+            let tls = match a.tls.load(&a.addr.0) {
                 Ok(t) => t,
                 Err(code) => return code,
             };
@@ -262,45 +322,103 @@ fn main() -> ExitCode {
                 linger: a.linger,
                 connect_timeout: a.connect_timeout,
                 token,
+                tls,
             })
         }
         Command::Halfclose {
             addr,
             scenario,
             lang,
-        } => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang),
+            tls,
+        } => match tls.load(&addr.0) {
+            Ok(tls) => netloop::clients::halfclose::run(&addr.0, addr.1, scenario, lang, tls),
+            Err(code) => code,
+        },
         Command::Serve { app } => match app {
             ServeApp::Echo {
                 common,
                 banner: false,
                 ..
-            } => serve_service(&common, netloop::servers::echo::Echo),
+            } => serve_service(&common, |_| netloop::servers::echo::Echo),
             ServeApp::Echo {
                 common,
                 banner: true,
                 line,
-            } => serve_service(
-                &common,
-                netloop::servers::banner_echo::BannerEcho::new(line.catalog(), line.max_line),
-            ),
-            ServeApp::Command { common, line, auth } => serve_guarded(
-                &common,
-                &auth,
-                AuthWire::Line,
-                line.catalog(),
-                netloop::servers::command::CommandServer::new(line.catalog(), line.max_line),
-            ),
-            ServeApp::Chat { common, line, auth } => serve_guarded(
-                &common,
-                &auth,
-                AuthWire::Line,
-                line.catalog(),
-                netloop::servers::chat::ChatServer::new(line.catalog(), line.max_line),
-            ),
+            } => serve_service(&common, |_| {
+                netloop::servers::banner_echo::BannerEcho::new(line.catalog(), line.max_line)
+            }),
+            ServeApp::Command { common, line, auth } => {
+                serve_guarded(&common, &auth, AuthWire::Line, line.catalog(), {
+                    use netloop::servers::command::{CommandServer, SessionRegistry};
+                    let registry = std::sync::Arc::new(SessionRegistry::default());
+                    move |w: netloop::workers::Worker| {
+                        if w.count > 1 {
+                            CommandServer::with_registry(
+                                line.catalog(),
+                                line.max_line,
+                                registry.clone(),
+                            )
+                        } else {
+                            CommandServer::new(line.catalog(), line.max_line)
+                        }
+                    }
+                })
+            }
+            ServeApp::Chat {
+                common,
+                line,
+                auth,
+                redis,
+            } => {
+                serve_guarded(&common, &auth, AuthWire::Line, line.catalog(), {
+                    use netloop::servers::chat::ChatServer;
+                    use netloop::servers::chat_backplane::{Backplane, InProcess};
+                    use netloop::servers::chat_redis::{RedisConfig, RedisPlane};
+                    let plane: std::sync::Arc<dyn Backplane> =
+                        std::sync::Arc::new(InProcess::new());
+                    let node = redis
+                        .node_id
+                        .clone()
+                        .unwrap_or_else(netloop::servers::chat_redis::default_node_id);
+                    move |w: netloop::workers::Worker| {
+                        if let Some(addr) = &redis.redis {
+                            // Each worker is a node of its own on Redis.
+                            let node = if w.count > 1 {
+                                format!("{node}.{}", w.index)
+                            } else {
+                                node.clone()
+                            };
+                            let cfg = RedisConfig {
+                                addr: addr.clone(),
+                                node,
+                                claim_ttl: redis.redis_claim_ttl.max(Duration::from_millis(30)),
+                                reply_timeout: redis.redis_reply_timeout,
+                            };
+                            ChatServer::with_backplane(
+                                line.catalog(),
+                                line.max_line,
+                                std::sync::Arc::new(RedisPlane::new(cfg)),
+                                w.index,
+                            )
+                        } else if w.count > 1 {
+                            ChatServer::with_backplane(
+                                line.catalog(),
+                                line.max_line,
+                                plane.clone(),
+                                w.index,
+                            )
+                        } else {
+                            ChatServer::new(line.catalog(), line.max_line)
+                        }
+                    }
+                })
+            }
             ServeApp::Halfclose { common, line } => serve_service_with(
                 &common,
                 |o| o.socket.allow_half_open = true,
-                netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line),
+                |_| {
+                    netloop::servers::halfclose::HalfCloseServer::new(line.catalog(), line.max_line)
+                },
             ),
             ServeApp::Framed {
                 common,
@@ -313,8 +431,9 @@ fn main() -> ExitCode {
                     lang: lang.lang,
                 };
                 let cat = netloop::protocol::catalog::Catalog::new(cfg.lang);
-                let server = netloop::servers::framed::Framed::new(cfg);
-                serve_guarded(&common, &auth, AuthWire::Frame, cat, server)
+                serve_guarded(&common, &auth, AuthWire::Frame, cat, |_| {
+                    netloop::servers::framed::Framed::new(cfg.clone())
+                })
             }
             ServeApp::Heartbeat {
                 common,
@@ -333,13 +452,18 @@ fn main() -> ExitCode {
                     lang: line.lang,
                 };
                 let cat = line.catalog();
-                serve_guarded(
-                    &common,
-                    &auth,
-                    AuthWire::JsonLine,
-                    cat,
-                    HeartbeatServer::new(cfg),
-                )
+                serve_guarded(&common, &auth, AuthWire::JsonLine, cat, {
+                    let shared = std::sync::Arc::new(
+                        netloop::servers::heartbeat::server::SharedClients::default(),
+                    );
+                    move |w: netloop::workers::Worker| {
+                        if w.count > 1 {
+                            HeartbeatServer::with_shared(cfg.clone(), shared.clone())
+                        } else {
+                            HeartbeatServer::new(cfg.clone())
+                        }
+                    }
+                })
             }
             ServeApp::Upload {
                 common,
@@ -361,9 +485,14 @@ fn main() -> ExitCode {
             ping_interval,
             max_frame,
             auth,
+            tls,
         } => {
             use netloop::clients::framed::{run, FramedClientConfig};
             let mut cfg = FramedClientConfig::new(&target.0, target.1);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.token = match auth.load() {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -379,9 +508,14 @@ fn main() -> ExitCode {
             reconnect_delay,
             max_reconnects,
             auth,
+            tls,
         } => {
             use netloop::clients::heartbeat::{run, HeartbeatClientConfig};
             let mut cfg = HeartbeatClientConfig::new(&target.0, target.1);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.token = match auth.load() {
                 Ok(t) => t,
                 Err(code) => return code,
@@ -397,9 +531,14 @@ fn main() -> ExitCode {
             files,
             reply_timeout,
             auth,
+            tls,
         } => {
             use netloop::clients::upload::{run, UploadClientConfig};
             let mut cfg = UploadClientConfig::new(&target.0, target.1, &files);
+            cfg.tls = match tls.load(&target.0) {
+                Ok(t) => t,
+                Err(code) => return code,
+            };
             cfg.reply_timeout = reply_timeout;
             cfg.token = match auth.load() {
                 Ok(t) => t,
@@ -407,7 +546,13 @@ fn main() -> ExitCode {
             };
             run(&cfg)
         }
+        Command::Top {
+            target,
+            once,
+            interval,
+        } => netloop::cli::top::run(&target.0, target.1, once, interval),
         Command::Bench(args) => netloop::bench::run(&args),
+        Command::Cert(args) => netloop::cli::tls_args::run_cert(&args),
         Command::BenchPlot {
             results,
             out,

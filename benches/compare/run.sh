@@ -21,6 +21,13 @@
 # A published comparison needs at least 7 rounds (the default). Raw reports
 # go to OUT/results.jsonl.
 #
+# TLS cells (TLS 1.3, one certificate from `netloop cert` in OUT/tls, the
+# cipher suite the generator's rustls prefers, as every peer accepts it):
+# tlsstream64KxN (stream), tlsconnectN (a handshake per connection, sessions
+# resumed), tlsconnectnewN (full handshakes, --tls-no-resume), between
+# netloop-tls (serve echo --tls-cert), tokio-tls (tokio-rustls,
+# tokio_tls_echo.rs) and node-tls (node_tls_echo.js).
+#
 # Fan-out cells fanoutMxP: M members in one room, P messages in flight,
 # netloop's chat (netloop-chat) against the tutorial's own chat server
 # (node-chat, ../shared/seed/03-chat-server.js).
@@ -85,11 +92,14 @@ say() { echo "== $*" >&2; }
 # ---- build -----------------------------------------------------------------
 if [ "$NO_BUILD" = 0 ]; then
   say "building netloop and the tokio peer (release)"
-  cargo build --release --quiet --bin netloop --example tokio_echo --example bare_echo
+  cargo build --release --quiet --bin netloop --example tokio_echo --example bare_echo \
+    --example tokio_tls_echo
 fi
 NETLOOP=${NETLOOP_BIN:-$CARGO_TARGET_DIR/release/netloop}
 TOKIO=${TOKIO_BIN:-$CARGO_TARGET_DIR/release/examples/tokio_echo}
 BARE=${BARE_BIN:-$CARGO_TARGET_DIR/release/examples/bare_echo}
+TOKIO_TLS=${TOKIO_TLS_BIN:-$CARGO_TARGET_DIR/release/examples/tokio_tls_echo}
+TLSDIR=$OUT/tls
 EPOLL=$OUT/epoll_echo
 
 declare -A SKIP=()
@@ -103,6 +113,12 @@ if [[ " $PEERS " == *" netloop-base "* ]] && [ ! -x "${NETLOOP_BASE_BIN:-}" ]; t
 fi
 if [[ " $PEERS " == *" tokio "* ]] && [ ! -x "$TOKIO" ]; then
   say "SKIP tokio: no binary at $TOKIO"; SKIP[tokio]=1
+fi
+if [[ " $CELLS " == *" tls"* ]]; then
+  rm -rf "$TLSDIR"
+  "$NETLOOP" cert --out "$TLSDIR" >/dev/null
+  [ -x "$TOKIO_TLS" ] || { say "SKIP tokio-tls: no binary at $TOKIO_TLS"; SKIP[tokio-tls]=1; }
+  command -v node >/dev/null || { say "SKIP node-tls: node is not installed"; SKIP[node-tls]=1; }
 fi
 if [[ " $PEERS " == *" bare "* ]] && [ ! -x "$BARE" ]; then
   say "SKIP bare: no binary at $BARE"; SKIP[bare]=1
@@ -140,6 +156,9 @@ HAVE_CHAT=0
 # ---- cells -----------------------------------------------------------------
 cell_args() {
   case "$1" in
+    tlsstream64Kx*) echo "stream -s 64KiB -c ${1#tlsstream64Kx} --ca $TLSDIR/ca.pem" ;;
+    tlsconnectnew*) echo "connect -s 64 -c ${1#tlsconnectnew} --ca $TLSDIR/ca.pem --tls-no-resume" ;;
+    tlsconnect*) echo "connect -s 64 -c ${1#tlsconnect} --ca $TLSDIR/ca.pem" ;;
     pp64x*) echo "pingpong -s 64 -c ${1#pp64x}" ;;
     stream64Kx*) echo "stream -s 64KiB -c ${1#stream64Kx}" ;;
     connect*) echo "connect -s 64 -c ${1#connect}" ;;
@@ -157,6 +176,7 @@ cell_peers() {
     # With NETLOOP_BASE_BIN and netloop-base among the peers, the other
     # build's chat server joins the fan-out cells (before/after a change).
     fanout*) echo "netloop-chat node-chat${BASE_CHAT:-}" ;;
+    tls*) echo "netloop-tls tokio-tls node-tls" ;;
     *) echo "$PEERS" ;;
   esac
 }
@@ -182,6 +202,9 @@ start_server_once() {
     netloop-chat) cmd="$NETLOOP serve chat --port $SRV_PORT" ;;
     netloop-base-chat) cmd="$NETLOOP_BASE_BIN serve chat --port $SRV_PORT" ;;
     node-chat) cmd="env PORT=$SRV_PORT node $SEED_CHAT" ;;
+    netloop-tls) cmd="$NETLOOP serve echo --port $SRV_PORT --tls-cert $TLSDIR/server.pem --tls-key $TLSDIR/server.key" ;;
+    tokio-tls) cmd="$TOKIO_TLS $SRV_PORT $TLSDIR/server.pem $TLSDIR/server.key" ;;
+    node-tls) cmd="node benches/compare/node_tls_echo.js $SRV_PORT $TLSDIR/server.pem $TLSDIR/server.key" ;;
     tokio) cmd="$TOKIO $SRV_PORT" ;;
     epoll) cmd="$EPOLL $SRV_PORT" ;;
     bare) cmd="$BARE $SRV_PORT" ;;

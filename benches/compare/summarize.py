@@ -32,13 +32,15 @@ from stats import PUBLISH_ROUNDS, is_failed, median, median_ci, verdict  # noqa:
 
 # cell prefix -> (label, main figure, unit, higher is better, cost figure, cost unit)
 KINDS = [
+    ("tlsstream", "TLS stream 64 KiB", "mb_per_sec", "MB/s", True, "cpu_us_per_mb", "µs/MB"),
+    ("tlsconnect", "TLS handshakes", "ops_per_sec", "conn/s", True, "cpu_us_per_op", "µs/conn"),
     ("pp", "pingpong 64 B", "ops_per_sec", "rt/s", True, "cpu_us_per_op", "µs/rt"),
     ("stream", "stream 64 KiB", "mb_per_sec", "MB/s", True, "cpu_us_per_mb", "µs/MB"),
     ("connect", "connect", "ops_per_sec", "conn/s", True, "cpu_us_per_op", "µs/conn"),
     ("idle", "idle", "rss_bytes_per_conn", "B/conn", False, None, ""),
     ("fanout", "fanout", "ops_per_sec", "deliveries/s", True, "cpu_us_per_op", "µs/delivery"),
 ]
-DEFAULT_SUBJECTS = ["netloop", "netloop-chat"]
+DEFAULT_SUBJECTS = ["netloop", "netloop-chat", "netloop-tls"]
 
 
 def kind(cell):

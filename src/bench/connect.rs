@@ -126,10 +126,13 @@ impl ConnectLoad {
             // One write per connection, on a connection with nothing
             // unacknowledged: Nagle's algorithm never holds it back, so
             // TCP_NODELAY would only cost a `setsockopt` per connection.
+            // Not so over TLS: the handshake writes several times, and Nagle
+            // would hold the Finished back behind an unacknowledged flight.
             socket: SocketOptions {
-                no_delay: false,
+                no_delay: self.shared.tls.is_some(),
                 ..SocketOptions::default()
             },
+            tls: self.shared.tls.clone(),
             ..ConnectOptions::default()
         };
         let cycle = Cycle {

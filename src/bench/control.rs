@@ -55,6 +55,9 @@ pub struct Shared {
     /// The first connection error of the run, as `ECONNREFUSED 127.0.0.1:1:
     /// ...`: what a failed setup reports as its cause.
     first_error: Mutex<Option<String>>,
+    /// TLS for every connection of the run (`--tls`), one configuration so
+    /// connections resume each other's sessions unless disabled.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl Shared {
@@ -67,6 +70,7 @@ impl Shared {
             progress: (0..threads).map(|_| Padded::default()).collect(),
             epoch: Instant::now(),
             first_error: Mutex::new(None),
+            tls: None,
         }
     }
 

@@ -279,7 +279,10 @@ impl Service for EchoLoad {
             let id = cx.connect(
                 &host,
                 self.target.port(),
-                ConnectOptions::default(),
+                ConnectOptions {
+                    tls: self.shared.tls.clone(),
+                    ..ConnectOptions::default()
+                },
                 self.conns.len() as u32,
             );
             self.conns.push(EchoConn {

@@ -194,6 +194,8 @@ pub struct FanoutLoad {
     fan: Arc<FanoutShared>,
     thread: usize,
     target: SocketAddr,
+    /// Where the members connect (the target unless `--member-target`).
+    member_target: SocketAddr,
     room: String,
     /// `/auth TOKEN\n` before the join, for a chat server started with a
     /// token (empty without one).
@@ -214,6 +216,14 @@ pub struct FanoutLoad {
 }
 
 impl FanoutLoad {
+    /// Connect options of every connection of the run (TLS when asked).
+    fn connect_options(&self) -> ConnectOptions {
+        ConnectOptions {
+            tls: self.shared.tls.clone(),
+            ..ConnectOptions::default()
+        }
+    }
+
     /// `count` members on this thread; thread 0 also runs the sender.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -230,6 +240,7 @@ impl FanoutLoad {
             fan,
             thread,
             target,
+            member_target: target,
             room: room.to_string(),
             auth: String::new(),
             count,
@@ -251,6 +262,12 @@ impl FanoutLoad {
         self.auth = token
             .map(crate::clients::auth::line_request)
             .unwrap_or_default();
+        self
+    }
+
+    /// Connect the members to `addr` (the sender stays on the target).
+    pub fn with_member_target(mut self, addr: SocketAddr) -> FanoutLoad {
+        self.member_target = addr;
         self
     }
 
@@ -360,16 +377,18 @@ impl Service for FanoutLoad {
         let port = self.target.port();
         if self.with_sender {
             let _ = self.fan.sender.set(cx.remote());
-            let id = cx.connect(&host, port, ConnectOptions::default(), Role::Sender);
+            let id = cx.connect(&host, port, self.connect_options(), Role::Sender);
             self.sender = Some(id);
             cx.set_interval(WATCHDOG_EVERY, Timer::Watchdog);
         }
+        let host = self.member_target.ip().to_string();
+        let port = self.member_target.port();
         for _ in 0..self.count {
             let member = Member {
                 seen: false,
                 check: SeqCheck::default(),
             };
-            cx.connect(&host, port, ConnectOptions::default(), Role::Member(member));
+            cx.connect(&host, port, self.connect_options(), Role::Member(member));
         }
     }
 

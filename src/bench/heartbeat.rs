@@ -184,7 +184,11 @@ impl Service for HeartbeatLoad {
                 beat: Rc::default(),
                 ready: false,
             };
-            cx.connect(&host, self.target.port(), ConnectOptions::default(), client);
+            let opts = ConnectOptions {
+                tls: self.shared.tls.clone(),
+                ..ConnectOptions::default()
+            };
+            cx.connect(&host, self.target.port(), opts, client);
         }
     }
 

@@ -84,7 +84,11 @@ impl IdleLoad {
                 received: 0,
                 ready: false,
             };
-            cx.connect(&host, self.target.port(), ConnectOptions::default(), held);
+            let opts = ConnectOptions {
+                tls: self.shared.tls.clone(),
+                ..ConnectOptions::default()
+            };
+            cx.connect(&host, self.target.port(), opts, held);
             self.opened += 1;
             self.pending += 1;
         }

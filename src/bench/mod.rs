@@ -243,6 +243,12 @@ pub struct BenchArgs {
     /// Chat room for fanout.
     #[arg(long, default_value = "bench")]
     pub room: String,
+    /// fanout: the members connect to this server instead of `--target`
+    /// (the sender's): another chat process joined to the target's, for
+    /// example through `serve chat --redis`, so every delivery crosses
+    /// between the two.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub member_target: Option<String>,
     /// Ping period of each heartbeat client.
     #[arg(long, value_parser = parse_duration, default_value = "1s")]
     pub interval: Duration,
@@ -273,6 +279,15 @@ pub struct BenchArgs {
     /// with a token. The echo workloads send none.
     #[command(flatten)]
     pub auth: crate::cli::auth_args::ClientAuthArgs,
+    /// `--tls`, `--ca`, `--insecure`: load a TLS server. The certificate
+    /// is checked against the target's host (an IP address needs an IP
+    /// SAN, as `netloop cert` writes for 127.0.0.1).
+    #[command(flatten)]
+    pub tls: crate::cli::tls_args::ClientTlsArgs,
+    /// With TLS: make every handshake a full one (no session resumption),
+    /// to measure new-session handshakes.
+    #[arg(long)]
+    pub tls_no_resume: bool,
 }
 
 /// Why a run could not be made.
@@ -459,6 +474,10 @@ fn spawn_threads(
     token: Option<crate::protocol::auth::Token>,
 ) -> Result<Running, BenchError> {
     let fan = Arc::new(fanout::FanoutShared::new(args.connections));
+    let member_target = match &args.member_target {
+        Some(t) => resolve(t)?,
+        None => target,
+    };
     let mut remotes = Vec::new();
     let mut handles = Vec::new();
     let mut first_seed = 0u64;
@@ -523,7 +542,8 @@ fn spawn_threads(
                             count,
                             args.pipeline,
                         )
-                        .with_token(token.as_ref()),
+                        .with_token(token.as_ref())
+                        .with_member_target(member_target),
                     ),
                     Workload::Heartbeat => drive(
                         r,
@@ -544,6 +564,22 @@ fn spawn_threads(
         handles.push(h);
     }
     Ok(Running { remotes, handles })
+}
+
+/// The run's TLS configuration from `--tls`/`--ca`/`--insecure`.
+fn bench_tls(args: &BenchArgs) -> Result<Option<crate::reactor::tls::ClientTls>, BenchError> {
+    let host = crate::protocol::target::parse_target(&args.target)
+        .map(|(h, _)| h)
+        .map_err(|e| BenchError::Options(format!("--target: {e}")))?;
+    let Some(mut tls) = args.tls.build(&host).map_err(BenchError::Options)? else {
+        return Ok(None);
+    };
+    if args.tls_no_resume {
+        let mut cfg = (*tls.config).clone();
+        cfg.resumption = rustls::client::Resumption::disabled();
+        tls.config = Arc::new(cfg);
+    }
+    Ok(Some(tls))
 }
 
 fn drive<L: Load>(mut r: Reactor, load: L) -> ThreadStats {
@@ -596,11 +632,20 @@ fn check(args: &BenchArgs) -> Result<SocketAddr, BenchError> {
             ));
         }
     }
-    args.target
+    if args.member_target.is_some() && args.workload != Workload::Fanout {
+        return Err(BenchError::Options(
+            "--member-target is for the fanout workload".into(),
+        ));
+    }
+    resolve(&args.target)
+}
+
+fn resolve(target: &str) -> Result<SocketAddr, BenchError> {
+    target
         .to_socket_addrs()
-        .map_err(|e| BenchError::Target(format!("{}: {e}", args.target)))?
+        .map_err(|e| BenchError::Target(format!("{target}: {e}")))?
         .next()
-        .ok_or_else(|| BenchError::Target(args.target.clone()))
+        .ok_or_else(|| BenchError::Target(target.to_string()))
 }
 
 fn sample_server(pid: Option<u32>) -> Result<Option<procstat::ProcSample>, BenchError> {
@@ -621,7 +666,9 @@ pub fn execute(args: &BenchArgs) -> Result<report::Report, BenchError> {
     let server_start = sample_server(args.server_pid)?;
     let token = crate::protocol::auth::Token::configured(args.auth.token.as_deref())
         .map_err(|e| BenchError::Options(format!("--token: {e}")))?;
-    let shared = Arc::new(Shared::new(args.threads));
+    let mut shared = Shared::new(args.threads);
+    shared.tls = bench_tls(args)?;
+    let shared = Arc::new(shared);
     let running = spawn_threads(args, target, &shared, token)?;
     let progress = show_progress(args.json);
     let mut notes = Vec::new();

@@ -48,11 +48,13 @@ pub const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 /// Final RSS may exceed the baseline by this much, plus
 /// [`RSS_TOLERANCE_PER_CONN_KIB`] per connection the server held at its
 /// peak, and still count as returned: first-use allocations (logging,
-/// lazily built tables) take about 1 MiB in a debug build, and the servers'
-/// tables (connection slab, maps) and the allocator keep capacity that
-/// grows with the peak, not with the connections served. A leak grows with
-/// the connections served (10^4 per server a minute here) and so shows.
-pub const RSS_TOLERANCE_KIB: u64 = 2 * 1024;
+/// lazily built tables) and the capacity the servers' tables and the
+/// allocator keep grow with the peak, not with the connections served. In
+/// a debug build the chat and framed servers settle about 2.3 MiB above
+/// their baseline, the same after 3 s and 12 s of soak (18,671 and 71,082
+/// messages, 2026-12-05): capacity, not a leak. A leak grows with the
+/// connections served (10^4 per server a minute here) and so shows.
+pub const RSS_TOLERANCE_KIB: u64 = 3 * 1024;
 
 /// See [`RSS_TOLERANCE_KIB`]: per connection held at the peak (a slab entry,
 /// map entries, a freed read buffer the allocator keeps).

@@ -7,6 +7,7 @@ use crate::cli::serve::{serve_service, ServerArgs};
 use crate::protocol::auth::{Token, TOKEN_ENV};
 use crate::protocol::catalog::Catalog;
 use crate::servers::auth_guard::{AuthGuard, AuthWire};
+use crate::workers::Worker;
 use crate::Service;
 use clap::Args;
 use std::path::PathBuf;
@@ -64,11 +65,13 @@ pub fn serve_guarded<S: Service>(
     auth: &AuthArgs,
     wire: AuthWire,
     cat: Catalog,
-    service: S,
+    make: impl Fn(Worker) -> S + Sync,
 ) -> ExitCode {
     match auth.load() {
         Err(code) => code,
-        Ok(None) => serve_service(common, service),
-        Ok(Some(token)) => serve_service(common, AuthGuard::new(service, token, wire, cat)),
+        Ok(None) => serve_service(common, make),
+        Ok(Some(token)) => serve_service(common, |w| {
+            AuthGuard::new(make(w), token.clone(), wire, cat)
+        }),
     }
 }

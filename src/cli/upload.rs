@@ -40,8 +40,10 @@ pub fn serve_upload(
     if args.idle_timeout.is_none() {
         args.idle_timeout = Some(DEFAULT_IDLE_TIMEOUT);
     }
-    let mut cfg = UploadConfig::new(dir);
-    cfg.max_file_size = max_file_size;
-    cfg.token = token;
-    serve_service(&args, Upload::new(cfg))
+    serve_service(&args, |_| {
+        let mut cfg = UploadConfig::new(dir.clone());
+        cfg.max_file_size = max_file_size;
+        cfg.token = token.clone();
+        Upload::new(cfg)
+    })
 }

@@ -60,6 +60,8 @@ pub struct FramedClientConfig {
     pub max_frame: usize,
     /// The token to authenticate with, if any.
     pub token: Option<Token>,
+    /// TLS, if any.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl FramedClientConfig {
@@ -71,6 +73,7 @@ impl FramedClientConfig {
             ping_interval: DEFAULT_PING_INTERVAL,
             max_frame: DEFAULT_MAX_FRAME,
             token: None,
+            tls: None,
         }
     }
 }
@@ -271,6 +274,7 @@ impl Service for FramedClient {
                 allow_half_open: true,
                 ..SocketOptions::default()
             },
+            tls: self.cfg.tls.clone(),
             ..ConnectOptions::default()
         };
         let session = Session {

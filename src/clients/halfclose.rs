@@ -17,7 +17,7 @@
 use crate::clients::server_lines::{ServerLines, ServerText};
 use crate::protocol::catalog::Lang;
 use crate::protocol::text::sanitize;
-use crate::{ConnId, ConnectOptions, Cx, NetError, Service, SocketOptions, TimerId};
+use crate::{ConnId, ConnectOptions, Cx, ErrorCode, NetError, Service, SocketOptions, TimerId};
 use bytes::BytesMut;
 use std::cell::Cell;
 use std::process::ExitCode;
@@ -151,7 +151,10 @@ impl Service for HalfCloseClient {
     }
 
     fn on_error(&mut self, _: &mut Cx<'_, Self>, _: ConnId, _: &mut ServerLines, err: &NetError) {
-        eprintln!("connection error: {} ({})", err.code.describe(), err.code);
+        match err.code {
+            ErrorCode::Tls => eprintln!("connection error: TLS: {}", err.detail),
+            _ => eprintln!("connection error: {} ({})", err.code.describe(), err.code),
+        }
     }
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, _: ConnId, _: ServerLines, had_error: bool) {
@@ -175,7 +178,13 @@ fn show(t: ServerText) {
 }
 
 /// Play `scenario` against `host:port`; exit status 0 if it connected.
-pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
+pub fn run(
+    host: &str,
+    port: u16,
+    scenario: Scenario,
+    lang: Lang,
+    tls: Option<crate::reactor::tls::ClientTls>,
+) -> ExitCode {
     let mut r = match crate::clients::new_loop(crate::clients::Signals::Default) {
         Ok(r) => r,
         Err(code) => return code,
@@ -185,6 +194,7 @@ pub fn run(host: &str, port: u16, scenario: Scenario, lang: Lang) -> ExitCode {
             allow_half_open: true,
             ..SocketOptions::default()
         },
+        tls,
         ..ConnectOptions::default()
     };
     let connected = Rc::new(Cell::new(false));

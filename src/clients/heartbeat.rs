@@ -102,6 +102,8 @@ pub struct HeartbeatClientConfig {
     pub max_line: usize,
     /// The token to authenticate with, if any.
     pub token: Option<Token>,
+    /// TLS, if any.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl HeartbeatClientConfig {
@@ -116,6 +118,7 @@ impl HeartbeatClientConfig {
             duration: None,
             max_line: DEFAULT_MAX_LINE,
             token: None,
+            tls: None,
         }
     }
 }
@@ -233,7 +236,11 @@ impl HeartbeatClient {
             awaiting_auth: false,
         };
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
-        self.conn = Some(cx.connect(&host, port, ConnectOptions::default(), session));
+        let opts = ConnectOptions {
+            tls: self.cfg.tls.clone(),
+            ..ConnectOptions::default()
+        };
+        self.conn = Some(cx.connect(&host, port, opts, session));
     }
 
     fn send(&mut self, r: &mut Reactor, msg: &Value) {
@@ -506,6 +513,11 @@ impl Service for HeartbeatClient {
 
     fn on_error(&mut self, _cx: &mut Cx<'_, Self>, _c: ConnId, _st: &mut Session, err: &NetError) {
         out(&format!("connection error: {err}"));
+        if err.code == crate::ErrorCode::Tls {
+            // A certificate or protocol failure: retrying cannot change it.
+            out("not reconnecting: the TLS handshake failed");
+            self.auto_reconnect = false;
+        }
     }
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, _c: ConnId, _st: Session, _had_error: bool) {

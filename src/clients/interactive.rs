@@ -123,6 +123,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// The token sent as `/auth TOKEN` on every connection, if any.
     pub token: Option<Token>,
+    /// TLS, if any (one configuration for every attempt, so a reconnect
+    /// can resume the session).
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 /// How a connection attempt ended, for the backoff.
@@ -255,6 +258,7 @@ impl Client {
         ));
         let opts = ConnectOptions {
             timeout: self.opts.connect_timeout,
+            tls: self.opts.tls.clone(),
             ..ConnectOptions::default()
         };
         let (host, port) = (self.opts.host.clone(), self.opts.port);
@@ -624,7 +628,12 @@ impl Service for Client {
         st: &mut Session,
         err: &NetError,
     ) {
-        self.notice(&format!("error: {} ({})", err.code.describe(), err.code));
+        match err.code {
+            // The code alone says nothing useful: the detail names the
+            // certificate or protocol problem.
+            ErrorCode::Tls => self.notice(&format!("error: TLS: {}", err.detail)),
+            _ => self.notice(&format!("error: {} ({})", err.code.describe(), err.code)),
+        }
         st.last_error = Some(err.clone());
     }
 
@@ -639,6 +648,19 @@ impl Service for Client {
         let cause = Self::failure_cause(&st, cx.now());
         if cause.is_none() {
             self.reconnect.connected(); // it was established: start over
+        }
+        if st
+            .last_error
+            .as_ref()
+            .is_some_and(|e| e.code == ErrorCode::Tls)
+        {
+            // A refused certificate (or a TLS protocol failure) is a
+            // failure whatever the input did, and no retry changes it.
+            self.notice(
+                "not reconnecting: the TLS session failed, and retrying cannot change that",
+            );
+            self.fail();
+            return self.finish(cx);
         }
         // The one place a reconnect is decided: once per lost connection.
         if self.state == ClientState::Closing || self.input_eof {

@@ -87,6 +87,8 @@ pub struct UploadClientConfig {
     pub reply_timeout: Duration,
     /// The token each header block carries, if any.
     pub token: Option<Token>,
+    /// TLS, if any.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl UploadClientConfig {
@@ -98,6 +100,7 @@ impl UploadClientConfig {
             files: files.to_vec(),
             reply_timeout: DEFAULT_REPLY_TIMEOUT,
             token: None,
+            tls: None,
         }
     }
 }
@@ -494,7 +497,11 @@ pub fn run(cfg: &UploadClientConfig) -> ExitCode {
     };
     let client = UploadClient::new(cfg);
     let outcome = client.outcome.clone();
-    r.connect_with(&cfg.host, cfg.port, ConnectOptions::default(), client, ());
+    let opts = ConnectOptions {
+        tls: cfg.tls.clone(),
+        ..ConnectOptions::default()
+    };
+    r.connect_with(&cfg.host, cfg.port, opts, client, ());
     match r.run() {
         Ok(_) if !outcome.get().failed && outcome.get().completed == cfg.files.len() => {
             ExitCode::SUCCESS

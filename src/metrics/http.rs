@@ -1,5 +1,7 @@
 //! The `--metrics HOST:PORT` responder: a tiny HTTP/1.1 server on the same
-//! loop that answers `GET /metrics` with [`super::prometheus::render`].
+//! loop that answers `GET /metrics` with [`super::prometheus::render`],
+//! `GET /stats` with the same snapshot as JSON, and `GET /` with the live
+//! page ([`super::live`]), which polls `/stats`.
 //!
 //! # Protocol
 //!
@@ -8,7 +10,7 @@
 //! request head must end (`\r\n\r\n`, or `\n\n` from hand-typed clients)
 //! within [`MAX_REQUEST_BYTES`]; a longer head gets `431`, a malformed
 //! request line `400`, a method other than `GET`/`HEAD` `405` (with
-//! `Allow`), a path other than `/metrics` `404`. Headers are not
+//! `Allow`), a path other than `/metrics`, `/stats` and `/` `404`. Headers are not
 //! interpreted: nothing in them changes the answer. A scraper that opens a
 //! connection and sends nothing is destroyed after [`IDLE_TIMEOUT`]; a head
 //! not complete within [`HEAD_DEADLINE`] of the accept gets `408` and the
@@ -27,6 +29,8 @@
 //! for them on its hot path (the loop's connection counts include them).
 
 use super::prometheus;
+use super::workers::{Snapshot, SnapshotRequest, WorkerBoard, GATHER_TIMEOUT};
+use super::LoopMetrics;
 use crate::net::error::NetError;
 use crate::reactor::config::{ListenOptions, SocketOptions, ACCEPT_BUDGET};
 use crate::{BytesMut, ConnId, Cx, Reactor, ServerId, Service, TimerId};
@@ -110,9 +114,19 @@ pub enum Reply {
         /// Headers without the body.
         head_only: bool,
     },
+    /// `200` with the metrics as JSON (`/stats`).
+    Stats {
+        /// Headers without the body.
+        head_only: bool,
+    },
+    /// `200` with the live page (`/`).
+    Page {
+        /// Headers without the body.
+        head_only: bool,
+    },
     /// `400`: the request line is not `METHOD TARGET HTTP/1.x`.
     BadRequest,
-    /// `404`: a path other than `/metrics`.
+    /// `404`: a path other than `/metrics`, `/stats`, `/`.
     NotFound,
     /// `405`: a method other than `GET`/`HEAD`.
     MethodNotAllowed,
@@ -155,10 +169,12 @@ pub fn parse_request(buf: &[u8]) -> Option<Reply> {
         _ => return Some(Reply::MethodNotAllowed),
     };
     let path = target.split('?').next().unwrap_or(target);
-    if path != "/metrics" {
-        return Some(Reply::NotFound);
+    match path {
+        "/metrics" => Some(Reply::Metrics { head_only }),
+        "/stats" => Some(Reply::Stats { head_only }),
+        "/" => Some(Reply::Page { head_only }),
+        _ => Some(Reply::NotFound),
     }
-    Some(Reply::Metrics { head_only })
 }
 
 /// [`parse_request`] for a buffer that only grows between calls (the reads
@@ -191,10 +207,28 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// The full response bytes for `reply`; `body` renders the metrics.
+/// `Content-Type` of `/stats`.
+pub const JSON_CONTENT_TYPE: &str = "application/json";
+
+/// The full response bytes for `reply`; `body` renders the body of a `200`
+/// (metrics, JSON or page, as `reply` says).
 pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
     let (status, ctype, body, head_only, extra) = match reply {
         Reply::Metrics { head_only } => ("200 OK", prometheus::CONTENT_TYPE, body(), head_only, ""),
+        Reply::Stats { head_only } => (
+            "200 OK",
+            JSON_CONTENT_TYPE,
+            body(),
+            head_only,
+            "Cache-Control: no-store\r\n",
+        ),
+        Reply::Page { head_only } => (
+            "200 OK",
+            super::live::CONTENT_TYPE,
+            body(),
+            head_only,
+            super::live::EXTRA_HEADERS,
+        ),
         Reply::BadRequest => (
             "400 Bad Request",
             "text/plain",
@@ -205,7 +239,7 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
         Reply::NotFound => (
             "404 Not Found",
             "text/plain",
-            "not found: try /metrics\n".into(),
+            "not found: try /metrics, /stats or /\n".into(),
             false,
             "",
         ),
@@ -245,7 +279,24 @@ pub fn response(reply: Reply, body: impl FnOnce() -> String) -> Vec<u8> {
 /// Listen for scrapes on `addr` with the endpoint's limits: a server of
 /// its own, beside whatever else the loop runs.
 pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError> {
-    let opts = ListenOptions {
+    listen_tls(r, addr, None)
+}
+
+/// [`listen`], over HTTPS when `tls` is given.
+pub fn listen_tls(
+    r: &mut Reactor,
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> Result<ServerId, NetError> {
+    r.serve(endpoint_options(addr, tls), MetricsEndpoint::default())
+}
+
+fn endpoint_options(
+    addr: &MetricsAddr,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> ListenOptions {
+    ListenOptions {
+        tls,
         host: addr.host.clone(),
         port: addr.port,
         max_connections: Some(MAX_CONNECTIONS),
@@ -254,8 +305,22 @@ pub fn listen(r: &mut Reactor, addr: &MetricsAddr) -> Result<ServerId, NetError>
             ..SocketOptions::default()
         },
         ..ListenOptions::default()
+    }
+}
+
+/// [`listen`] for a process of several workers: each scrape gathers every
+/// worker's figures through `board` ([`super::workers`]).
+pub fn listen_workers(
+    r: &mut Reactor,
+    addr: &MetricsAddr,
+    board: WorkerBoard,
+    tls: Option<crate::reactor::tls::ServerTls>,
+) -> Result<ServerId, NetError> {
+    let endpoint = MetricsEndpoint {
+        board: Some(board),
+        ..MetricsEndpoint::default()
     };
-    r.serve(opts, MetricsEndpoint::default())
+    r.serve(endpoint_options(addr, tls), endpoint)
 }
 
 /// A scrape connection: the request head being read, then `None` once
@@ -282,25 +347,113 @@ pub struct MetricsEndpoint {
     /// oldest).
     heads: BTreeMap<u64, ConnId>,
     next_seq: u64,
+    /// With several workers: where their figures are asked for.
+    board: Option<WorkerBoard>,
+    /// Scrapes waiting for the workers' figures, by gather id.
+    gathers: BTreeMap<u64, Gather>,
+    next_gather: u64,
+}
+
+/// A scrape waiting for the workers' answers.
+#[derive(Debug)]
+struct Gather {
+    conn: ConnId,
+    /// `/metrics` or `/stats`.
+    reply: Reply,
+    asked: usize,
+    got: Vec<(usize, LoopMetrics)>,
+    deadline: TimerId,
+}
+
+/// What the endpoint's timers are for.
+#[derive(Copy, Clone, Debug)]
+pub enum EndpointTimer {
+    /// A connection's request head is late.
+    Head(ConnId),
+    /// A gather of the workers' figures is late.
+    Gather(u64),
 }
 
 impl MetricsEndpoint {
     /// Answer `c` with `reply` and end it; its head is done.
     fn answer(&mut self, cx: &mut Cx<'_, Self>, c: ConnId, st: &mut Scrape, reply: Reply) {
         self.head_done(cx, st);
-        if reply != (Reply::Metrics { head_only: false }) {
+        if !matches!(
+            reply,
+            Reply::Metrics { .. } | Reply::Stats { .. } | Reply::Page { .. }
+        ) {
             log::debug!("metrics: {c} {reply:?}");
         }
-        let bytes = response(reply, || {
-            // The loop's figures, then the process's own (`process_*`,
-            // `netloop_build_info`).
-            let mut text = prometheus::render(&cx.metrics());
-            text.push_str(&super::process::render(
-                &super::process::ProcessMetrics::read(),
-            ));
-            text
+        if let (Reply::Metrics { .. } | Reply::Stats { .. }, Some(board)) = (reply, &self.board) {
+            let agents: Vec<_> = board.agents().into_iter().flatten().collect();
+            self.next_gather += 1;
+            let gather = self.next_gather;
+            let me = cx.remote();
+            for agent in &agents {
+                agent.post(SnapshotRequest {
+                    gather,
+                    reply: me.clone(),
+                });
+            }
+            let deadline = cx.set_timeout(GATHER_TIMEOUT, EndpointTimer::Gather(gather));
+            self.gathers.insert(
+                gather,
+                Gather {
+                    conn: c,
+                    reply,
+                    asked: agents.len(),
+                    got: Vec::with_capacity(agents.len()),
+                    deadline,
+                },
+            );
+            return;
+        }
+        let bytes = response(reply, || match reply {
+            Reply::Stats { .. } => super::live::stats_json(&cx.metrics()),
+            Reply::Page { .. } => super::live::PAGE.to_string(),
+            _ => {
+                // The loop's figures, then the process's own (`process_*`,
+                // `netloop_build_info`).
+                let mut text = prometheus::render(&cx.metrics());
+                text.push_str(&super::process::render(
+                    &super::process::ProcessMetrics::read(),
+                ));
+                text.push_str(&super::app::render());
+                text
+            }
         });
         let _ = cx.end_with(c, bytes);
+    }
+
+    /// Answer a gather with the figures that arrived.
+    fn finish_gather(&mut self, cx: &mut Cx<'_, Self>, gather: u64) {
+        let Some(mut g) = self.gathers.remove(&gather) else {
+            return;
+        };
+        cx.clear_timer(g.deadline);
+        if g.got.len() < g.asked {
+            log::warn!(
+                "metrics: {} of {} workers answered within {GATHER_TIMEOUT:?}",
+                g.got.len(),
+                g.asked
+            );
+        }
+        if !cx.is_writable(g.conn) {
+            return;
+        }
+        g.got.sort_by_key(|(w, _)| *w);
+        let bytes = response(g.reply, || match g.reply {
+            Reply::Stats { .. } => super::workers::stats_json(&g.got),
+            _ => {
+                let mut text = super::workers::render(&g.got);
+                text.push_str(&super::process::render(
+                    &super::process::ProcessMetrics::read(),
+                ));
+                text.push_str(&super::app::render());
+                text
+            }
+        });
+        let _ = cx.end_with(g.conn, bytes);
     }
 
     /// `st` is no longer reading a head: forget its scanner and deadline.
@@ -314,12 +467,16 @@ impl MetricsEndpoint {
 
 impl Service for MetricsEndpoint {
     type Conn = Scrape;
-    /// A head deadline, by connection.
-    type Tag = ConnId;
-    type Message = ();
+    type Tag = EndpointTimer;
+    type Message = Snapshot;
+
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
 
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: SocketAddr) {
         log::info!("metrics endpoint at http://{addr}/metrics");
+        log::info!("live page at http://{addr}/ (JSON at http://{addr}/stats)");
     }
 
     fn on_connection(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, c: ConnId) -> Option<Scrape> {
@@ -337,7 +494,7 @@ impl Service for MetricsEndpoint {
         self.next_seq += 1;
         let seq = self.next_seq;
         self.heads.insert(seq, c);
-        let deadline = cx.set_timeout(HEAD_DEADLINE, c);
+        let deadline = cx.set_timeout(HEAD_DEADLINE, EndpointTimer::Head(c));
         Some(Scrape {
             head: Some(Head {
                 scanner: RequestScanner::default(),
@@ -379,7 +536,21 @@ impl Service for MetricsEndpoint {
         self.head_done(cx, &mut st);
     }
 
-    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, c: ConnId) {
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, snap: Snapshot) {
+        let Some(g) = self.gathers.get_mut(&snap.gather) else {
+            return; // answered late: the scrape already went out
+        };
+        g.got.push((snap.worker, *snap.metrics));
+        if g.got.len() >= g.asked {
+            self.finish_gather(cx, snap.gather);
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, t: EndpointTimer) {
+        let c = match t {
+            EndpointTimer::Head(c) => c,
+            EndpointTimer::Gather(g) => return self.finish_gather(cx, g),
+        };
         // The head did not complete in time. The timer is cleared with the
         // head, so `c` is still reading one; answer it if it can be.
         if let Some(seq) = self.heads.iter().find(|(_, &v)| v == c).map(|(&k, _)| k) {
@@ -446,7 +617,15 @@ mod tests {
                 b"HEAD /metrics HTTP/1.1\r\n\r\n",
                 Some(Reply::Metrics { head_only: true }),
             ),
-            (b"GET / HTTP/1.1\r\n\r\n", Some(Reply::NotFound)),
+            (
+                b"GET / HTTP/1.1\r\n\r\n",
+                Some(Reply::Page { head_only: false }),
+            ),
+            (
+                b"GET /stats?t=1 HTTP/1.1\r\n\r\n",
+                Some(Reply::Stats { head_only: false }),
+            ),
+            (b"GET /index.html HTTP/1.1\r\n\r\n", Some(Reply::NotFound)),
             (
                 b"POST /metrics HTTP/1.1\r\n\r\n",
                 Some(Reply::MethodNotAllowed),

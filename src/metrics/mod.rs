@@ -11,17 +11,22 @@
 //!   `/stats`;
 //! * Prometheus text ([`prometheus::render`]) on `GET /metrics` of the
 //!   `--metrics HOST:PORT` responder ([`http::MetricsEndpoint`]), followed by
-//!   the process's own figures ([`process`]);
+//!   the process's own figures ([`process`]) and those applications
+//!   register ([`app`]);
 //! * the summary logged at graceful shutdown ([`LoopMetrics::summary`]);
 //! * `--trace-loop`, one line per iteration ([`trace`]).
 //!
 //! Units: durations in seconds in JSON and Prometheus (Prometheus's base
 //! unit); the timer lateness summary also in milliseconds for humans.
 
+pub mod app;
 pub mod http;
+pub mod live;
+pub mod observe;
 pub mod process;
 pub mod procstat;
 pub mod prometheus;
+pub mod workers;
 
 // The loop's own statistics live with the loop; re-exported here, where
 // the exporters read them.
@@ -109,6 +114,10 @@ pub struct Connections {
     pub pauses: u64,
     /// Slow consumers destroyed since start.
     pub slow_consumers_destroyed: u64,
+    /// TLS handshakes completed since start.
+    pub tls_handshakes: u64,
+    /// Of those, handshakes that resumed an earlier session.
+    pub tls_resumed: u64,
 }
 
 /// Byte figures.
@@ -181,6 +190,12 @@ pub struct LoopMetrics {
     pub wakeups: u64,
     /// Messages those wakeups delivered.
     pub wakeup_messages: u64,
+    /// Loop delay measured every iteration (no sampling timer).
+    pub loop_delay: observe::LoopDelay,
+    /// Time each service kept the loop busy, busiest first.
+    pub services: Vec<observe::ServiceBusy>,
+    /// Slow callbacks: counts and the slowest of the last minute.
+    pub slow_callbacks: observe::SlowCallbacks,
 }
 
 impl LoopMetrics {
@@ -231,6 +246,8 @@ impl LoopMetrics {
                 paused: r.paused_count(),
                 pauses: s.pauses,
                 slow_consumers_destroyed: s.slow_consumers,
+                tls_handshakes: s.tls_handshakes,
+                tls_resumed: s.tls_resumed,
             },
             bytes: ByteCounts {
                 read: s.bytes_read,
@@ -251,6 +268,9 @@ impl LoopMetrics {
             ready_list_parks: s.ready_parks,
             wakeups: s.wakeups,
             wakeup_messages: s.wakeup_messages,
+            loop_delay: observe::LoopDelay::of(r.observer()),
+            services: observe::services(r.observer()),
+            slow_callbacks: observe::SlowCallbacks::of(r.observer(), Instant::now()),
         }
     }
 
@@ -302,6 +322,31 @@ impl LoopMetrics {
             l.max,
             self.wakeups
         );
+        let d = &self.loop_delay;
+        let (ib, td) = (&d.iteration_busy_ms, &d.timer_delay_ms);
+        let _ = write!(
+            o,
+            "\n  loop delay: iteration busy p50 {:.3}ms p99 {:.3}ms max {:.3}ms ({} iterations)  every timer's lateness p50 {:.3}ms p99 {:.3}ms max {:.3}ms ({} timers)",
+            ib.p50, ib.p99, ib.max, ib.count, td.p50, td.p99, td.max, td.count
+        );
+        let sc = &self.slow_callbacks;
+        let _ = write!(o, "\n  slow callbacks {}", sc.total);
+        match sc.threshold_ms {
+            Some(ms) => {
+                let _ = write!(o, " (threshold {ms}ms)");
+            }
+            None => o.push_str(" (detection off)"),
+        }
+        if !self.services.is_empty() {
+            o.push_str("\n  busy by service:");
+            for s in &self.services {
+                let _ = write!(
+                    o,
+                    " {} {:.3}s ({} callbacks, {} slow)",
+                    s.name, s.busy_seconds, s.callbacks, s.slow_callbacks
+                );
+            }
+        }
         o
     }
 }

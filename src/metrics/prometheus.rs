@@ -124,15 +124,7 @@ pub fn render(m: &LoopMetrics) -> String {
         "busy / (busy + idle) since start, as Node's eventLoopUtilization.",
         m.utilization,
     );
-    let l = &m.timer_lateness_ms;
-    let lateness = Summary {
-        count: l.count,
-        sum: l.sum / 1e3,
-        mean: l.mean / 1e3,
-        p50: l.p50 / 1e3,
-        p99: l.p99 / 1e3,
-        max: l.max / 1e3,
-    };
+    let lateness = ms_to_s(&m.timer_lateness_ms);
     o.summary(
         "timer_lateness_seconds",
         "How late application timers fired after their deadline (event loop delay).",
@@ -200,6 +192,18 @@ pub fn render(m: &LoopMetrics) -> String {
         "counter",
         "Connections destroyed because their write queue passed the hard cap.",
         c.slow_consumers_destroyed,
+    );
+    o.one(
+        "tls_handshakes_total",
+        "counter",
+        "TLS handshakes completed.",
+        c.tls_handshakes,
+    );
+    o.one(
+        "tls_resumed_total",
+        "counter",
+        "TLS handshakes that resumed an earlier session.",
+        c.tls_resumed,
     );
     let b = &m.bytes;
     o.one(
@@ -286,5 +290,84 @@ pub fn render(m: &LoopMetrics) -> String {
         "Messages delivered by wakeups from other threads.",
         m.wakeup_messages,
     );
+    render_observe(&mut o, m);
     o.0
+}
+
+/// Scale a summary in ms to seconds.
+fn ms_to_s(l: &Summary) -> Summary {
+    Summary {
+        count: l.count,
+        sum: l.sum / 1e3,
+        mean: l.mean / 1e3,
+        p50: l.p50 / 1e3,
+        p99: l.p99 / 1e3,
+        max: l.max / 1e3,
+    }
+}
+
+/// Loop delay, busy time by service, slow callbacks.
+fn render_observe(o: &mut Out, m: &LoopMetrics) {
+    let d = &m.loop_delay;
+    o.summary(
+        "loop_iteration_busy_seconds",
+        "Busy time of each loop iteration, poll return to next poll: the longest an event ready in it waited (loop delay, every iteration).",
+        &ms_to_s(&d.iteration_busy_ms),
+    );
+    o.summary(
+        "loop_timer_delay_seconds",
+        "How late every timer fired after its deadline, internal ones (idle, connect, backoff, grace) included.",
+        &ms_to_s(&d.timer_delay_ms),
+    );
+    o.family(
+        "service_busy_seconds_total",
+        "counter",
+        "Seconds the loop spent in each service's callbacks (and the I/O that led to them).",
+    );
+    for s in &m.services {
+        o.sample(
+            "service_busy_seconds_total",
+            &[("service", s.name)],
+            s.busy_seconds,
+        );
+    }
+    o.family(
+        "service_callbacks_total",
+        "counter",
+        "Callbacks run, by service.",
+    );
+    for s in &m.services {
+        o.sample(
+            "service_callbacks_total",
+            &[("service", s.name)],
+            s.callbacks,
+        );
+    }
+    o.family(
+        "service_slow_callbacks_total",
+        "counter",
+        "Callbacks that ran longer than the slow-callback threshold, by service.",
+    );
+    for s in &m.services {
+        o.sample(
+            "service_slow_callbacks_total",
+            &[("service", s.name)],
+            s.slow_callbacks,
+        );
+    }
+    let sc = &m.slow_callbacks;
+    o.family(
+        "slow_callbacks_total",
+        "counter",
+        "Callbacks that ran longer than the slow-callback threshold, by event.",
+    );
+    for (event, n) in &sc.by_event {
+        o.sample("slow_callbacks_total", &[("event", event)], n);
+    }
+    o.one(
+        "slow_callback_threshold_seconds",
+        "gauge",
+        "The slow-callback threshold (0 = detection off).",
+        sc.threshold_ms.unwrap_or(0.0) / 1e3,
+    );
 }

@@ -49,6 +49,9 @@ pub enum NameError {
     /// normalisation, case folding and the confusable skeleton, see
     /// [`super::text::name_key`]).
     Taken,
+    /// The member's previous `/nick` is still being claimed from the other
+    /// servers (chat across processes): one change at a time.
+    Pending,
     /// It has the form of a default nickname (`user<n>`), which belongs to
     /// connection `n` only (the tutorial's chat server let anyone take any
     /// nickname, `user<n>` included, so whispers reached an impostor).
@@ -266,6 +269,7 @@ impl Catalog {
             }
             (Lang::En, NameError::Taken) => "already in use".into(),
             (Lang::En, NameError::Reserved) => "reserved".into(),
+            (Lang::En, NameError::Pending) => "your previous change is still pending".into(),
             (Lang::Zh, NameError::Length) => format!("长度须为 1 到 {max} 个字符"),
             (Lang::Zh, NameError::Charset) => "不能包含空白、控制字符或 [ ] : \"".into(),
             (Lang::Zh, NameError::Invisible) => {
@@ -273,6 +277,7 @@ impl Catalog {
             }
             (Lang::Zh, NameError::Taken) => "已被使用".into(),
             (Lang::Zh, NameError::Reserved) => "是保留名称".into(),
+            (Lang::Zh, NameError::Pending) => "上一次更改仍在处理中".into(),
         }
     }
 
@@ -487,6 +492,36 @@ impl Catalog {
         )
     }
 
+    /// Chat across servers (`--redis`, new): the other servers cannot be
+    /// reached; chat goes on among this server's members. Said once.
+    pub fn servers_unreachable(&self) -> String {
+        pick!(
+            self,
+            "Other servers are unreachable: only users on this server receive your messages\n"
+                .into(),
+            "无法连接其他服务器: 只有本服务器的用户能收到你的消息\n".into()
+        )
+    }
+
+    /// Chat across servers (new): the other servers are reachable again.
+    pub fn servers_back(&self) -> String {
+        pick!(
+            self,
+            "Other servers are reachable again\n".into(),
+            "已重新连接其他服务器\n".into()
+        )
+    }
+
+    /// Chat across servers (new): while the servers were apart, `old` was
+    /// claimed on another server; this member is `new` now.
+    pub fn nick_lost(&self, old: &str, new: &str) -> String {
+        pick!(
+            self,
+            format!("Nickname {old} is taken on another server: you are now {new}\n"),
+            format!("昵称 {old} 已被其他服务器的用户使用: 你现在是 {new}\n")
+        )
+    }
+
     /// 03: graceful shutdown.
     pub fn chat_shutdown(&self) -> String {
         pick!(self, "Server shutting down\n".into(), "服务器关闭\n".into())
@@ -610,7 +645,7 @@ impl Catalog {
         "server shutting down"
     }
 
-    // ----- access control (src/apps/auth.rs) --------------------------------
+    // ----- access control (src/protocol/auth.rs) --------------------------------
     //
     // The seed had no authentication (its tutorial only sketches the step),
     // so these texts are English in both languages.

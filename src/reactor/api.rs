@@ -52,7 +52,11 @@ impl Reactor {
     /// for one peer is at most the cap plus the one write that crossed it.
     pub fn write(&mut self, conn: ConnId, data: impl Into<Bytes>) -> Result<bool, WriteError> {
         let mut data = data.into();
-        if self.admit_write(conn)? {
+        let (at_once, tls) = self.admit_write(conn)?;
+        if tls {
+            return self.tls_write(conn, &data, at_once);
+        }
+        if at_once {
             let written = self.write_direct(conn.0, &data).ok_or(WriteError::Closed)?;
             data.advance(written);
         }
@@ -71,8 +75,13 @@ impl Reactor {
     /// [`Reactor::write`].
     pub fn write_from(&mut self, conn: ConnId, data: &mut BytesMut) -> Result<bool, WriteError> {
         let written = match self.admit_write(conn) {
-            Ok(true) => self.write_direct(conn.0, data),
-            Ok(false) => Some(0),
+            Ok((at_once, true)) => {
+                let res = self.tls_write(conn, data, at_once);
+                data.clear();
+                return res;
+            }
+            Ok((true, false)) => self.write_direct(conn.0, data),
+            Ok((false, false)) => Some(0),
             Err(e) => {
                 data.clear();
                 return Err(e);
@@ -97,9 +106,10 @@ impl Reactor {
         self.queue_rest(conn, rest)
     }
 
-    /// The checks before a write: `Ok(true)` when the bytes may go to the
-    /// kernel at once, `Ok(false)` when they are queued for the end of the
-    /// phase (or behind others).
+    /// The checks before a write: `Ok((true, _))` when the bytes may go to
+    /// the kernel at once, `Ok((false, _))` when they are queued for the end
+    /// of the phase (or behind others). The second field says the
+    /// connection is TLS (its plaintext goes through `tls_write`).
     ///
     /// At once means: the first reply to the connection whose `data` is
     /// being handled, with nothing queued before it, the socket writable and
@@ -108,7 +118,7 @@ impl Reactor {
     /// (a broadcast, a timer's ping, a message from another thread) wait
     /// for the end of the phase, so a member that gets sixteen messages in
     /// one phase costs one `writev`, not sixteen `write`s.
-    fn admit_write(&mut self, conn: ConnId) -> Result<bool, WriteError> {
+    fn admit_write(&mut self, conn: ConnId) -> Result<(bool, bool), WriteError> {
         let replying = self.current == Some(conn.0);
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::NotFound);
@@ -129,12 +139,12 @@ impl Reactor {
             // connection being served leaves as one `write` and one `writev`.
             self.current = None;
         }
-        Ok(at_once)
+        Ok((at_once, c.tls.is_some()))
     }
 
     /// Queue what the kernel did not take, enforce the hard cap and report
     /// the high-water mark.
-    fn queue_rest(&mut self, conn: ConnId, rest: Bytes) -> Result<bool, WriteError> {
+    pub(crate) fn queue_rest(&mut self, conn: ConnId, rest: Bytes) -> Result<bool, WriteError> {
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
         };
@@ -147,7 +157,7 @@ impl Reactor {
             // queued already passes the cap: the peer is not taking what we
             // send. (A writable socket only means the queue waits for the
             // phase's flush, not that the peer is slow.)
-            let held = c.wq.footprint();
+            let held = c.wq.footprint() + (c.queued() - c.wq.len());
             if !c.writable && held > cap {
                 log::warn!("{conn} slow consumer: {held} bytes queued, cap {cap}; destroying");
                 let err = NetError::new(
@@ -185,10 +195,11 @@ impl Reactor {
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
         };
-        let below = c.wq.len() < c.opts.high_water_mark;
+        let queued = c.queued();
+        let below = queued < c.opts.high_water_mark;
         if !below && !c.need_drain {
             c.need_drain = true;
-            if c.wq.is_empty() {
+            if queued == 0 {
                 // A zero high-water mark reports backpressure on every
                 // write, even one the kernel took whole; no flush will come
                 // to emit `drain`, so it is queued now (Node emits `drain`
@@ -437,7 +448,20 @@ impl Reactor {
 
     /// Bytes queued and not yet sent (`socket.writableLength`).
     pub fn buffer_size(&self, conn: ConnId) -> usize {
-        self.conns.get(conn.0).map_or(0, |c| c.wq.len())
+        self.conns.get(conn.0).map_or(0, |c| c.queued())
+    }
+
+    /// Is `conn` a TLS connection whose handshake is complete? `None` for
+    /// plain TCP or an unknown id; `Some(false)` while the handshake runs.
+    pub fn tls_established(&self, conn: ConnId) -> Option<bool> {
+        let t = self.conns.get(conn.0)?.tls.as_ref()?;
+        Some(!t.is_handshaking())
+    }
+
+    /// Did `conn`'s TLS handshake resume an earlier session? `None` for
+    /// plain TCP, an unknown id, or while the handshake runs.
+    pub fn tls_resumed(&self, conn: ConnId) -> Option<bool> {
+        self.conns.get(conn.0)?.tls.as_ref()?.resumed()
     }
 
     /// Remote address.

@@ -47,6 +47,12 @@ pub const WRITE_BUDGET_BYTES: usize = READ_BUDGET_BYTES;
 /// backlog sits there with no further edge).
 pub const ACCEPT_BUDGET: usize = 64;
 
+/// At shutdown, rounds of [`ACCEPT_BUDGET`] accepts taken from a listener's
+/// queue before it is closed: 64 × 64 = 4096, the kernel's default
+/// `somaxconn`, so a full default backlog is taken in; a flood that keeps
+/// refilling it cannot hold the shutdown.
+pub const SHUTDOWN_ACCEPT_ROUNDS: usize = 64;
+
 /// Capacity of the `Events` array handed to `epoll_wait`.
 pub const EVENTS_CAPACITY: usize = 1024;
 
@@ -128,6 +134,14 @@ pub struct ListenOptions {
     pub max_connections: Option<usize>,
     /// Options given to every accepted socket.
     pub socket: SocketOptions,
+    /// Set `SO_REUSEPORT`, so several listeners (one per worker thread or
+    /// process) can bind the same address and the kernel spreads new
+    /// connections among them. Linux only lets sockets of the same
+    /// effective user join such a group.
+    pub reuse_port: bool,
+    /// TLS on every accepted connection (see `reactor::tls`); `None`:
+    /// plain TCP.
+    pub tls: Option<crate::reactor::tls::ServerTls>,
 }
 
 impl ListenOptions {
@@ -148,6 +162,8 @@ impl Default for ListenOptions {
             backlog: DEFAULT_BACKLOG,
             max_connections: None,
             socket: SocketOptions::default(),
+            reuse_port: false,
+            tls: None,
         }
     }
 }
@@ -162,6 +178,8 @@ pub struct ConnectOptions {
     /// Bind to this local address (port chosen by the kernel) before
     /// connecting: Node's `localAddress`. `None`: the kernel picks both.
     pub local_address: Option<std::net::IpAddr>,
+    /// TLS over the connection (see `reactor::tls`); `None`: plain TCP.
+    pub tls: Option<crate::reactor::tls::ClientTls>,
 }
 
 impl Default for ConnectOptions {
@@ -170,6 +188,7 @@ impl Default for ConnectOptions {
             timeout: DEFAULT_CONNECT_TIMEOUT,
             socket: SocketOptions::default(),
             local_address: None,
+            tls: None,
         }
     }
 }

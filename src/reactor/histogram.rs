@@ -138,6 +138,38 @@ impl Histogram {
         }
     }
 
+    /// The counts in power-of-two ranges, for a coarse chart: one
+    /// `(upper, count)` per range `[2^(k-1), 2^k - 1]` (and `(0, n)` for
+    /// zeros), from the range of the smallest sample to that of the largest,
+    /// empty ranges between included. At most 65 entries.
+    pub fn log2_buckets(&self) -> Vec<(u64, u64)> {
+        let mut groups = [0u64; 65];
+        for (i, &c) in self.counts.iter().enumerate() {
+            if c > 0 {
+                // Every value of a bucket has the bit length of its upper
+                // bound (buckets never straddle a power of two).
+                let bits = 64 - bucket_upper(i).leading_zeros() as usize;
+                groups[bits] += c;
+            }
+        }
+        let Some(first) = groups.iter().position(|&c| c > 0) else {
+            return Vec::new();
+        };
+        let last = groups.iter().rposition(|&c| c > 0).unwrap_or(first);
+        (first..=last)
+            .map(|bits| {
+                let upper = if bits == 0 {
+                    0
+                } else if bits == 64 {
+                    u64::MAX
+                } else {
+                    (1u64 << bits) - 1
+                };
+                (upper, groups[bits])
+            })
+            .collect()
+    }
+
     /// The `q`-quantile (`0.0..=1.0`), see the module contract.
     pub fn quantile(&self, q: f64) -> u64 {
         if self.count == 0 {
@@ -204,6 +236,22 @@ mod tests {
         assert!((990..=1000).contains(&p99), "p99 {p99}");
         assert_eq!(h.quantile(1.0), 1000);
         assert_eq!(h.quantile(0.0), 1);
+    }
+
+    #[test]
+    fn log2_buckets_group_by_bit_length() {
+        let mut h = Histogram::new();
+        assert!(h.log2_buckets().is_empty());
+        for v in [0, 3, 3, 100, 127, 128, 5000] {
+            h.record(v);
+        }
+        let b = h.log2_buckets();
+        assert_eq!(b.first(), Some(&(0, 1)));
+        assert_eq!(b.iter().map(|x| x.1).sum::<u64>(), 7);
+        assert!(b.contains(&(3, 2)));
+        assert!(b.contains(&(127, 2)));
+        assert!(b.contains(&(255, 1)));
+        assert_eq!(b.last(), Some(&(8191, 1)));
     }
 
     #[test]

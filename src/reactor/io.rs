@@ -29,6 +29,7 @@ use super::config::{
     KEEP_READ_BUFFER_MIN_FILL, READ_BUDGET_BYTES, READ_BUDGET_CALLS, READ_CHUNK,
     SPARE_READ_BUFFER_MAX, WRITE_BUDGET_BYTES,
 };
+use super::loopstats::{Callback, Site};
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{read_buf, Pending, Reactor};
@@ -89,13 +90,30 @@ impl Reactor {
             match read_buf::read_into(stream, &mut self.read_buf) {
                 Ok(0) => {
                     c.readable = false;
-                    self.on_fin(key);
+                    if c.tls.is_some() {
+                        self.tls_eof(key);
+                    } else {
+                        self.on_fin(key);
+                    }
                     return;
                 }
                 Ok(n) => {
                     calls += 1;
                     bytes += n;
                     c.bytes_read += n as u64;
+                    if c.tls.is_some() {
+                        // Ciphertext: through rustls (reactor::tls).
+                        let drained = n < asked && !c.fin_hint;
+                        if drained {
+                            c.readable = false;
+                        }
+                        self.stats.bytes_read += n as u64;
+                        Self::touch(c, &mut self.wheel, self.now_tick, key);
+                        if !self.tls_read(key) || drained {
+                            return;
+                        }
+                        continue;
+                    }
                     if c.rbuf.is_empty() {
                         // The common case: hand the filled buffer over whole.
                         c.rbuf = std::mem::take(&mut self.read_buf);
@@ -145,7 +163,7 @@ impl Reactor {
         let id = ConnId(key);
         match owner {
             Some(o) => {
-                self.with_host_raw(o.service, |host, r| {
+                self.with_host_raw(o.service, Site::conn(Callback::Data, id), |host, r| {
                     host.conn_event(r, id, o.slot, super::service::ConnEvent::Data(&mut buf))
                 });
             }
@@ -181,14 +199,23 @@ impl Reactor {
     /// was handed out and this one is not oversized.
     #[inline]
     fn recycle_read_buf(&mut self, mut buf: BytesMut) {
-        if self.read_buf.capacity() == 0 && buf.capacity() <= SPARE_READ_BUFFER_MAX {
+        if buf.capacity() > SPARE_READ_BUFFER_MAX {
+            return;
+        }
+        if self.read_buf.capacity() == 0 {
             buf.clear();
             self.read_buf = buf;
+        } else if self.plain_spare.capacity() == 0 {
+            // A TLS connection's plaintext buffer (the loop's own read
+            // buffer never left): kept for the next decryption.
+            buf.clear();
+            self.plain_spare = buf;
         }
     }
 
-    /// `read() == 0`: the peer's FIN, the only evidence we trust.
-    fn on_fin(&mut self, key: Key) {
+    /// `read() == 0`: the peer's FIN, the only evidence we trust (for TLS:
+    /// its `close_notify`).
+    pub(crate) fn on_fin(&mut self, key: Key) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
@@ -327,11 +354,14 @@ impl Reactor {
         // Below the low-water mark, and at the latest when the queue is
         // empty: with a high-water mark of 0 or 1 the low one is 0, and
         // "less than 0" never holds (Node emits `drain` on an empty buffer).
-        if c.need_drain && (c.wq.is_empty() || c.wq.len() < c.opts.low_water_mark()) {
+        let queued = c.queued();
+        if c.need_drain && (queued == 0 || queued < c.opts.low_water_mark()) {
             c.need_drain = false;
             self.pending.push_back(Pending::Drain(ConnId(key)));
         }
-        if c.wq.is_empty() && matches!(c.state, State::Ending { .. }) {
+        // A TLS handshake still running holds `close_notify` back: no FIN
+        // before it.
+        if c.wq.is_empty() && matches!(c.state, State::Ending { .. }) && !c.tls_handshaking() {
             self.shutdown_write(key);
         }
     }
@@ -369,6 +399,18 @@ impl Reactor {
             .on_end()
             .map_err(|_| super::api::EndError::AlreadyEnded)?;
         c.corked = 0; // Node: end() uncorks
+        if let Some(t) = c.tls.as_mut() {
+            // close_notify before the FIN (after the handshake if it runs).
+            t.close();
+            let out = t.take_output();
+            if !out.is_empty() {
+                self.stats.queued_add(out.len());
+                c.wq.push(out);
+            }
+            if c.wq.is_empty() && t.is_handshaking() {
+                return Ok(()); // the handshake's end sends both
+            }
+        }
         if c.wq.is_empty() {
             self.shutdown_write(key);
         } else if c.writable {
@@ -403,6 +445,9 @@ impl Reactor {
             self.wheel.cancel(t);
         }
         if let Some(t) = c.connect_timer.take() {
+            self.wheel.cancel(t);
+        }
+        if let Some(t) = c.tls.take().and_then(|t| t.handshake_timer) {
             self.wheel.cancel(t);
         }
         if let Some(e) = &err {

@@ -58,12 +58,14 @@
 pub mod config;
 pub mod conn;
 pub mod histogram;
+pub mod loopstats;
 pub mod net;
 pub mod ready_list;
 pub mod remote;
 pub mod service;
 pub mod stats;
 pub mod timers;
+pub mod tls;
 pub mod token;
 pub mod trace;
 
@@ -78,6 +80,7 @@ use crate::reactor::net::server::Server;
 use crate::timer::{Tick, Wheel};
 use bytes::BytesMut;
 use config::{ConnectOptions, ListenOptions};
+use loopstats::{Callback, Observer, Site};
 use mio::{Events, Poll, Token, Waker};
 use ready_list::ReadyList;
 use remote::Inbox;
@@ -90,6 +93,7 @@ use std::time::{Duration, Instant};
 use timers::{AppTimer, TimerEntry};
 use token::{ConnId, GenCounter, GenSlab, Key, Kind, ServerId};
 
+pub use remote::LoopHandle;
 pub use service::{Cx, Remote, Service, ServiceId};
 pub use timers::TimerId;
 
@@ -170,6 +174,10 @@ pub struct Reactor {
     /// [`config::SPARE_READ_BUFFER_MAX`]), so idle connections hold no read
     /// memory and a small echo allocates nothing.
     pub(crate) read_buf: BytesMut,
+    /// TLS connections decrypt into this spare buffer and hand it over, as
+    /// plain ones hand over `read_buf` (which keeps the ciphertext): no
+    /// allocation (and, above malloc's mmap threshold, no mmap) per read.
+    pub(crate) plain_spare: BytesMut,
     pub(crate) app_timers: HashMap<u64, AppTimer>,
     pub(crate) next_timer_id: u64,
     pub(crate) waker: Arc<Waker>,
@@ -185,6 +193,8 @@ pub struct Reactor {
     pub(crate) watched: slab::Slab<(std::os::fd::RawFd, Target)>,
     pub(crate) stats: LoopStats,
     pub(crate) clock: PhaseClock,
+    /// Loop delay, slow callbacks, busy time by service ([`loopstats`]).
+    pub(crate) observe: Observer,
     /// Pipes waiting for a drain: destination -> the source
     /// [`Reactor::pipe_write`] paused, resumed at the destination's `drain`.
     pub(crate) piped: HashMap<Key, Key>,
@@ -237,6 +247,7 @@ impl Reactor {
             flush_list: Vec::new(),
             current: None,
             read_buf: BytesMut::with_capacity(config::READ_CHUNK),
+            plain_spare: BytesMut::new(),
             app_timers: HashMap::new(),
             next_timer_id: 1,
             waker,
@@ -253,6 +264,7 @@ impl Reactor {
             watched: slab::Slab::new(),
             stats: LoopStats::default(),
             clock: PhaseClock::new(now),
+            observe: Observer::new(now),
             polled: 0,
             piped: HashMap::new(),
             trace: None,
@@ -266,6 +278,8 @@ impl Reactor {
     pub fn run(&mut self) -> stdio::Result<Exit> {
         self.update_now();
         self.clock.mark = self.now;
+        self.observe.mark = self.now;
+        self.observe.poll_end = self.now;
         self.clock.measure_all = self.trace.is_some()
             || log::log_enabled!(target: "netloop::reactor", log::Level::Trace);
         loop {
@@ -319,6 +333,7 @@ impl Reactor {
     /// did work. Returns how much work it did.
     #[inline]
     fn phase(&mut self, p: Phase, run: fn(&mut Reactor) -> u64) -> u64 {
+        self.observe.phase = p;
         let worked = run(self);
         self.flush_written();
         // The ready phase is charged by the clock read that starts the poll.
@@ -339,6 +354,7 @@ impl Reactor {
         if !self.is_alive() || self.stop.is_some() {
             return Ok(None);
         }
+        self.observe.poll_start(t0);
         let timeout = self.poll_timeout();
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -348,6 +364,7 @@ impl Reactor {
         self.update_now();
         self.stats.poll_blocked += self.now.saturating_duration_since(t0);
         self.phase_at(Phase::Poll, self.now);
+        self.observe.poll_end = self.now;
         self.polled = self.events.iter().count() as u64;
         Ok(Some(self.polled))
     }
@@ -400,6 +417,7 @@ impl Reactor {
             self.stats.last.phase_time[p as usize] += d;
         }
         self.clock.mark = t;
+        self.observe.mark = t;
     }
 
     /// Bookkeeping after an iteration: the `--trace-loop` line and the
@@ -439,8 +457,10 @@ impl Reactor {
             logged = true;
         }
         if logged {
-            // Writing the line is not the next iteration's timers phase.
+            // Writing the line is not the next iteration's timers phase,
+            // nor its first callback.
             self.clock.mark = Instant::now();
+            self.observe.mark = self.clock.mark;
         }
     }
 
@@ -590,7 +610,9 @@ impl Reactor {
                 i => {
                     let slot = (i - WATCH_BASE) as usize;
                     if let Some(&(_, Target(svc, slot))) = self.watched.get(slot) {
-                        self.with_host(svc, |host, r| host.fd_readable(r, slot));
+                        self.with_host(svc, Site::of(Callback::Fd), |host, r| {
+                            host.fd_readable(r, slot)
+                        });
                     }
                 }
             },
@@ -689,7 +711,9 @@ impl Reactor {
             let Some(Immediate(svc, slot)) = self.immediates.pop_front() else {
                 break;
             };
-            self.with_host(svc, |host, r| host.immediate(r, slot));
+            self.with_host(svc, Site::of(Callback::Immediate), |host, r| {
+                host.immediate(r, slot)
+            });
         }
         n as u64
     }
@@ -708,12 +732,16 @@ impl Reactor {
                 log::debug!("{id} closed (had_error: {had_error})");
                 match owner {
                     Some(o) => {
-                        self.with_host_raw(o.service, |host, r| {
-                            if let Some(e) = err {
-                                host.conn_event(r, id, o.slot, service::ConnEvent::Error(&e));
-                            }
-                            host.close(r, id, o.slot, had_error);
-                        });
+                        self.with_host_raw(
+                            o.service,
+                            Site::conn(Callback::Close, id),
+                            |host, r| {
+                                if let Some(e) = err {
+                                    host.conn_event(r, id, o.slot, service::ConnEvent::Error(&e));
+                                }
+                                host.close(r, id, o.slot, had_error);
+                            },
+                        );
                     }
                     None => log::debug!("{id} has no service: its close is dropped"),
                 }
@@ -783,23 +811,30 @@ impl Reactor {
     pub(crate) fn with_host<R>(
         &mut self,
         svc: Key,
+        site: Site,
         f: impl FnOnce(&mut dyn service::Host, &mut Reactor) -> R,
     ) -> Option<R> {
-        let out = self.with_host_raw(svc, f);
+        let out = self.with_host_raw(svc, site, f);
         self.deliver_pending();
         out
     }
 
     /// [`Reactor::with_host`] without delivering the deferred events, for
-    /// a caller that has more to do first.
+    /// a caller that has more to do first. `site` says which callback runs,
+    /// for the busy time by service and the slow-callback report: one
+    /// clock read after the callback ([`loopstats`]).
     #[inline]
     pub(crate) fn with_host_raw<R>(
         &mut self,
         svc: Key,
+        site: Site,
         f: impl FnOnce(&mut dyn service::Host, &mut Reactor) -> R,
     ) -> Option<R> {
         let mut host = self.services.get_mut(svc)?.take()?;
         let out = f(&mut *host, self);
+        if let Some(took) = self.observe.charge(svc, || host.name(), Instant::now()) {
+            self.slow_callback(host.name(), site, took);
+        }
         if let Some(entry) = self.services.get_mut(svc) {
             *entry = Some(host);
         }
@@ -814,7 +849,10 @@ impl Reactor {
         let id = ConnId(key);
         match c.owner {
             Some(o) => {
-                self.with_host(o.service, |host, r| host.conn_event(r, id, o.slot, ev));
+                let site = Site::conn(ev.callback(), id);
+                self.with_host(o.service, site, |host, r| {
+                    host.conn_event(r, id, o.slot, ev)
+                });
             }
             // Only between `connect_unowned` and the end of the callback
             // that gives it its service: nothing to tell.
@@ -824,13 +862,25 @@ impl Reactor {
 
     /// Deliver a server event to the server's service.
     pub(crate) fn server_event(&mut self, owner: Key, sid: ServerId, ev: service::ServerEvent<'_>) {
-        self.with_host(owner, |host, r| host.server_event(r, sid, ev));
+        self.with_host(owner, Site::of(Callback::Server), |host, r| {
+            host.server_event(r, sid, ev)
+        });
     }
 
     /// Add a service to the loop: its `on_start` runs now. It receives the
     /// events of the servers and connections it opens.
     pub fn add_service<S: Service>(&mut self, service: S) -> ServiceId {
         self.add_hosted(service, |_, _| {}).0
+    }
+
+    /// [`Reactor::add_service`], returning also a [`Remote`] that posts to
+    /// the new service's `on_message` from any thread (how the other
+    /// workers of a process reach this one).
+    pub fn add_service_with_remote<S: Service>(
+        &mut self,
+        service: S,
+    ) -> (ServiceId, Remote<S::Message>) {
+        self.add_hosted(service, |r, hosted| hosted.remote(r))
     }
 
     /// Add a service; `first` runs before its `on_start` (to give it a

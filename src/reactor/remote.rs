@@ -6,6 +6,7 @@
 //! "look at your inbox"; the channel carries every message, and the loop
 //! drains it completely on each wake.
 
+use super::loopstats::{Callback, Site};
 use super::token::Key;
 use super::Reactor;
 use crate::reactor::net::error::NetError;
@@ -15,6 +16,7 @@ use std::sync::mpsc::Sender;
 use std::sync::Arc;
 
 /// A message for the loop.
+#[derive(Debug)]
 pub(crate) enum Inbox {
     /// A name lookup finished for an outbound connection.
     Lookup {
@@ -25,12 +27,39 @@ pub(crate) enum Inbox {
     },
     /// A message waits in the channel of this service.
     Service(super::token::Key),
+    /// Start a graceful shutdown with this grace ([`LoopHandle::shutdown`]).
+    Shutdown(std::time::Duration),
+    /// Return from `run` at once, as a second signal does
+    /// ([`LoopHandle::force_exit`]).
+    ForceExit(i32),
+}
+
+/// A cloneable, `Send` handle that stops a loop from another thread: how a
+/// process running one loop per core hands the signal it received once to
+/// every loop (`--workers N`). Both calls return false if the loop is gone.
+#[derive(Clone, Debug)]
+pub struct LoopHandle {
+    waker: LoopWaker,
+}
+
+impl LoopHandle {
+    /// Start the loop's graceful shutdown ([`Reactor::shutdown`]) with
+    /// `grace`, as the first SIGINT/SIGTERM does.
+    pub fn shutdown(&self, grace: std::time::Duration) -> bool {
+        self.waker.send(Inbox::Shutdown(grace))
+    }
+
+    /// Make `run` return [`super::Exit::Forced`]`(sig)` at once, as a second
+    /// signal does.
+    pub fn force_exit(&self, sig: i32) -> bool {
+        self.waker.send(Inbox::ForceExit(sig))
+    }
 }
 
 /// The loop's own way in from a helper thread (the resolver): a message
 /// for the inbox, then a wake. Services use their typed
 /// [`super::service::Remote`].
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub(crate) struct LoopWaker {
     tx: Sender<Inbox>,
     waker: Arc<Waker>,
@@ -55,6 +84,13 @@ impl Reactor {
         }
     }
 
+    /// A [`LoopHandle`] to stop this loop from another thread.
+    pub fn handle(&self) -> LoopHandle {
+        LoopHandle {
+            waker: self.loop_waker(),
+        }
+    }
+
     pub(crate) fn drain_inbox(&mut self) {
         self.stats.wakeups += 1;
         while let Ok(msg) = self.inbox_rx.try_recv() {
@@ -62,7 +98,12 @@ impl Reactor {
             match msg {
                 Inbox::Lookup { key, result, local } => self.lookup_done(key, result, local),
                 Inbox::Service(svc) => {
-                    self.with_host(svc, |host, r| host.messages(r));
+                    self.with_host(svc, Site::of(Callback::Message), |host, r| host.messages(r));
+                }
+                Inbox::Shutdown(grace) => self.shutdown(grace),
+                Inbox::ForceExit(sig) => {
+                    log::warn!("forced exit (signal {sig})");
+                    self.stop = Some(super::Exit::Forced(sig));
                 }
             }
         }

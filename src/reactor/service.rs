@@ -69,6 +69,12 @@ pub trait Service: Sized + 'static {
     /// when nothing does.
     type Message: Send + 'static;
 
+    /// A short name for the loop's figures (busy time by service, slow
+    /// callbacks): `"chat"`, `"metrics"`. The default is the type's name.
+    fn name(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+
     /// The service was added to the loop: start timers or connections.
     fn on_start(&mut self, cx: &mut Cx<'_, Self>) {}
     /// A server of this service is listening on `addr` (`'listening'`).
@@ -444,6 +450,7 @@ impl<M: Send> Remote<M> {
 /// What the loop stores per service, type-erased: one method per kind of
 /// event, each lending the service its typed state for the call.
 pub(crate) trait Host {
+    fn name(&self) -> &'static str;
     fn accept(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) -> u32;
     fn conn_event(&mut self, r: &mut Reactor, conn: ConnId, slot: u32, ev: ConnEvent<'_>);
     fn close(&mut self, r: &mut Reactor, conn: ConnId, slot: u32, had_error: bool);
@@ -465,6 +472,22 @@ pub(crate) enum ConnEvent<'a> {
     Drain,
     Timeout,
     Error(&'a NetError),
+}
+
+impl ConnEvent<'_> {
+    /// Which callback this event runs.
+    pub(crate) fn callback(&self) -> super::loopstats::Callback {
+        use super::loopstats::Callback;
+        match self {
+            ConnEvent::Lookup(_) => Callback::Lookup,
+            ConnEvent::Connect => Callback::Connect,
+            ConnEvent::Data(_) => Callback::Data,
+            ConnEvent::End => Callback::End,
+            ConnEvent::Drain => Callback::Drain,
+            ConnEvent::Timeout => Callback::Timeout,
+            ConnEvent::Error(_) => Callback::Error,
+        }
+    }
 }
 
 /// A server event, as the loop hands it to a [`Host`].
@@ -550,6 +573,11 @@ impl<S: Service> Hosted<S> {
                 rx,
             },
         }
+    }
+
+    /// A [`Remote`] to this service.
+    pub(crate) fn remote(&self, r: &Reactor) -> Remote<S::Message> {
+        self.own.remote(r)
     }
 
     /// Store the states of connections made during the last callback and
@@ -673,6 +701,10 @@ impl<S: Service> Parts<S> {
 }
 
 impl<S: Service> Host for Hosted<S> {
+    fn name(&self) -> &'static str {
+        self.service.name()
+    }
+
     fn accept(&mut self, r: &mut Reactor, server: ServerId, conn: ConnId) -> u32 {
         let mut view = View {
             parts: &mut self.own,

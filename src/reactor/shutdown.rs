@@ -4,7 +4,9 @@
 //! (signal-hook-mio's self-pipe), so the handler runs between callbacks, not
 //! in signal context. The first signal starts a graceful shutdown:
 //!
-//! 1. every server stops accepting (its listener is closed);
+//! 1. every server takes in what its accept queue holds (closing a listener
+//!    would reset those connections, whose clients saw the handshake
+//!    complete) and stops accepting: its listener is closed;
 //! 2. `on_shutdown` lets the application say goodbye;
 //! 3. every connection is `end()`ed: its queue flushes, then FIN;
 //! 4. a grace timer destroys whatever is still open when it expires;
@@ -12,6 +14,7 @@
 //!
 //! A second signal during the drain makes `run` return [`Exit::Forced`] at once.
 
+use super::loopstats::{Callback, Site};
 use super::timers::TimerEntry;
 use super::token::{ConnId, Key, Kind};
 use super::{Exit, Pending, Reactor, SIGNAL_INDEX};
@@ -66,6 +69,7 @@ impl Reactor {
         self.draining = true;
         let servers: Vec<Key> = self.servers.keys().collect();
         for key in servers {
+            self.accept_queued(key);
             self.close_server(super::token::ServerId(key));
         }
         self.arm(grace, TimerEntry::Grace);
@@ -81,7 +85,9 @@ impl Reactor {
     pub(crate) fn begin_drain(&mut self) {
         let services: Vec<_> = self.services.keys().collect();
         for svc in services {
-            self.with_host(svc, |host, r| host.shutdown(r));
+            self.with_host(svc, Site::of(Callback::Shutdown), |host, r| {
+                host.shutdown(r)
+            });
         }
         let keys: Vec<Key> = self.conns.keys().collect();
         for key in keys {

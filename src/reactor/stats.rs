@@ -107,6 +107,10 @@ pub struct LoopStats {
     pub ready_parks: u64,
     /// Slow consumers destroyed.
     pub slow_consumers: u64,
+    /// TLS handshakes completed.
+    pub tls_handshakes: u64,
+    /// Of those, handshakes that resumed an earlier session.
+    pub tls_resumed: u64,
     /// Timers armed by applications.
     pub timers_armed: u64,
     /// Timers fired (all kinds: application, idle, connect, backoff, grace).
@@ -167,6 +171,8 @@ impl Default for LoopStats {
             pauses: 0,
             ready_parks: 0,
             slow_consumers: 0,
+            tls_handshakes: 0,
+            tls_resumed: 0,
             timers_armed: 0,
             timers_fired: 0,
             app_timers_fired: 0,

@@ -11,6 +11,7 @@
 //! After a `timeout` the timer stays disarmed until the next activity, as in
 //! Node.
 
+use super::loopstats::{Callback, Site};
 use super::token::{Key, Kind};
 use super::Reactor;
 use crate::reactor::conn::state::State;
@@ -34,6 +35,8 @@ pub enum TimerEntry {
     Idle(Key),
     /// An outbound connection's connect timeout.
     Connect(Key),
+    /// A TLS connection's handshake timeout.
+    TlsHandshake(Key),
     /// End of a listener's accept pause after EMFILE/ENFILE.
     AcceptBackoff(Key),
     /// End of a graceful shutdown's grace period.
@@ -103,8 +106,13 @@ impl Reactor {
     /// Phase 1: fire every timer due at the cached `now`.
     pub(crate) fn run_timers(&mut self) -> u64 {
         let fired0 = self.stats.timers_fired;
-        while let Some((_, entry)) = self.wheel.poll(self.now_tick) {
+        while let Some((_, due, entry)) = self.wheel.poll_due(self.now_tick) {
             self.stats.timers_fired += 1;
+            // Every timer's lateness, the loop's own included (idle,
+            // connect, backoff, grace): the loop delay a plain server has.
+            let deadline = self.epoch + Duration::from_millis(due);
+            self.observe
+                .timer_fired(self.now.saturating_duration_since(deadline));
             match entry {
                 TimerEntry::App(id) => self.fire_app(id),
                 TimerEntry::Idle(key) => self.fire_idle(key),
@@ -118,6 +126,7 @@ impl Reactor {
                         }
                     }
                 }
+                TimerEntry::TlsHandshake(key) => self.tls_handshake_expired(key),
                 TimerEntry::AcceptBackoff(key) => {
                     if let Some(s) = self.servers.get_mut(key) {
                         s.accept_paused = false;
@@ -157,7 +166,9 @@ impl Reactor {
             }
         }
         let repeats = next.is_some();
-        self.with_host(svc, |host, r| host.timer(r, TimerId(id), slot, repeats));
+        self.with_host(svc, Site::of(Callback::Timer), |host, r| {
+            host.timer(r, TimerId(id), slot, repeats)
+        });
     }
 
     fn fire_idle(&mut self, key: Key) {

@@ -407,6 +407,10 @@ impl<S: Service> Service for AuthGuard<S> {
     type Tag = GuardTag<S::Tag>;
     type Message = S::Message;
 
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
     fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
         cx.lift(GuardTag::Inner, GuardConn::Admitted, |icx| {
             self.inner.on_start(icx)

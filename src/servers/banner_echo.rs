@@ -57,6 +57,10 @@ impl Service for BannerEcho {
     /// Nothing is posted to it.
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "echo-banner"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "banner echo server listening on {addr} (lang {})",

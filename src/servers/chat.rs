@@ -37,6 +37,7 @@
 //! everyone it was disconnected. Memory per member is therefore bounded by the
 //! cap. Replies to the sender itself pause its reading at the high-water mark.
 
+use super::chat_backplane::{Answer, Backplane, Listed, Place, Relay, RoomError, WhisperReq};
 use super::chat_command::{self, Command, CommandError};
 use super::lines::{close_idle, grace_expired, Line, LineReader};
 use crate::framed::Flow;
@@ -45,6 +46,7 @@ use crate::protocol::text::{fold, is_invisible, name_key, sanitize, strip_invisi
 use crate::{ConnId, Cx, ErrorCode, NetError, Reactor, ServerId, Service, TimerId};
 use bytes::{Bytes, BytesMut};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 /// Longest nickname or room name, in characters: long enough for real names,
 /// short enough to keep `/list` lines readable.
@@ -124,6 +126,8 @@ struct Presence {
     conn: ConnId,
     nick: String,
     room: Option<String>,
+    /// A `/nick` the backplane has not answered yet (one at a time).
+    claiming: Option<String>,
 }
 
 /// The chat server (a [`Service`]: serve it with `Reactor::serve`).
@@ -144,6 +148,21 @@ pub struct ChatServer {
     room_names: HashMap<String, String>,
     /// Active members in no room.
     lobby: BTreeSet<ConnId>,
+    /// With several workers: the shared part ([`super::chat_backplane`]).
+    plane: Option<Plane>,
+    /// The graceful shutdown has begun: every worker is ending its members
+    /// at about the same time, so what happens here from now on (above all
+    /// the departures it causes) is not relayed to the other workers. A
+    /// single loop tells no one either: its ended members are no longer
+    /// writable.
+    shutting_down: bool,
+}
+
+/// This worker's place on the backplane.
+#[derive(Clone, Debug)]
+struct Plane {
+    bp: Arc<dyn Backplane>,
+    worker: usize,
 }
 
 impl ChatServer {
@@ -158,6 +177,37 @@ impl ChatServer {
             rooms: BTreeMap::new(),
             room_names: HashMap::new(),
             lobby: BTreeSet::new(),
+            plane: None,
+            shutting_down: false,
+        }
+    }
+
+    /// A server that is worker `worker` of several sharing `backplane`:
+    /// nicknames, ids, rooms, `/list` and relaying span all of them.
+    pub fn with_backplane(
+        cat: Catalog,
+        max_line: usize,
+        backplane: Arc<dyn Backplane>,
+        worker: usize,
+    ) -> ChatServer {
+        let mut s = ChatServer::new(cat, max_line);
+        s.plane = Some(Plane {
+            bp: backplane,
+            worker,
+        });
+        s
+    }
+
+    /// Post `msg` for `place` to the other workers.
+    fn publish(&self, place: Place, msg: &Bytes) {
+        if self.shutting_down {
+            // The other workers are shutting down too; one that has not
+            // begun yet must not announce our departures before its own
+            // shutdown notice.
+            return;
+        }
+        if let Some(p) = &self.plane {
+            p.bp.publish(p.worker, place, msg.clone());
         }
     }
 
@@ -173,11 +223,11 @@ impl ChatServer {
     fn fan_out<'a>(
         r: &mut Reactor,
         targets: impl Iterator<Item = &'a ConnId>,
-        except: ConnId,
+        except: Option<ConnId>,
         msg: &Bytes,
     ) {
         for &t in targets {
-            if t != except && r.is_writable(t) {
+            if Some(t) != except && r.is_writable(t) {
                 let _ = r.write(t, msg.clone());
             }
         }
@@ -186,25 +236,48 @@ impl ChatServer {
     /// To the members of `room` (or the lobby when `None`), except `except`.
     fn to_place(&self, r: &mut Reactor, room: Option<&str>, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
+        self.deliver(r, room, Some(except), &msg);
+        if self.plane.is_some() {
+            let place = match room {
+                Some(name) => Place::Room(name.to_string()),
+                None => Place::Lobby,
+            };
+            self.publish(place, &msg);
+        }
+    }
+
+    /// Queue `msg` on this worker's members in `room` (the lobby when
+    /// `None`) but `except`.
+    fn deliver(&self, r: &mut Reactor, room: Option<&str>, except: Option<ConnId>, msg: &Bytes) {
         match room {
             Some(name) => {
                 if let Some(set) = self.rooms.get(name) {
-                    Self::fan_out(r, set.iter(), except, &msg);
+                    Self::fan_out(r, set.iter(), except, msg);
                 }
             }
-            None => Self::fan_out(r, self.lobby.iter(), except, &msg),
+            None => Self::fan_out(r, self.lobby.iter(), except, msg),
         }
     }
 
     /// To every active member except `except`.
     fn to_all(&self, r: &mut Reactor, except: ConnId, msg: String) {
         let msg = Bytes::from(msg);
-        Self::fan_out(r, self.roster.values().map(|p| &p.conn), except, &msg);
+        Self::fan_out(r, self.roster.values().map(|p| &p.conn), Some(except), &msg);
+        self.publish(Place::All, &msg);
     }
 
     /// Take member `id` out of its room, telling the room; back to the
     /// lobby if `to_lobby`. Returns the room it left.
     fn leave_room(&mut self, r: &mut Reactor, id: u64, to_lobby: bool) -> Option<String> {
+        if let Some(p) = &self.plane {
+            p.bp.leave(id);
+        }
+        self.leave_local_room(r, id, to_lobby)
+    }
+
+    /// [`ChatServer::leave_room`] on this worker only (the backplane
+    /// already knows).
+    fn leave_local_room(&mut self, r: &mut Reactor, id: u64, to_lobby: bool) -> Option<String> {
         let p = self.roster.get_mut(&id)?;
         let room = p.room.take()?;
         let nick = p.nick.clone();
@@ -236,6 +309,9 @@ impl ChatServer {
         };
         self.lobby.remove(&p.conn);
         self.by_nick.remove(&name_key(&p.nick));
+        if let Some(plane) = &self.plane {
+            plane.bp.depart(id);
+        }
         let msg = notice(&self.cat, &p.nick);
         self.to_all(r, p.conn, msg);
     }
@@ -287,6 +363,11 @@ impl ChatServer {
             }
             Command::Help => Self::reply(r, conn, cat.chat_help()),
             Command::Nick(name) => self.nick(r, conn, me, name),
+            Command::List if self.plane.is_some() => {
+                if let Some(Answer::Now(all)) = self.plane.as_ref().map(|p| p.bp.roster(me.id)) {
+                    self.send_list(r, conn, &all);
+                }
+            }
             Command::List => {
                 let users: Vec<(u64, &str, Option<&str>)> = self
                     .roster
@@ -295,6 +376,11 @@ impl ChatServer {
                     .collect();
                 let msg = cat.chat_list(&users);
                 Self::reply(r, conn, msg);
+            }
+            Command::Rooms if self.plane.is_some() => {
+                if let Some(Answer::Now(all)) = self.plane.as_ref().map(|p| p.bp.rooms(me.id)) {
+                    self.send_rooms(r, conn, &all);
+                }
             }
             Command::Rooms => {
                 let rooms: Vec<(&str, usize)> = self
@@ -313,10 +399,27 @@ impl ChatServer {
             }
             Command::Whisper { to, text } => self.whisper(r, conn, me.id, to, text),
             Command::Quit => {
-                let _ = r.end_with(conn, cat.goodbye());
+                // Gone from every worker (list, nickname, rooms) before the
+                // goodbye can be read.
                 self.depart(r, me.id, Catalog::disconnect_notice);
+                let _ = r.end_with(conn, cat.goodbye());
             }
         }
+    }
+
+    /// `/list` with a backplane: every member of every worker (or node).
+    fn send_list(&self, r: &mut Reactor, conn: ConnId, all: &[Listed]) {
+        let users: Vec<(u64, &str, Option<&str>)> = all
+            .iter()
+            .map(|m| (m.id, m.nick.as_str(), m.room.as_deref()))
+            .collect();
+        Self::reply(r, conn, self.cat.chat_list(&users));
+    }
+
+    /// `/rooms` with a backplane.
+    fn send_rooms(&self, r: &mut Reactor, conn: ConnId, all: &[(String, usize)]) {
+        let rooms: Vec<(&str, usize)> = all.iter().map(|(k, n)| (k.as_str(), *n)).collect();
+        Self::reply(r, conn, self.cat.chat_rooms(&rooms));
     }
 
     /// `/nick`: `new` passed [`validate_name`]; check what needs the state.
@@ -330,21 +433,108 @@ impl ChatServer {
                 _ => Ok(()),
             },
         };
-        if let Err(e) = check {
-            return Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS));
+        let check = check.and_then(|()| match &self.plane {
+            Some(p) => match self.roster.get(&me.id).and_then(|m| m.claiming.as_ref()) {
+                // One claim at a time: the answer to the first decides.
+                Some(_) => Err(NameError::Pending),
+                None => match p.bp.rename(me.id, new) {
+                    Answer::Now(false) => Err(NameError::Taken),
+                    Answer::Now(true) => Ok(true),
+                    Answer::Later => Ok(false),
+                },
+            },
+            None => Ok(true),
+        });
+        match check {
+            Err(e) => Self::reply(r, conn, cat.nick_invalid(e, MAX_NAME_CHARS)),
+            Ok(true) => {
+                me.nick = new.to_string();
+                self.apply_nick(r, me.id, new);
+            }
+            Ok(false) => {
+                // The backplane answers with `Relay::Claimed`.
+                if let Some(p) = self.roster.get_mut(&me.id) {
+                    p.claiming = Some(new.to_string());
+                }
+            }
         }
-        let Some(p) = self.roster.get_mut(&me.id) else {
+    }
+
+    /// Member `id` is `new` now: tell it and its room or lobby.
+    fn apply_nick(&mut self, r: &mut Reactor, id: u64, new: &str) {
+        let cat = self.cat;
+        let Some(p) = self.roster.get_mut(&id) else {
             return;
         };
         let old = std::mem::replace(&mut p.nick, new.to_string());
         let room = p.room.clone();
-        me.nick = new.to_string();
+        let conn = p.conn;
         self.by_nick.remove(&name_key(&old));
-        self.by_nick.insert(key, me.id);
+        self.by_nick.insert(name_key(new), id);
         Self::reply(r, conn, cat.nick_changed(new));
         // Only the sender's own room or lobby hears it (the seed told
         // everyone, in every room).
         self.to_place(r, room.as_deref(), conn, cat.nick_notice(&old, new));
+    }
+
+    /// The backplane's answer to a `/nick` claim.
+    fn claimed(&mut self, cx: &mut Cx<'_, Self>, id: u64, nick: String, ok: bool) {
+        let Some(p) = self.roster.get_mut(&id) else {
+            return;
+        };
+        if p.claiming.as_deref() != Some(nick.as_str()) {
+            return; // not a pending /nick (a default name taken back)
+        }
+        p.claiming = None;
+        let conn = p.conn;
+        // A local member may have taken it meanwhile (while the servers
+        // were apart every claim is local).
+        let taken_here = self
+            .by_nick
+            .get(&name_key(&nick))
+            .is_some_and(|&other| other != id);
+        if !ok || taken_here {
+            if ok {
+                // The backplane gave it to this member: give it back by
+                // claiming the current name again (its answer is ignored).
+                let current = p.nick.clone();
+                if let Some(plane) = &self.plane {
+                    let _ = plane.bp.rename(id, &current);
+                }
+            }
+            let msg = self.cat.nick_invalid(NameError::Taken, MAX_NAME_CHARS);
+            return Self::reply(cx, conn, msg);
+        }
+        if let Some(m) = cx.conn_state(conn) {
+            m.me.nick = nick.clone();
+        }
+        self.apply_nick(cx, id, &nick);
+    }
+
+    /// Member `id`'s nickname went to another server: back to its default.
+    fn nick_lost(&mut self, cx: &mut Cx<'_, Self>, id: u64, old: String) {
+        let Some(p) = self.roster.get_mut(&id) else {
+            return;
+        };
+        if name_key(&p.nick) != name_key(&old) {
+            return;
+        }
+        let new = default_nick(self.cat.lang, id);
+        p.nick = new.clone();
+        p.claiming = None;
+        let (conn, room) = (p.conn, p.room.clone());
+        self.by_nick.remove(&name_key(&old));
+        self.by_nick.insert(name_key(&new), id);
+        if let Some(m) = cx.conn_state(conn) {
+            m.me.nick = new.clone();
+        }
+        if let Some(plane) = &self.plane {
+            // `user<id>` is reserved for this member: the claim cannot fail,
+            // and its answer is not a pending `/nick` (ignored).
+            let _ = plane.bp.rename(id, &new);
+        }
+        Self::reply(cx, conn, self.cat.nick_lost(&old, &new));
+        self.to_place(cx, room.as_deref(), conn, self.cat.nick_notice(&old, &new));
     }
 
     /// `/join`: `room` passed [`validate_name`]; check what needs the state.
@@ -353,6 +543,9 @@ impl ChatServer {
         let Some(m) = self.roster.get(&id) else {
             return;
         };
+        if let Some(plane) = self.plane.clone() {
+            return self.join_shared(r, conn, id, room, &plane);
+        }
         // The existing room of the same key, under its first name.
         let key = name_key(room);
         let room = match self.room_names.get(&key) {
@@ -380,6 +573,33 @@ impl ChatServer {
         self.to_place(r, Some(room), conn, cat.join_notice(&nick));
     }
 
+    /// `/join` with a backplane: the room's name and the cap are the
+    /// process's; the backplane moves the member, then this worker does.
+    fn join_shared(&mut self, r: &mut Reactor, conn: ConnId, id: u64, room: &str, p: &Plane) {
+        let cat = self.cat;
+        let Some(m) = self.roster.get(&id) else {
+            return;
+        };
+        if let Some(cur) = m.room.as_deref() {
+            if name_key(cur) == name_key(room) {
+                return Self::reply(r, conn, cat.already_in_room(cur));
+            }
+        }
+        let nick = m.nick.clone();
+        let room = match p.bp.enter(id, room, MAX_ROOMS) {
+            Ok(name) => name,
+            Err(RoomError::TooManyRooms) => return Self::reply(r, conn, cat.too_many_rooms()),
+        };
+        self.leave_local_room(r, id, false);
+        self.lobby.remove(&conn);
+        self.rooms.entry(room.clone()).or_default().insert(conn);
+        if let Some(m) = self.roster.get_mut(&id) {
+            m.room = Some(room.clone());
+        }
+        Self::reply(r, conn, cat.joined(&room));
+        self.to_place(r, Some(&room), conn, cat.join_notice(&nick));
+    }
+
     /// `/whisper`: `target` and `msg` are not empty (the parser's check).
     fn whisper(&mut self, r: &mut Reactor, conn: ConnId, id: u64, target: &str, msg: &str) {
         let cat = self.cat;
@@ -397,7 +617,22 @@ impl ChatServer {
                 let _ = r.write(to, cat.whisper_from(&sender, &msg));
                 Self::reply(r, conn, cat.whisper_to(&to_nick, &msg));
             }
-            None => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
+            None => {
+                let line = Bytes::from(cat.whisper_from(&sender, &msg));
+                let req = WhisperReq {
+                    sender: id,
+                    to: target.to_string(),
+                    line,
+                    text: msg.to_string(),
+                };
+                match self.plane.as_ref().map(|p| p.bp.whisper(p.worker, req)) {
+                    Some(Answer::Later) => {} // `Relay::Whispered` follows
+                    Some(Answer::Now(Some(to_nick))) => {
+                        Self::reply(r, conn, cat.whisper_to(&to_nick, &msg))
+                    }
+                    _ => Self::reply(r, conn, cat.whisper_offline(&sanitize(target))),
+                }
+            }
         }
     }
 
@@ -437,7 +672,75 @@ impl Service for ChatServer {
     type Conn = Member;
     /// An idle connection's grace timer.
     type Tag = ConnId;
-    type Message = ();
+    /// What the other workers relay.
+    type Message = Relay;
+
+    fn on_start(&mut self, cx: &mut Cx<'_, Self>) {
+        if let Some(p) = self.plane.clone() {
+            let inbox = cx.remote();
+            p.bp.attach(cx, p.worker, inbox);
+        }
+    }
+
+    fn on_message(&mut self, cx: &mut Cx<'_, Self>, relay: Relay) {
+        match relay {
+            Relay::Deliver { place, msg } => match place {
+                Place::Room(name) => self.deliver(cx, Some(&name), None, &msg),
+                Place::Lobby => self.deliver(cx, None, None, &msg),
+                Place::All => Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg),
+            },
+            Relay::Whisper { to, msg } => {
+                if let Some(p) = self.roster.get(&to) {
+                    if cx.is_writable(p.conn) {
+                        let _ = cx.write(p.conn, msg);
+                    }
+                }
+            }
+            Relay::Claimed { id, nick, ok } => self.claimed(cx, id, nick, ok),
+            Relay::Whispered {
+                sender,
+                to,
+                text,
+                asked,
+            } => {
+                if let Some(p) = self.roster.get(&sender) {
+                    let msg = match to {
+                        Some(nick) => self.cat.whisper_to(&nick, &text),
+                        None => self.cat.whisper_offline(&sanitize(&asked)),
+                    };
+                    Self::reply(cx, p.conn, msg);
+                }
+            }
+            Relay::Listing { asker, users } => {
+                if let Some(p) = self.roster.get(&asker) {
+                    self.send_list(cx, p.conn, &users);
+                }
+            }
+            Relay::RoomList { asker, rooms } => {
+                if let Some(p) = self.roster.get(&asker) {
+                    self.send_rooms(cx, p.conn, &rooms);
+                }
+            }
+            Relay::Reachable(up) => {
+                let msg = Bytes::from(if up {
+                    self.cat.servers_back()
+                } else {
+                    self.cat.servers_unreachable()
+                });
+                Self::fan_out(cx, self.roster.values().map(|p| &p.conn), None, &msg);
+            }
+            Relay::NickLost { id, old } => self.nick_lost(cx, id, old),
+            Relay::Batch(all) => {
+                for relay in all {
+                    self.on_message(cx, relay);
+                }
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "chat"
+    }
 
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("chat server listening on {addr} (lang {})", self.cat.lang);
@@ -449,9 +752,20 @@ impl Service for ChatServer {
         _: ServerId,
         conn: ConnId,
     ) -> Option<Member> {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = match &self.plane {
+            Some(p) => p.bp.next_id(),
+            None => {
+                self.next_id += 1;
+                self.next_id
+            }
+        };
         let nick = default_nick(self.cat.lang, id);
+        if let Some(p) = &self.plane {
+            // `user<id>` is reserved for this id (see `nick`): always free.
+            if !p.bp.arrive(p.worker, id, &nick) {
+                log::warn!("default nickname {nick} was taken");
+            }
+        }
         log::info!(
             "client {id} connected: {}",
             cx.peer_addr(conn)
@@ -466,9 +780,13 @@ impl Service for ChatServer {
                 conn,
                 nick: nick.clone(),
                 room: None,
+                claiming: None,
             },
         );
         Self::reply(cx, conn, self.cat.chat_welcome(id));
+        if self.plane.as_ref().is_some_and(|p| !p.bp.reachable()) {
+            Self::reply(cx, conn, self.cat.servers_unreachable());
+        }
         Some(Member {
             me: Me { id, nick },
             reader: LineReader::new(self.max_line),
@@ -508,9 +826,9 @@ impl Service for ChatServer {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, m: &mut Member) {
-        let grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
+        // Gone from every worker before the notice can be read (as `/quit`).
         self.depart(cx, m.me.id, Catalog::disconnect_notice);
-        m.grace = grace;
+        m.grace = close_idle(cx, conn, self.cat.chat_timeout(), conn);
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _: TimerId, conn: ConnId) {
@@ -537,6 +855,7 @@ impl Service for ChatServer {
     }
 
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {
+        self.shutting_down = true;
         let msg = Bytes::from(self.cat.chat_shutdown());
         for p in self.roster.values() {
             if cx.is_writable(p.conn) {

@@ -31,7 +31,9 @@ use crate::protocol::text::sanitize;
 use crate::{ConnId, Cx, NetError, ServerId, Service, TimerId};
 use bytes::BytesMut;
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Instant, SystemTime};
 
 /// One client's session: the state of a command connection.
@@ -65,6 +67,33 @@ struct Info<'a> {
     uptime: u64,
 }
 
+/// The sessions of every worker of a process (`--workers N`): ids unique in
+/// the process, and `/list` of them all. One mutex, taken once per
+/// connection and per `/list`, never per line.
+#[derive(Debug, Default)]
+pub struct SessionRegistry {
+    next_id: AtomicU64,
+    open: Mutex<BTreeSet<u64>>,
+}
+
+impl SessionRegistry {
+    fn open(&self) -> MutexGuard<'_, BTreeSet<u64>> {
+        self.open.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl CommandServer {
+    /// Take session `id` off the process's list as soon as it ends (peer
+    /// FIN, `/quit`, idle timeout), when its own worker stops listing it,
+    /// not at its close, which can come later: otherwise the other workers'
+    /// `/list` would still show it while this one's does not.
+    fn unlist(&self, id: u64) {
+        if let Some(reg) = &self.shared {
+            reg.open().remove(&id);
+        }
+    }
+}
+
 /// The command server.
 #[derive(Debug)]
 pub struct CommandServer {
@@ -74,6 +103,8 @@ pub struct CommandServer {
     /// Open sessions: connection → session id (for `/list` and the
     /// shutdown notice).
     open: BTreeMap<ConnId, u64>,
+    /// With several workers: the process's sessions.
+    shared: Option<Arc<SessionRegistry>>,
 }
 
 impl CommandServer {
@@ -84,7 +115,19 @@ impl CommandServer {
             max_line,
             next_id: 0,
             open: BTreeMap::new(),
+            shared: None,
         }
+    }
+
+    /// A server that is one worker of several sharing `registry`.
+    pub fn with_registry(
+        cat: Catalog,
+        max_line: usize,
+        registry: Arc<SessionRegistry>,
+    ) -> CommandServer {
+        let mut s = CommandServer::new(cat, max_line);
+        s.shared = Some(registry);
+        s
     }
 
     /// Write `msg` to `conn`, count it, pause reading at the high-water mark.
@@ -130,12 +173,29 @@ impl CommandServer {
                 Self::send(cx, conn, s, cat.command_info(&json));
             }
             "/list" => {
-                let mut ids: Vec<u64> = self
+                // This worker's ended sessions are left out at once; every
+                // worker takes its own off the registry when they end
+                // (`unlist`).
+                let ended = self
                     .open
                     .iter()
-                    .filter(|(c, _)| cx.is_writable(**c))
-                    .map(|(_, id)| *id)
-                    .collect();
+                    .filter(|(c, _)| !cx.is_writable(**c))
+                    .map(|(_, id)| *id);
+                let mut ids: Vec<u64> = match &self.shared {
+                    Some(reg) => {
+                        let mut all = reg.open().clone();
+                        for id in ended {
+                            all.remove(&id);
+                        }
+                        all.into_iter().collect()
+                    }
+                    None => self
+                        .open
+                        .iter()
+                        .filter(|(c, _)| cx.is_writable(**c))
+                        .map(|(_, id)| *id)
+                        .collect(),
+                };
                 ids.sort_unstable();
                 Self::send(cx, conn, s, cat.command_list(&ids));
             }
@@ -148,6 +208,8 @@ impl CommandServer {
             "/quit" => {
                 let msg = cat.goodbye();
                 s.bytes_sent += msg.len() as u64;
+                // Off the list before the goodbye can be read.
+                self.unlist(s.id);
                 let _ = cx.end_with(conn, msg);
             }
             _ => Self::send(cx, conn, s, cat.command_unknown(&sanitize(text))),
@@ -160,6 +222,10 @@ impl Service for CommandServer {
     /// An idle connection's grace timer.
     type Tag = ConnId;
     type Message = ();
+
+    fn name(&self) -> &'static str {
+        "command"
+    }
 
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
@@ -174,8 +240,17 @@ impl Service for CommandServer {
         _: ServerId,
         conn: ConnId,
     ) -> Option<Session> {
-        self.next_id += 1;
-        let id = self.next_id;
+        let id = match &self.shared {
+            Some(reg) => {
+                let id = reg.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                reg.open().insert(id);
+                id
+            }
+            None => {
+                self.next_id += 1;
+                self.next_id
+            }
+        };
         let client_info = cx
             .peer_addr(conn)
             .map(|a| a.to_string())
@@ -224,6 +299,8 @@ impl Service for CommandServer {
             self.handle_line(cx, conn, info, line);
             Flow::Continue
         });
+        // Without half-open the loop ends our side now.
+        self.unlist(s.info.id);
     }
 
     fn on_drain(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, _: &mut Session) {
@@ -231,6 +308,7 @@ impl Service for CommandServer {
     }
 
     fn on_timeout(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: &mut Session) {
+        self.unlist(s.info.id);
         s.grace = close_idle(cx, conn, self.cat.command_timeout(), conn);
         log::info!("[{}] idle timeout", s.info.id);
     }
@@ -245,6 +323,7 @@ impl Service for CommandServer {
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, s: Session, had_error: bool) {
         self.open.remove(&conn);
+        self.unlist(s.info.id);
         if let Some(t) = s.grace {
             cx.clear_timer(t);
         }

@@ -28,6 +28,10 @@ impl Service for Echo {
     /// Nothing is posted to the echo.
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!("echo server listening on {addr}");
     }

@@ -192,6 +192,10 @@ impl Service for Framed {
     type Tag = ();
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "framed"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "framed server listening on {addr} (max frame {} bytes)",

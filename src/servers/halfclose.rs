@@ -169,6 +169,10 @@ impl Service for HalfCloseServer {
     type Tag = ConnId;
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "halfclose"
+    }
+
     fn on_listening(&mut self, _: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "half-close server listening on {addr} (lang {})",

@@ -5,7 +5,9 @@
 pub mod auth_guard;
 pub mod banner_echo;
 pub mod chat;
+pub mod chat_backplane;
 pub mod chat_command;
+pub mod chat_redis;
 pub mod command;
 pub mod echo;
 pub mod framed;

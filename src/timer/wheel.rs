@@ -229,6 +229,12 @@ impl<T> Wheel<T> {
     /// skipped through the occupied bitmaps, so a large jump costs
     /// O(timers + cascades), not O(ticks).
     pub fn poll(&mut self, now: Tick) -> Option<(TimerKey, T)> {
+        self.poll_due(now).map(|(key, _, value)| (key, value))
+    }
+
+    /// [`Wheel::poll`], with the deadline the timer was inserted with (the
+    /// loop measures how late every timer fires against it).
+    pub fn poll_due(&mut self, now: Tick) -> Option<(TimerKey, Tick, T)> {
         let now = now.max(self.elapsed);
         loop {
             if let Some(index) = self.pending.pop_front(&mut self.nodes) {
@@ -236,8 +242,9 @@ impl<T> Wheel<T> {
                     index,
                     generation: self.nodes[index as usize].generation,
                 };
-                debug_assert!(self.nodes[index as usize].deadline <= self.elapsed);
-                return Some((key, self.release(index)));
+                let deadline = self.nodes[index as usize].deadline;
+                debug_assert!(deadline <= self.elapsed);
+                return Some((key, deadline, self.release(index)));
             }
             match self.next_expiration() {
                 Some((level, slot, start)) if start <= now => self.expire(level, slot, start),

@@ -28,6 +28,7 @@ pub(crate) fn args(
         threads: 1,
         server_pid: None,
         room: "bench".into(),
+        member_target: None,
         interval: Duration::from_millis(50),
         json: false,
         grid: false,
@@ -37,7 +38,68 @@ pub(crate) fn args(
         timers: 1000,
         soak: Default::default(),
         auth: Default::default(),
+        tls: Default::default(),
+        tls_no_resume: false,
     }
+}
+
+/// The echo workloads over TLS: byte-exact streams, and full handshakes
+/// per connection with and without resumption.
+#[test]
+fn stream_and_connect_over_tls() {
+    let dir = std::env::temp_dir().join(format!("netloop-bench-tls-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let hosts = vec!["127.0.0.1".to_string()];
+    let g = netloop::cli::tls_args::generate(&hosts, 1).unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), &g.ca_pem).unwrap();
+    std::fs::write(dir.join("server.pem"), &g.server_pem).unwrap();
+    std::fs::write(dir.join("server.key"), &g.server_key_pem).unwrap();
+    let p = |n: &str| dir.join(n).to_str().unwrap().to_string();
+    let srv = Server::start(&[
+        "serve",
+        "echo",
+        "--port",
+        "0",
+        "--tls-cert",
+        &p("server.pem"),
+        "--tls-key",
+        &p("server.key"),
+    ]);
+    for (workload, no_resume) in [
+        (Workload::Stream, false),
+        (Workload::Pingpong, false),
+        (Workload::Connect, false),
+        (Workload::Connect, true),
+    ] {
+        let mut a = args(workload, srv.addr, 4);
+        a.size = if workload == Workload::Stream {
+            16 * 1024
+        } else {
+            64
+        };
+        a.tls.ca = Some(dir.join("ca.pem"));
+        a.tls_no_resume = no_resume;
+        let rep = execute(&a).expect("bench over TLS");
+        clean(&rep);
+    }
+    // Fan-out through the chat server over TLS.
+    let chat = Server::start(&[
+        "serve",
+        "chat",
+        "--port",
+        "0",
+        "--tls-cert",
+        &p("server.pem"),
+        "--tls-key",
+        &p("server.key"),
+    ]);
+    let mut a = args(Workload::Fanout, chat.addr, 5);
+    a.tls.ca = Some(dir.join("ca.pem"));
+    let rep = execute(&a).expect("fanout over TLS");
+    clean(&rep);
+    assert_eq!(rep.delivery_errors, 0, "{}", rep.to_table(false));
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 pub(crate) fn clean(rep: &Report) {

@@ -1,8 +1,8 @@
-//! Issue 7: binding anything but loopback prints a warning that the service has no encryption;
+//! Binding anything but loopback prints a warning that the service has no encryption;
 //! the default bind (127.0.0.1) prints none. Checked on the binary for three servers and for
 //! the metrics endpoint.
 //!
-//! The warning is logged by `Reactor::listen` when the socket is bound, before the loop runs;
+//! The warning is logged by the reactor when the socket is bound (`Reactor::serve`), before the loop runs;
 //! the server's own "… server listening on ADDR" line comes from the loop's `listening` event,
 //! after it. So the stderr lines up to that line are all there is to check (no waiting for a
 //! line that should not come). Sockets bound to 0.0.0.0 use port 0 and the process is killed

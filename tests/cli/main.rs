@@ -11,3 +11,4 @@ mod bind_warning;
 mod deploy;
 mod docs_tables;
 mod examples;
+mod top;

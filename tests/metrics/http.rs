@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use util::*;
 
 /// Start `netloop serve echo` with a metrics endpoint on a free port.
-fn start(extra: &[&str]) -> (Server, SocketAddr) {
+pub(crate) fn start(extra: &[&str]) -> (Server, SocketAddr) {
     let mut args = vec!["serve", "echo", "--port", "0", "--metrics", "127.0.0.1:0"];
     args.extend_from_slice(extra);
     let srv = Server::start(&args);
@@ -25,7 +25,7 @@ fn start(extra: &[&str]) -> (Server, SocketAddr) {
 }
 
 /// Send `req` raw, read the whole response (the server closes).
-fn http(addr: SocketAddr, req: &[u8]) -> (u16, HashMap<String, String>, String) {
+pub(crate) fn http(addr: SocketAddr, req: &[u8]) -> (u16, HashMap<String, String>, String) {
     let mut s = connect(addr);
     s.write_all(req).expect("send request");
     let raw = read_to_end(&mut s);
@@ -50,7 +50,7 @@ fn http(addr: SocketAddr, req: &[u8]) -> (u16, HashMap<String, String>, String) 
 /// sample belongs to a family declared by `# HELP` and `# TYPE` just before
 /// it, names and labels are well formed, values are numbers, counters end in
 /// `_total`. Returns `name{labels}` → value.
-fn parse_prometheus(text: &str) -> HashMap<String, f64> {
+pub(crate) fn parse_prometheus(text: &str) -> HashMap<String, f64> {
     fn is_name(s: &str) -> bool {
         let mut c = s.chars();
         c.next()

@@ -7,4 +7,7 @@
 mod util;
 
 mod counts;
+mod grafana;
 mod http;
+mod live;
+mod loop_delay;

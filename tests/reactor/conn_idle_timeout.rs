@@ -67,7 +67,9 @@ fn fires_after_inactivity_and_does_not_close() {
     let g = seen.lock().unwrap();
     let after = g.timeouts[0] - g.connected.unwrap();
     assert!(after >= IDLE, "fired early: {after:?}");
-    assert!(after < IDLE * 5, "fired late: {after:?}");
+    // No tight upper bound: on a loaded machine the loop thread may be
+    // scheduled late, and lateness is not what this test is about.
+    assert!(after < util::TIMEOUT, "fired late: {after:?}");
     assert!(!g.closed);
     drop(g);
     // Activity after the timeout re-arms it.

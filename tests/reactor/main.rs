@@ -20,4 +20,5 @@ mod regressions;
 mod server_limits;
 mod services;
 mod shutdown;
+mod slow_callbacks;
 mod timers;

@@ -83,6 +83,9 @@ pub struct Conn {
     pub error: Option<Box<NetError>>,
     /// `close(had_error)` argument.
     pub had_error: bool,
+    /// The TLS session of a TLS connection; `None` for plain TCP (boxed:
+    /// a plain connection pays one pointer, see `reactor::tls`).
+    pub tls: Option<Box<crate::reactor::tls::TlsSession>>,
 }
 
 impl Conn {
@@ -122,6 +125,23 @@ impl Conn {
             peer,
             error: None,
             had_error: false,
+            tls: None,
         }
+    }
+
+    /// Bytes waiting to be sent, as the watermarks count them: the queue,
+    /// plus plaintext a TLS session holds until its handshake is done.
+    #[inline]
+    pub fn queued(&self) -> usize {
+        match &self.tls {
+            None => self.wq.len(),
+            Some(t) => self.wq.len() + t.held_plaintext(),
+        }
+    }
+
+    /// A TLS handshake is still running (always false for plain TCP).
+    #[inline]
+    pub fn tls_handshaking(&self) -> bool {
+        self.tls.as_ref().is_some_and(|t| t.is_handshaking())
     }
 }

@@ -100,6 +100,7 @@ impl Reactor {
     ) -> ConnId {
         let timeout = opts.timeout;
         let local = opts.local_address;
+        let tls = opts.tls;
         let conn = Conn::new(
             None,
             State::Connecting,
@@ -112,6 +113,9 @@ impl Reactor {
         let timer = self.arm(timeout, TimerEntry::Connect(key));
         if let Some(c) = self.conns.get_mut(key) {
             c.connect_timer = Some(timer);
+        }
+        if let Some(tls) = &tls {
+            self.tls_attach_client(key, tls);
         }
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if let Ok(ip) = host.parse::<IpAddr>() {
@@ -263,7 +267,13 @@ impl Reactor {
         if idle.is_some() {
             self.set_idle_timeout(id, idle);
         }
-        self.emit_conn(key, crate::reactor::service::ConnEvent::Connect);
+        if self.conns.get(key).is_some_and(|c| c.tls.is_some()) {
+            // `connect` waits for the handshake (Node's `secureConnect`):
+            // a certificate the client refuses is a failed connect.
+            self.tls_arm_handshake(key);
+        } else {
+            self.emit_conn(key, crate::reactor::service::ConnEvent::Connect);
+        }
         if self.conns.get(key).is_some_and(|c| !c.wq.is_empty()) {
             self.flush(key);
         }

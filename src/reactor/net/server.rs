@@ -14,9 +14,11 @@
 
 use crate::reactor::config::{
     ListenOptions, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, ACCEPT_BUDGET, EMFILE_SHED_MAX,
+    SHUTDOWN_ACCEPT_ROUNDS,
 };
 use crate::reactor::conn::state::State;
 use crate::reactor::conn::Conn;
+use crate::reactor::loopstats::{Callback, Site};
 use crate::reactor::net::error::{ErrorCode, NetError};
 use crate::reactor::service::{ServerEvent, NO_STATE};
 use crate::reactor::timers::TimerEntry;
@@ -54,16 +56,54 @@ fn is_resource_exhaustion(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(23) | Some(24) | Some(105) | Some(12))
 }
 
-fn bind_listener(addr: SocketAddr, backlog: i32) -> io::Result<TcpListener> {
+fn bind_listener(addr: SocketAddr, backlog: i32, reuse_port: bool) -> io::Result<TcpListener> {
     use socket2::{Domain, Protocol, Socket, Type};
     let sock = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     // Node sets SO_REUSEADDR on every server socket: restart without waiting
     // out TIME_WAIT.
     sock.set_reuse_address(true)?;
+    if reuse_port {
+        // One listener per worker on the same port; the kernel hashes each
+        // new connection's addresses and ports to one of them (LWN 542629).
+        sock.set_reuse_port(true)?;
+    }
     sock.set_nonblocking(true)?;
     sock.bind(&addr.into())?;
     sock.listen(backlog)?;
     Ok(TcpListener::from_std(sock.into()))
+}
+
+/// Drop every new SYN that reaches `l` from now on, so no new handshake
+/// starts; the last ACK of a handshake already in flight still passes and
+/// completes it into the queue, which is then taken in. A classic BPF
+/// program run on the TCP header (what a socket filter on a TCP socket
+/// sees): load the flags byte, keep SYN and ACK, drop (return 0) when only
+/// SYN is set, accept the packet whole (return `u32::MAX`) otherwise.
+#[cfg(target_os = "linux")]
+fn refuse_new_handshakes(l: &TcpListener) -> io::Result<()> {
+    use socket2::SockFilter;
+    const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const ALU_AND_K: u16 = 0x54; // BPF_ALU | BPF_AND | BPF_K
+    const JMP_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const TCP_FLAGS_OFFSET: u32 = 13;
+    const SYN: u32 = 0x02;
+    const ACK: u32 = 0x10;
+    let program = [
+        SockFilter::new(LD_B_ABS, 0, 0, TCP_FLAGS_OFFSET),
+        SockFilter::new(ALU_AND_K, 0, 0, SYN | ACK),
+        // Only SYN: fall through to the drop; otherwise skip it.
+        SockFilter::new(JMP_JEQ_K, 0, 1, SYN),
+        SockFilter::new(RET_K, 0, 0, 0),
+        SockFilter::new(RET_K, 0, 0, u32::MAX),
+    ];
+    socket2::SockRef::from(l).attach_filter(&program)
+}
+
+/// Elsewhere the queue is taken in as it is.
+#[cfg(not(target_os = "linux"))]
+fn refuse_new_handshakes(_: &TcpListener) -> io::Result<()> {
+    Ok(())
 }
 
 impl Reactor {
@@ -86,12 +126,12 @@ impl Reactor {
             })?
             .next()
             .ok_or_else(|| NetError::new(ErrorCode::NotFound, "getaddrinfo", opts.host.clone()))?;
-        let mut listener = bind_listener(addr, opts.backlog)
+        let mut listener = bind_listener(addr, opts.backlog, opts.reuse_port)
             .map_err(|e| NetError::new(ErrorCode::from_io(&e), "listen", format!("{addr}: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| NetError::from_io("listen", &e))?;
-        if !addr.ip().is_loopback() {
+        if !addr.ip().is_loopback() && opts.tls.is_none() {
             log::warn!(
                 "listening on {addr}, which is reachable from other hosts: this service has no encryption"
             );
@@ -164,15 +204,50 @@ impl Reactor {
 
     /// The accept loop (see the module docs).
     pub(crate) fn accept(&mut self, key: Key) {
-        for _ in 0..ACCEPT_BUDGET {
-            let Some(s) = self.servers.get_mut(key) else {
-                return;
-            };
-            if s.accept_paused {
+        if self.accept_some(key) {
+            self.park(Kind::Listener, key);
+        }
+    }
+
+    /// Accept what the kernel has already queued for `key`, before its
+    /// listener is closed. Closing a listener resets every connection still
+    /// in its accept queue, although those clients saw their handshake
+    /// complete (LWN 542629; envoy #8031 for `SO_REUSEPORT` groups). Taken
+    /// in, they are ended cleanly by the drain like every other connection.
+    ///
+    /// First a socket filter that drops every packet is attached to the
+    /// listener, so no new handshake completes into the queue while it is
+    /// taken in: a client whose SYN is dropped retries it a second later
+    /// and is then refused by the closed port, never reset after its
+    /// `connect()` succeeded. (Without it, a handshake completing between
+    /// the last `accept` and the close was reset; the workers' SIGTERM test
+    /// saw it on a loaded machine.)
+    pub(crate) fn accept_queued(&mut self, key: Key) {
+        if let Some(l) = self.servers.get(key).and_then(|s| s.listener.as_ref()) {
+            if let Err(e) = refuse_new_handshakes(l) {
+                log::debug!("{}: cannot stop new handshakes: {e}", ServerId(key));
+            }
+        }
+        for _ in 0..SHUTDOWN_ACCEPT_ROUNDS {
+            if !self.accept_some(key) {
                 return;
             }
+        }
+    }
+
+    /// Accept up to [`ACCEPT_BUDGET`] connections. True if the budget ran
+    /// out (more may be queued), false once the queue is empty or the
+    /// listener cannot accept now.
+    fn accept_some(&mut self, key: Key) -> bool {
+        for _ in 0..ACCEPT_BUDGET {
+            let Some(s) = self.servers.get_mut(key) else {
+                return false;
+            };
+            if s.accept_paused {
+                return false;
+            }
             let Some(listener) = s.listener.as_ref() else {
-                return;
+                return false;
             };
             match listener.accept() {
                 Ok((stream, peer)) => {
@@ -188,6 +263,7 @@ impl Reactor {
                     s.conns += 1;
                     let owner = s.owner;
                     let opts = s.opts.socket.clone();
+                    let tls = s.opts.tls.clone();
                     self.stats.accepted += 1;
                     if opts.no_delay {
                         let _ = stream.set_nodelay(true);
@@ -198,10 +274,16 @@ impl Reactor {
                         self.server_conn_closed(key);
                         continue;
                     };
+                    if let Some(tls) = &tls {
+                        // Closed on failure; `close` still reaches the service.
+                        self.tls_attach_server(id.0, tls);
+                    }
                     log::debug!("{id} accepted from {peer}");
                     let sid = ServerId(key);
                     let slot = self
-                        .with_host_raw(owner, |host, r| host.accept(r, sid, id))
+                        .with_host_raw(owner, Site::conn(Callback::Connection, id), |host, r| {
+                            host.accept(r, sid, id)
+                        })
                         .unwrap_or(NO_STATE);
                     self.set_owner(id.0, owner, slot);
                     if slot == NO_STATE {
@@ -212,11 +294,11 @@ impl Reactor {
                     // knows its service (a `drain` it caused goes there).
                     self.deliver_pending();
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if is_resource_exhaustion(&e) => {
                     self.fd_exhausted(key, &e);
-                    return;
+                    return false;
                 }
                 Err(e) => {
                     // ECONNABORTED and friends: that peer is gone, go on.
@@ -224,7 +306,7 @@ impl Reactor {
                 }
             }
         }
-        self.park(Kind::Listener, key);
+        true
     }
 
     fn fd_exhausted(&mut self, key: Key, e: &io::Error) {
@@ -302,5 +384,30 @@ impl Reactor {
             self.set_idle_timeout(id, idle);
         }
         Some(id)
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::net::TcpStream;
+
+    #[test]
+    fn the_shutdown_filter_drops_new_handshakes_and_keeps_the_queue() {
+        let l = bind_listener("127.0.0.1:0".parse().unwrap(), 16, false).unwrap();
+        let addr = l.local_addr().unwrap();
+        // Completed before the filter: stays in the queue and is accepted.
+        let _before = TcpStream::connect(addr).unwrap();
+        refuse_new_handshakes(&l).unwrap();
+        // After it: the SYN is dropped, so the handshake never completes
+        // (the client would retry, then be refused by the closed port).
+        let after = TcpStream::connect_timeout(&addr, Duration::from_millis(300));
+        let err = after.expect_err("a handshake completed through the filter");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut, "{err}");
+        let mut accepted = 0;
+        while l.accept().is_ok() {
+            accepted += 1;
+        }
+        assert_eq!(accepted, 1);
     }
 }

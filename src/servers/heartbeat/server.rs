@@ -61,6 +61,8 @@ use serde_json::{json, Number, Value};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Default interval between pings (the seed's usage value).
@@ -178,9 +180,19 @@ pub struct HeartbeatConn {
     client: ClientRef,
 }
 
+/// What the workers of one process (`--workers N`) share: client ids
+/// unique in the process, and the client count `server_status` reports.
+#[derive(Debug, Default)]
+pub struct SharedClients {
+    next_id: AtomicU64,
+    connected: AtomicUsize,
+}
+
 /// The heartbeat server.
 #[derive(Debug)]
 pub struct HeartbeatServer {
+    /// With several workers: the process's clients.
+    shared: Option<Arc<SharedClients>>,
     cfg: HeartbeatConfig,
     /// Open connections, for `server_status` and the shutdown notice.
     open: BTreeSet<ConnId>,
@@ -198,6 +210,7 @@ impl HeartbeatServer {
     /// A server with `cfg`.
     pub fn new(cfg: HeartbeatConfig) -> Self {
         HeartbeatServer {
+            shared: None,
             open: BTreeSet::new(),
             next_id: 1,
             status_timer: None,
@@ -214,9 +227,19 @@ impl HeartbeatServer {
         }
     }
 
-    /// Connected clients.
+    /// A server that is one worker of several sharing `shared`.
+    pub fn with_shared(cfg: HeartbeatConfig, shared: Arc<SharedClients>) -> Self {
+        let mut s = HeartbeatServer::new(cfg);
+        s.shared = Some(shared);
+        s
+    }
+
+    /// Connected clients (of the whole process with several workers).
     pub fn client_count(&self) -> usize {
-        self.open.len()
+        match &self.shared {
+            Some(sh) => sh.connected.load(Ordering::Relaxed),
+            None => self.open.len(),
+        }
     }
 
     /// Move `c`'s timer to its next deadline.
@@ -276,7 +299,7 @@ impl HeartbeatServer {
         let msg = json!({
             "type": "server_status",
             "timestamp": unix_ms(),
-            "connectedClients": self.open.len(),
+            "connectedClients": self.client_count(),
             "uptime": round3(uptime),
             "heartbeatInterval": self.cfg.interval.as_millis() as u64,
             "heartbeatTimeout": self.cfg.timeout.as_millis() as u64,
@@ -399,6 +422,10 @@ impl Service for HeartbeatServer {
     type Tag = HeartbeatTag;
     type Message = ();
 
+    fn name(&self) -> &'static str {
+        "heartbeat"
+    }
+
     fn on_listening(&mut self, cx: &mut Cx<'_, Self>, _: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "heartbeat server listening on {addr} (interval {:?}, timeout {:?})",
@@ -418,9 +445,17 @@ impl Service for HeartbeatServer {
         _: ServerId,
         conn: ConnId,
     ) -> Option<HeartbeatConn> {
-        let seq = self.next_id;
+        let seq = match &self.shared {
+            Some(sh) => {
+                sh.connected.fetch_add(1, Ordering::Relaxed);
+                sh.next_id.fetch_add(1, Ordering::Relaxed) + 1
+            }
+            None => {
+                self.next_id += 1;
+                self.next_id - 1
+            }
+        };
         let id = format!("client-{seq}");
-        self.next_id += 1;
         let now = cx.now();
         let welcome = json!({
             "type": "welcome",
@@ -541,7 +576,11 @@ impl Service for HeartbeatServer {
     }
 
     fn on_close(&mut self, cx: &mut Cx<'_, Self>, conn: ConnId, st: HeartbeatConn, _: bool) {
-        self.open.remove(&conn);
+        if self.open.remove(&conn) {
+            if let Some(sh) = &self.shared {
+                sh.connected.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
         let timer = st.client.0.borrow_mut().timer.take();
         if let Some(t) = timer {
             cx.clear_timer(t);

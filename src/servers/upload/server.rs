@@ -562,6 +562,10 @@ impl Service for Upload {
     /// The file workers' answers.
     type Message = Reply;
 
+    fn name(&self) -> &'static str {
+        "upload"
+    }
+
     fn on_listening(&mut self, cx: &mut Cx<'_, Self>, _s: ServerId, addr: std::net::SocketAddr) {
         log::info!(
             "upload server listening on {addr}, storing in {}",

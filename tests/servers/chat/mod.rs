@@ -1,3 +1,4 @@
 mod hostile;
+mod redis;
 mod server;
 mod slow_consumer;

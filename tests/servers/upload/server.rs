@@ -1014,8 +1014,13 @@ fn lost_uploads_are_logged_with_peer_and_name() {
         "{line}"
     );
 
-    // The directory disappears under the server: storing fails.
-    std::fs::remove_dir_all(&dir).unwrap();
+    // The directory disappears under the server: storing fails. (The
+    // server's file thread may still be removing the aborted upload's
+    // temporary file, so a first attempt can find the directory not yet
+    // empty: retry until it is gone.)
+    wait_until("the upload directory removed", || {
+        std::fs::remove_dir_all(&dir).is_ok() || !dir.exists()
+    });
     let mut p = Peer::connect(srv.addr);
     let peer = p.w.local_addr().unwrap().to_string();
     let mut req = header("lost.bin", 5);
