@@ -21,7 +21,7 @@ R=benches/compare/results
 SETS="
 $R/2026-11-27-final/results.jsonl|matrix|2026-11-27, 3 rounds: 
 $R/2026-11-27-stream50-confirm/results.jsonl|stream50|2026-11-27, 9 rounds: 
-$R/2026-12-05-fanout/results.jsonl|fanout|2026-12-05, 7 rounds: 
+$R/2026-12-05-coalesce-fanout/results.jsonl|fanout|2026-12-05, writes coalesced, 7 rounds: 
 $R/2026-12-05-libuv/libuv.jsonl|libuv|2026-12-05, client → server, 7 rounds: 
 "
 while IFS='|' read -r file sub title; do

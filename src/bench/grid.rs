@@ -12,7 +12,8 @@
 //!
 //! A cell that cannot be run (descriptors, refused connections) is shown
 //! with its error and the remaining cells still run; the exit status is
-//! then failure, as it is when any cell saw a wrong byte.
+//! then failure, as it is when any cell saw a wrong byte or completed no
+//! round trip in its window.
 
 use super::report::{group, Report};
 use super::{execute, BenchArgs};
@@ -56,11 +57,12 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// Did every cell run with every byte right?
+    /// Did every cell run, complete round trips in its window, and get
+    /// every byte right? (A cell with none measured nothing.)
     pub fn ok(&self) -> bool {
         self.cells
             .iter()
-            .all(|c| c.report.as_ref().is_some_and(Report::ok))
+            .all(|c| c.report.as_ref().is_some_and(|r| r.ok() && r.ops > 0))
     }
 
     fn cell(&self, size: usize, conns: usize) -> Option<&Cell> {
@@ -93,7 +95,11 @@ impl Grid {
                             .latency_us
                             .as_ref()
                             .map_or(String::new(), |l| format!(" ({:.0})", l.p99));
-                        let bad = if r.ok() { "" } else { " WRONG BYTES" };
+                        let bad = match (r.ok(), r.ops) {
+                            (false, _) => " WRONG BYTES",
+                            (true, 0) => " NO ROUND TRIP",
+                            _ => "",
+                        };
                         format!("{}{p99}{bad}", group(r.ops_per_sec.round() as u64))
                     }
                     Some(Cell { error: Some(e), .. }) => format!("failed: {e}"),
@@ -189,7 +195,9 @@ pub fn run(args: &BenchArgs) -> std::process::ExitCode {
             if g.ok() {
                 std::process::ExitCode::SUCCESS
             } else {
-                eprintln!("netloop bench: a grid cell failed or saw wrong bytes");
+                eprintln!(
+                    "netloop bench: a grid cell failed, saw wrong bytes or completed no round trip"
+                );
                 std::process::ExitCode::FAILURE
             }
         }

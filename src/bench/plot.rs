@@ -353,10 +353,17 @@ fn read_rounds(text: &str) -> (Rounds, usize, usize) {
             skipped += 1;
             continue;
         };
+        // run.sh: the report's server figures; libuv.sh: the server's CPU
+        // seconds over the run beside the report, over its operations.
         let cpu = rep
             .get("server")
             .and_then(|s| s.get("cpu_us_per_op"))
-            .and_then(|x| x.as_f64());
+            .and_then(|x| x.as_f64())
+            .or_else(|| {
+                let secs = v.get("server_cpu_s")?.as_f64()?;
+                let ops = rep.get("ops")?.as_f64()?;
+                (ops > 0.0).then(|| secs * 1e6 / ops)
+            });
         let e = by.entry(cell).or_default().entry(peer).or_default();
         // Idle cells have no throughput: leave their zeros out.
         if ops > 0.0 {
@@ -491,12 +498,13 @@ mod tests {
 {"round":1,"cell":"pp64x50","peer":"tokio","report":{"ops_per_sec":90.0,"server":null}}
 {"round":2,"cell":"pp64x50","peer":"netloop","failed":true,"report":{"ops_per_sec":1.0}}
 not json
-{"round":1,"bench":"pound100","client":"libuv","server":"netloop","report":{"ops_per_sec":5.0}}
+{"round":1,"bench":"pound100","client":"libuv","server":"netloop","server_cpu_s":0.5,"report":{"ops_per_sec":5.0,"ops":100000}}
 {"round":2,"cell":"pp64x50","peer":"netloop","report":{"ops_per_sec":110.0,"server":{"cpu_us_per_op":2.5}}}
 "#;
         let (by, used, skipped) = read_rounds(text);
         assert_eq!((used, skipped), (4, 2));
         assert_eq!(by["pound100"]["libuv → netloop"].0, vec![5.0]);
+        assert_eq!(by["pound100"]["libuv → netloop"].1, vec![5.0]);
         let nl = &by["pp64x50"]["netloop"];
         assert_eq!(nl.0, vec![100.0, 110.0]);
         assert_eq!(nl.1, vec![2.0, 2.5]);

@@ -23,9 +23,11 @@
 //! with libuv's only when both ran on the same machine in the same script
 //! (`benches/compare/libuv.sh` does).
 //!
-//! The dispatch cannot take less than the last timeout (`N / 1000` ms, 10 s
-//! for libuv's count): that part is waiting, identical for both loops, so
-//! the CPU time of the process is reported beside the wall-clock times.
+//! Deadlines count from the loop's time when arming began (libuv's
+//! `uv_now` is cached the same way), so init + dispatch cannot take less
+//! than the last timeout (`N / 1000` ms, 10 s for libuv's count): that part
+//! is waiting, identical for both loops, so the CPU time of the process is
+//! reported beside the wall-clock times.
 
 use super::procstat;
 use crate::{ConnId, Cx, Reactor, Service, TimerId};
@@ -201,9 +203,11 @@ mod tests {
         let rep = measure(5_000).expect("run");
         assert!(rep.ok(), "{rep:?}");
         assert_eq!(rep.fired, 5_000);
-        // The last timer is due 5 ms after it was armed, and arming ends
-        // where the dispatch starts: the two together cannot be shorter.
-        assert!(rep.init_s + rep.dispatch_s >= 0.005, "{rep:?}");
+        // The last timer is due 5 ms after the loop's time when arming
+        // began (as in libuv, deadlines count from the loop's cached time):
+        // arming and dispatch together cannot be shorter, give or take the
+        // millisecond a deadline is rounded to.
+        assert!(rep.init_s + rep.dispatch_s >= 0.004, "{rep:?}");
         assert!(measure(0).is_err() && measure(MAX_TIMERS + 1).is_err());
     }
 }

@@ -210,3 +210,58 @@ fn a_single_bar_is_drawn_once() {
         texts(&text)
     );
 }
+
+/// Every `.svg` under `dir`, relative to it, sorted.
+fn svgs(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "svg") {
+                out.push(p.strip_prefix(dir).expect("under dir").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn the_committed_charts_are_what_charts_sh_draws_from_the_committed_results() {
+    let out = tmp("charts");
+    let _ = std::fs::remove_dir_all(&out);
+    let res = std::process::Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/compare/charts.sh"
+        ))
+        .arg(&out)
+        .env("NETLOOP_BIN", env!("CARGO_BIN_EXE_netloop"))
+        .output()
+        .expect("charts.sh");
+    assert!(
+        res.status.success(),
+        "{}",
+        String::from_utf8_lossy(&res.stderr)
+    );
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/charts");
+    let (want, got) = (svgs(&committed), svgs(&out));
+    assert_eq!(
+        want, got,
+        "the set of charts differs: run bash benches/compare/charts.sh"
+    );
+    for f in &want {
+        let a = std::fs::read(committed.join(f)).expect("committed");
+        let b = std::fs::read(out.join(f)).expect("drawn");
+        assert!(
+            a == b,
+            "{} is stale: run bash benches/compare/charts.sh",
+            f.display()
+        );
+        parse(&out.join(f));
+    }
+    let _ = std::fs::remove_dir_all(&out);
+}
