@@ -20,6 +20,8 @@
 # Raw results: OUT/grid.jsonl (one grid report per line), summary OUT/grid.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/compare/lib.sh
+. benches/compare/lib.sh
 ROOT=$(pwd)
 
 ROUNDS=3; DURATION=5s; WARMUP=1s; SERVERS="netloop libuv epoll"; OUT=""; NO_BUILD=0
@@ -96,22 +98,9 @@ start_server() {
     epoll) cmd="$OUT/epoll_echo $SRV_PORT" ;;
     tokio) cmd="$TOKIO $SRV_PORT" ;;
   esac
-  ( ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; RUST_LOG=warn exec $SRV_PIN $cmd ) \
-    >"$OUT/server-$1.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  launch_server "$SRV_PORT" "$cmd" "$SRV_PIN" "$OUT/server-$1.log" && return 0
   echo "grid.sh: the $1 server did not start (log: $OUT/server-$1.log)" >&2
   return 1
-}
-stop_server() {
-  [ -n "$SRV_PID" ] || return 0
-  kill "$SRV_PID" 2>/dev/null || true
-  wait "$SRV_PID" 2>/dev/null || true
-  SRV_PID=""
 }
 trap stop_server EXIT
 

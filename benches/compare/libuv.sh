@@ -34,6 +34,8 @@
 # Raw results: OUT/libuv.jsonl (one object a line), summary: OUT/libuv.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/compare/lib.sh
+. benches/compare/lib.sh
 ROOT=$(pwd)
 
 QUICK=0; NO_BUILD=0; INSTALL=0
@@ -106,14 +108,7 @@ start_server() { # netloop|libuv -> SRV_PID, SRV_PORT
     netloop) cmd="$NETLOOP serve echo --port $SRV_PORT" ;;
     libuv) cmd="$UV echo $SRV_PORT" ;;
   esac
-  ( ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; RUST_LOG=warn exec $SRV_PIN $cmd ) \
-    >"$OUT/server-$1.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  launch_server "$SRV_PORT" "$cmd" "$SRV_PIN" "$OUT/server-$1.log" && return 0
   echo "libuv.sh: the $1 server did not start (log: $OUT/server-$1.log)" >&2
   return 1
 }
@@ -121,12 +116,6 @@ TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
 # The server's user + system CPU so far, in clock ticks (/proc/PID/stat
 # fields 14 and 15; our servers' names hold no space).
 server_ticks() { awk '{print $14 + $15}' "/proc/$SRV_PID/stat" 2>/dev/null || echo 0; }
-stop_server() {
-  [ -n "$SRV_PID" ] || return 0
-  kill "$SRV_PID" 2>/dev/null || true
-  wait "$SRV_PID" 2>/dev/null || true
-  SRV_PID=""
-}
 trap stop_server EXIT
 
 # run_net ROUND BENCH CLIENT SERVER: one measurement, one line in RESULTS.

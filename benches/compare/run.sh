@@ -48,6 +48,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+# shellcheck source=benches/compare/lib.sh
+. benches/compare/lib.sh
 
 QUICK=0
 NO_BUILD=0
@@ -212,46 +214,13 @@ start_server_once() {
     node-data) cmd="node benches/compare/node_echo.js data $SRV_PORT" ;;
     *) echo "unknown peer $peer" >&2; return 1 ;;
   esac
-  # Raise the server's descriptor limit too (idle holds 10,000 connections).
-  ( ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; RUST_LOG=warn exec $SRV_PIN $cmd ) \
-    >"$OUT/server-$peer.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  launch_server "$SRV_PORT" "$cmd" "$SRV_PIN" "$OUT/server-$peer.log" && return 0
   stop_server
   return 1
 }
-stop_server() {
-  kill "$SRV_PID" 2>/dev/null || true
-  wait "$SRV_PID" 2>/dev/null || true
-}
 
 # ---- the order of the peers ------------------------------------------------
-# order_for ROUND PEERS...: the peers in this round's order. The base order
-# is a shuffle seeded by SEED (the same for every cell), rotated by one
-# place per round.
-order_for() {
-  local round=$1; shift
-  python3 - "$SEED" "$round" "$@" <<'PY'
-import random, sys
-seed, rnd, peers = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-random.Random(seed).shuffle(peers)
-k = (rnd - 1) % len(peers) if peers else 0
-print(" ".join(peers[k:] + peers[:k]))
-PY
-}
-if ! command -v python3 >/dev/null; then
-  # Without python3, rotate the given order (no shuffle).
-  order_for() {
-    local round=$1; shift
-    local peers=("$@") n=$# k
-    k=$(( (round - 1) % (n > 0 ? n : 1) ))
-    echo "${peers[@]:k}" "${peers[@]:0:k}"
-  }
-fi
+# order_for (lib.sh): a shuffle seeded by SEED, rotated by one place per round.
 
 # ---- the matrix ------------------------------------------------------------
 say "rounds $ROUNDS, cells: $CELLS, peers: $PEERS, $DURATION per cell"

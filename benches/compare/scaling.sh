@@ -28,6 +28,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
+# shellcheck source=benches/compare/lib.sh
+. benches/compare/lib.sh
 
 NO_BUILD=0
 ROUNDS=7
@@ -98,29 +100,8 @@ start_server() { # peer workers pin -> SRV_PID, SRV_PORT
     tokio-mt) cmd="$TOKIO $SRV_PORT $n" ;;
     *) echo "unknown peer $peer" >&2; return 1 ;;
   esac
-  ( ulimit -n "$(ulimit -Hn)" 2>/dev/null || true; RUST_LOG=warn exec $pin $cmd ) \
-    >"$OUT/server-$peer.log" 2>&1 &
-  SRV_PID=$!
-  for _ in $(seq 200); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$SRV_PORT") 2>/dev/null; then return 0; fi
-    kill -0 "$SRV_PID" 2>/dev/null || break
-    sleep 0.05
-  done
+  launch_server "$SRV_PORT" "$cmd" "$pin" "$OUT/server-$peer.log" && return 0
   stop_server; return 1
-}
-stop_server() {
-  kill "$SRV_PID" 2>/dev/null || true
-  wait "$SRV_PID" 2>/dev/null || true
-}
-order_for() {
-  local round=$1; shift
-  python3 - "$SEED" "$round" "$@" <<'PY'
-import random, sys
-seed, rnd, peers = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
-random.Random(seed).shuffle(peers)
-k = (rnd - 1) % len(peers) if peers else 0
-print(" ".join(peers[k:] + peers[:k]))
-PY
 }
 
 say "cores $CORES; workers: $WORKERS; cells: $CELLS; peers: $PEERS; $ROUNDS rounds of $DURATION"

@@ -42,6 +42,48 @@ fn quick_comparison_runs() {
     assert!(!stdout.contains("wrong bytes"), "{stdout}");
 }
 
+/// The scaling script end to end on this machine: `--workers 1` and every
+/// power of two up to the cores, netloop beside its peers (a missing peer
+/// is skipped with a message), one short round.
+#[test]
+fn scaling_script_runs_netloop_with_workers() {
+    let bin = env!("CARGO_BIN_EXE_netloop");
+    let tokio = std::path::Path::new(bin)
+        .parent()
+        .map(|d| d.join("examples").join("tokio_echo"))
+        .unwrap_or_default();
+    let out = std::env::temp_dir().join(format!("netloop-scaling-{}", std::process::id()));
+    let res = Command::new("bash")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/benches/compare/scaling.sh"
+        ))
+        .args(["--no-build", "--rounds", "1", "--cells", "connect50"])
+        .args(["--duration", "300ms", "--warmup", "100ms"])
+        .arg("--out")
+        .arg(&out)
+        .env("NETLOOP_BIN", bin)
+        .env("TOKIO_BIN", &tokio)
+        .output()
+        .expect("scaling.sh");
+    let stdout = String::from_utf8_lossy(&res.stdout);
+    let stderr = String::from_utf8_lossy(&res.stderr);
+    let raw = std::fs::read_to_string(out.join("results.jsonl")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&out);
+    assert!(
+        res.status.success(),
+        "scaling.sh failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        raw.contains("\"cell\":\"connect50-w1\",\"peer\":\"netloop\""),
+        "no netloop report for one worker:\n{raw}\n{stderr}"
+    );
+    assert!(
+        !raw.contains("\"failed\":true"),
+        "a failed run:\n{raw}\n{stderr}"
+    );
+}
+
 /// Run a Python script of benches/compare with `args`; `None` without python3.
 fn python(script: &str, args: &[&str]) -> Option<(bool, String)> {
     let path = format!("{}/benches/compare/{script}", env!("CARGO_MANIFEST_DIR"));
