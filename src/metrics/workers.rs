@@ -325,15 +325,23 @@ fn merge(key: Option<&str>, vals: &[serde_json::Value]) -> serde_json::Value {
 mod tests {
     use super::*;
 
-    #[test]
-    fn stats_totals_have_the_one_loop_shape_and_every_worker() {
+    /// Two workers' figures: 3 and 4 accepted, peaks 10 and 7, uptimes 5
+    /// and 6 s.
+    fn two_workers() -> [(usize, LoopMetrics); 2] {
         let mut a = LoopMetrics::default();
         let mut b = LoopMetrics::default();
         a.connections.accepted = 3;
         b.connections.accepted = 4;
         a.bytes.queued_peak = 10;
         b.bytes.queued_peak = 7;
-        let v: serde_json::Value = serde_json::from_str(&stats_json(&[(0, a), (1, b)])).unwrap();
+        a.uptime_seconds = 5.0;
+        b.uptime_seconds = 6.0;
+        [(0, a), (1, b)]
+    }
+
+    #[test]
+    fn stats_totals_have_the_one_loop_shape_and_every_worker() {
+        let v: serde_json::Value = serde_json::from_str(&stats_json(&two_workers())).unwrap();
         assert_eq!(v["connections"]["accepted"], 7);
         assert_eq!(v["bytes"]["queued_peak"], 10);
         assert_eq!(v["workers"].as_array().map(Vec::len), Some(2));
@@ -344,15 +352,7 @@ mod tests {
 
     #[test]
     fn totals_sum_counters_and_keep_the_largest_max() {
-        let mut a = LoopMetrics::default();
-        let mut b = LoopMetrics::default();
-        a.connections.accepted = 3;
-        b.connections.accepted = 4;
-        a.bytes.queued_peak = 10;
-        b.bytes.queued_peak = 7;
-        a.uptime_seconds = 5.0;
-        b.uptime_seconds = 6.0;
-        let text = render(&[(0, a), (1, b)]);
+        let text = render(&two_workers());
         let has = |line: &str| text.lines().any(|l| l == line);
         assert!(has("netloop_workers_answered 2"), "{text}");
         assert!(has("netloop_connections_accepted_total{worker=\"0\"} 3"));

@@ -3,33 +3,72 @@
 
 use std::process::Command;
 
-#[test]
-fn quick_comparison_runs() {
+/// What a compare script printed and wrote.
+struct ScriptRun {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+    /// Its `results.jsonl`.
+    raw: String,
+}
+
+/// Run `benches/compare/SCRIPT --no-build ARGS... --out TMP` on the builds
+/// `cargo test` made (the examples are built next to the binaries' deps
+/// directory), and collect what it left.
+fn run_script(script: &str, args: &[&str]) -> ScriptRun {
     let bin = env!("CARGO_BIN_EXE_netloop");
-    // Examples are built next to the binaries' deps directory by `cargo test`.
     let tokio = std::path::Path::new(bin)
         .parent()
         .map(|d| d.join("examples").join("tokio_echo"))
         .unwrap_or_default();
-    let out = std::env::temp_dir().join(format!("netloop-compare-{}", std::process::id()));
+    let out = std::env::temp_dir().join(format!(
+        "netloop-{}-{}",
+        script.trim_end_matches(".sh"),
+        std::process::id()
+    ));
     let res = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/compare/run.sh"
+        .arg(format!(
+            "{}/benches/compare/{script}",
+            env!("CARGO_MANIFEST_DIR")
         ))
-        .args(["--quick", "--no-build", "--cells", "pp64x50"])
-        .args(["--duration", "300ms", "--warmup", "100ms"])
+        .arg("--no-build")
+        .args(args)
         .arg("--out")
         .arg(&out)
         .env("NETLOOP_BIN", bin)
         .env("TOKIO_BIN", &tokio)
         .output()
-        .expect("run.sh");
-    let stdout = String::from_utf8_lossy(&res.stdout);
-    let stderr = String::from_utf8_lossy(&res.stderr);
+        .unwrap_or_else(|e| panic!("{script}: {e}"));
     let raw = std::fs::read_to_string(out.join("results.jsonl")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&out);
-    assert!(res.status.success(), "run.sh failed:\n{stdout}\n{stderr}");
+    ScriptRun {
+        ok: res.status.success(),
+        stdout: String::from_utf8_lossy(&res.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&res.stderr).into_owned(),
+        raw,
+    }
+}
+
+#[test]
+fn quick_comparison_runs() {
+    let ScriptRun {
+        ok,
+        stdout,
+        stderr,
+        raw,
+    } = run_script(
+        "run.sh",
+        &[
+            "--quick",
+            "--cells",
+            "pp64x50",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "100ms",
+        ],
+    );
+    assert!(ok, "run.sh failed:\n{stdout}\n{stderr}");
     assert!(
         raw.contains("\"peer\":\"netloop\""),
         "no netloop report:\n{stdout}\n{stderr}"
@@ -47,33 +86,25 @@ fn quick_comparison_runs() {
 /// is skipped with a message), one short round.
 #[test]
 fn scaling_script_runs_netloop_with_workers() {
-    let bin = env!("CARGO_BIN_EXE_netloop");
-    let tokio = std::path::Path::new(bin)
-        .parent()
-        .map(|d| d.join("examples").join("tokio_echo"))
-        .unwrap_or_default();
-    let out = std::env::temp_dir().join(format!("netloop-scaling-{}", std::process::id()));
-    let res = Command::new("bash")
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/benches/compare/scaling.sh"
-        ))
-        .args(["--no-build", "--rounds", "1", "--cells", "connect50"])
-        .args(["--duration", "300ms", "--warmup", "100ms"])
-        .arg("--out")
-        .arg(&out)
-        .env("NETLOOP_BIN", bin)
-        .env("TOKIO_BIN", &tokio)
-        .output()
-        .expect("scaling.sh");
-    let stdout = String::from_utf8_lossy(&res.stdout);
-    let stderr = String::from_utf8_lossy(&res.stderr);
-    let raw = std::fs::read_to_string(out.join("results.jsonl")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&out);
-    assert!(
-        res.status.success(),
-        "scaling.sh failed:\n{stdout}\n{stderr}"
+    let ScriptRun {
+        ok,
+        stdout,
+        stderr,
+        raw,
+    } = run_script(
+        "scaling.sh",
+        &[
+            "--rounds",
+            "1",
+            "--cells",
+            "connect50",
+            "--duration",
+            "300ms",
+            "--warmup",
+            "100ms",
+        ],
     );
+    assert!(ok, "scaling.sh failed:\n{stdout}\n{stderr}");
     assert!(
         raw.contains("\"cell\":\"connect50-w1\",\"peer\":\"netloop\""),
         "no netloop report for one worker:\n{raw}\n{stderr}"
