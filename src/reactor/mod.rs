@@ -178,7 +178,7 @@ pub struct Reactor {
     /// plain ones hand over `read_buf` (which keeps the ciphertext): no
     /// allocation (and, above malloc's mmap threshold, no mmap) per read.
     pub(crate) plain_spare: BytesMut,
-    pub(crate) app_timers: HashMap<u64, AppTimer>,
+    pub(crate) app_timers: slab::Slab<AppTimer>,
     pub(crate) next_timer_id: u64,
     pub(crate) waker: Arc<Waker>,
     pub(crate) inbox_tx: Sender<Inbox>,
@@ -248,7 +248,7 @@ impl Reactor {
             current: None,
             read_buf: BytesMut::with_capacity(config::READ_CHUNK),
             plain_spare: BytesMut::new(),
-            app_timers: HashMap::new(),
+            app_timers: slab::Slab::new(),
             next_timer_id: 1,
             waker,
             inbox_tx,
@@ -601,7 +601,11 @@ impl Reactor {
                 let readable = event.is_readable() || event.is_read_closed() || err;
                 let writable = event.is_writable() || event.is_write_closed() || err;
                 let fin_hint = event.is_read_closed() || err;
-                self.conn_event(key, readable, writable, fin_hint);
+                // Write readiness with no error or hang-up flag: for a
+                // connecting socket, the handshake finished (tcp_poll sets
+                // EPOLLERR with every failed connect).
+                let clean_write = event.is_writable() && !err && !event.is_write_closed();
+                self.conn_event(key, readable, writable, fin_hint, clean_write);
             }
             Kind::Listener => self.accept(key),
             Kind::System => match key.index {
@@ -619,7 +623,14 @@ impl Reactor {
         }
     }
 
-    fn conn_event(&mut self, key: Key, readable: bool, writable: bool, fin_hint: bool) {
+    fn conn_event(
+        &mut self,
+        key: Key,
+        readable: bool,
+        writable: bool,
+        fin_hint: bool,
+        clean_write: bool,
+    ) {
         let Some(c) = self.conns.get_mut(key) else {
             return; // stale token: the slot was freed (mio #219)
         };
@@ -629,7 +640,7 @@ impl Reactor {
         }
         if c.state == State::Connecting {
             if c.stream.is_some() && (readable || writable) {
-                self.finish_connect(key);
+                self.finish_connect(key, clean_write);
             }
             return;
         }

@@ -44,12 +44,26 @@ pub enum TimerEntry {
 }
 
 /// Handle of a service's timer, for [`crate::Cx::clear_timer`].
+///
+/// The low 32 bits are the timer's slot in the loop's slab of service
+/// timers, the high 32 bits a serial number that makes a stale id (of a
+/// timer that fired or was cleared, whose slot was reused) miss instead of
+/// clearing its successor; the same generation tag connections carry in
+/// their tokens (mio #219).
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub struct TimerId(pub(crate) u64);
+
+impl TimerId {
+    fn slot(self) -> usize {
+        (self.0 & u64::from(u32::MAX)) as usize
+    }
+}
 
 /// An application timer's bookkeeping.
 #[derive(Debug)]
 pub(crate) struct AppTimer {
+    /// Its whole id, to tell it from an earlier timer in the same slot.
+    pub(crate) id: u64,
     pub(crate) key: TimerKey,
     pub(crate) due: Tick,
     pub(crate) interval: Option<Duration>,
@@ -66,19 +80,22 @@ impl Reactor {
         after: Duration,
         interval: Option<Duration>,
     ) -> TimerId {
-        let id = self.next_timer_id;
-        self.next_timer_id += 1;
+        // A slab, not a map keyed by id: arming and clearing are an index
+        // each (a hash map here was 2-4 % of a heartbeat server's CPU, which
+        // moves a timer per client and round).
+        let index = u64::try_from(self.app_timers.vacant_key()).unwrap_or(u64::MAX);
+        let serial = self.next_timer_id & u64::from(u32::MAX);
+        self.next_timer_id = self.next_timer_id.wrapping_add(1);
+        let id = serial << 32 | index;
         let due = self.deadline_after(after);
         let key = self.wheel.insert(due, TimerEntry::App(id));
-        self.app_timers.insert(
+        self.app_timers.insert(AppTimer {
             id,
-            AppTimer {
-                key,
-                due,
-                interval,
-                owner: (svc, slot),
-            },
-        );
+            key,
+            due,
+            interval,
+            owner: (svc, slot),
+        });
         self.stats.timers_armed += 1;
         TimerId(id)
     }
@@ -86,16 +103,21 @@ impl Reactor {
     /// Clear a timer of service `svc`: the slot of its tag, or `None` if it
     /// is not armed or not `svc`'s.
     pub(crate) fn clear_service_timer(&mut self, svc: Key, id: TimerId) -> Option<u32> {
-        let t = self.app_timers.get(&id.0)?;
+        let t = self.app_timer(id)?;
         let (owner, slot) = t.owner;
         if owner != svc {
             return None;
         }
         let key = t.key;
-        self.app_timers.remove(&id.0);
+        self.app_timers.remove(id.slot());
         self.wheel.cancel(key);
         self.stats.timers_cancelled += 1;
         Some(slot)
+    }
+
+    /// The armed service timer `id`, if it is still armed.
+    fn app_timer(&self, id: TimerId) -> Option<&AppTimer> {
+        self.app_timers.get(id.slot()).filter(|t| t.id == id.0)
     }
 
     pub(crate) fn arm(&mut self, after: Duration, entry: TimerEntry) -> TimerKey {
@@ -142,11 +164,11 @@ impl Reactor {
     }
 
     fn fire_app(&mut self, id: u64) {
-        let Some(t) = self.app_timers.get(&id) else {
+        let Some(t) = self.app_timer(TimerId(id)) else {
             return;
         };
         let next = t.interval.map(|every| self.deadline_after(every));
-        let Some(t) = self.app_timers.get_mut(&id) else {
+        let Some(t) = self.app_timers.get_mut(TimerId(id).slot()) else {
             return;
         };
         let (svc, slot) = t.owner;
@@ -162,7 +184,7 @@ impl Reactor {
                 t.key = self.wheel.insert(at, TimerEntry::App(id));
             }
             None => {
-                self.app_timers.remove(&id);
+                self.app_timers.remove(TimerId(id).slot());
             }
         }
         let repeats = next.is_some();

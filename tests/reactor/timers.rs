@@ -147,3 +147,42 @@ fn zero_delay_fires_on_a_later_iteration() {
         "each re-armed timer waits for a new iteration"
     );
 }
+
+/// A timer id outlives its timer: once the timer is cleared (or has fired),
+/// its slot in the loop is reused by the next timer, and the old id must
+/// not reach the new one.
+#[test]
+fn a_stale_timer_id_never_clears_the_timer_that_reused_its_slot() {
+    struct S(Rc<RefCell<Vec<&'static str>>>);
+    impl Service for S {
+        type Conn = ();
+        type Tag = &'static str;
+        type Message = ();
+        fn on_start(&mut self, cx: &mut Cx<Self>) {
+            let old = cx.set_timeout(Duration::from_millis(5), "old");
+            assert!(cx.clear_timer(old));
+            // Takes the slot the cleared timer left.
+            let new = cx.set_timeout(Duration::from_millis(5), "new");
+            assert_ne!(old, new);
+            assert!(!cx.clear_timer(old), "a cleared id is dead");
+            // A one-shot that fires frees its slot too.
+            cx.set_timeout(Duration::from_millis(1), "first");
+        }
+        fn on_data(&mut self, _: &mut Cx<Self>, _: ConnId, _: &mut (), _: &mut BytesMut) {}
+        fn on_timer(&mut self, cx: &mut Cx<Self>, t: TimerId, tag: &'static str) {
+            self.0.borrow_mut().push(tag);
+            if tag == "first" {
+                let next = cx.set_timeout(Duration::from_millis(1), "second");
+                assert_ne!(t, next);
+                assert!(!cx.clear_timer(t), "a fired one-shot's id is dead");
+            }
+        }
+    }
+    let mut r = Reactor::new().unwrap();
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    r.add_service(S(seen.clone()));
+    r.run().unwrap();
+    let mut seen = seen.borrow().clone();
+    seen.sort();
+    assert_eq!(seen, ["first", "new", "second"]);
+}
