@@ -5,7 +5,9 @@
 # peers rotated each round so neither always runs first. One JSON report per
 # cell in OUT/heartbeat.jsonl, tagged with "peer"; for netloop, the server's
 # /metrics text at the end of each cell in OUT/heartbeat-metrics-C-N.txt;
-# then a table of medians (min-max) per client count and peer.
+# then a table of medians (min-max) per client count and peer, and the
+# ratios netloop / each other peer with 95 % intervals (summarize.py, from
+# OUT/results.jsonl in run.sh's format: cells hbN for N clients).
 #
 #   benches/compare/heartbeat.sh [CLIENTS="1000 10000 15000"] [INTERVAL=1s] [ROUNDS=3] [DURATION=10s]
 #
@@ -31,7 +33,7 @@ OUT=${OUT:-$CARGO_TARGET_DIR/compare}
 TIMEOUT_MS=5000
 DEFAULT_PEERS="netloop tokio"; [ -n "$BASE" ] && DEFAULT_PEERS="netloop tokio netloop-base"
 read -r -a PEER_LIST <<<"${PEERS:-$DEFAULT_PEERS}"
-mkdir -p "$OUT"; : > "$OUT/heartbeat.jsonl"
+mkdir -p "$OUT"; : > "$OUT/heartbeat.jsonl"; : > "$OUT/results.jsonl"
 PRE=""; [ -n "${NICE:-}" ] && nice -n "-$NICE" true 2>/dev/null && PRE="nice -n -$NICE"
 ulimit -n "$(ulimit -Hn)"
 # The interval in ms for the tokio peer.
@@ -72,6 +74,9 @@ for c in $CS; do
           >"$OUT/cell.json" 2>"$OUT/bench-heartbeat.err"; then
         python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["peer"]=sys.argv[2]; d["round"]=int(sys.argv[3]); d["loadavg"]=sys.argv[4]; print(json.dumps(d))' \
             "$OUT/cell.json" "$peer" "$n" "$load" >>"$OUT/heartbeat.jsonl"
+        # The same report in run.sh's format, for summarize.py's intervals.
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["p99_ms"]=(d.get("latency_us") or {}).get("p99", 0)/1e3; print(json.dumps({"round":int(sys.argv[3]),"cell":"hb"+sys.argv[4],"peer":sys.argv[2],"report":d}))' \
+            "$OUT/cell.json" "$peer" "$n" "$c" >>"$OUT/results.jsonl"
       else
         echo "$peer, $c clients, round $n failed" >&2
       fi
@@ -106,3 +111,8 @@ for c in sorted({r["connections"] for r in rows}):
               f"| {lat('p50'):.2f} / {lat('p99'):.2f} / {lat('p999'):.2f} / {lat('max'):.2f} "
               f"| {sum(r['errors'] for r in rs)} | {', '.join(r['loadavg'].split()[0] for r in rs)} |")
 EOF
+
+# Per client count, netloop against each other peer: the median of the
+# per-round ratios of pong p99 and of server CPU per ping+pong, with 95 %
+# intervals and verdicts (stats.py's rule; an interval containing 1 is a tie).
+python3 benches/compare/summarize.py "$OUT/results.jsonl" netloop | sed -n '/^Comparisons/,$p'

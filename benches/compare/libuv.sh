@@ -2,6 +2,7 @@
 # netloop beside libuv, on libuv's own benchmark workloads, in one run:
 #
 #   benches/compare/libuv.sh [--quick] [--rounds 7] [--duration 5] [--timers 10000000]
+#                            [--benches "ping_pongs pound100 pound1000"]
 #                            [--out DIR] [--no-build] [--install]
 #
 # * ping_pongs (libuv test/benchmark-ping-pongs.c): one connection, 5-byte
@@ -28,6 +29,8 @@
 # Needs cc and libuv's headers: without them the script says so and exits
 # with status 3, or with --install (as root) installs gcc and libuv1-dev
 # with apt-get first, saying so.
+# --benches: the network workloads to run (million_timers always runs;
+# --benches "" runs only it).
 # --quick: 1 round, 1 s, ping_pongs and pound100, 200,000 timers (options
 # given explicitly still win).
 # --no-build: use NETLOOP_BIN as it is (default: the release build).
@@ -39,13 +42,14 @@ cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 
 QUICK=0; NO_BUILD=0; INSTALL=0
-ROUNDS=""; DURATION=""; TIMERS=""; OUT=""
+ROUNDS=""; DURATION=""; TIMERS=""; OUT=""; BENCHES_OPT="-"
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --rounds) ROUNDS=$2; shift ;;
     --duration) DURATION=$2; shift ;;
     --timers) TIMERS=$2; shift ;;
+    --benches) BENCHES_OPT=$2; shift ;;
     --out) OUT=$2; shift ;;
     --no-build) NO_BUILD=1 ;;
     --install) INSTALL=1 ;;
@@ -59,6 +63,7 @@ if [ "$QUICK" = 1 ]; then
   ROUNDS=${ROUNDS:-1}; DURATION=${DURATION:-1}; TIMERS=${TIMERS:-200000}; BENCHES="ping_pongs pound100"
 fi
 ROUNDS=${ROUNDS:-7}; DURATION=${DURATION:-5}; TIMERS=${TIMERS:-10000000}
+[ "$BENCHES_OPT" != "-" ] && BENCHES=$BENCHES_OPT
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 OUT=${OUT:-$CARGO_TARGET_DIR/compare-libuv}
 mkdir -p "$OUT"

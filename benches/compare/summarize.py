@@ -39,6 +39,9 @@ KINDS = [
     ("connect", "connect", "ops_per_sec", "conn/s", True, "cpu_us_per_op", "µs/conn"),
     ("idle", "idle", "rss_bytes_per_conn", "B/conn", False, None, ""),
     ("fanout", "fanout", "ops_per_sec", "deliveries/s", True, "cpu_us_per_op", "µs/delivery"),
+    # heartbeat.sh: the rate is fixed by the interval, so the figure is the
+    # pong tail (p99, lower is better) and the cost the server's CPU per ping + pong.
+    ("hb", "heartbeat pong p99", "p99_ms", "ms", False, "cpu_us_per_op", "µs/ping+pong"),
 ]
 DEFAULT_SUBJECTS = ["netloop", "netloop-chat", "netloop-tls"]
 
