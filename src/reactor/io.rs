@@ -23,7 +23,10 @@
 //! kernel at once, straight from the caller's buffer, and only what the
 //! kernel does not take is queued (libuv's `uv_try_write`). What the
 //! kernel refuses waits for the next writable edge. A flush that empties an
-//! `Ending` queue issues `shutdown(Write)`.
+//! `Ending` queue issues `shutdown(Write)`. Small writes are copied into one
+//! contiguous tail of the queue (`write_queue.rs`), so such a flush is
+//! usually one buffer and one `send(2)`; several buffers go with one
+//! `sendmsg(2)` (both skip the VFS layer `writev` goes through).
 
 use super::config::{
     KEEP_READ_BUFFER_MIN_FILL, READ_BUDGET_BYTES, READ_BUDGET_CALLS, READ_CHUNK,

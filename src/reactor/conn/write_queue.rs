@@ -1,4 +1,5 @@
-//! The per-connection write queue: a list of `Bytes` flushed with `writev`.
+//! The per-connection write queue: a list of `Bytes` flushed with vectored
+//! writes.
 //!
 //! A queued `Bytes` is a reference-counted view, so one encoded chat message
 //! can sit in a thousand queues without a copy. Flushing gathers up to
