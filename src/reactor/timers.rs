@@ -83,7 +83,9 @@ impl Reactor {
         // A slab, not a map keyed by id: arming and clearing are an index
         // each (a hash map here was 2-4 % of a heartbeat server's CPU, which
         // moves a timer per client and round).
-        let index = u64::try_from(self.app_timers.vacant_key()).unwrap_or(u64::MAX);
+        // The slot fits the id's low 32 bits: 2^32 armed timers would be a
+        // slab of some 200 GB, so memory runs out first.
+        let index = self.app_timers.vacant_key() as u64 & u64::from(u32::MAX);
         let serial = self.next_timer_id & u64::from(u32::MAX);
         self.next_timer_id = self.next_timer_id.wrapping_add(1);
         let id = serial << 32 | index;

@@ -243,39 +243,32 @@ impl Reactor {
         let Some(stream) = c.stream.as_ref() else {
             return;
         };
-        let target = c.peer;
-        let failed = match if clean_write {
-            Ok(None)
-        } else {
-            stream.take_error()
-        } {
-            Ok(Some(e)) | Err(e) => Some(e),
-            Ok(None) => None,
-        };
-        if let Some(e) = failed {
-            let detail = match target {
-                Some(a) => format!("{a}: {e}"),
-                None => e.to_string(),
+        // A clean writable edge is a finished connect (module docs): no
+        // system call. Anything else: `SO_ERROR`, then `getpeername`.
+        if !clean_write {
+            let failed = match stream.take_error() {
+                Ok(Some(e)) | Err(e) => Some(e),
+                Ok(None) => None,
             };
-            self.close_conn(
-                key,
-                Some(NetError::new(ErrorCode::from_io(&e), "connect", detail)),
-            );
-            return;
-        }
-        // Two system calls less per connection for a connect-heavy client.
-        match if clean_write {
-            Ok(None)
-        } else {
-            stream.peer_addr().map(Some)
-        } {
-            Ok(Some(addr)) => c.peer = Some(addr),
-            Ok(None) => {}
-            // Spurious wakeup: not connected yet (mio #1942).
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
-            Err(e) => {
-                self.close_conn(key, Some(NetError::from_io("connect", &e)));
+            if let Some(e) = failed {
+                let detail = match c.peer {
+                    Some(a) => format!("{a}: {e}"),
+                    None => e.to_string(),
+                };
+                self.close_conn(
+                    key,
+                    Some(NetError::new(ErrorCode::from_io(&e), "connect", detail)),
+                );
                 return;
+            }
+            match stream.peer_addr() {
+                Ok(addr) => c.peer = Some(addr),
+                // Spurious wakeup: not connected yet (mio #1942).
+                Err(e) if e.kind() == io::ErrorKind::NotConnected => return,
+                Err(e) => {
+                    self.close_conn(key, Some(NetError::from_io("connect", &e)));
+                    return;
+                }
             }
         }
         if c.opts.no_delay {
