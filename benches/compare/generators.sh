@@ -18,6 +18,8 @@
 # --nice N: server and generators at nice -N (needs root), as in run.sh.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/compare/lib.sh
+. benches/compare/lib.sh
 ROOT=$(pwd)
 ROUNDS=7
 DURATION=3

@@ -24,6 +24,8 @@
 # the hard limit).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+# shellcheck source=benches/compare/lib.sh
+. benches/compare/lib.sh
 CS=${1:-"1000 10000 15000"}; I=${2:-1s}; R=${3:-3}; D=${4:-10s}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$(pwd)/target}
 NETLOOP=${NETLOOP_BIN:-$CARGO_TARGET_DIR/release/netloop}

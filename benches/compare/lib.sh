@@ -1,5 +1,28 @@
-# Shared by the compare scripts (run.sh, scaling.sh, grid.sh, libuv.sh):
-# `source` it after `cd` to the repository root.
+# Shared by the compare scripts (run.sh, scaling.sh, grid.sh, libuv.sh,
+# generators.sh, heartbeat.sh): `source` it after `cd` to the repository root.
+
+# rt_throttle_note: under a real-time policy (`chrt -r`/`-f`, inherited by
+# every process a script starts), Linux gives real-time tasks at most
+# sched_rt_runtime_us of every sched_rt_period_us (950 ms of 1 s by default):
+# a server or generator that wants its whole core gets 95 % of it and stops
+# for 50 ms once a second. Said once on stderr, since it caps the rates of
+# saturated runs and puts those stalls into p99.9 and max (for every peer
+# alike). `sysctl kernel.sched_rt_runtime_us=-1` lifts it.
+rt_throttle_note() {
+  local policy runtime period
+  policy=$(chrt -p $$ 2>/dev/null | sed -n 's/.*scheduling policy: //p') || return 0
+  case "$policy" in
+    SCHED_RR|SCHED_FIFO) ;;
+    *) return 0 ;;
+  esac
+  runtime=$(cat /proc/sys/kernel/sched_rt_runtime_us 2>/dev/null) || return 0
+  period=$(cat /proc/sys/kernel/sched_rt_period_us 2>/dev/null) || return 0
+  [ "$runtime" = -1 ] && return 0
+  echo "note: running as $policy with real-time throttling on: a saturated process gets" \
+    "$((runtime / 1000)) ms of every $((period / 1000)) ms of its core and stalls for the rest" \
+    "(sysctl kernel.sched_rt_runtime_us=-1 lifts it)" >&2
+}
+rt_throttle_note
 
 # launch_server PORT COMMAND PIN LOG: start COMMAND (prefixed by PIN, e.g.
 # `taskset -c 0`) in the background with the hard descriptor limit, its

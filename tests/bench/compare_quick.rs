@@ -180,3 +180,51 @@ fn summary_drops_failed_runs_and_decides_by_the_interval() {
     );
     assert!(row("epoll").contains("tie (not distinguishable)"), "{text}");
 }
+
+/// Run `. benches/compare/lib.sh` in bash under `prefix` (e.g. `chrt -r 1`);
+/// `None` if the prefix cannot run here.
+fn source_lib_under(prefix: &[&str]) -> Option<(bool, String)> {
+    let script = format!(
+        "set -euo pipefail; cd '{}'; . benches/compare/lib.sh; echo sourced",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut cmd = match prefix.split_first() {
+        Some((first, rest)) => {
+            let mut c = Command::new(first);
+            c.args(rest).arg("bash");
+            c
+        }
+        None => Command::new("bash"),
+    };
+    let out = cmd.arg("-c").arg(script).output().ok()?;
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !stdout.contains("sourced") {
+        eprintln!("{prefix:?} bash: {stderr}");
+        return None;
+    }
+    Some((out.status.success(), stderr))
+}
+
+/// Under a real-time policy with the kernel's real-time throttle on, the
+/// compare scripts say once that saturated runs get 95 % of a core; under
+/// the normal policy they say nothing.
+#[test]
+fn real_time_throttling_is_noted_once_under_chrt_and_not_otherwise() {
+    let (ok, quiet) = source_lib_under(&[]).expect("bash runs");
+    assert!(ok);
+    assert!(!quiet.contains("real-time"), "{quiet}");
+    let runtime =
+        std::fs::read_to_string("/proc/sys/kernel/sched_rt_runtime_us").unwrap_or_default();
+    if runtime.trim() == "-1" || runtime.is_empty() {
+        eprintln!("skipped: real-time throttling is off here (sched_rt_runtime_us {runtime:?})");
+        return;
+    }
+    let Some((ok, note)) = source_lib_under(&["chrt", "-r", "1"]) else {
+        eprintln!("skipped: chrt -r 1 is not allowed here (needs CAP_SYS_NICE)");
+        return;
+    };
+    assert!(ok);
+    assert_eq!(note.matches("real-time throttling on").count(), 1, "{note}");
+    assert!(note.contains("sched_rt_runtime_us=-1"), "{note}");
+}
