@@ -74,11 +74,19 @@ for c in $CS; do
       if $PRE taskset -c 1 "$NETLOOP" bench heartbeat -c "$c" --interval "$I" \
           --target "127.0.0.1:$PORT" --server-pid "$SRV" --duration "$D" --warmup 2s --json \
           >"$OUT/cell.json" 2>"$OUT/bench-heartbeat.err"; then
-        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["peer"]=sys.argv[2]; d["round"]=int(sys.argv[3]); d["loadavg"]=sys.argv[4]; print(json.dumps(d))' \
-            "$OUT/cell.json" "$peer" "$n" "$load" >>"$OUT/heartbeat.jsonl"
-        # The same report in run.sh's format, for summarize.py's intervals.
-        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); d["p99_ms"]=(d.get("latency_us") or {}).get("p99", 0)/1e3; print(json.dumps({"round":int(sys.argv[3]),"cell":"hb"+sys.argv[4],"peer":sys.argv[2],"report":d}))' \
-            "$OUT/cell.json" "$peer" "$n" "$c" >>"$OUT/results.jsonl"
+        # The report tagged for the table below, and the same report in
+        # run.sh's format (cell hbN) for summarize.py's intervals.
+        python3 - "$OUT" "$peer" "$n" "$load" "$c" <<'PY'
+import json, sys
+out, peer, rnd, load, clients = sys.argv[1:]
+d = json.load(open(f"{out}/cell.json"))
+d.update(peer=peer, round=int(rnd), loadavg=load)
+d["p99_ms"] = (d.get("latency_us") or {}).get("p99", 0) / 1e3
+with open(f"{out}/heartbeat.jsonl", "a") as f:
+    print(json.dumps(d), file=f)
+with open(f"{out}/results.jsonl", "a") as f:
+    print(json.dumps({"round": int(rnd), "cell": "hb" + clients, "peer": peer, "report": d}), file=f)
+PY
       else
         echo "$peer, $c clients, round $n failed" >&2
       fi

@@ -32,6 +32,26 @@ impl fmt::Display for EndError {
 
 impl std::error::Error for EndError {}
 
+/// What a write leaves for the queue: a buffer it can share, or bytes it
+/// borrows and the queue must copy (once: small ones straight into its tail).
+pub(crate) enum Rest<'a> {
+    Shared(Bytes),
+    Copied(&'a [u8]),
+}
+
+impl Rest<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Rest::Shared(b) => b.len(),
+            Rest::Copied(s) => s.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 impl Reactor {
     /// Queue `data` on `conn`; it is written at the end of the current
     /// phase, together with whatever else the phase writes to `conn`, in
@@ -60,7 +80,7 @@ impl Reactor {
             let written = self.write_direct(conn.0, &data).ok_or(WriteError::Closed)?;
             data.advance(written);
         }
-        self.queue_rest(conn, data)
+        self.queue_rest(conn, Rest::Shared(data))
     }
 
     /// `write()` from a borrowed buffer, typically the read buffer `on_data`
@@ -92,18 +112,14 @@ impl Reactor {
             return Err(WriteError::Closed);
         };
         let left = data.len() - written;
-        let rest = if left == 0 {
+        if left <= WRITE_COPY_MAX || left * KEEP_READ_BUFFER_MIN_FILL < data.capacity() {
+            let res = self.queue_rest(conn, Rest::Copied(&data[written..]));
             data.clear();
-            Bytes::new()
-        } else if left <= WRITE_COPY_MAX || left * KEEP_READ_BUFFER_MIN_FILL < data.capacity() {
-            let rest = Bytes::copy_from_slice(&data[written..]);
-            data.clear();
-            rest
-        } else {
-            data.advance(written);
-            data.split().freeze()
-        };
-        self.queue_rest(conn, rest)
+            return res;
+        }
+        data.advance(written);
+        let rest = data.split().freeze();
+        self.queue_rest(conn, Rest::Shared(rest))
     }
 
     /// The checks before a write: `Ok((true, _))` when the bytes may go to
@@ -144,7 +160,7 @@ impl Reactor {
 
     /// Queue what the kernel did not take, enforce the hard cap and report
     /// the high-water mark.
-    pub(crate) fn queue_rest(&mut self, conn: ConnId, rest: Bytes) -> Result<bool, WriteError> {
+    pub(crate) fn queue_rest(&mut self, conn: ConnId, rest: Rest<'_>) -> Result<bool, WriteError> {
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
         };
@@ -170,7 +186,10 @@ impl Reactor {
             }
             let offer_now = c.writable && held + rest.len() + ENTRY_OVERHEAD > cap;
             self.stats.queued_add(rest.len());
-            c.wq.push(rest);
+            match rest {
+                Rest::Shared(b) => c.wq.push(b),
+                Rest::Copied(s) => c.wq.push_slice(s),
+            }
             if offer_now {
                 // Past the cap without the kernel having been asked: offer
                 // the queue now rather than at the end of the phase, so a

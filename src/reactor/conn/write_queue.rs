@@ -96,19 +96,29 @@ impl WriteQueue {
 
     /// Append a buffer. Empty buffers are ignored.
     pub fn push(&mut self, data: Bytes) {
+        if data.len() < COPY_BELOW {
+            return self.push_slice(&data);
+        }
+        self.len += data.len();
+        self.seal_tail();
+        self.bufs.push_back(data);
+    }
+
+    /// Append a copy of `data`: into the tail when small, as a buffer of its
+    /// own otherwise. For bytes the caller cannot hand over (a borrowed read
+    /// buffer), so they are copied once, not into a `Bytes` and then again.
+    pub fn push_slice(&mut self, data: &[u8]) {
         if data.is_empty() {
             return;
         }
-        self.len += data.len();
-        if data.len() < COPY_BELOW {
-            if self.tail.len() + data.len() > TAIL_CAPACITY {
-                self.seal_tail();
-            }
-            self.tail.extend_from_slice(&data);
-        } else {
-            self.seal_tail();
-            self.bufs.push_back(data);
+        if data.len() >= COPY_BELOW {
+            return self.push(Bytes::copy_from_slice(data));
         }
+        self.len += data.len();
+        if self.tail.len() + data.len() > TAIL_CAPACITY {
+            self.seal_tail();
+        }
+        self.tail.extend_from_slice(data);
     }
 
     /// Move the tail into `bufs` as a buffer of its own, so what is pushed
@@ -334,6 +344,24 @@ mod tests {
         assert_eq!(w.out, expect);
         assert!(q.is_empty());
         assert_eq!(q.entries(), 0);
+    }
+
+    #[test]
+    fn copied_slices_queue_like_buffers() {
+        let big = vec![b'B'; COPY_BELOW];
+        let mut q = WriteQueue::new();
+        q.push_slice(b"ab");
+        q.push_slice(&big);
+        q.push(Bytes::from_static(b"cd"));
+        q.push_slice(b"");
+        assert_eq!((q.len(), q.entries()), (COPY_BELOW + 4, 3));
+        let mut w = Trickle {
+            out: vec![],
+            cap: usize::MAX,
+            room: usize::MAX,
+        };
+        q.flush_to(&mut w, usize::MAX).unwrap();
+        assert_eq!(w.out, [&b"ab"[..], &big, b"cd"].concat());
     }
 
     #[test]

@@ -648,7 +648,7 @@ impl Reactor {
             Some(t) => t.take_output(),
             None => return Err(WriteError::Closed),
         };
-        self.queue_rest(conn, ct)
+        self.queue_rest(conn, crate::reactor::api::Rest::Shared(ct))
     }
 }
 
