@@ -316,11 +316,10 @@ impl Reactor {
         let Some(stream) = c.stream.as_ref() else {
             return Some(0);
         };
-        let mut s: &mio::net::TcpStream = stream;
         let mut written = 0;
         while written < data.len() {
             self.stats.write_calls += 1;
-            match s.write(&data[written..]) {
+            match read_buf::send(stream, &data[written..]) {
                 Ok(0) => {
                     let e = io::Error::from(io::ErrorKind::WriteZero);
                     self.close_conn(key, Some(NetError::from_io("write", &e)));
@@ -330,12 +329,13 @@ impl Reactor {
                 // Only WouldBlock proves the buffer is full: a short write
                 // alone does not, and clearing `writable` without it would
                 // wait for an edge that never comes.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                Err(Errno::AGAIN) => {
                     c.writable = false;
                     break;
                 }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(Errno::INTR) => {}
                 Err(e) => {
+                    let e = io::Error::from(e);
                     self.close_conn(key, Some(NetError::from_io("write", &e)));
                     return None;
                 }
@@ -494,13 +494,13 @@ struct CountCalls<'a> {
 impl Write for CountCalls<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         *self.calls += 1;
-        (&mut &*self.stream).write(buf)
+        Ok(read_buf::send(self.stream, buf)?)
     }
 
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         *self.calls += 1;
         match bufs {
-            [one] => (&mut &*self.stream).write(one),
+            [one] => Ok(read_buf::send(self.stream, one)?),
             _ => socket2::SockRef::from(self.stream).send_vectored(bufs),
         }
     }

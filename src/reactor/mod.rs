@@ -276,6 +276,29 @@ impl Reactor {
     /// the servers and connections ([`Reactor::serve`],
     /// [`Reactor::connect_with`]).
     pub fn run(&mut self) -> stdio::Result<Exit> {
+        loop {
+            if let Some(exit) = self.run_loop(None)? {
+                return Ok(exit);
+            }
+        }
+    }
+
+    /// [`Reactor::run`] until `deadline` at the latest: `Ok(None)` when the
+    /// deadline came first (the loop can be run again later; nothing is
+    /// lost meanwhile, the kernel keeps what arrives), else why it returned.
+    /// The poll never waits past the deadline (rounded up to the ms).
+    ///
+    /// For a caller with its own periodic work on the loop's thread, instead
+    /// of a second thread: `netloop bench` runs its first share of the load
+    /// this way and samples its counters between slices, so a one-thread
+    /// run is a one-thread process (libc and the kernel skip the locking a
+    /// second thread forces on every system call).
+    pub fn run_until(&mut self, deadline: Instant) -> stdio::Result<Option<Exit>> {
+        self.run_loop(Some(deadline))
+    }
+
+    /// The loop of [`Reactor::run`]: one line per phase, as `uv_run`.
+    fn run_loop(&mut self, deadline: Option<Instant>) -> stdio::Result<Option<Exit>> {
         self.update_now();
         self.clock.mark = self.now;
         self.observe.mark = self.now;
@@ -284,12 +307,15 @@ impl Reactor {
             || log::log_enabled!(target: "netloop::reactor", log::Level::Trace);
         loop {
             if let Some(exit) = self.exit_reason() {
-                return Ok(exit);
+                return Ok(Some(exit));
+            }
+            if deadline.is_some_and(|d| self.now >= d) {
+                return Ok(None);
             }
             self.begin_iteration();
             let fired = self.phase(Phase::Timers, Self::run_timers); // 1
             let ready = self.phase(Phase::Ready, Self::run_ready); // 2
-            let Some(events) = self.poll_io()? else {
+            let Some(events) = self.poll_io(deadline)? else {
                 // Nothing left to wait for, or stop(): back to the top.
                 self.end_iteration(fired, ready, 0);
                 continue;
@@ -346,16 +372,21 @@ impl Reactor {
     /// Phase 3: wait for I/O, unless the phases before finished the last
     /// work (an infinite poll with nothing registered would never return).
     /// Timeout: 0 if anything is pending, else the next timer deadline
-    /// rounded up to the ms, else infinite. Returns the number of events,
-    /// or `None` when the poll was skipped.
-    fn poll_io(&mut self) -> stdio::Result<Option<u64>> {
+    /// rounded up to the ms, else infinite; never past `deadline`. Returns
+    /// the number of events, or `None` when the poll was skipped.
+    fn poll_io(&mut self, deadline: Option<Instant>) -> stdio::Result<Option<u64>> {
         let t0 = Instant::now();
         self.phase_at(Phase::Ready, t0);
         if !self.is_alive() || self.stop.is_some() {
             return Ok(None);
         }
         self.observe.poll_start(t0);
-        let timeout = self.poll_timeout();
+        let mut timeout = self.poll_timeout();
+        if let Some(d) = deadline {
+            let left = d.saturating_duration_since(t0);
+            let left = Duration::from_millis(left.as_nanos().div_ceil(1_000_000) as u64);
+            timeout = Some(timeout.map_or(left, |t| t.min(left)));
+        }
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
             Err(e) if e.kind() == stdio::ErrorKind::Interrupted => {}

@@ -150,6 +150,43 @@ fn pingpong_and_stream_against_the_binary() {
         .is_some_and(|s| s.cpu_us_per_mb.is_some()));
 }
 
+/// The most threads `netloop bench pingpong --threads N` had at once,
+/// sampled from `/proc` until it exits.
+fn peak_threads(srv: &Server, threads: &str) -> usize {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_netloop"))
+        .args([
+            "bench", "pingpong", "-c", "4", "-d", "500ms", "--warmup", "100ms",
+        ])
+        .args(["--threads", threads, "--target", &srv.addr.to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn bench");
+    let tasks = format!("/proc/{}/task", child.id());
+    let start = std::time::Instant::now();
+    let mut peak = 0;
+    loop {
+        if let Ok(dir) = std::fs::read_dir(&tasks) {
+            peak = peak.max(dir.count());
+        }
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "bench failed");
+            return peak;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "bench hung");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_one_thread_run_is_a_one_thread_process() {
+    // The first share of the load runs on the coordinator's thread: no
+    // second thread makes every system call pay for sharing descriptors.
+    let srv = Server::start(&["serve", "echo", "--port", "0"]);
+    assert_eq!(peak_threads(&srv, "1"), 1);
+    // The sampling sees threads when there are some.
+    assert_eq!(peak_threads(&srv, "2"), 2);
+}
+
 #[test]
 fn connect_and_idle_against_the_binary() {
     let srv = Server::start(&["serve", "echo", "--port", "0"]);

@@ -17,6 +17,7 @@ mod connect;
 mod read_short;
 mod ready_list;
 mod regressions;
+mod run_until;
 mod server_limits;
 mod services;
 mod shutdown;
