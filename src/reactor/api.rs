@@ -1,6 +1,6 @@
 //! The socket operations applications call: Node's `net.Socket` methods.
 
-use super::config::{KEEP_READ_BUFFER_MIN_FILL, WRITE_COPY_MAX};
+use super::config::{KEEP_READ_BUFFER_MIN_FILL, MAX_IDLE_TIMEOUT_MS, WRITE_COPY_MAX};
 use super::timers::TimerEntry;
 use super::token::ConnId;
 use super::{Pending, Reactor};
@@ -83,6 +83,25 @@ impl Reactor {
         self.queue_rest(conn, Rest::Shared(data))
     }
 
+    /// `write()` of bytes the caller keeps: the kernel takes what it can
+    /// straight from `data`, and only what it does not take is copied into
+    /// the queue. For a message built in a scratch buffer, or a slice of a
+    /// buffer that outlives the call, this skips making a `Bytes` (an
+    /// allocation, or a shared reference count to bump and drop). Results
+    /// as for [`Reactor::write`].
+    pub fn write_slice(&mut self, conn: ConnId, data: &[u8]) -> Result<bool, WriteError> {
+        let (at_once, tls) = self.admit_write(conn)?;
+        if tls {
+            return self.tls_write(conn, data, at_once);
+        }
+        let written = if at_once {
+            self.write_direct(conn.0, data).ok_or(WriteError::Closed)?
+        } else {
+            0
+        };
+        self.queue_rest(conn, Rest::Copied(&data[written..]))
+    }
+
     /// `write()` from a borrowed buffer, typically the read buffer `on_data`
     /// was given: the kernel takes what it can straight from `data`; only
     /// the rest is queued. A rest of at most [`WRITE_COPY_MAX`] bytes, or one
@@ -161,61 +180,17 @@ impl Reactor {
     /// Queue what the kernel did not take, enforce the hard cap and report
     /// the high-water mark.
     pub(crate) fn queue_rest(&mut self, conn: ConnId, rest: Rest<'_>) -> Result<bool, WriteError> {
+        if !rest.is_empty() {
+            self.queue_bytes(conn, rest)?;
+        }
         let Some(c) = self.conns.get_mut(conn.0) else {
             return Err(WriteError::Closed);
         };
         if c.state == State::Closed {
             return Err(WriteError::Closed);
         }
-        if !rest.is_empty() {
-            let cap = c.opts.max_write_buffer;
-            // The socket said `WouldBlock` since the last flush and what is
-            // queued already passes the cap: the peer is not taking what we
-            // send. (A writable socket only means the queue waits for the
-            // phase's flush, not that the peer is slow.)
-            let held = c.wq.footprint() + (c.queued() - c.wq.len());
-            if !c.writable && held > cap {
-                log::warn!("{conn} slow consumer: {held} bytes queued, cap {cap}; destroying");
-                let err = NetError::new(
-                    ErrorCode::SlowConsumer,
-                    "write",
-                    format!("{held} bytes queued, cap {cap}"),
-                );
-                self.close_conn(conn.0, Some(err));
-                return Err(WriteError::Closed);
-            }
-            let offer_now = c.writable && held + rest.len() + ENTRY_OVERHEAD > cap;
-            self.stats.queued_add(rest.len());
-            match rest {
-                Rest::Shared(b) => c.wq.push(b),
-                Rest::Copied(s) => c.wq.push_slice(s),
-            }
-            if offer_now {
-                // Past the cap without the kernel having been asked: offer
-                // the queue now rather than at the end of the phase, so a
-                // burst to a peer that reads goes through, and one to a peer
-                // that does not finds the socket full at its next write
-                // (memory stays within the cap plus one write).
-                self.flush(conn.0);
-                let Some(c) = self.conns.get_mut(conn.0) else {
-                    return Err(WriteError::Closed);
-                };
-                if c.state == State::Closed {
-                    return Err(WriteError::Closed);
-                }
-            } else if c.writable && c.corked == 0 && !c.in_flush_list {
-                // Written at the end of the phase. (A socket that said
-                // `WouldBlock` is flushed by its writable edge instead; a
-                // corked one at `uncork()`.)
-                c.in_flush_list = true;
-                self.flush_list.push(conn.0);
-            }
-        }
-        let Some(c) = self.conns.get_mut(conn.0) else {
-            return Err(WriteError::Closed);
-        };
         let queued = c.queued();
-        let below = queued < c.opts.high_water_mark;
+        let below = queued < c.high_water_mark;
         if !below && !c.need_drain {
             c.need_drain = true;
             if queued == 0 {
@@ -228,6 +203,55 @@ impl Reactor {
             }
         }
         Ok(below)
+    }
+
+    /// The queueing part of [`Reactor::queue_rest`], for a non-empty rest:
+    /// the slow-consumer check, the push, and the flush it schedules.
+    fn queue_bytes(&mut self, conn: ConnId, rest: Rest<'_>) -> Result<(), WriteError> {
+        let Some(c) = self.conns.get_mut(conn.0) else {
+            return Err(WriteError::Closed);
+        };
+        if c.state == State::Closed {
+            return Err(WriteError::Closed);
+        }
+        let cap = c.opts.max_write_buffer;
+        // The socket said `WouldBlock` since the last flush and what is
+        // queued already passes the cap: the peer is not taking what we
+        // send. (A writable socket only means the queue waits for the
+        // phase's flush, not that the peer is slow.)
+        let held = c.wq.footprint() + (c.queued() - c.wq.len());
+        if !c.writable && held > cap {
+            log::warn!("{conn} slow consumer: {held} bytes queued, cap {cap}; destroying");
+            let err = NetError::new(
+                ErrorCode::SlowConsumer,
+                "write",
+                format!("{held} bytes queued, cap {cap}"),
+            );
+            self.close_conn(conn.0, Some(err));
+            return Err(WriteError::Closed);
+        }
+        let offer_now = c.writable && held + rest.len() + ENTRY_OVERHEAD > cap;
+        self.stats.queued_add(rest.len());
+        match rest {
+            Rest::Shared(b) => c.wq.push(b),
+            Rest::Copied(s) => c.wq.push_slice(s),
+        }
+        if offer_now {
+            // Past the cap without the kernel having been asked: offer
+            // the queue now rather than at the end of the phase, so a
+            // burst to a peer that reads goes through, and one to a peer
+            // that does not finds the socket full at its next write
+            // (memory stays within the cap plus one write). A flush that
+            // fails closes the connection: `queue_rest` looks again.
+            self.flush(conn.0);
+        } else if c.writable && c.corked == 0 && !c.in_flush_list {
+            // Written at the end of the phase. (A socket that said
+            // `WouldBlock` is flushed by its writable edge instead; a
+            // corked one at `uncork()`.)
+            c.in_flush_list = true;
+            self.flush_list.push(conn.0);
+        }
+        Ok(())
     }
 
     /// Node's `pipe` step: write `data` to `dst`; when that reaches the
@@ -393,14 +417,16 @@ impl Reactor {
         if let Some(t) = c.idle_timer.take() {
             self.wheel.cancel(t);
         }
+        // Clamped to MAX_IDLE_TIMEOUT_MS (see there).
         let ms = after.map(super::timers::ms_ceil).unwrap_or(0);
+        let ms = u32::try_from(ms).unwrap_or(MAX_IDLE_TIMEOUT_MS);
         c.idle_ms = ms;
         c.last_activity = self.now_tick;
         if ms > 0 && c.state != State::Closed {
-            c.idle_timer = Some(
-                self.wheel
-                    .insert(self.now_tick.saturating_add(ms), TimerEntry::Idle(key)),
-            );
+            c.idle_timer = Some(self.wheel.insert(
+                self.now_tick.saturating_add(u64::from(ms)),
+                TimerEntry::Idle(key),
+            ));
         }
     }
 
@@ -412,7 +438,7 @@ impl Reactor {
         self.conns
             .get(conn.0)
             .filter(|c| c.idle_ms > 0)
-            .map(|c| Duration::from_millis(c.idle_ms))
+            .map(|c| Duration::from_millis(u64::from(c.idle_ms)))
     }
 
     /// `TCP_NODELAY` on or off.

@@ -77,6 +77,12 @@ pub const DEFAULT_MAX_WRITE_BUFFER: usize = 8 * 1024 * 1024;
 /// Default listen backlog, Node's.
 pub const DEFAULT_BACKLOG: i32 = 511;
 
+/// Longest idle timeout (`set_idle_timeout`), in ms: longer ones are
+/// clamped to it (49.7 days). A connection keeps it in 32 bits, one of the
+/// fields every read and write touches (see `conn::Conn`); Node refuses
+/// anything above 2^31 − 1 ms for its timers.
+pub const MAX_IDLE_TIMEOUT_MS: u32 = u32::MAX;
+
 /// Default connect timeout for outbound connections.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

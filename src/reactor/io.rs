@@ -472,7 +472,10 @@ impl Reactor {
     pub(crate) fn touch(c: &mut Conn, wheel: &mut Wheel<TimerEntry>, now: Tick, key: Key) {
         c.last_activity = now;
         if c.idle_ms > 0 && c.idle_timer.is_none() {
-            c.idle_timer = Some(wheel.insert(now.saturating_add(c.idle_ms), TimerEntry::Idle(key)));
+            c.idle_timer = Some(wheel.insert(
+                now.saturating_add(u64::from(c.idle_ms)),
+                TimerEntry::Idle(key),
+            ));
         }
     }
 }

@@ -204,7 +204,7 @@ impl Reactor {
         if c.idle_ms == 0 || c.state == State::Closed {
             return;
         }
-        let due = c.last_activity.saturating_add(c.idle_ms);
+        let due = c.last_activity.saturating_add(u64::from(c.idle_ms));
         if now >= due {
             self.emit_conn(key, super::service::ConnEvent::Timeout);
         } else {

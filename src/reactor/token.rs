@@ -122,7 +122,20 @@ impl fmt::Display for ServerId {
 /// A slab whose entries remember their generation, so stale keys miss.
 #[derive(Debug)]
 pub struct GenSlab<T> {
-    slab: slab::Slab<(u32, T)>,
+    slab: slab::Slab<Slot<T>>,
+}
+
+/// One entry: the generation before the value (`repr(C)`: in a tuple Rust
+/// may put it after a large value, a cache line away from the value's first
+/// fields, and every lookup reads it), starting a cache line, so a value
+/// whose hot fields come first (a connection: see
+/// [`crate::reactor::conn::Conn`]) has them in as few lines as their size
+/// allows, not one more wherever the entry happens to straddle a line.
+#[derive(Debug)]
+#[repr(C, align(64))]
+struct Slot<T> {
+    gen: u32,
+    value: T,
 }
 
 impl<T> Default for GenSlab<T> {
@@ -137,7 +150,7 @@ impl<T> GenSlab<T> {
     /// Insert, tagging the entry with a fresh generation.
     pub fn insert(&mut self, gens: &mut GenCounter, value: T) -> Key {
         let gen = gens.advance();
-        let index = self.slab.insert((gen, value));
+        let index = self.slab.insert(Slot { gen, value });
         Key {
             index: index as u32,
             gen,
@@ -158,14 +171,17 @@ impl<T> GenSlab<T> {
             index: slot.key() as u32,
             gen: gens.advance(),
         };
-        slot.insert((key.gen, make(key)?));
+        slot.insert(Slot {
+            gen: key.gen,
+            value: make(key)?,
+        });
         Ok(key)
     }
 
     /// The entry for `key`, if it is still the one the key was issued for.
     pub fn get(&self, key: Key) -> Option<&T> {
         match self.slab.get(key.index as usize) {
-            Some((g, v)) if *g == key.gen => Some(v),
+            Some(s) if s.gen == key.gen => Some(&s.value),
             _ => None,
         }
     }
@@ -173,7 +189,7 @@ impl<T> GenSlab<T> {
     /// Mutable form of [`GenSlab::get`].
     pub fn get_mut(&mut self, key: Key) -> Option<&mut T> {
         match self.slab.get_mut(key.index as usize) {
-            Some((g, v)) if *g == key.gen => Some(v),
+            Some(s) if s.gen == key.gen => Some(&mut s.value),
             _ => None,
         }
     }
@@ -181,7 +197,7 @@ impl<T> GenSlab<T> {
     /// Remove the entry if `key` is current.
     pub fn remove(&mut self, key: Key) -> Option<T> {
         self.get(key)?;
-        Some(self.slab.remove(key.index as usize).1)
+        Some(self.slab.remove(key.index as usize).value)
     }
 
     /// Live entries.
@@ -196,21 +212,21 @@ impl<T> GenSlab<T> {
 
     /// Keys of all live entries.
     pub fn keys(&self) -> impl Iterator<Item = Key> + '_ {
-        self.slab.iter().map(|(i, (g, _))| Key {
+        self.slab.iter().map(|(i, s)| Key {
             index: i as u32,
-            gen: *g,
+            gen: s.gen,
         })
     }
 
     /// All live entries with their keys.
     pub fn iter(&self) -> impl Iterator<Item = (Key, &T)> + '_ {
-        self.slab.iter().map(|(i, (g, v))| {
+        self.slab.iter().map(|(i, s)| {
             (
                 Key {
                     index: i as u32,
-                    gen: *g,
+                    gen: s.gen,
                 },
-                v,
+                &s.value,
             )
         })
     }

@@ -56,11 +56,14 @@ pub enum Flush {
 
 /// A FIFO of byte buffers awaiting the socket.
 #[derive(Debug, Default)]
+#[repr(C)]
 pub struct WriteQueue {
+    /// Payload bytes queued: first, as the one field every write reads
+    /// (see [`crate::reactor::conn::Conn`]).
+    len: usize,
     bufs: VecDeque<Bytes>,
     /// Small buffers copied together; they follow everything in `bufs`.
     tail: BytesMut,
-    len: usize,
 }
 
 impl WriteQueue {
