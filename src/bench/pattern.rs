@@ -54,6 +54,22 @@ impl Pattern {
     /// Bytes `offset .. offset + len` of stream `seed`, as slices of at most
     /// `PERIOD` bytes each (one slice for any message up to 128 KiB).
     pub fn chunks(&self, seed: u64, offset: u64, len: usize) -> impl Iterator<Item = Bytes> + '_ {
+        self.ranges(seed, offset, len).map(|r| self.twice.slice(r))
+    }
+
+    /// [`Pattern::chunks`] as borrowed slices (for
+    /// [`crate::Reactor::write_slice`]: no reference count to bump).
+    pub fn slices(&self, seed: u64, offset: u64, len: usize) -> impl Iterator<Item = &[u8]> + '_ {
+        self.ranges(seed, offset, len).map(|r| &self.twice[r])
+    }
+
+    /// Where in the doubled block each chunk of [`Pattern::chunks`] is.
+    fn ranges(
+        &self,
+        seed: u64,
+        offset: u64,
+        len: usize,
+    ) -> impl Iterator<Item = std::ops::Range<usize>> {
         let mut done = 0usize;
         std::iter::from_fn(move || {
             if done >= len {
@@ -62,7 +78,7 @@ impl Pattern {
             let n = (len - done).min(PERIOD);
             let s = Self::start(seed, offset + done as u64);
             done += n;
-            Some(self.twice.slice(s..s + n))
+            Some(s..s + n)
         })
     }
 
@@ -109,6 +125,12 @@ mod tests {
             off += len as u64;
         }
         assert_eq!(stream.len() as u64, off);
+        // The borrowed form is the same stream.
+        let mut again = Vec::new();
+        for c in p.slices(7, 0, off as usize) {
+            again.extend_from_slice(c);
+        }
+        assert_eq!(again, stream);
         assert_eq!(p.mismatches(7, 0, &stream), 0);
         // Checking in odd pieces agrees.
         assert_eq!(p.mismatches(7, 10, &stream[10..5000]), 0);
