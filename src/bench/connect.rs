@@ -92,10 +92,13 @@ impl ConnectLoad {
     ) -> ConnectLoad {
         let pattern = Pattern::new();
         let seed = thread as u64;
-        let msg = pattern
-            .chunks(seed, 0, size.clamp(1, super::pattern::PERIOD))
-            .next()
-            .unwrap_or_default();
+        // One buffer for the whole message, whatever its size (the
+        // pattern hands out slices of at most one period).
+        let mut msg = Vec::with_capacity(size.max(1));
+        for chunk in pattern.slices(seed, 0, size.max(1)) {
+            msg.extend_from_slice(chunk);
+        }
+        let msg = Bytes::from(msg);
         ConnectLoad {
             shared,
             thread,

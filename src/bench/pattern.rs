@@ -11,8 +11,12 @@
 use bytes::Bytes;
 
 /// Length of the repeating block: a prime, so it shares no factor with any
-/// message size and misplaced data is caught.
-pub const PERIOD: usize = 131_071;
+/// message size and misplaced data is caught. 64 KiB, as `echoload`'s: a
+/// thousand connections' windows into it overlap, so the lines that the
+/// checking `memcmp` reads are more often in cache (with 1,000 ping-pong
+/// connections `cachegrind` counts 1.2 misses per round trip in it, against
+/// 1.5 with a 128 KiB block).
+pub const PERIOD: usize = 65_521;
 
 /// The repeating block, twice over.
 #[derive(Clone, Debug)]
@@ -52,7 +56,7 @@ impl Pattern {
     }
 
     /// Bytes `offset .. offset + len` of stream `seed`, as slices of at most
-    /// `PERIOD` bytes each (one slice for any message up to 128 KiB).
+    /// `PERIOD` bytes each (one slice for any message up to 64 KiB).
     pub fn chunks(&self, seed: u64, offset: u64, len: usize) -> impl Iterator<Item = Bytes> + '_ {
         self.ranges(seed, offset, len).map(|r| self.twice.slice(r))
     }

@@ -193,6 +193,12 @@ fn connect_and_idle_against_the_binary() {
     let rep = execute(&args(Workload::Connect, srv.addr, 4)).expect("connect run");
     clean(&rep);
     assert_eq!(rep.bytes, rep.ops * 64);
+    // A message longer than the pattern's period is sent whole.
+    let mut a = args(Workload::Connect, srv.addr, 2);
+    a.size = 100_000;
+    let rep = execute(&a).expect("connect run, long messages");
+    clean(&rep);
+    assert!(rep.ops > 0 && rep.bytes == rep.ops * 100_000, "{rep:?}");
 
     let mut a = args(Workload::Idle, srv.addr, 300);
     a.threads = 2;
