@@ -516,7 +516,7 @@ impl Pump {
 }
 
 /// What every load thread of a run shares.
-struct Plan {
+struct LoadPlan {
     args: BenchArgs,
     target: SocketAddr,
     member_target: SocketAddr,
@@ -527,7 +527,7 @@ struct Plan {
 
 /// Add thread `i`'s workload service (`count` connections, seeds from
 /// `seed`) to `r`; returns where it leaves its figures.
-fn add_load(r: &mut Reactor, plan: &Plan, i: usize, count: usize, seed: u64) -> Outbox {
+fn add_load(r: &mut Reactor, plan: &LoadPlan, i: usize, count: usize, seed: u64) -> Outbox {
     let args = &plan.args;
     let (shared, target) = (plan.shared.clone(), plan.target);
     let size = args.size;
@@ -591,7 +591,7 @@ fn spawn_threads(
     shared: &Arc<Shared>,
     token: Option<crate::protocol::auth::Token>,
 ) -> Result<Running, BenchError> {
-    let plan = Arc::new(Plan {
+    let plan = Arc::new(LoadPlan {
         args: args.clone(),
         target,
         member_target: match &args.member_target {
