@@ -401,7 +401,7 @@ impl Reactor {
     pub fn take_unread(&mut self, conn: ConnId) -> BytesMut {
         self.conns
             .get_mut(conn.0)
-            .map(|c| std::mem::take(&mut c.rbuf))
+            .map(|c| c.take_unread())
             .unwrap_or_default()
     }
 

@@ -72,11 +72,12 @@ impl Reactor {
             }
             if c.redeliver {
                 c.redeliver = false;
-                if !c.rbuf.is_empty() {
+                if c.rbuf.is_some() {
                     // Counted as a call: an application that pauses and
                     // resumes inside every `data` cannot spin here.
                     calls += 1;
-                    self.deliver_data(key);
+                    let buf = c.take_unread();
+                    self.deliver_data(key, buf);
                     continue;
                 }
             }
@@ -117,14 +118,16 @@ impl Reactor {
                         }
                         continue;
                     }
-                    if c.rbuf.is_empty() {
+                    let buf = match c.rbuf.take() {
                         // The common case: hand the filled buffer over whole.
-                        c.rbuf = std::mem::take(&mut self.read_buf);
-                    } else {
+                        None => std::mem::take(&mut self.read_buf),
                         // A partial message waits: append (one copy).
-                        c.rbuf.extend_from_slice(&self.read_buf);
-                        self.read_buf.clear();
-                    }
+                        Some(mut waiting) => {
+                            waiting.extend_from_slice(&self.read_buf);
+                            self.read_buf.clear();
+                            *waiting
+                        }
+                    };
                     // A short read drained the socket: the next read() could
                     // only say WouldBlock, so skip it (tokio clears readiness
                     // the same way). New data, or a FIN, raises a new edge.
@@ -136,7 +139,7 @@ impl Reactor {
                     }
                     self.stats.bytes_read += n as u64;
                     Self::touch(c, &mut self.wheel, self.now_tick, key);
-                    self.deliver_data(key);
+                    self.deliver_data(key, buf);
                     if drained {
                         return;
                     }
@@ -155,12 +158,12 @@ impl Reactor {
         }
     }
 
-    /// Hand the read buffer to `on_data`, then keep what the app left.
-    pub(crate) fn deliver_data(&mut self, key: Key) {
+    /// Hand `buf` (what waited for the application plus what was just
+    /// read) to `on_data`, then keep what the app left.
+    pub(crate) fn deliver_data(&mut self, key: Key, mut buf: BytesMut) {
         let Some(c) = self.conns.get_mut(key) else {
             return;
         };
-        let mut buf = std::mem::take(&mut c.rbuf);
         let owner = c.owner;
         self.current = Some(key);
         let id = ConnId(key);
@@ -186,11 +189,11 @@ impl Reactor {
             } else if buf.len() * KEEP_READ_BUFFER_MIN_FILL < buf.capacity() {
                 // A small rest in a big buffer: keep a copy of the rest, so
                 // a slow peer's partial message costs its own size.
-                c.rbuf = BytesMut::from(&buf[..]);
+                c.keep_unread(BytesMut::from(&buf[..]));
                 buf.clear();
                 self.recycle_read_buf(buf);
             } else {
-                c.rbuf = buf;
+                c.keep_unread(buf);
             }
         }
         // The boundary of the `data` callback, once the connection has its
@@ -442,7 +445,7 @@ impl Reactor {
         c.state = State::Closed;
         self.stats.queued_sub(c.wq.len());
         c.wq.clear();
-        c.rbuf = BytesMut::new();
+        c.rbuf = None;
         c.paused = false;
         if let Some(t) = c.idle_timer.take() {
             self.wheel.cancel(t);

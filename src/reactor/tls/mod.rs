@@ -469,21 +469,22 @@ impl Reactor {
             self.read_buf.clear();
             return false;
         };
-        let res = if c.rbuf.is_empty() {
-            // Decrypt into the loop's spare buffer and hand it over whole
-            // (deliver_data gives it back once emptied).
-            let mut plain = std::mem::take(&mut self.plain_spare);
-            let res = t.receive(&self.read_buf, &mut plain);
-            if plain.is_empty() {
-                // Handshake records only: the buffer stays with the loop,
-                // an idle connection holds no read memory.
-                self.plain_spare = plain;
-            } else {
-                c.rbuf = plain;
+        let res = match c.rbuf.as_deref_mut() {
+            None => {
+                // Decrypt into the loop's spare buffer and hand it over
+                // whole (deliver_data gives it back once emptied).
+                let mut plain = std::mem::take(&mut self.plain_spare);
+                let res = t.receive(&self.read_buf, &mut plain);
+                if plain.is_empty() {
+                    // Handshake records only: the buffer stays with the
+                    // loop, an idle connection holds no read memory.
+                    self.plain_spare = plain;
+                } else {
+                    c.rbuf = Some(Box::new(plain));
+                }
+                res
             }
-            res
-        } else {
-            t.receive(&self.read_buf, &mut c.rbuf)
+            Some(waiting) => t.receive(&self.read_buf, waiting),
         };
         self.read_buf.clear();
         let got = match res {
@@ -534,8 +535,13 @@ impl Reactor {
             // flush's completion sends the FIN.
             self.flush(key);
         }
-        if self.conns.get(key).is_some_and(|c| !c.rbuf.is_empty()) {
-            self.deliver_data(key);
+        if let Some(buf) = self
+            .conns
+            .get_mut(key)
+            .filter(|c| c.rbuf.is_some())
+            .map(|c| c.take_unread())
+        {
+            self.deliver_data(key, buf);
         }
         if got.peer_closed {
             // The peer's clean end: what `read() == 0` is for plain TCP.
