@@ -1,8 +1,9 @@
 //! `pingpong` and `stream`: connections that send the verification pattern
 //! and read back its echo.
 //!
-//! Each connection keeps `sent` and `received` stream offsets, the count of
-//! messages issued and in flight, and their send times, oldest first.
+//! Each connection keeps the count of messages issued and in flight, the
+//! `received` stream offset, and the send times, oldest first; the `sent`
+//! offset is `issued × size`.
 //! Messages all have `size` bytes, so the oldest in flight ends at
 //! `(issued - in_flight + 1) × size` (one more than those completed). Every
 //! byte that comes back is compared with the pattern at `received`; when
@@ -123,7 +124,6 @@ struct EchoConn {
     index: u64,
     /// Messages sent so far (open loop: the next one owed is this one).
     issued: u64,
-    sent: u64,
     received: u64,
     /// Send time of the oldest message in flight, if any.
     oldest: Option<Instant>,
@@ -134,6 +134,14 @@ struct EchoConn {
     open: bool,
     /// `write()` returned false: wait for `drain`.
     blocked: bool,
+}
+
+impl EchoConn {
+    /// Stream offset of the next byte to send: every message (or stream
+    /// chunk) issued has `size` bytes.
+    fn sent(&self, size: usize) -> u64 {
+        self.issued * size as u64
+    }
 }
 
 /// The pattern seed of the connection with run index `index`.
@@ -237,7 +245,7 @@ impl Plan {
         loop {
             let more = match self.mode {
                 Mode::PingPong { pipeline } => (c.in_flight as usize) < pipeline.max(1),
-                Mode::Stream => !c.blocked && c.sent - c.received < STREAM_MAX_IN_FLIGHT,
+                Mode::Stream => !c.blocked && c.sent(self.size) - c.received < STREAM_MAX_IN_FLIGHT,
             };
             if !more || owed.is_some_and(|(_, due)| c.issued >= due) {
                 return;
@@ -246,7 +254,7 @@ impl Plan {
             // reference; a small message is written from the pattern in
             // place. `false`: the connection is closing (`on_close` counts
             // it).
-            let (s, at) = (seed(c.index), c.sent);
+            let (s, at) = (seed(c.index), c.sent(self.size));
             let mut went = |res: Result<bool, WriteError>| match res {
                 Ok(below) => {
                     c.blocked |= !below;
@@ -267,7 +275,6 @@ impl Plan {
             if !all {
                 return;
             }
-            c.sent += self.size as u64;
             // Open loop: the latency runs from when the message was owed.
             let stamp = match owed {
                 Some((s, _)) => s.epoch + Duration::from_nanos(s.intended_ns(c.index, c.issued)),
@@ -319,7 +326,6 @@ impl Service for EchoLoad {
                 open: true,
                 index: self.first_seed + i as u64,
                 issued: 0,
-                sent: 0,
                 received: 0,
                 oldest: None,
                 in_flight: 0,
@@ -352,9 +358,10 @@ impl Service for EchoLoad {
             .mismatches(seed(c.index), c.received, data);
         consume(data);
         self.stats.mismatched += bad;
-        if c.received + n > c.sent {
+        let sent = c.sent(self.plan.size);
+        if c.received + n > sent {
             // More came back than was sent: count the excess as wrong.
-            self.stats.mismatched += c.received + n - c.sent;
+            self.stats.mismatched += c.received + n - sent;
         }
         c.received += n;
         if self.shared.measuring() {
@@ -418,7 +425,7 @@ impl Service for EchoLoad {
         if let Some(c) = self.conns.get_mut(i as usize) {
             c.open = false;
             self.stats.errors += 1;
-            if c.sent == 0 && c.received == 0 {
+            if c.issued == 0 && c.received == 0 {
                 self.shared.failed.fetch_add(1, Relaxed);
             }
         }

@@ -489,19 +489,23 @@ struct Running {
 #[derive(Default)]
 struct Pump {
     local: Option<(Reactor, Outbox)>,
+    /// The local loop returned (every connection closed, or it failed):
+    /// it is kept for its figures, not run again.
+    ended: bool,
 }
 
 impl Pump {
     /// Run the local loop for `d` (or sleep, if there is none or it has
-    /// ended: every connection closed).
+    /// ended).
     fn run_for(&mut self, d: Duration) {
         let until = Instant::now() + d;
-        if let Some((r, _)) = self.local.as_mut() {
+        if let Some((r, _)) = self.local.as_mut().filter(|_| !self.ended) {
             match r.run_until(until) {
                 Ok(None) => return,
                 Ok(Some(exit)) => log::debug!("bench loop returned: {exit:?}"),
                 Err(e) => log::error!("bench loop failed: {e}"),
             }
+            self.ended = true;
         }
         std::thread::sleep(until.saturating_duration_since(Instant::now()));
     }
@@ -648,6 +652,7 @@ fn spawn_threads(
         handles,
         pump: Pump {
             local: Some((local, out)),
+            ended: false,
         },
     })
 }
