@@ -71,6 +71,7 @@ pub mod trace;
 
 mod api;
 mod io;
+mod prefetch;
 mod read_buf;
 mod shutdown;
 
@@ -81,6 +82,7 @@ use crate::timer::{Tick, Wheel};
 use bytes::BytesMut;
 use config::{ConnectOptions, ListenOptions};
 use loopstats::{Callback, Observer, Site};
+use mio::event::Event;
 use mio::{Events, Poll, Token, Waker};
 use ready_list::ReadyList;
 use remote::Inbox;
@@ -93,6 +95,7 @@ use std::time::{Duration, Instant};
 use timers::{AppTimer, TimerEntry};
 use token::{ConnId, GenCounter, GenSlab, Key, Kind, ServerId};
 
+pub use prefetch::lines_of as prefetch_lines;
 pub use remote::LoopHandle;
 pub use service::{Cx, Remote, Service, ServiceId};
 pub use timers::TimerId;
@@ -406,7 +409,15 @@ impl Reactor {
             return 0;
         }
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
+        // Fetch ahead ([`prefetch`]): the entry of the event three on, the
+        // state slot of the one two on, what the next one's state refers to.
+        let mut ahead = (
+            events.iter().skip(3),
+            events.iter().skip(2),
+            events.iter().skip(1),
+        );
         for event in events.iter() {
+            self.prefetch_conns(ahead.0.next(), ahead.1.next(), ahead.2.next());
             // One relaxed atomic load unless trace is on.
             log::trace!(
                 target: "netloop::reactor",
@@ -651,6 +662,31 @@ impl Reactor {
                     }
                 }
             },
+        }
+    }
+
+    /// Start fetching, for events still to come, the connection entry of
+    /// `entry`, the owning service's state slot of `slot` (whose entry was
+    /// asked for one event earlier) and what the state of `state` refers to
+    /// ([`Service::prefetch`]; its slot was asked for one event earlier).
+    /// Hints only: see [`prefetch`].
+    #[inline]
+    fn prefetch_conns(&self, entry: Option<&Event>, slot: Option<&Event>, state: Option<&Event>) {
+        if let Some((Kind::Conn, key)) = entry.and_then(|e| Key::from_token(e.token())) {
+            self.conns.prefetch(key.index, conn::HOT_LINES);
+        }
+        let owner = |e: Option<&Event>| match e.and_then(|e| Key::from_token(e.token())) {
+            Some((Kind::Conn, key)) => {
+                let o = self.conns.get(key)?.owner?;
+                Some((self.services.get(o.service)?.as_deref()?, o.slot))
+            }
+            _ => None,
+        };
+        if let Some((host, s)) = owner(slot) {
+            host.prefetch_slot(s);
+        }
+        if let Some((host, s)) = owner(state) {
+            host.prefetch_state(s);
         }
     }
 

@@ -157,6 +157,14 @@ pub trait Service: Sized + 'static {
     /// servers have stopped accepting; write goodbyes now. Every connection
     /// is ended right after and destroyed when the grace period expires.
     fn on_shutdown(&mut self, cx: &mut Cx<'_, Self>) {}
+
+    /// An event of the connection whose state is `conn` comes next: start
+    /// fetching into the cache what its callback will read beyond `conn`
+    /// (an entry of the service's own table, say) with
+    /// [`crate::reactor::prefetch_lines`]. A hint, called outside any
+    /// callback: it must not change anything. The loop fetches its own
+    /// entry and the state slot itself.
+    fn prefetch(&self, conn: &Self::Conn) {}
 }
 
 /// Identifies a service added to a loop ([`Reactor::add_service`]).
@@ -459,6 +467,11 @@ pub(crate) trait Host {
     fn immediate(&mut self, r: &mut Reactor, slot: u32);
     fn fd_readable(&mut self, r: &mut Reactor, slot: u32);
     fn forget_tag(&mut self, slot: u32);
+    /// Start fetching connection state `slot` into the cache (a hint).
+    fn prefetch_slot(&self, slot: u32);
+    /// Let the service fetch what the state in `slot` refers to (a hint:
+    /// [`Service::prefetch`]).
+    fn prefetch_state(&self, slot: u32);
     fn messages(&mut self, r: &mut Reactor);
     fn shutdown(&mut self, r: &mut Reactor);
 }
@@ -532,6 +545,12 @@ impl<T> States<T> {
 
     fn get_mut(&mut self, i: usize) -> Option<&mut T> {
         self.slots.get_mut(i)?.as_mut()
+    }
+
+    fn prefetch(&self, i: usize) {
+        if let Some(s) = self.slots.get(i) {
+            super::prefetch::lines_of(s, 1);
+        }
     }
 
     fn try_remove(&mut self, i: usize) -> Option<T> {
@@ -785,6 +804,16 @@ impl<S: Service> Host for Hosted<S> {
 
     fn forget_tag(&mut self, slot: u32) {
         self.own.tags.try_remove(slot as usize);
+    }
+
+    fn prefetch_slot(&self, slot: u32) {
+        self.states.prefetch(slot as usize);
+    }
+
+    fn prefetch_state(&self, slot: u32) {
+        if let Some(Some(st)) = self.states.slots.get(slot as usize) {
+            self.service.prefetch(st);
+        }
     }
 
     fn messages(&mut self, r: &mut Reactor) {

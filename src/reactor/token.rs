@@ -123,6 +123,11 @@ impl fmt::Display for ServerId {
 #[derive(Debug)]
 pub struct GenSlab<T> {
     slab: slab::Slab<Slot<T>>,
+    /// Where entry 0 lies, derived from the last insert (the slab's storage
+    /// moves only when an insert grows it), for [`GenSlab::prefetch`]; 0
+    /// before the first insert. An address, not a pointer: it is never
+    /// dereferenced.
+    base: usize,
 }
 
 /// One entry: the generation before the value (`repr(C)`: in a tuple Rust
@@ -142,6 +147,7 @@ impl<T> Default for GenSlab<T> {
     fn default() -> Self {
         GenSlab {
             slab: slab::Slab::new(),
+            base: 0,
         }
     }
 }
@@ -151,6 +157,7 @@ impl<T> GenSlab<T> {
     pub fn insert(&mut self, gens: &mut GenCounter, value: T) -> Key {
         let gen = gens.advance();
         let index = self.slab.insert(Slot { gen, value });
+        self.note_base(index);
         Key {
             index: index as u32,
             gen,
@@ -175,7 +182,43 @@ impl<T> GenSlab<T> {
             gen: key.gen,
             value: make(key)?,
         });
+        self.note_base(key.index as usize);
         Ok(key)
+    }
+
+    /// Remember where entry 0 lies, from the entry just inserted at `index`.
+    fn note_base(&mut self, index: usize) {
+        if let Some(s) = self.slab.get(index) {
+            self.base = (s as *const Slot<T> as usize)
+                .wrapping_sub(index.wrapping_mul(std::mem::size_of::<Slot<T>>()));
+        }
+    }
+
+    /// Start loading the first `lines` cache lines of entry `index` into
+    /// the cache, without reading it (a hint that never faults). The address is
+    /// computed, not looked up: a lookup would itself wait for the line.
+    /// It assumes the slab stores its entries as the bare values (the
+    /// occupied mark in a niche of the value, as for a connection: a test
+    /// checks); otherwise the hint misses and costs nothing but the fetch.
+    #[inline]
+    pub fn prefetch(&self, index: u32, lines: usize) {
+        let index = index as usize;
+        if self.base != 0 && index < self.slab.capacity() {
+            let at = self.base + index * std::mem::size_of::<Slot<T>>();
+            for l in 0..lines {
+                super::prefetch::line(at + l * super::prefetch::LINE);
+            }
+        }
+    }
+
+    /// Whether [`GenSlab::prefetch`] computes the address of every entry
+    /// in use (the slab stores bare values, with no separate tag).
+    #[cfg(test)]
+    pub(crate) fn prefetch_addresses_hold(&self) -> bool {
+        let size = std::mem::size_of::<Slot<T>>();
+        self.slab
+            .iter()
+            .all(|(i, s)| self.base + i * size == s as *const Slot<T> as usize)
     }
 
     /// The entry for `key`, if it is still the one the key was issued for.

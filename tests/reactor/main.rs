@@ -14,6 +14,7 @@ mod conn_halfclose;
 mod conn_idle_timeout;
 mod conn_write_from;
 mod connect;
+mod prefetch;
 mod read_short;
 mod ready_list;
 mod regressions;

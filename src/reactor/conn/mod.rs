@@ -19,6 +19,11 @@ use state::State;
 use std::net::SocketAddr;
 use write_queue::WriteQueue;
 
+/// Cache lines of a connection's slab entry that every event reads (the
+/// generation and the hot fields below; a test checks), which the dispatch
+/// fetches ahead.
+pub const HOT_LINES: usize = 2;
+
 /// A connection as the reactor stores it.
 ///
 /// `repr(C)` keeps the declared order: the fields every event, read and
@@ -210,8 +215,21 @@ mod tests {
         let debug_extra = (std::mem::size_of::<Option<TcpStream>>() - 4).next_multiple_of(8);
         // The slab entry puts 8 bytes (the generation) before the value.
         assert!(
-            8 + last <= 2 * 64 + debug_extra,
+            8 + last <= HOT_LINES * 64 + debug_extra,
             "hot fields end at byte {last}"
         );
+    }
+
+    #[test]
+    fn the_dispatch_prefetches_where_connections_are() {
+        use crate::reactor::config::SocketOptions;
+        use crate::reactor::token::{GenCounter, GenSlab};
+        let mut gens = GenCounter::default();
+        let mut slab = GenSlab::default();
+        let new = || Conn::new(None, State::Open, None, None, SocketOptions::default(), 0);
+        let keys: Vec<_> = (0..40).map(|_| slab.insert(&mut gens, new())).collect();
+        slab.remove(keys[3]);
+        slab.insert(&mut gens, new());
+        assert!(slab.prefetch_addresses_hold());
     }
 }
