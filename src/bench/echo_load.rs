@@ -149,6 +149,22 @@ fn seed(index: u64) -> u64 {
     index.wrapping_mul(7919)
 }
 
+/// A connection's state in the loop: the index of its entry in
+/// `EchoLoad::conns`, and where in the pattern its next echoed byte falls,
+/// so that [`Service::prefetch`], which sees only this, can start fetching
+/// both the entry and the pattern bytes the callback compares (and the
+/// next message's, which follow them) before the connection's event.
+#[derive(Copy, Clone, Debug)]
+pub struct Slot {
+    index: u32,
+    next: u32,
+}
+
+/// Pattern lines fetched ahead of an event: a small message and the next
+/// one (64 bytes each, at any offset, span at most three lines); a larger
+/// message is not worth it.
+const PREFETCH_PATTERN_LINES: usize = 3;
+
 /// The service of one load thread.
 #[derive(Debug)]
 pub struct EchoLoad {
@@ -304,8 +320,7 @@ impl Drop for EchoLoad {
 }
 
 impl Service for EchoLoad {
-    /// Index of the connection's entry in `conns`.
-    type Conn = u32;
+    type Conn = Slot;
     type Tag = Tick;
     type Message = ();
 
@@ -319,7 +334,10 @@ impl Service for EchoLoad {
                     tls: self.shared.tls.clone(),
                     ..ConnectOptions::default()
                 },
-                self.conns.len() as u32,
+                Slot {
+                    index: self.conns.len() as u32,
+                    next: Pattern::offset(seed(self.first_seed + i as u64), 0) as u32,
+                },
             );
             self.conns.push(EchoConn {
                 id,
@@ -338,15 +356,32 @@ impl Service for EchoLoad {
         }
     }
 
-    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, i: &mut u32) {
-        self.shared.ready.fetch_add(1, Relaxed);
-        self.fill(cx.reactor(), *i, Instant::now());
+    fn prefetch(&self, st: &Slot) {
+        if let Some(c) = self.conns.get(st.index as usize) {
+            crate::reactor::prefetch_lines(c, 1);
+        }
+        if self.plan.size <= 64 {
+            self.plan
+                .pattern
+                .prefetch(st.next as usize, PREFETCH_PATTERN_LINES);
+        }
     }
 
-    fn on_data(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, i: &mut u32, data: &mut BytesMut) {
+    fn on_connect(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, st: &mut Slot) {
+        self.shared.ready.fetch_add(1, Relaxed);
+        self.fill(cx.reactor(), st.index, Instant::now());
+    }
+
+    fn on_data(
+        &mut self,
+        cx: &mut Cx<'_, Self>,
+        _conn: ConnId,
+        st: &mut Slot,
+        data: &mut BytesMut,
+    ) {
         let (Some(c), Some(later)) = (
-            self.conns.get_mut(*i as usize),
-            self.later.get_mut(*i as usize),
+            self.conns.get_mut(st.index as usize),
+            self.later.get_mut(st.index as usize),
         ) else {
             consume(data);
             return;
@@ -364,6 +399,7 @@ impl Service for EchoLoad {
             self.stats.mismatched += c.received + n - sent;
         }
         c.received += n;
+        st.next = Pattern::offset(seed(c.index), c.received) as u32;
         if self.shared.measuring() {
             self.stats.bytes += n;
         }
@@ -388,11 +424,11 @@ impl Service for EchoLoad {
         self.plan.fill(c, later, cx.reactor(), now);
     }
 
-    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, i: &mut u32) {
-        if let Some(c) = self.conns.get_mut(*i as usize) {
+    fn on_drain(&mut self, cx: &mut Cx<'_, Self>, _conn: ConnId, st: &mut Slot) {
+        if let Some(c) = self.conns.get_mut(st.index as usize) {
             c.blocked = false;
         }
-        self.fill(cx.reactor(), *i, Instant::now());
+        self.fill(cx.reactor(), st.index, Instant::now());
     }
 
     fn on_timer(&mut self, cx: &mut Cx<'_, Self>, _t: TimerId, tag: Tick) {
@@ -412,17 +448,17 @@ impl Service for EchoLoad {
         &mut self,
         _cx: &mut Cx<'_, Self>,
         conn: ConnId,
-        _: &mut u32,
+        _: &mut Slot,
         err: &crate::NetError,
     ) {
         log::debug!("{conn}: {err}");
         self.shared.note_error(err);
     }
 
-    fn on_close(&mut self, _cx: &mut Cx<'_, Self>, _conn: ConnId, i: u32, _had_error: bool) {
+    fn on_close(&mut self, _cx: &mut Cx<'_, Self>, _conn: ConnId, st: Slot, _had_error: bool) {
         // Every close before the run stops is unexpected: the server dropped
         // us, or the connect failed.
-        if let Some(c) = self.conns.get_mut(i as usize) {
+        if let Some(c) = self.conns.get_mut(st.index as usize) {
             c.open = false;
             self.stats.errors += 1;
             if c.issued == 0 && c.received == 0 {

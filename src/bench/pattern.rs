@@ -51,8 +51,17 @@ impl Pattern {
         }
     }
 
-    fn start(seed: u64, offset: u64) -> usize {
+    /// Where in the stored pattern byte `offset` of stream `seed` lies.
+    pub fn offset(seed: u64, offset: u64) -> usize {
         (seed.wrapping_add(offset) % PERIOD as u64) as usize
+    }
+
+    /// Start fetching `lines` cache lines of the stored pattern from `at`
+    /// (an [`Pattern::offset`]) into the cache: a hint.
+    pub fn prefetch(&self, at: usize, lines: usize) {
+        if let Some(b) = self.twice.get(at) {
+            crate::reactor::prefetch_lines(b, lines);
+        }
     }
 
     /// Bytes `offset .. offset + len` of stream `seed`, as slices of at most
@@ -80,7 +89,7 @@ impl Pattern {
                 return None;
             }
             let n = (len - done).min(PERIOD);
-            let s = Self::start(seed, offset + done as u64);
+            let s = Self::offset(seed, offset + done as u64);
             done += n;
             Some(s..s + n)
         })
@@ -101,7 +110,7 @@ impl Pattern {
         let mut pos = 0usize;
         while pos < data.len() {
             let n = (data.len() - pos).min(PERIOD);
-            let s = Self::start(seed, offset + pos as u64);
+            let s = Self::offset(seed, offset + pos as u64);
             let want = &self.twice[s..s + n];
             let got = &data[pos..pos + n];
             if want != got {
