@@ -707,7 +707,7 @@ impl Reactor {
         }
         if c.state == State::Connecting {
             if c.stream.is_some() && (readable || writable) {
-                self.finish_connect(key, clean_write);
+                self.finish_connect(key, clean_write, readable);
             }
             return;
         }

@@ -194,3 +194,53 @@ fn local_address_that_is_not_ours_is_an_error_event() {
     assert!(h.locals.is_empty());
     assert_eq!(h.errors.len(), 1, "{:?}", h.errors);
 }
+
+/// Records what arrives on a connection that only reads.
+struct Listens {
+    got: Rc<RefCell<Vec<u8>>>,
+}
+
+impl Service for Listens {
+    type Conn = ();
+    type Tag = ();
+    type Message = ();
+    fn on_data(&mut self, r: &mut Cx<Self>, c: ConnId, _: &mut (), d: &mut BytesMut) {
+        self.got.borrow_mut().extend_from_slice(&d.split());
+        r.end(c).unwrap();
+    }
+}
+
+#[test]
+fn a_greeting_that_came_with_the_connect_is_read() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (wrote, written) = std::sync::mpsc::channel();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().expect("accept");
+        s.write_all(b"hello").expect("write");
+        wrote.send(()).expect("signal");
+        // Hold the socket until the client has closed its side.
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest);
+    });
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let mut r = Reactor::new().unwrap();
+    let svc = Listens { got: got.clone() };
+    // An IP literal: connect(2) is issued here, before the loop runs.
+    r.connect_with("127.0.0.1", port, ConnectOptions::default(), svc, ());
+    // Established and greeted before the loop's first poll, so that poll
+    // reports write and read readiness on one edge: the read side gets no
+    // edge of its own.
+    written
+        .recv_timeout(Duration::from_secs(5))
+        .expect("the server never wrote");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while got.borrow().len() < 5 && std::time::Instant::now() < deadline {
+        r.run_until(std::time::Instant::now() + Duration::from_millis(10))
+            .unwrap();
+    }
+    assert_eq!(&got.borrow()[..], b"hello");
+    drop(r);
+    server.join().expect("server thread");
+}
