@@ -411,13 +411,18 @@ impl Reactor {
         let events = std::mem::replace(&mut self.events, Events::with_capacity(0));
         // Fetch ahead ([`prefetch`]): the entry of the event three on, the
         // state slot of the one two on, what the next one's state refers to.
-        let mut ahead = (
-            events.iter().skip(3),
-            events.iter().skip(2),
-            events.iter().skip(1),
-        );
+        // A batch of one (a lightly loaded server) has nothing ahead.
+        let mut ahead = (self.polled > 1).then(|| {
+            (
+                events.iter().skip(3),
+                events.iter().skip(2),
+                events.iter().skip(1),
+            )
+        });
         for event in events.iter() {
-            self.prefetch_conns(ahead.0.next(), ahead.1.next(), ahead.2.next());
+            if let Some((entry, slot, state)) = ahead.as_mut() {
+                self.prefetch_conns(entry.next(), slot.next(), state.next());
+            }
             // One relaxed atomic load unless trace is on.
             log::trace!(
                 target: "netloop::reactor",
