@@ -412,16 +412,12 @@ impl Reactor {
         // Fetch ahead ([`prefetch`]): the entry of the event three on, the
         // state slot of the one two on, what the next one's state refers to.
         // A batch of one (a lightly loaded server) has nothing ahead.
-        let mut ahead = (self.polled > 1).then(|| {
-            (
-                events.iter().skip(3),
-                events.iter().skip(2),
-                events.iter().skip(1),
-            )
-        });
+        let mut ahead = (self.polled > 1).then(|| (events.iter().skip(3), events.iter().skip(2)));
+        // The owner of the next event, looked up one event ago.
+        let mut next_owner = None;
         for event in events.iter() {
-            if let Some((entry, slot, state)) = ahead.as_mut() {
-                self.prefetch_conns(entry.next(), slot.next(), state.next());
+            if let Some((entry, slot)) = ahead.as_mut() {
+                next_owner = self.prefetch_conns(entry.next(), slot.next(), next_owner);
             }
             // One relaxed atomic load unless trace is on.
             log::trace!(
@@ -672,27 +668,34 @@ impl Reactor {
 
     /// Start fetching, for events still to come, the connection entry of
     /// `entry`, the owning service's state slot of `slot` (whose entry was
-    /// asked for one event earlier) and what the state of `state` refers to
-    /// ([`Service::prefetch`]; its slot was asked for one event earlier).
-    /// Hints only: see [`prefetch`].
+    /// asked for one event earlier) and, for the event whose owner is
+    /// `state` (looked up one event earlier, its slot asked for then), what
+    /// its state refers to ([`Service::prefetch`]). Returns the owner of
+    /// `slot`, to pass as `state` with the next event: each owner is looked
+    /// up once. Hints only: see [`prefetch`]; an owner gone stale since
+    /// costs a useless fetch.
     #[inline]
-    fn prefetch_conns(&self, entry: Option<&Event>, slot: Option<&Event>, state: Option<&Event>) {
+    fn prefetch_conns(
+        &self,
+        entry: Option<&Event>,
+        slot: Option<&Event>,
+        state: Option<Owner>,
+    ) -> Option<Owner> {
         if let Some((Kind::Conn, key)) = entry.and_then(|e| Key::from_token(e.token())) {
             self.conns.prefetch(key.index, conn::HOT_LINES);
         }
-        let owner = |e: Option<&Event>| match e.and_then(|e| Key::from_token(e.token())) {
-            Some((Kind::Conn, key)) => {
-                let o = self.conns.get(key)?.owner?;
-                Some((self.services.get(o.service)?.as_deref()?, o.slot))
+        let host = |o: Owner| self.services.get(o.service)?.as_deref();
+        if let Some(o) = state {
+            if let Some(h) = host(o) {
+                h.prefetch_state(o.slot);
             }
-            _ => None,
+        }
+        let owner = match slot.and_then(|e| Key::from_token(e.token())) {
+            Some((Kind::Conn, key)) => self.conns.get(key)?.owner?,
+            _ => return None,
         };
-        if let Some((host, s)) = owner(slot) {
-            host.prefetch_slot(s);
-        }
-        if let Some((host, s)) = owner(state) {
-            host.prefetch_state(s);
-        }
+        host(owner)?.prefetch_slot(owner.slot);
+        Some(owner)
     }
 
     fn conn_event(

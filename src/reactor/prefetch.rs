@@ -13,10 +13,12 @@
 //! mio hands the loop a batch of events at once, so the loop knows which
 //! connections come next. While one event runs (two system calls, a few
 //! microseconds), the CPU can fetch the next events' entries in the
-//! background: the dispatch asks for the entry of the event two ahead and
-//! for the state slot, in the owning service, of the event one ahead (whose
-//! entry, fetched one event earlier, says which slot that is). DPDK's
-//! receive loops and Linux's `prefetch()` in its list walks do the same.
+//! background: the dispatch asks for the entry of the event three ahead,
+//! for the state slot, in the owning service, of the event two ahead (whose
+//! entry, fetched one event earlier, says which slot that is), and lets the
+//! service fetch what the state of the next event refers to (its slot was
+//! fetched one event earlier). DPDK's receive loops and Linux's
+//! `prefetch()` in its list walks do the same.
 //!
 //! # Contract
 //!
@@ -43,13 +45,18 @@ pub(crate) fn line(addr: usize) {
     let _ = addr;
 }
 
+/// [`line`] for `lines` consecutive cache lines from `addr`.
+#[inline(always)]
+pub(crate) fn lines_at(addr: usize, lines: usize) {
+    for l in 0..lines {
+        line(addr + l * LINE);
+    }
+}
+
 /// Start loading the first `lines` cache lines of `value` into the cache,
 /// for a [`crate::Service::prefetch`]: a hint, which returns at once and
 /// changes nothing.
 #[inline(always)]
 pub fn lines_of<T>(value: &T, lines: usize) {
-    let at = value as *const T as usize;
-    for l in 0..lines {
-        line(at + l * LINE);
-    }
+    lines_at(value as *const T as usize, lines);
 }

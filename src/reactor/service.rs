@@ -543,6 +543,10 @@ impl<T> States<T> {
         }
     }
 
+    fn get(&self, i: usize) -> Option<&T> {
+        self.slots.get(i)?.as_ref()
+    }
+
     fn get_mut(&mut self, i: usize) -> Option<&mut T> {
         self.slots.get_mut(i)?.as_mut()
     }
@@ -811,7 +815,7 @@ impl<S: Service> Host for Hosted<S> {
     }
 
     fn prefetch_state(&self, slot: u32) {
-        if let Some(Some(st)) = self.states.slots.get(slot as usize) {
+        if let Some(st) = self.states.get(slot as usize) {
             self.service.prefetch(st);
         }
     }

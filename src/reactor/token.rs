@@ -205,9 +205,7 @@ impl<T> GenSlab<T> {
         let index = index as usize;
         if self.base != 0 && index < self.slab.capacity() {
             let at = self.base + index * std::mem::size_of::<Slot<T>>();
-            for l in 0..lines {
-                super::prefetch::line(at + l * super::prefetch::LINE);
-            }
+            super::prefetch::lines_at(at, lines);
         }
     }
 
